@@ -1,0 +1,1 @@
+"""Admin of the alignment app (filled in by its owner)."""

@@ -1,0 +1,1 @@
+"""Models of the alignment app (filled in by its owner)."""

@@ -1,0 +1,1 @@
+"""Admin of the analysis app (filled in by its owner)."""

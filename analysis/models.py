@@ -1,0 +1,1 @@
+"""Models of the analysis app (filled in by its owner)."""

@@ -1,0 +1,1 @@
+"""Admin of the collection app (filled in by its owner)."""

@@ -1,0 +1,36 @@
+"""``manage.py export_ifllm PATH [--format release|parquet]``."""
+
+from __future__ import annotations
+
+import sys
+
+from django.core.management.base import BaseCommand
+from tqdm import tqdm
+
+from collection.models import Task
+from collection.services.release_export import FORMATS, release_export
+
+
+class Command(BaseCommand):
+    help = "Export the data in the IFllm release layout, or as Parquet tables."
+
+    def add_arguments(self, parser) -> None:  # noqa: ANN001
+        parser.add_argument("path")
+        parser.add_argument("--format", choices=FORMATS, default="release")
+        parser.add_argument(
+            "--cleaned", action="store_true", help="leave out tasks excluded by quality control"
+        )
+
+    def handle(self, *args, path: str, format: str, cleaned: bool, **options) -> None:  # noqa: A002
+        tasks = Task.objects.filter(excluded=False) if cleaned else Task.objects.all()
+        bar = tqdm(total=0, unit="task", desc="trajectories", file=sys.stderr, disable=None)
+
+        def progress(done: int, total: int) -> None:
+            bar.total = total
+            bar.update(done - bar.n)
+
+        try:
+            counts = release_export(path=path, format=format, tasks=tasks, progress=progress)
+        finally:
+            bar.close()
+        self.stdout.write(self.style.SUCCESS(f"Exported to {path} ({format}): {counts}"))

@@ -1,0 +1,271 @@
+"""The data model of record: who took part, what they asked, what they saw and where they looked.
+
+Both the public IFllm release and the site's own sessions land in these tables without loss:
+release identifiers are kept (``release_*`` fields), values the importer had to normalise keep
+their raw form in ``raw_overrides`` so an export reproduces the release, and everything the site
+records beyond the release (assignment ids, validation details, provider errors, viewport and
+box geometry of each sample) has a field of its own.
+
+Trajectories are stored as compressed column blocks (:class:`TrajectoryChunk`); the reason is in
+``collection/release/schema.py``.
+"""
+
+from __future__ import annotations
+
+from django.conf import settings
+from django.db import models
+from django.db.models import Q
+from django.utils.translation import gettext_lazy as _
+
+
+class Platform(models.TextChoices):
+    MTURK = "mturk", "Amazon Mechanical Turk"
+    PROLIFIC = "prolific", "Prolific"
+    LAB = "lab", _("Lab (typed worker id)")
+    RELEASE = "release", _("Imported from the IFllm release")
+
+
+class Mode(models.TextChoices):
+    POINTWISE = "pointwise", _("Pointwise (one answer)")
+    PAIRWISE = "pairwise", _("Pairwise (two answers)")
+
+
+class Worker(models.Model):
+    """A person who takes part.
+
+    ``platform_worker_id`` identifies the person on the crowd platform and must never leave the
+    lab: exports use ``pseudonym`` (an HMAC of the platform id under a lab secret for site
+    workers; the release's own anonymous id for imported ones).
+    """
+
+    pseudonym = models.CharField(max_length=64, unique=True)
+    platform = models.CharField(max_length=16, choices=Platform.choices)
+    platform_worker_id = models.CharField(
+        max_length=128, blank=True, help_text=_("Private: never exported.")
+    )
+    consent = models.BooleanField(null=True)
+    consented_at = models.DateTimeField(null=True, blank=True)
+    age = models.PositiveSmallIntegerField(null=True, blank=True)
+    location = models.CharField(max_length=200, blank=True)
+    education = models.CharField(max_length=100, blank=True)
+    race = models.CharField(max_length=100, blank=True)
+    gender = models.CharField(max_length=100, blank=True)
+    blocked = models.BooleanField(default=False)
+    created_at = models.DateTimeField(null=True, blank=True)
+    raw_overrides = models.JSONField(default=dict, blank=True)
+    extra = models.JSONField(default=dict, blank=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["platform", "platform_worker_id"],
+                condition=~Q(platform_worker_id=""),
+                name="unique_platform_worker",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return self.pseudonym
+
+
+class Topic(models.Model):
+    """A subject workers can choose to ask about (the paper used Wikipedia page titles)."""
+
+    title = models.CharField(max_length=200, unique=True)
+    description = models.TextField(blank=True)
+    enabled = models.BooleanField(default=True)
+
+    class Meta:
+        ordering = ["title"]
+
+    def __str__(self) -> str:
+        return self.title
+
+
+class LLMProvider(models.TextChoices):
+    OPENAI = "openai", _("OpenAI-compatible (OpenAI, DeepSeek, Together, vLLM, Ollama)")
+    ANTHROPIC = "anthropic", "Anthropic"
+    DEMO = "demo", _("Offline demo model")
+
+
+class LLMModel(models.Model):
+    """An entry of the model registry: which model answers, through which API."""
+
+    name = models.CharField(max_length=100, unique=True, help_text=_("Shown to staff."))
+    provider = models.CharField(max_length=16, choices=LLMProvider.choices)
+    model_id = models.CharField(max_length=200)
+    base_url = models.URLField(blank=True)
+    api_key_env = models.CharField(
+        max_length=100, blank=True, help_text=_("Name of the environment variable with the key.")
+    )
+    max_tokens = models.PositiveIntegerField(default=500)
+    enabled = models.BooleanField(default=True)
+    quota = models.PositiveIntegerField(
+        default=40, help_text=_("Conversations this model may be assigned to.")
+    )
+
+    class Meta:
+        ordering = ["name"]
+        verbose_name = "LLM model"
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class Task(models.Model):
+    """One worker on one topic: the unit of a HIT/assignment and of quality control."""
+
+    class Status(models.TextChoices):
+        CHOSEN = "chosen", _("Topic chosen")
+        CALIBRATING = "calibrating", _("Calibrating")
+        CHATTING = "chatting", _("Chatting")
+        POST_TASK = "post_task", _("Post-task questions")
+        COMPLETED = "completed", _("Completed")
+        ABANDONED = "abandoned", _("Abandoned")
+
+    worker = models.ForeignKey(Worker, on_delete=models.CASCADE, related_name="tasks")
+    topic = models.ForeignKey(Topic, on_delete=models.PROTECT, related_name="tasks")
+    release_task_id = models.PositiveIntegerField(null=True, blank=True)
+    mode = models.CharField(max_length=16, choices=Mode.choices, blank=True)
+    model_1 = models.CharField(max_length=200, blank=True)
+    model_2 = models.CharField(max_length=200, blank=True)
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.CHOSEN)
+    # Calibration: the paper's centre score (0-100); details of every attempt in the JSON.
+    calibration_score = models.FloatField(null=True, blank=True)
+    calibration = models.JSONField(default=dict, blank=True)
+    validation = models.JSONField(default=dict, blank=True)
+    started_at = models.DateTimeField(null=True, blank=True)
+    chat_started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+    # Post-task questionnaire
+    summary = models.TextField(blank=True)
+    understand_before = models.PositiveSmallIntegerField(null=True, blank=True)
+    understand_after = models.PositiveSmallIntegerField(null=True, blank=True)
+    copy_sentence = models.TextField(blank=True)
+    feedback = models.TextField(blank=True)
+    query_copy = models.TextField(blank=True)
+    llm_response_copy = models.TextField(blank=True)
+    # Crowd platform
+    assignment_id = models.CharField(max_length=128, blank=True)
+    hit_id = models.CharField(max_length=128, blank=True)
+    completion_code = models.CharField(max_length=64, null=True, blank=True, unique=True)
+    excluded = models.BooleanField(default=False, help_text=_("Left out of datasets."))
+    raw_overrides = models.JSONField(default=dict, blank=True)
+    extra = models.JSONField(default=dict, blank=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["worker", "release_task_id"],
+                condition=Q(release_task_id__isnull=False),
+                name="unique_release_task",
+            ),
+        ]
+        indexes = [models.Index(fields=["status"]), models.Index(fields=["mode"])]
+
+    def __str__(self) -> str:
+        return f"{self.worker} / {self.topic}"
+
+
+class Turn(models.Model):
+    """One query and the answer(s) shown for it, with the worker's ratings.
+
+    Labels are explicit, never a bare 0/1 whose meaning depends on the reader:
+    ``preferred`` (pairwise) names the response that won, ``better_than_previous`` (pointwise)
+    says whether this answer beat the previous turn's.
+    """
+
+    class Side(models.IntegerChoices):
+        RESPONSE_1 = 1, _("Response 1 (left)")
+        RESPONSE_2 = 2, _("Response 2 (right)")
+
+    task = models.ForeignKey(Task, on_delete=models.CASCADE, related_name="turns")
+    index = models.PositiveSmallIntegerField(help_text=_("Position within the task, from 0."))
+    release_query_id = models.PositiveIntegerField(null=True, blank=True, unique=True)
+    query = models.TextField()
+    query_sent = models.TextField(
+        blank=True, help_text=_("What the model(s) received, with any instruction suffix.")
+    )
+    bullet_instruction = models.BooleanField(default=False)
+    model_1 = models.CharField(max_length=200, blank=True)
+    model_2 = models.CharField(max_length=200, blank=True)
+    response_1 = models.TextField(blank=True)
+    response_2 = models.TextField(blank=True)
+    # Provider failures are kept apart from answers and never become something to rate.
+    error_1 = models.TextField(blank=True)
+    error_2 = models.TextField(blank=True)
+    likert_1 = models.PositiveSmallIntegerField(null=True, blank=True)
+    likert_2 = models.PositiveSmallIntegerField(null=True, blank=True)
+    preferred = models.PositiveSmallIntegerField(choices=Side.choices, null=True, blank=True)
+    better_than_previous = models.BooleanField(null=True, blank=True)
+    asked_at = models.DateTimeField(null=True, blank=True)
+    answered_at = models.DateTimeField(null=True, blank=True)
+    rated_at = models.DateTimeField(null=True, blank=True)
+    raw_overrides = models.JSONField(default=dict, blank=True)
+
+    class Meta:
+        ordering = ["task", "index"]
+        constraints = [
+            models.UniqueConstraint(fields=["task", "index"], name="unique_turn_index"),
+            models.CheckConstraint(
+                condition=Q(likert_1__isnull=True) | Q(likert_1__gte=1, likert_1__lte=5),
+                name="likert_1_range",
+            ),
+            models.CheckConstraint(
+                condition=Q(likert_2__isnull=True) | Q(likert_2__gte=1, likert_2__lte=5),
+                name="likert_2_range",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.task_id}#{self.index}: {self.query[:40]}"
+
+
+class TrajectoryChunk(models.Model):
+    """A block of gaze/mouse samples of one task (see ``collection/release/schema.py``).
+
+    Imported tasks have one chunk per release file; site tasks one per delivered batch, where
+    ``seq`` is the batch number the browser gave it: the unique (task, seq) pair is what makes a
+    re-sent batch harmless.  ``streams`` holds per-stream counts and time spans so the admin
+    and QC summaries never decode the payload.
+    """
+
+    class Source(models.TextChoices):
+        RELEASE = "release", _("Release import")
+        SITE = "site", _("Collected by this site")
+
+    task = models.ForeignKey(Task, on_delete=models.CASCADE, related_name="chunks")
+    seq = models.IntegerField()
+    source = models.CharField(max_length=16, choices=Source.choices)
+    n_samples = models.PositiveIntegerField()
+    first_ms = models.BigIntegerField(null=True)
+    last_ms = models.BigIntegerField(null=True)
+    streams = models.JSONField(default=dict)
+    data = models.BinaryField()
+    digest = models.CharField(max_length=64, blank=True, help_text=_("SHA-256 of the batch."))
+    received_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["task", "seq"]
+        constraints = [
+            models.UniqueConstraint(fields=["task", "seq"], name="unique_chunk_seq"),
+        ]
+
+    def __str__(self) -> str:
+        return f"task {self.task_id} chunk {self.seq} ({self.n_samples} samples)"
+
+
+class ImportRun(models.Model):
+    """What one ``import_ifllm`` run loaded and skipped (and why), for the staff to read."""
+
+    path = models.CharField(max_length=500)
+    started_at = models.DateTimeField(auto_now_add=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL
+    )
+    summary = models.JSONField(default=dict, blank=True)
+    problems = models.TextField(blank=True)
+
+    def __str__(self) -> str:
+        return f"import {self.path} @ {self.started_at:%Y-%m-%d %H:%M}"

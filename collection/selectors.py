@@ -1,0 +1,87 @@
+"""Reads of the data of record, returned in the pure modules' dataframe formats."""
+
+from __future__ import annotations
+
+import pandas as pd
+from django.db.models import Count, Max, Min, QuerySet, Sum
+
+from .models import Task, TrajectoryChunk, Turn
+from .release import schema
+
+
+def task_samples(*, task: Task | int) -> pd.DataFrame:
+    """All gaze/mouse samples of a task in the long format of ``collection.release.schema``."""
+    task_id = task if isinstance(task, int) else task.pk
+    blocks = TrajectoryChunk.objects.filter(task_id=task_id).order_by("seq").values_list("data", flat=True)
+    return schema.decode_blocks(list(blocks))
+
+
+def task_stream_summary(*, task: Task | int) -> dict[str, dict[str, int | None]]:
+    """Per stream (``gaze/box1`` ...): sample count and first/last epoch ms, from chunk metadata."""
+    task_id = task if isinstance(task, int) else task.pk
+    out: dict[str, dict[str, int | None]] = {}
+    for streams in TrajectoryChunk.objects.filter(task_id=task_id).values_list("streams", flat=True):
+        for key, info in streams.items():
+            cur = out.setdefault(key, {"count": 0, "first_ms": None, "last_ms": None})
+            cur["count"] += info["count"]
+            for name, pick in (("first_ms", min), ("last_ms", max)):
+                if info.get(name) is not None:
+                    cur[name] = info[name] if cur[name] is None else pick(cur[name], info[name])
+    return dict(sorted(out.items()))
+
+
+def tasks_with_sample_counts() -> QuerySet[Task]:
+    return Task.objects.select_related("worker", "topic").annotate(
+        n_samples=Sum("chunks__n_samples"),
+        n_chunks=Count("chunks"),
+        first_ms=Min("chunks__first_ms"),
+        last_ms=Max("chunks__last_ms"),
+    )
+
+
+TURN_COLUMNS = [
+    "turn_id", "query_id", "worker", "task_id", "task_pk", "mode", "query", "response_1",
+    "response_2", "error_1", "error_2", "model_1", "model_2", "likert_1", "likert_2",
+    "preferred", "better_than_previous", "bullet_instruction", "asked_at", "raw_overrides",
+]  # fmt: skip
+
+
+def turns_frame(*, tasks: QuerySet[Task] | None = None) -> pd.DataFrame:
+    """Turns as the dataframe that ``collection.release.reader.read_queries`` returns.
+
+    ``query_id`` is the release's query id, or the turn's primary key for site data;
+    ``task_id`` the release task id, or the task's primary key.
+    """
+    qs = Turn.objects.select_related("task", "task__worker").order_by("task_id", "index")
+    if tasks is not None:
+        qs = qs.filter(task__in=tasks)
+    rows = []
+    for t in qs:
+        rows.append(
+            {
+                "turn_id": t.pk,
+                "query_id": t.release_query_id if t.release_query_id is not None else t.pk,
+                "worker": t.task.worker.pseudonym,
+                "task_id": t.task.release_task_id if t.task.release_task_id is not None else t.task_id,
+                "task_pk": t.task_id,
+                "mode": "pairwise" if t.model_2 else "pointwise",
+                "query": t.query,
+                "response_1": t.response_1,
+                "response_2": t.response_2,
+                "error_1": t.error_1,
+                "error_2": t.error_2,
+                "model_1": t.model_1,
+                "model_2": t.model_2,
+                "likert_1": t.likert_1,
+                "likert_2": t.likert_2,
+                "preferred": t.preferred,
+                "better_than_previous": t.better_than_previous,
+                "bullet_instruction": t.bullet_instruction,
+                "asked_at": t.asked_at,
+                "raw_overrides": t.raw_overrides,
+            }
+        )
+    df = pd.DataFrame(rows, columns=TURN_COLUMNS)
+    for col in ("likert_1", "likert_2", "preferred"):
+        df[col] = df[col].astype("Int64")
+    return df

@@ -1,0 +1,1 @@
+"""Writes to the data of record (HackSoft style: services write, selectors read)."""

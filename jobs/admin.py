@@ -1,0 +1,71 @@
+"""Admin for jobs: read-only rows, with cancel and re-run actions that call the services."""
+
+from __future__ import annotations
+
+from django.contrib import admin, messages
+from django.db.models import QuerySet
+from django.http import HttpRequest
+from django.utils.html import format_html
+
+from .exceptions import JobStateError
+from .models import Job
+from .services import job_cancel, job_rerun
+
+
+@admin.action(description="Cancel selected jobs")
+def cancel_jobs(modeladmin: admin.ModelAdmin, request: HttpRequest, queryset: QuerySet) -> None:
+    cancelled = skipped = 0
+    for job in queryset:
+        try:
+            job_cancel(job=job)
+        except JobStateError:
+            skipped += 1
+        else:
+            cancelled += 1
+    modeladmin.message_user(request, f"Cancelled {cancelled} job(s).", messages.SUCCESS)
+    if skipped:
+        modeladmin.message_user(
+            request, f"Skipped {skipped} job(s) that had already finished.", messages.WARNING
+        )
+
+
+@admin.action(description="Re-run selected jobs")
+def rerun_jobs(modeladmin: admin.ModelAdmin, request: HttpRequest, queryset: QuerySet) -> None:
+    new_jobs = [job_rerun(job=job, user=request.user) for job in queryset]
+    ids = ", ".join(str(job.pk) for job in new_jobs)
+    modeladmin.message_user(request, f"Started {len(new_jobs)} new job(s): {ids}.")
+
+
+@admin.register(Job)
+class JobAdmin(admin.ModelAdmin):
+    list_display = [
+        "id", "kind", "status", "progress", "created_by", "created_at", "finished_at", "duration"
+    ]
+    list_filter = ["status", "kind", "queue"]
+    search_fields = ["kind", "error"]
+    date_hierarchy = "created_at"
+    actions = [cancel_jobs, rerun_jobs]
+    fields = [
+        "kind", "status", "progress", "message", "queue", "celery_task_id", "created_by",
+        "created_at", "started_at", "finished_at", "duration", "params", "result",
+        "log_tail_pre", "error_pre",
+    ]
+    readonly_fields = fields
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False  # jobs are started by services, never typed in
+
+    def has_change_permission(self, request: HttpRequest, obj: Job | None = None) -> bool:
+        return False
+
+    @admin.display(description="Duration")
+    def duration(self, obj: Job) -> str:
+        return "" if obj.duration is None else str(obj.duration).split(".")[0]
+
+    @admin.display(description="Log (last lines)")
+    def log_tail_pre(self, obj: Job) -> str:
+        return format_html("<pre style='white-space: pre-wrap'>{}</pre>", obj.log_tail)
+
+    @admin.display(description="Error")
+    def error_pre(self, obj: Job) -> str:
+        return format_html("<pre style='white-space: pre-wrap'>{}</pre>", obj.error)

@@ -1,0 +1,30 @@
+"""Read-only JSON view of one job, polled by pages that show progress."""
+
+from __future__ import annotations
+
+from django.shortcuts import get_object_or_404
+from drf_spectacular.utils import extend_schema
+from rest_framework import serializers
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from .models import Job
+
+
+class JobDetailApi(APIView):
+    class OutputSerializer(serializers.ModelSerializer):
+        class Meta:
+            model = Job
+            fields = [
+                "id", "kind", "status", "progress", "message", "log_tail", "queue",
+                "created_at", "started_at", "finished_at", "result", "error",
+            ]
+
+    @extend_schema(responses=OutputSerializer)
+    def get(self, request: Request, pk: int) -> Response:
+        jobs = Job.objects.all()
+        if not request.user.is_staff:
+            jobs = jobs.filter(created_by=request.user)  # other users' jobs are not found
+        job = get_object_or_404(jobs, pk=pk)
+        return Response(self.OutputSerializer(job).data)

@@ -1,0 +1,9 @@
+from django.urls import path
+
+from .apis import JobDetailApi
+
+app_name = "jobs"
+
+urlpatterns = [
+    path("<int:pk>/", JobDetailApi.as_view(), name="detail"),
+]
