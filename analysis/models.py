@@ -1,1 +1,84 @@
-"""Models of the analysis app (filled in by its owner)."""
+"""Results of analysis jobs: reward-model runs with their out-of-fold predictions, and figures.
+
+The computation lives in the pure packages (``analysis.matching``, ``analysis.features``,
+``analysis.reward``, ``analysis.plots``); these models only keep what a job produced so staff can
+read it in the admin and the alignment jobs can consume it.
+"""
+
+from __future__ import annotations
+
+from django.conf import settings
+from django.db import models
+from django.utils.translation import gettext_lazy as _
+
+
+class RewardModelRun(models.Model):
+    """One evaluation of the reward models on the data in the database (paper Table 2)."""
+
+    class Setting(models.TextChoices):
+        PAIRWISE = "pairwise", _("Pairwise (left vs right)")
+        POINTWISE = "pointwise", _("Pointwise (current vs previous)")
+
+    name = models.CharField(max_length=200, blank=True)
+    setting = models.CharField(max_length=16, choices=Setting.choices, default=Setting.PAIRWISE)
+    params = models.JSONField(default=dict, blank=True)
+    job = models.ForeignKey("jobs.Job", null=True, blank=True, on_delete=models.SET_NULL)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    data_version = models.CharField(max_length=64, blank=True)
+    n_samples = models.PositiveIntegerField(default=0, help_text=_("Labelled pairs or turns."))
+    results = models.JSONField(default=list, blank=True, help_text=_("One row per model × protocol."))
+    table_text = models.TextField(blank=True)
+    timings = models.JSONField(default=dict, blank=True)
+    report = models.JSONField(default=dict, blank=True, help_text=_("Matching and filtering counts."))
+
+    class Meta:
+        ordering = ["-created_at"]
+
+    def __str__(self) -> str:
+        return self.name or f"reward models #{self.pk} ({self.setting})"
+
+
+class RewardPrediction(models.Model):
+    """Out-of-fold prediction for one labelled pair: what the alignment jobs train on.
+
+    ``prob_1`` is P(response 1 preferred); ``p_winner`` the probability of the predicted winner
+    (never P(class 1): NOTES, the original used P(class 1) as every pair's confidence).
+    """
+
+    run = models.ForeignKey(RewardModelRun, on_delete=models.CASCADE, related_name="predictions")
+    turn = models.ForeignKey("collection.Turn", on_delete=models.CASCADE, related_name="reward_predictions")
+    model_name = models.CharField(max_length=100)
+    protocol = models.CharField(max_length=50)
+    prob_1 = models.FloatField()
+    predicted = models.PositiveSmallIntegerField(help_text=_("1 = response 1, 2 = response 2."))
+    p_winner = models.FloatField()
+    label = models.PositiveSmallIntegerField(null=True, blank=True)
+    fold = models.SmallIntegerField(null=True, blank=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["run", "turn", "model_name", "protocol"], name="unique_prediction"
+            ),
+        ]
+        indexes = [models.Index(fields=["run", "model_name", "protocol"])]
+
+
+class AnalysisFigure(models.Model):
+    """A rendered behaviour figure (PNG + SVG), with the job that made it."""
+
+    name = models.CharField(max_length=100)
+    title = models.CharField(max_length=200, blank=True)
+    job = models.ForeignKey("jobs.Job", null=True, blank=True, on_delete=models.SET_NULL)
+    created_at = models.DateTimeField(auto_now_add=True)
+    png = models.BinaryField()
+    svg = models.TextField(blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+
+    def __str__(self) -> str:
+        return self.title or self.name

@@ -9,6 +9,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 from django.contrib import admin
+from django.db import models
 from django.db.models import Count, QuerySet, Sum
 from django.http import HttpRequest
 from django.utils.html import format_html, format_html_join
@@ -72,6 +73,7 @@ class LLMModelAdmin(admin.ModelAdmin):
     list_filter = ["provider", "enabled"]
     list_editable = ["enabled"]
     search_fields = ["name", "model_id"]
+    formfield_overrides = {models.URLField: {"assume_scheme": "https"}}
 
 
 @admin.register(Task)

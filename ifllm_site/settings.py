@@ -131,8 +131,6 @@ LANGUAGE_CODE = "en-us"
 TIME_ZONE = "UTC"
 USE_I18N = True
 USE_TZ = True
-# Django 6 default, opted into now (also silences the transitional warning).
-FORMS_URLFIELD_ASSUME_HTTPS = True
 
 # --- Static files -----------------------------------------------------------------------------
 

@@ -1,0 +1,244 @@
+"""Writes of the alignment app: build preference datasets, start training and evaluation jobs.
+
+Datasets are made from the data of record: one pair per labelled pairwise turn (the turn id is
+the pair id, so a query typed twice stays two pairs), from tasks not excluded by quality
+control, leaving out turns where a provider failed.  Splits are grouped by prompt text.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+from django.conf import settings
+from django.db import transaction
+
+from collection.models import Task, Turn
+from jobs.services import job_start
+
+from .models import EvaluationRun, PreferenceDataset, PreferencePair, TrainingRun
+from .training import preference as pref
+
+
+def usable_pairs(*, tasks=None) -> pd.DataFrame:  # noqa: ANN001 - QuerySet[Task] | None
+    """Pairwise turns with two answers and no provider error, from tasks not excluded.
+
+    Columns: ``pair_id`` (turn pk), ``prompt``, ``response_1``, ``response_2``, ``preference``
+    (1 = response 1 preferred, 2 = response 2, NA = not rated).
+    """
+    tasks = Task.objects.filter(excluded=False) if tasks is None else tasks
+    qs = (
+        Turn.objects.filter(task__in=tasks, error_1="", error_2="")
+        .exclude(model_2="")
+        .exclude(response_1="")
+        .exclude(response_2="")
+        .order_by("pk")
+        .values_list("pk", "query", "response_1", "response_2", "preferred")
+    )
+    df = pd.DataFrame(list(qs), columns=["pair_id", "prompt", "response_1", "response_2", "preference"])
+    df["preference"] = df["preference"].astype("Int64")
+    return df
+
+
+def sft_records(*, exclude_prompts: set[str] = frozenset()) -> list[dict[str, str]]:
+    """Every collected answer (both sides, pointwise too) as an SFT record (paper 6.1)."""
+    rows = Turn.objects.filter(task__excluded=False).values_list(
+        "query", "response_1", "response_2", "error_1", "error_2"
+    )
+    out = []
+    for query, r1, r2, e1, e2 in rows:
+        if pref._normalise(query) in exclude_prompts:
+            continue
+        for response, error in ((r1, e1), (r2, e2)):
+            if response.strip() and not error:
+                out.append({"prompt": query, "response": response})
+    return out
+
+
+def test_queries(*, n: int = 300, seed: int = 0) -> list[str]:
+    """The fixed, distinct evaluation queries: pointwise queries of usable tasks, seeded."""
+    from .training.generate import select_test_queries
+
+    queries = list(
+        Turn.objects.filter(task__excluded=False, model_2="", error_1="")
+        .exclude(response_1="")
+        .order_by("pk")
+        .values_list("query", flat=True)
+    )
+    return select_test_queries(queries, n=min(n, len(queries)), seed=seed)
+
+
+@transaction.atomic
+def preference_dataset_build(
+    *,
+    name: str,
+    source: str,
+    reward_run=None,  # noqa: ANN001 - analysis.RewardModelRun
+    reward_model: str = "",
+    reward_protocol: str = "",
+    valid: float = 0.1,
+    test: float = 0.1,
+    seed: int = 0,
+    user=None,  # noqa: ANN001
+) -> PreferenceDataset:
+    """Create a dataset from explicit labels or from a reward-model run's OOF predictions."""
+    pairs = usable_pairs()
+    if source == PreferenceDataset.Source.EXPLICIT:
+        records = pref.records_from_explicit_labels(pairs)
+    elif source == PreferenceDataset.Source.REWARD_RUN:
+        if reward_run is None:
+            raise ValueError("reward_run is required for source=reward_run")
+        preds = reward_run.predictions.all()
+        if reward_model:
+            preds = preds.filter(model_name=reward_model)
+        if reward_protocol:
+            preds = preds.filter(protocol=reward_protocol)
+        predictions = pd.DataFrame(list(preds.values_list("turn_id", "prob_1")), columns=["pair_id", "prob_1"])
+        if predictions["pair_id"].duplicated().any():
+            raise ValueError("several predictions per pair: choose reward_model and reward_protocol")
+        pairs = pairs[pairs["pair_id"].isin(predictions["pair_id"])]
+        records = pref.records_from_reward_predictions(pairs, predictions)
+    else:
+        raise ValueError(f"unknown source {source!r}")
+    splits = pref.split_by_prompt(records, valid=valid, test=test, seed=seed)
+    dataset = PreferenceDataset.objects.create(
+        name=name,
+        source=source,
+        reward_run=reward_run,
+        reward_model=reward_model,
+        reward_protocol=reward_protocol,
+        params={"valid": valid, "test": test, "seed": seed},
+        counts={k: len(v) for k, v in splits.items()},
+        created_by=user,
+    )
+    by_id = pairs.set_index("pair_id")
+    rows = []
+    for split, recs in splits.items():
+        for r in recs:
+            pair = by_id.loc[int(r["pair_id"])]
+            side = 1 if (r["chosen"] == pair["response_1"] and r["rejected"] == pair["response_2"]) else 2
+            rows.append(
+                PreferencePair(
+                    dataset=dataset,
+                    turn_id=int(r["pair_id"]),
+                    prompt=r["prompt"],
+                    chosen=r["chosen"],
+                    rejected=r["rejected"],
+                    chosen_side=side,
+                    confidence=r.get("confidence"),
+                    split=split,
+                )
+            )
+    PreferencePair.objects.bulk_create(rows, batch_size=500)
+    return dataset
+
+
+def dataset_records(*, dataset: PreferenceDataset, split: str | None = None) -> list[dict[str, Any]]:
+    qs = dataset.pairs.order_by("pk")
+    if split:
+        qs = qs.filter(split=split)
+    return [
+        {
+            "pair_id": p.turn_id,
+            "prompt": p.prompt,
+            "chosen": p.chosen,
+            "rejected": p.rejected,
+            "confidence": p.confidence,
+            "source": dataset.source,
+        }
+        for p in qs
+    ]
+
+
+DATASET_CARD = """---
+license: apache-2.0
+task_categories: [text-generation]
+tags: [dpo, preference, implicit-feedback, ifllm]
+---
+# {name}
+
+Preference pairs exported by IFllm Lab (`prompt`/`chosen`/`rejected`/`confidence`).
+
+- Source: {source}{reward}
+- Pairs: {counts}
+- One record per labelled turn (`pair_id`); repeated prompts are separate pairs.
+- Splits are grouped by prompt text: no prompt is in two splits.
+- `confidence` is the probability of the chosen answer (reward-model datasets); empty for
+  explicit worker labels.
+
+Load with `datasets.load_dataset("json", data_files={{"train": "train.jsonl", ...}})`.
+"""
+
+
+def preference_dataset_export(*, dataset: PreferenceDataset, path: str | Path) -> Path:
+    """Write ``{split}.jsonl`` and ``{split}.parquet`` plus a dataset card (README.md)."""
+    root = Path(path)
+    root.mkdir(parents=True, exist_ok=True)
+    for split in PreferencePair.Split.values:
+        records = dataset_records(dataset=dataset, split=split)
+        pref.write_jsonl(records, root / f"{split}.jsonl")
+        pref.write_parquet(records, root / f"{split}.parquet")
+    reward = ""
+    if dataset.reward_run_id:
+        reward = f" (run {dataset.reward_run_id}, {dataset.reward_model} {dataset.reward_protocol})"
+    card = DATASET_CARD.format(
+        name=dataset.name, source=dataset.get_source_display(), reward=reward, counts=dataset.counts
+    )
+    (root / "README.md").write_text(card)
+    return root
+
+
+def runs_dir() -> Path:
+    return Path(getattr(settings, "IFLLM_RUNS_DIR", settings.VAR_DIR / "runs"))
+
+
+def training_run_start(
+    *,
+    method: str,
+    base_model: str = "",
+    dataset: PreferenceDataset | None = None,
+    sft_run: TrainingRun | None = None,
+    config: dict[str, Any] | None = None,
+    name: str = "",
+    user=None,  # noqa: ANN001
+) -> TrainingRun:
+    """Create a training run and start its job on the ``gpu`` queue.
+
+    SFT needs ``base_model`` (a local checkpoint path).  DPO/rDPO need ``dataset`` and
+    ``sft_run``: the policy starts from the SFT model and the SFT model is the reference.
+    """
+    if method == TrainingRun.Method.SFT:
+        if not base_model:
+            raise ValueError("SFT needs base_model (a local checkpoint path)")
+    else:
+        if dataset is None or sft_run is None:
+            raise ValueError("DPO/rDPO need a dataset and an SFT run")
+        if method == TrainingRun.Method.RDPO and dataset.source == PreferenceDataset.Source.EXPLICIT:
+            raise ValueError("rDPO needs confidences: use a reward-model dataset (DPO for explicit labels)")
+        base_model = base_model or sft_run.base_model
+    run = TrainingRun.objects.create(
+        name=name, method=method, base_model=base_model, dataset=dataset, sft_run=sft_run,
+        config=config or {}, created_by=user,
+    )  # fmt: skip
+    run.output_dir = str(runs_dir() / f"run-{run.pk}")
+    run.job = job_start(kind="alignment.train", params={"run_pk": run.pk}, user=user)
+    run.save(update_fields=["output_dir", "job"])
+    return run
+
+
+def evaluation_run_start(
+    *,
+    sft_run: TrainingRun,
+    aligned_run: TrainingRun,
+    judge=None,  # noqa: ANN001 - collection.LLMModel
+    params: dict[str, Any] | None = None,
+    name: str = "",
+    user=None,  # noqa: ANN001
+) -> EvaluationRun:
+    run = EvaluationRun.objects.create(
+        name=name, sft_run=sft_run, aligned_run=aligned_run, judge=judge, params=params or {}, created_by=user
+    )
+    run.job = job_start(kind="alignment.evaluate", params={"eval_pk": run.pk}, user=user)
+    run.save(update_fields=["job"])
+    return run

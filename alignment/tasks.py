@@ -1,0 +1,186 @@
+"""Alignment jobs (``gpu`` queue): training runs and judged evaluations.
+
+Each job re-reads its run by primary key and writes progress, metrics and artifacts back to it.
+Training resumes from the newest checkpoint in the run's folder, so a job re-run after a crash
+continues instead of starting over.  Heavy imports (torch, transformers) stay inside the
+functions so the web process starts fast.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+from pathlib import Path
+from typing import Any
+
+from jobs.models import Job
+from jobs.runner import JobContext, job_task
+
+
+def _latest_checkpoint(output_dir: Path) -> Path | None:
+    steps = []
+    for p in output_dir.glob("step-*"):
+        m = re.fullmatch(r"step-(\d+)", p.name)
+        if m and (p / "trainer_state.json").exists():
+            steps.append((int(m.group(1)), p))
+    return max(steps)[1] if steps else None
+
+
+def _load(path: str):  # noqa: ANN202 - (model, tokenizer)
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    tokenizer = AutoTokenizer.from_pretrained(path)
+    if tokenizer.pad_token is None:
+        tokenizer.pad_token = tokenizer.eos_token
+    model = AutoModelForCausalLM.from_pretrained(path)
+    return model, tokenizer
+
+
+class _Reporter:
+    """Throttled progress/metrics writes and cancellation checks for the training loop."""
+
+    def __init__(self, ctx: JobContext, run, every_s: float = 2.0) -> None:  # noqa: ANN001
+        self.ctx, self.run, self.every_s = ctx, run, every_s
+        self._last = 0.0
+        self._cancelled = False
+
+    def on_step(self, step: int, total: int, metrics: dict[str, float]) -> None:
+        now = time.monotonic()
+        if now - self._last < self.every_s and step < total:
+            return
+        self._last = now
+        self.run.metrics = {"step": step, "total_steps": total, **{k: float(v) for k, v in metrics.items()}}
+        self.run.save(update_fields=["metrics"])
+        self.ctx.log(f"step {step}/{total} loss {metrics.get('loss/train', float('nan')):.4f}")
+        try:
+            self.ctx.progress(5 + 90 * step / max(total, 1), f"step {step} of {total}")
+        except Exception:  # JobCancelled: stop at the next should_stop()
+            self._cancelled = True
+
+    def should_stop(self) -> bool:
+        if not self._cancelled:
+            self._cancelled = not Job.objects.filter(pk=self.ctx.job.pk, status=Job.Status.RUNNING).exists()
+        return self._cancelled
+
+
+def _config(cls: type, overrides: dict[str, Any], output_dir: str) -> Any:
+    fields = set(cls.__dataclass_fields__)
+    unknown = set(overrides) - fields
+    if unknown:
+        raise ValueError(f"unknown config fields: {sorted(unknown)}")
+    return cls(**{**overrides, "output_dir": output_dir})
+
+
+@job_task("alignment.train")
+def train(ctx: JobContext, *, run_pk: int) -> dict:
+    """SFT from a base checkpoint, or (r)DPO + NLL from an SFT run with the SFT model as reference."""
+    from .models import TrainingRun
+    from .services import dataset_records, sft_records, test_queries
+    from .training import loop
+    from .training.config import DPOConfig, SFTConfig
+    from .training.preference import _normalise
+
+    run = TrainingRun.objects.select_related("sft_run", "dataset").get(pk=run_pk)
+    output_dir = Path(run.output_dir)
+    output_dir.mkdir(parents=True, exist_ok=True)
+    resume = _latest_checkpoint(output_dir)
+    reporter = _Reporter(ctx, run)
+    if run.method == TrainingRun.Method.SFT:
+        # The evaluation queries are held out of SFT so the judged answers are never trained on.
+        holdout = int(run.config.pop("holdout_test_queries", 300))
+        exclude = {_normalise(q) for q in test_queries(n=holdout)}
+        cfg = _config(SFTConfig, dict(run.config), str(output_dir))
+        records = sft_records(exclude_prompts=exclude)
+        ctx.progress(2, f"loading {run.base_model}")
+        model, tokenizer = _load(run.base_model)
+        ctx.log(f"SFT on {len(records)} answers ({len(exclude)} test queries held out)")
+        result = loop.train_sft(
+            model, tokenizer, records, cfg, on_step=reporter.on_step, should_stop=reporter.should_stop,
+            resume_from=resume,
+        )  # fmt: skip
+    else:
+        sft_dir = Path(run.sft_run.output_dir) / "final"
+        if not sft_dir.exists():
+            raise RuntimeError(f"SFT run {run.sft_run_id} has no final checkpoint at {sft_dir}")
+        cfg = _config(DPOConfig, dict(run.config), str(output_dir))
+        records = dataset_records(dataset=run.dataset, split="train")
+        ctx.progress(2, f"loading SFT model {sft_dir}")
+        policy, tokenizer = _load(str(sft_dir))
+        reference, _ = _load(str(sft_dir))  # the SFT model is the reference, for every method
+        ctx.log(f"{run.get_method_display()} on {len(records)} pairs from {sft_dir}")
+        result = loop.train_preference(
+            policy, reference, tokenizer, records, cfg, method=run.method,
+            on_step=reporter.on_step, should_stop=reporter.should_stop, resume_from=resume,
+        )  # fmt: skip
+    run.metrics = {
+        "step": result["step"],
+        "total_steps": result["total_steps"],
+        "stopped": result["stopped"],
+        "checkpoint": str(result["checkpoint"]),
+        **{k: float(v) for k, v in (result.get("metrics") or {}).items()},
+    }
+    run.save(update_fields=["metrics"])
+    if result["stopped"]:
+        ctx.progress(ctx.job.progress, "stopped")  # raises JobCancelled when cancelled
+    return {"checkpoint": str(result["checkpoint"]), "step": result["step"]}
+
+
+def judge_client_fn(llm) -> Any:  # noqa: ANN001 - collection.LLMModel
+    """A ``prompt -> reply`` function for the judge model from the registry."""
+    import os
+
+    from .training.judge import anthropic_client_fn, openai_client_fn
+
+    key = os.environ.get(llm.api_key_env, "") if llm.api_key_env else ""
+    if llm.provider == "openai":
+        return openai_client_fn(llm.base_url or None, llm.model_id, key or "none")
+    if llm.provider == "anthropic":
+        return anthropic_client_fn(llm.base_url or None, llm.model_id, key or "none")
+    raise ValueError(f"model {llm.name!r} ({llm.provider}) cannot act as a judge")
+
+
+@job_task("alignment.evaluate")
+def evaluate(ctx: JobContext, *, eval_pk: int) -> dict:
+    """Generate answers of the SFT and the aligned model on the test queries, judge both orders."""
+    import pandas as pd
+
+    from .models import EvaluationRun
+    from .services import test_queries
+    from .training.evaluate import judge_comparisons, table3
+    from .training.generate import generate_answers
+
+    run = EvaluationRun.objects.select_related("sft_run", "aligned_run", "judge").get(pk=eval_pk)
+    if run.judge is None:
+        raise ValueError("choose a judge model from the registry")
+    params = {"n_queries": 300, "seed": 0, "max_new_tokens": 512, **run.params}
+    queries = test_queries(n=params["n_queries"], seed=params["seed"])
+    answers = {}
+    for i, (label, train_run) in enumerate((("sft", run.sft_run), ("dpo", run.aligned_run))):
+        ctx.progress(5 + 30 * i, f"generating with {label}")
+        model, tokenizer = _load(str(Path(train_run.output_dir) / "final"))
+        answers[label] = generate_answers(
+            model, tokenizer, queries, max_new_tokens=params["max_new_tokens"], seed=params["seed"],
+            template=train_run.config.get("prompt_template") or _template(),
+        )  # fmt: skip
+    ctx.progress(70, f"judging {len(queries)} pairs with {run.judge}")
+    comparisons = pd.DataFrame(
+        {
+            "base_model": Path(run.sft_run.base_model).name,
+            "reward_source": run.aligned_run.dataset.name if run.aligned_run.dataset else "",
+            "query": queries,
+            "sft_answer": answers["sft"],
+            "dpo_answer": answers["dpo"],
+        }
+    )
+    judged = judge_comparisons(judge_client_fn(run.judge), comparisons)
+    table = table3(judged)
+    run.comparisons = judged.astype(object).where(judged.notna(), None).to_dict("records")
+    run.table = table.astype(object).where(table.notna(), None).to_dict("records")
+    run.save(update_fields=["comparisons", "table"])
+    return {"queries": len(queries), "rows": len(run.table)}
+
+
+def _template() -> str:
+    from .training.data import DEFAULT_PROMPT_TEMPLATE
+
+    return DEFAULT_PROMPT_TEMPLATE

@@ -1,0 +1,61 @@
+"""Training configurations as plain, commented dataclasses.
+
+Defaults follow the DPO reference implementation (eric-mitchell/direct-preference-optimization,
+``config/config.yaml``), which the paper says it used (appendix C): beta 0.1, lr 5e-7, RMSprop,
+150 warm-up steps, gradient clipping at 10, max_length 512, max_prompt_length 256, one epoch.
+The paper's own batch size is not legible in our copy; we keep the reference's effective batch
+of 64 as 8 examples x 8 accumulation steps, which fits small GPUs.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from typing import Any, Literal
+
+from .data import DEFAULT_PROMPT_TEMPLATE
+
+__all__ = ["TrainConfig", "SFTConfig", "DPOConfig"]
+
+
+@dataclass
+class TrainConfig:
+    """Fields shared by SFT and preference training."""
+
+    lr: float = 5e-7  # peak learning rate (DPO reference default)
+    optimizer: Literal["rmsprop", "adamw"] = "rmsprop"  # reference uses RMSprop (less memory than Adam)
+    warmup_steps: int = 150  # linear warm-up in optimizer steps, then constant (reference schedule)
+    max_grad_norm: float = 10.0  # gradient-norm clip (reference default)
+    epochs: int = 1  # passes over the training records; the paper trains one epoch
+    batch_size: int = 8  # examples per device per micro-batch
+    grad_accum: int = 8  # micro-batches per optimizer step (8 x 8 = reference's batch of 64)
+    max_length: int = 512  # prompt + response + EOS tokens (reference default)
+    max_prompt_length: int = 256  # prompt tokens kept (its end) when the whole does not fit
+    prompt_template: str = DEFAULT_PROMPT_TEMPLATE  # must match the one used at generation
+    mixed_precision: Literal["no", "bf16", "fp16"] = "no"  # accelerate autocast mode
+    seed: int = 0  # seeds data order, init of any new heads, dropout
+    output_dir: str = "runs/alignment"  # checkpoints go to <output_dir>/step-N and /final
+    save_every: int = 0  # checkpoint every N optimizer steps (0 = only at the end)
+    log_every: int = 1  # call on_step every N optimizer steps
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready dict, stored in every checkpoint's trainer_state.json."""
+        return asdict(self)
+
+
+@dataclass
+class SFTConfig(TrainConfig):
+    """Supervised fine-tuning on every collected response (paper 6.1)."""
+
+    output_dir: str = "runs/sft"  # where SFT checkpoints go
+
+
+@dataclass
+class DPOConfig(TrainConfig):
+    """(r)DPO + NLL on preference pairs (paper 6.1, appendix C)."""
+
+    output_dir: str = "runs/dpo"  # where preference-training checkpoints go
+    beta: float = 0.1  # DPO inverse temperature (reference default)
+    nll_weight: float = 1.0  # weight of the NLL-on-chosen term; without it DPO lowers both logps
+    nll_reduction: Literal["mean", "sum"] = "mean"  # per-token NLL; "sum" dwarfed the DPO term
+    eps_max: float = 0.45  # cap on the rDPO flip rate 1 - confidence (must stay < 0.5)
+    extra: dict[str, Any] = field(default_factory=dict)  # free-form notes stored with checkpoints

@@ -1,0 +1,180 @@
+"""The alignment jobs end to end through Django: dataset -> SFT -> DPO/rDPO -> judged evaluation.
+
+Tiny random GPT-2 saved to a local folder stands in for a base checkpoint; the judge is a model
+registry entry pointing at a real local OpenAI-compatible server.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+from io import StringIO
+from pathlib import Path
+
+import pytest
+import torch
+from django.core.management import call_command
+
+from alignment.models import EvaluationRun, PreferenceDataset, PreferencePair, TrainingRun
+from alignment.services import (
+    evaluation_run_start,
+    preference_dataset_build,
+    preference_dataset_export,
+    training_run_start,
+)
+from analysis.models import RewardModelRun, RewardPrediction
+from collection.models import LLMModel, Task, Turn
+from jobs.models import Job
+from tests.support.fake_llm_server import FakeLLMServer
+
+MINI = Path(__file__).resolve().parents[2].parent / "shared" / "ifllm" / "mini"
+TINY = {"batch_size": 4, "grad_accum": 1, "max_length": 128, "max_prompt_length": 32, "lr": 1e-3,
+        "warmup_steps": 0, "optimizer": "adamw"}  # fmt: skip
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture(autouse=True)
+def _offline(settings, tmp_path) -> None:  # noqa: ANN001
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    settings.IFLLM_RUNS_DIR = tmp_path / "runs"
+    call_command("import_ifllm", str(MINI), "--jobs", "1", stdout=StringIO())
+
+
+@pytest.fixture
+def base_model(tmp_path) -> str:  # noqa: ANN001
+    from transformers import ByT5Tokenizer, GPT2Config, GPT2LMHeadModel
+
+    tok = ByT5Tokenizer()
+    torch.manual_seed(0)
+    config = GPT2Config(
+        vocab_size=len(tok), n_layer=2, n_embd=32, n_head=2, n_positions=256,
+        bos_token_id=tok.eos_token_id, eos_token_id=tok.eos_token_id, pad_token_id=tok.pad_token_id,
+    )  # fmt: skip
+    path = tmp_path / "tiny-gpt2"
+    GPT2LMHeadModel(config).save_pretrained(path)
+    tok.save_pretrained(path)
+    return str(path)
+
+
+def _job_ok(job: Job) -> None:
+    job.refresh_from_db()
+    assert job.status == Job.Status.SUCCEEDED, job.error
+
+
+def test_explicit_dataset_has_one_pair_per_labelled_turn(tmp_path) -> None:  # noqa: ANN001
+    ds = preference_dataset_build(name="explicit", source=PreferenceDataset.Source.EXPLICIT)
+    labelled = Turn.objects.exclude(model_2="").exclude(preferred=None).filter(error_1="", error_2="")
+    assert ds.pairs.count() == labelled.count() == sum(ds.counts.values())
+    for pair in ds.pairs.select_related("turn"):
+        winner = pair.turn.response_1 if pair.turn.preferred == 1 else pair.turn.response_2
+        loser = pair.turn.response_2 if pair.turn.preferred == 1 else pair.turn.response_1
+        assert (pair.chosen, pair.rejected, pair.chosen_side) == (winner, loser, pair.turn.preferred)
+    prompts = {}
+    for pair in ds.pairs.all():
+        assert prompts.setdefault(pair.prompt, pair.split) == pair.split  # no prompt crosses splits
+    out = preference_dataset_export(dataset=ds, path=tmp_path / "export")
+    rows = [json.loads(line) for split in ("train", "valid", "test") for line in open(out / f"{split}.jsonl")]
+    assert len(rows) == ds.pairs.count()
+    assert {"prompt", "chosen", "rejected", "confidence"} <= set(rows[0])
+    assert "Splits are grouped by prompt" in (out / "README.md").read_text()
+
+
+def _reward_run() -> RewardModelRun:
+    """A reward-model run's OOF predictions: P(response 1) from a fixed rule, some wrong."""
+    run = RewardModelRun.objects.create(name="fixture")
+    for i, turn in enumerate(Turn.objects.exclude(model_2="").exclude(preferred=None).order_by("pk")):
+        prob_1 = 0.8 if (turn.preferred == 1) != (i % 4 == 0) else 0.3
+        predicted = 1 if prob_1 >= 0.5 else 2
+        RewardPrediction.objects.create(
+            run=run, turn=turn, model_name="RF + IF", protocol="grouped", prob_1=prob_1,
+            predicted=predicted, p_winner=max(prob_1, 1 - prob_1), label=turn.preferred,
+        )  # fmt: skip
+    return run
+
+
+def test_reward_dataset_uses_predicted_winner_and_its_probability() -> None:
+    run = _reward_run()
+    ds = preference_dataset_build(name="rf", source=PreferenceDataset.Source.REWARD_RUN, reward_run=run)
+    for pair in ds.pairs.select_related("turn"):
+        pred = run.predictions.get(turn=pair.turn)
+        assert pair.chosen_side == pred.predicted
+        assert pair.confidence == pytest.approx(pred.p_winner)
+        assert pair.confidence >= 0.5
+
+
+def test_rdpo_refuses_explicit_labels(base_model) -> None:  # noqa: ANN001
+    ds = preference_dataset_build(name="explicit", source=PreferenceDataset.Source.EXPLICIT)
+    sft = TrainingRun.objects.create(method="sft", base_model=base_model)
+    with pytest.raises(ValueError, match="confidences"):
+        training_run_start(method="rdpo", dataset=ds, sft_run=sft)
+
+
+def _judge_reply(messages, request) -> str:  # noqa: ANN001
+    prompt = messages[-1]["content"]
+    a = re.search(r"\[Answer A\]\n(.*?)\n\n\[Answer B\]", prompt, re.S).group(1)
+    b = re.search(r"\[Answer B\]\n(.*?)\n\nReply", prompt, re.S).group(1)
+    return json.dumps({"score_a": 1 + len(a) % 10, "score_b": 1 + len(b) % 10, "winner": "A"})
+
+
+def test_sft_then_rdpo_then_evaluation(base_model, django_capture_on_commit_callbacks) -> None:  # noqa: ANN001
+    dataset = preference_dataset_build(
+        name="rf", source=PreferenceDataset.Source.REWARD_RUN, reward_run=_reward_run()
+    )
+    with django_capture_on_commit_callbacks(execute=True):
+        sft = training_run_start(method="sft", base_model=base_model, config={**TINY, "holdout_test_queries": 3})
+    _job_ok(sft.job)
+    sft.refresh_from_db()
+    assert (Path(sft.output_dir) / "final" / "config.json").exists()
+    assert sft.metrics["step"] == sft.metrics["total_steps"] > 0
+    assert sft.job.queue == "gpu"
+
+    with django_capture_on_commit_callbacks(execute=True):
+        rdpo = training_run_start(method="rdpo", dataset=dataset, sft_run=sft, config={**TINY, "beta": 0.1})
+    _job_ok(rdpo.job)
+    rdpo.refresh_from_db()
+    assert "rewards_train/margins" in rdpo.metrics
+    assert "epsilon_train/mean" in rdpo.metrics and 0 <= rdpo.metrics["epsilon_train/mean"] <= 0.45
+
+    with FakeLLMServer(_judge_reply) as server:
+        judge = LLMModel.objects.create(
+            name="judge", provider="openai", model_id="judge-1", base_url=server.openai_base_url
+        )
+        with django_capture_on_commit_callbacks(execute=True):
+            ev = evaluation_run_start(
+                sft_run=sft, aligned_run=rdpo, judge=judge, params={"n_queries": 3, "max_new_tokens": 8}
+            )
+        _job_ok(ev.job)
+        assert len(server.requests) == 6  # 3 queries x both presentation orders
+    ev.refresh_from_db()
+    assert len(ev.comparisons) == 3
+    overall = [r for r in ev.table if r["breakdown"] == "overall"][0]
+    assert overall["n"] == 3
+    assert overall["dpo_win_share"] + overall["tie_share"] + overall["sft_win_share"] == pytest.approx(1)
+    assert {c["winner"] for c in ev.comparisons} <= {"dpo", "sft", "tie"}
+
+
+def test_training_job_failure_is_recorded(django_capture_on_commit_callbacks, tmp_path) -> None:  # noqa: ANN001
+    with django_capture_on_commit_callbacks(execute=True):
+        run = training_run_start(method="sft", base_model=str(tmp_path / "missing"), config=TINY)
+    run.job.refresh_from_db()
+    assert run.job.status == Job.Status.FAILED
+    assert "missing" in run.job.error
+
+
+def test_admin_pages(admin_client, base_model) -> None:  # noqa: ANN001
+    preference_dataset_build(name="explicit", source=PreferenceDataset.Source.EXPLICIT)
+    TrainingRun.objects.create(method="sft", base_model=base_model)
+    for name in ("preferencedataset", "preferencepair", "trainingrun", "evaluationrun"):
+        assert admin_client.get(f"/admin/alignment/{name}/").status_code == 200
+        assert admin_client.get(f"/admin/alignment/{name}/add/").status_code in (200, 403)
+    response = admin_client.post(
+        "/admin/alignment/trainingrun/add/",
+        {"name": "x", "method": "rdpo", "base_model": "", "config": "{}",
+         "dataset": PreferenceDataset.objects.get().pk},
+    )  # fmt: skip
+    assert response.status_code == 200  # form redisplayed with errors, nothing started
+    assert b"start from an SFT run" in response.content
+    assert not Job.objects.exists()
+    assert Task.objects.exists() and PreferencePair.objects.exists() and not EvaluationRun.objects.exists()
