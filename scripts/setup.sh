@@ -15,7 +15,7 @@ fi
 
 # torch first and on its own: the CPU build must be in place before anything in
 # requirements.txt (transformers, accelerate) can ask pip for some other torch.
-installed_torch="$(.venv/bin/pip show torch 2>/dev/null | sed -n 's/^Version: //p')"
+installed_torch="$(.venv/bin/pip show torch 2>/dev/null | sed -n 's/^Version: //p' || true)"
 if [ "${installed_torch%%+*}" != "$TORCH_VERSION" ]; then
     echo "==> installing torch==$TORCH_VERSION"
     .venv/bin/pip install "torch==$TORCH_VERSION"
