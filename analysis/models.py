@@ -66,6 +66,9 @@ class RewardPrediction(models.Model):
         ]
         indexes = [models.Index(fields=["run", "model_name", "protocol"])]
 
+    def __str__(self) -> str:
+        return f"turn {self.turn_id}: P(1)={self.prob_1:.2f} ({self.model_name}, {self.protocol})"
+
 
 class AnalysisFigure(models.Model):
     """A rendered behaviour figure (PNG + SVG), with the job that made it."""
