@@ -1,1 +1,122 @@
-"""Admin of the analysis app (filled in by its owner)."""
+"""Admin of the analysis results: start reward-model runs and figure jobs, read their output."""
+
+from __future__ import annotations
+
+from django import forms
+from django.contrib import admin, messages
+from django.db.models import QuerySet
+from django.http import HttpRequest
+from django.urls import reverse
+from django.utils.html import format_html
+
+from jobs.services import job_start
+
+from .models import AnalysisFigure, RewardModelRun, RewardPrediction
+from .services import DEFAULT_PARAMS
+
+
+class RewardModelRunForm(forms.ModelForm):
+    class Meta:
+        model = RewardModelRun
+        fields = ["name", "params"]
+        help_texts = {"params": f"Defaults: {DEFAULT_PARAMS}"}
+
+
+@admin.action(description="Build a preference dataset from the RF + IF (worker-grouped) predictions")
+def build_dataset(modeladmin: admin.ModelAdmin, request: HttpRequest, queryset: QuerySet) -> None:
+    from alignment.services import preference_dataset_build
+
+    for run in queryset:
+        if not run.predictions.filter(model_name="RF + IF", protocol="grouped").exists():
+            modeladmin.message_user(request, f"{run}: no RF + IF grouped predictions.", messages.WARNING)
+            continue
+        ds = preference_dataset_build(
+            name=f"{run} / RF + IF grouped", source="reward_run", reward_run=run,
+            reward_model="RF + IF", reward_protocol="grouped", user=request.user,
+        )  # fmt: skip
+        modeladmin.message_user(request, f"Dataset {ds.pk} built: {ds.counts}.")
+
+
+@admin.action(description="Re-run selected reward-model evaluations")
+def rerun(modeladmin: admin.ModelAdmin, request: HttpRequest, queryset: QuerySet) -> None:
+    for run in queryset:
+        job_start(kind="analysis.reward_models", params={"run_pk": run.pk}, user=request.user)
+    modeladmin.message_user(request, f"Started {queryset.count()} job(s).")
+
+
+@admin.register(RewardModelRun)
+class RewardModelRunAdmin(admin.ModelAdmin):
+    form = RewardModelRunForm
+    list_display = ["id", "name", "setting", "n_samples", "job_link", "created_at"]
+    list_filter = ["setting"]
+    actions = [build_dataset, rerun]
+
+    def get_readonly_fields(self, request: HttpRequest, obj=None) -> list[str]:  # noqa: ANN001
+        if obj is None:
+            return []
+        return ["name", "params", "job_link", "n_samples", "table", "report", "timings", "data_version"]
+
+    def get_fields(self, request: HttpRequest, obj=None) -> list[str]:  # noqa: ANN001
+        return self.get_readonly_fields(request, obj) or ["name", "params"]
+
+    @admin.display(description="job")
+    def job_link(self, obj: RewardModelRun) -> str:
+        if not obj.job_id:
+            return "–"
+        url = reverse("admin:jobs_job_change", args=[obj.job_id])
+        return format_html('<a href="{}">{} {}%</a>', url, obj.job.status, obj.job.progress)
+
+    @admin.display(description="Table 2")
+    def table(self, obj: RewardModelRun) -> str:
+        return format_html("<pre style='font-size:12px'>{}</pre>", obj.table_text or "–")
+
+    def save_model(self, request: HttpRequest, obj: RewardModelRun, form, change: bool) -> None:  # noqa: ANN001
+        if change:
+            return
+        obj.params = {**DEFAULT_PARAMS, **(obj.params or {})}
+        obj.created_by = request.user
+        obj.save()
+        obj.job = job_start(kind="analysis.reward_models", params={"run_pk": obj.pk}, user=request.user)
+        obj.save(update_fields=["job"])
+
+
+@admin.register(RewardPrediction)
+class RewardPredictionAdmin(admin.ModelAdmin):
+    list_display = ["id", "run", "turn", "model_name", "protocol", "prob_1", "predicted", "p_winner", "label"]
+    list_filter = ["run", "model_name", "protocol"]
+    raw_id_fields = ["turn"]
+
+    def has_change_permission(self, request: HttpRequest, obj=None) -> bool:  # noqa: ANN001
+        return False
+
+
+@admin.action(description="Render the behaviour figures again (job)")
+def render_figures(modeladmin: admin.ModelAdmin, request: HttpRequest, queryset: QuerySet) -> None:
+    job = job_start(kind="analysis.figures", params={}, user=request.user)
+    modeladmin.message_user(request, f"Job {job.pk} started.")
+
+
+@admin.register(AnalysisFigure)
+class AnalysisFigureAdmin(admin.ModelAdmin):
+    list_display = ["id", "name", "title", "job", "created_at", "thumb"]
+    list_filter = ["name"]
+    actions = [render_figures]
+    fields = ["name", "title", "job", "created_at", "image"]
+    readonly_fields = fields
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet[AnalysisFigure]:
+        return super().get_queryset(request).defer("png", "svg")
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    @admin.display(description="")
+    def thumb(self, obj: AnalysisFigure) -> str:
+        return format_html('<img src="{}" style="height:60px">', reverse("analysis:figure_png", args=[obj.pk]))
+
+    @admin.display(description="figure")
+    def image(self, obj: AnalysisFigure) -> str:
+        return format_html(
+            '<img src="{}" style="max-width:900px"><br><a href="{}">SVG</a>',
+            reverse("analysis:figure_png", args=[obj.pk]), reverse("analysis:figure_svg", args=[obj.pk]),
+        )  # fmt: skip

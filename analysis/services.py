@@ -1,0 +1,240 @@
+"""Database side of the analysis: feed the pure pipeline from the data of record, store results.
+
+The pure code (``analysis.pipeline`` and the packages below it) takes the release's dataframes;
+here the same frames are built from the database (``collection.selectors``), so imported release
+data and the site's own sessions go through identical computation.
+"""
+
+from __future__ import annotations
+
+import io
+import time
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import pandas as pd
+from django.conf import settings
+from django.db import transaction
+
+from collection.models import Task
+from collection.selectors import task_samples, turns_frame
+
+from .models import AnalysisFigure, RewardModelRun, RewardPrediction
+
+Progress = Callable[[float, str], None]
+
+DEFAULT_PARAMS: dict[str, Any] = {
+    "seeds": [0, 1, 2],
+    "trees": 500,
+    "k": 50,
+    "n_splits": 5,
+    "quality_filter": True,
+    "worker_normalise": True,
+    "text": False,
+}
+
+
+def _noop(pct: float, message: str = "") -> None:
+    return None
+
+
+def database_inputs(*, tasks=None) -> tuple[pd.DataFrame, list[tuple[tuple[str, int], str, Any]]]:  # noqa: ANN001
+    """Turns (release ``queries`` columns) and the task keys with their sample loaders."""
+    tasks = Task.objects.filter(excluded=False) if tasks is None else tasks
+    turns = turns_frame(tasks=tasks)
+    with_samples = tasks.filter(chunks__isnull=False).distinct().select_related("worker")
+    keys = []
+    for task in with_samples.order_by("pk"):
+        key = (task.worker.pseudonym, task.release_task_id if task.release_task_id is not None else task.pk)
+        keys.append((key, task.mode or "pointwise", task.pk))
+    return turns, keys
+
+
+def _samples_iter(
+    keys: list, progress: Progress, lo: float, hi: float
+) -> Iterator[tuple[tuple[str, int], str, pd.DataFrame]]:
+    """Decode each task's samples only when the pipeline reaches it (bounded memory)."""
+    for i, (key, mode, pk) in enumerate(keys):
+        if i % 20 == 0:
+            progress(lo + (hi - lo) * i / max(len(keys), 1), f"task {i} of {len(keys)}")
+        yield key, mode, task_samples(task=pk)
+
+
+def feature_table(*, params: dict[str, Any], progress: Progress = _noop):  # noqa: ANN201 - FeatureTable
+    """Match every task and extract the paper's features (plus the worker-relative copies)."""
+    from analysis.features import build_feature_table
+    from analysis.features.normalise import add_worker_normalised
+
+    turns, keys = database_inputs()
+    table = build_feature_table(turns, _samples_iter(keys, progress, 5, 45))
+    if params.get("worker_normalise") and not table.features.empty:
+        table.features = add_worker_normalised(table.features)
+    return turns, table
+
+
+def _results_rows(results: dict) -> list[dict[str, Any]]:
+    from analysis.reward import summarize
+
+    rows = []
+    for setting, res in results.items():
+        summary = summarize(res.scores).reset_index()
+        for rec in summary.to_dict("records"):
+            rows.append({"setting": setting, **{k: (None if pd.isna(v) else v) for k, v in rec.items()}})
+    return rows
+
+
+@transaction.atomic
+def _store_predictions(run: RewardModelRun, oof: pd.DataFrame, turns: pd.DataFrame) -> int:
+    """Pairwise OOF predictions, averaged over seeds, one row per (turn, model, protocol)."""
+    if oof.empty:
+        return 0
+    pair = oof[oof["setting"] == "Pairwise"]
+    mean = pair.groupby(["query_id", "model", "protocol"], as_index=False).agg(
+        prob_1=("prob_1", "mean"), y=("y", "first"), fold=("fold", "first")
+    )
+    turn_of = dict(zip(turns["query_id"], turns["turn_id"], strict=True))
+    rows = []
+    for r in mean.itertuples(index=False):
+        predicted = 1 if r.prob_1 >= 0.5 else 2
+        rows.append(
+            RewardPrediction(
+                run=run, turn_id=turn_of[r.query_id], model_name=r.model, protocol=r.protocol,
+                prob_1=float(r.prob_1), predicted=predicted, p_winner=float(max(r.prob_1, 1 - r.prob_1)),
+                label=(1 if r.y == 1 else 2) if pd.notna(r.y) else None, fold=int(r.fold),
+            )  # fmt: skip
+        )
+    RewardPrediction.objects.filter(run=run).delete()
+    RewardPrediction.objects.bulk_create(rows, batch_size=2000)
+    return len(rows)
+
+
+def reward_model_run_execute(*, run: RewardModelRun, progress: Progress = _noop) -> RewardModelRun:
+    """Compute Table 2 (all protocols) from the database and store it with the OOF predictions."""
+    from analysis import pipeline
+    from analysis.reward import EvalConfig, ForestParams, ModelSpec, default_specs
+    from analysis.reward.models import logistic_regression
+
+    params = {**DEFAULT_PARAMS, **run.params}
+    timings: dict[str, float] = {}
+    t = time.perf_counter()
+    turns, table = feature_table(params=params, progress=progress)
+    timings["load + match + features"] = time.perf_counter() - t
+    features = table.features
+    report = {"matching": table.match_report, "turns_with_features": len(features)}
+    if params["quality_filter"] and not features.empty:
+        before = len(features)
+        features = pipeline.apply_quality_filter(features, table.quality)
+        report["quality_filter"] = {"kept": len(features), "of": before}
+    forest = ForestParams(n_estimators=int(params["trees"]))
+    specs = default_specs(forest)
+    embeddings = None
+    if params["text"]:
+        from analysis.text_embed import text_embedding_table
+
+        progress(48, "text embeddings")
+        t = time.perf_counter()
+        embeddings = text_embedding_table(turns, settings.VAR_DIR / "cache" / "embeddings")
+        timings["text embeddings"] = time.perf_counter() - t
+        specs += [
+            ModelSpec("MiniLM + Text (LogReg)", keep_groups=("emb",), make_classifier=logistic_regression),
+            ModelSpec("MiniLM + Text + IF (LogReg)", use_if=True, extra_groups=("emb",),
+                      make_classifier=logistic_regression),
+        ]  # fmt: skip
+    progress(50, "reward models")
+    config = EvalConfig(
+        seeds=tuple(int(s) for s in params["seeds"]), k=int(params["k"]), n_splits=int(params["n_splits"]),
+        selector_n_estimators=int(params["trees"]), regression_n_estimators=max(50, int(params["trees"]) // 2),
+    )  # fmt: skip
+    t = time.perf_counter()
+    rr = pipeline.run_reward_table(
+        features, turns, config=config, specs=specs,
+        pointwise_specs=[s for s in default_specs(forest) if s.name.startswith("RF")], text_embeddings=embeddings,
+    )  # fmt: skip
+    timings["reward models"] = time.perf_counter() - t
+    timings.update({f"of which {k}": v for k, v in rr.timings.items()})
+    run.results = _results_rows(rr.results)
+    run.table_text = rr.table
+    if not rr.likert.empty:
+        r2 = rr.likert.groupby("protocol")["r2"].agg(["mean", "std"])
+        run.table_text += "\n\nPointwise Likert regression R^2:\n" + "\n".join(
+            f"  {p}: {row['mean']:.4f} ± {row['std']:.4f}" for p, row in r2.iterrows()
+        )
+    run.timings = timings
+    run.report = report
+    run.n_samples = int(len(features))
+    run.params = params
+    run.save()
+    progress(95, "storing out-of-fold predictions")
+    _store_predictions(run, rr.oof, turns)
+    return run
+
+
+# --------------------------------------------------------------------------- figures
+def _png_svg(fig) -> tuple[bytes, str]:  # noqa: ANN001 - matplotlib Figure
+    png, svg = io.BytesIO(), io.StringIO()
+    fig.savefig(png, format="png", dpi=110, bbox_inches="tight")
+    fig.savefig(svg, format="svg", bbox_inches="tight")
+    return png.getvalue(), svg.getvalue()
+
+
+def figures_render(*, job=None, progress: Progress = _noop) -> list[AnalysisFigure]:  # noqa: ANN001
+    """Render every behaviour figure of paper section 4 / appendix A.3 from the database."""
+    import numpy as np
+    from sklearn.ensemble import RandomForestClassifier
+
+    from analysis import pipeline
+    from analysis.features import feature_columns
+    from analysis.plots import behaviour, importance
+    from analysis.reward import pairwise_labels
+
+    turns, keys = database_inputs()
+    matches, _ = pipeline.match_all(turns, _samples_iter(keys, progress, 5, 40))
+    points = behaviour.trajectory_points(matches, turns)
+    figures: list[tuple[str, str, Any]] = []
+    if not points.empty:
+        for signal in ("gaze", "mouse"):
+            figures.append((f"reading_position_length_{signal}", f"Reading position by length ({signal})",
+                            behaviour.reading_position(points, "length", signal=signal)))  # fmt: skip
+            figures.append((f"reading_position_side_{signal}", f"Reading position by side ({signal})",
+                            behaviour.reading_position(points, "side", signal=signal)))  # fmt: skip
+            figures.append((f"heatmap_{signal}", f"Per-character heatmap ({signal})",
+                            behaviour.reading_heatmap(points, signal=signal)))  # fmt: skip
+            figures.append((f"positions_{signal}", f"Position distributions ({signal})",
+                            behaviour.position_distributions(points, "length", signal=signal)))  # fmt: skip
+        matrix = behaviour.trajectory_matrix(points)
+        if len(matrix) >= 6:
+            _, _, fig = behaviour.cluster_trajectories(matrix, n_clusters=min(6, len(matrix) // 2))
+            figures.append(("clusters", "Trajectory clusters (BisectingKMeans centres)", fig))
+        _, fig = behaviour.gaze_mouse_correlation(points)
+        figures.append(("gaze_mouse_correlation", "Gaze-mouse correlation", fig))
+    progress(60, "feature importances")
+    _, table = feature_table(params={"worker_normalise": False}, progress=lambda *_: None)
+    feats = table.features
+    labels = pairwise_labels(turns)
+    rows = feats[(feats["mode"] == "pairwise") & feats["query_id"].isin(labels.index)].set_index("query_id")
+    if len(rows) >= 20:
+        X = rows[feature_columns(rows)].fillna(-1.0)
+        y = labels.loc[rows.index]
+        forest = RandomForestClassifier(n_estimators=300, min_samples_leaf=5, random_state=0, n_jobs=2).fit(X, y)
+        imp = pd.Series(forest.feature_importances_, index=X.columns)
+        figures.append(("importances", "Feature importances (RF, all features)", importance.importance_figure(imp)))
+        lengths = rows.filter(like="text.response_length").sum(axis=1)
+        cuts = np.nanquantile(lengths, [1 / 3, 2 / 3])
+        by_group = {}
+        for name, mask in (("short", lengths <= cuts[0]), ("medium", (lengths > cuts[0]) & (lengths <= cuts[1])),
+                           ("long", lengths > cuts[1])):  # fmt: skip
+            if mask.sum() >= 10 and y[mask].nunique() == 2:
+                f = RandomForestClassifier(n_estimators=200, min_samples_leaf=5, random_state=0, n_jobs=2)
+                by_group[name] = pd.Series(f.fit(X[mask], y[mask]).feature_importances_, index=X.columns)
+        if by_group:
+            figures.append(("signal_weight", "Total weight per signal by length group",
+                            importance.signal_weight_figure(by_group)))  # fmt: skip
+        top = list(imp.sort_values(ascending=False).index[:3])
+        figures.append(("partial_dependence", "Partial dependence of the top features",
+                        importance.partial_dependence_figure(forest, X, top)))  # fmt: skip
+    out = []
+    for i, (name, title, fig) in enumerate(figures):
+        progress(70 + 25 * i / max(len(figures), 1), f"rendering {name}")
+        png, svg = _png_svg(fig)
+        out.append(AnalysisFigure.objects.create(name=name, title=title, job=job, png=png, svg=svg))
+    return out

@@ -1,0 +1,29 @@
+"""Analysis jobs (``cpu`` queue): reward-model tables and behaviour figures.
+
+Idempotent: a job recomputes its run from the database and replaces what the run held.
+"""
+
+from __future__ import annotations
+
+from jobs.runner import JobContext, job_task
+
+
+@job_task("analysis.reward_models")
+def reward_models(ctx: JobContext, *, run_pk: int) -> dict:
+    from .models import RewardModelRun
+    from .services import reward_model_run_execute
+
+    run = RewardModelRun.objects.get(pk=run_pk)
+    run.job = ctx.job
+    run.save(update_fields=["job"])
+    run = reward_model_run_execute(run=run, progress=ctx.progress)
+    ctx.log(run.table_text)
+    return {"run": run.pk, "rows": run.n_samples, "predictions": run.predictions.count()}
+
+
+@job_task("analysis.figures")
+def figures(ctx: JobContext) -> dict:
+    from .services import figures_render
+
+    made = figures_render(job=ctx.job, progress=ctx.progress)
+    return {"figures": [f.name for f in made]}

@@ -1,0 +1,89 @@
+"""The analysis jobs through Django, on the imported mini release."""
+
+from __future__ import annotations
+
+from io import StringIO
+from pathlib import Path
+
+import pytest
+from django.core.management import call_command
+
+from analysis.models import AnalysisFigure, RewardModelRun
+from collection.models import Turn
+from jobs.models import Job
+from jobs.services import job_start
+from tests.support.scaled_release import scaled_release
+
+MINI = Path(__file__).resolve().parents[2].parent / "shared" / "ifllm" / "mini"
+SMALL = {"seeds": [0], "trees": 20, "k": 10, "n_splits": 3, "quality_filter": False, "worker_normalise": False}
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture(scope="module")
+def release(tmp_path_factory) -> Path:  # noqa: ANN001
+    return scaled_release(MINI, tmp_path_factory.mktemp("scaled"), copies=4)
+
+
+@pytest.fixture(autouse=True)
+def _imported(release: Path) -> None:
+    call_command("import_ifllm", str(release), "--jobs", "1", stdout=StringIO())
+
+
+def test_reward_model_job_stores_table_and_oof_predictions(django_capture_on_commit_callbacks) -> None:  # noqa: ANN001
+    run = RewardModelRun.objects.create(params=SMALL)
+    with django_capture_on_commit_callbacks(execute=True):
+        job = job_start(kind="analysis.reward_models", params={"run_pk": run.pk})
+    job.refresh_from_db()
+    assert job.status == Job.Status.SUCCEEDED, job.error
+    assert job.queue == "cpu"
+    run.refresh_from_db()
+    assert run.job_id == job.pk
+    assert "| RF + IF |" in run.table_text
+    assert {r["protocol"] for r in run.results} >= {"paper", "grouped", "ungrouped"}
+    labelled = Turn.objects.exclude(model_2="").exclude(preferred=None)
+    preds = run.predictions.filter(model_name="RF + IF", protocol="grouped")
+    assert preds.count() == labelled.count()
+    for p in preds.select_related("turn"):
+        assert p.label == p.turn.preferred  # label direction: 1 = response 1 preferred
+        assert p.p_winner >= 0.5 and p.p_winner == pytest.approx(max(p.prob_1, 1 - p.prob_1))
+        assert p.predicted == (1 if p.prob_1 >= 0.5 else 2)
+
+
+def test_reward_models_command_prints_table() -> None:
+    out = StringIO()
+    call_command(
+        "reward_models", "--seeds", "0", "--trees", "10", "--k", "20", "--n-splits", "3", "--no-quality-filter",
+        stdout=out,
+        stderr=StringIO(),
+    )  # fmt: skip
+    text = out.getvalue()
+    assert "Pairwise" in text and "grouped" in text
+    assert RewardModelRun.objects.get().predictions.exists()
+
+
+def test_figures_job_renders_png_and_svg(django_capture_on_commit_callbacks) -> None:  # noqa: ANN001
+    with django_capture_on_commit_callbacks(execute=True):
+        job = job_start(kind="analysis.figures", params={})
+    job.refresh_from_db()
+    assert job.status == Job.Status.SUCCEEDED, job.error
+    names = set(AnalysisFigure.objects.values_list("name", flat=True))
+    assert {"reading_position_length_gaze", "heatmap_mouse", "gaze_mouse_correlation"} <= names
+    fig = AnalysisFigure.objects.get(name="heatmap_gaze")
+    assert bytes(fig.png[:8]) == b"\x89PNG\r\n\x1a\n" and fig.svg.lstrip().startswith("<?xml")
+    assert fig.job_id == job.pk
+
+
+def test_dashboard_and_admin(admin_client, client, django_capture_on_commit_callbacks) -> None:  # noqa: ANN001
+    with django_capture_on_commit_callbacks(execute=True):
+        job_start(kind="analysis.figures", params={})
+    fig = AnalysisFigure.objects.first()
+    assert client.get("/analysis/").status_code == 302  # staff only
+    assert client.get(f"/analysis/figures/{fig.pk}.png").status_code == 302
+    page = admin_client.get("/analysis/")
+    assert page.status_code == 200 and fig.title.encode() in page.content
+    png = admin_client.get(f"/analysis/figures/{fig.pk}.png")
+    assert png["Content-Type"] == "image/png"
+    for name in ("rewardmodelrun", "rewardprediction", "analysisfigure"):
+        assert admin_client.get(f"/admin/analysis/{name}/").status_code == 200
+    assert admin_client.get(f"/admin/analysis/analysisfigure/{fig.pk}/change/").status_code == 200
