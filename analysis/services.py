@@ -16,7 +16,7 @@ import pandas as pd
 from django.conf import settings
 from django.db import transaction
 
-from collection.models import Task
+from collection.models import Task, TrajectoryChunk
 from collection.selectors import task_samples, turns_frame
 
 from .models import AnalysisFigure, RewardModelRun, RewardPrediction
@@ -60,13 +60,47 @@ def _samples_iter(
         yield key, mode, task_samples(task=pk)
 
 
-def feature_table(*, params: dict[str, Any], progress: Progress = _noop):  # noqa: ANN201 - FeatureTable
-    """Match every task and extract the paper's features (plus the worker-relative copies)."""
-    from analysis.features import build_feature_table
+def _task_fingerprints(keys: list) -> list[tuple[tuple[str, int], str]]:
+    """Per task, a hash of its chunks' digests: changes whenever any sample changes."""
+    import hashlib
+
+    by_task: dict[int, hashlib._Hash] = {}
+    rows = TrajectoryChunk.objects.filter(task_id__in=[pk for _, _, pk in keys]).order_by("task_id", "seq")
+    for task_id, seq, n, digest, first, last in rows.values_list(
+        "task_id", "seq", "n_samples", "digest", "first_ms", "last_ms"
+    ):
+        by_task.setdefault(task_id, hashlib.sha256()).update(f"{seq}:{n}:{digest}:{first}:{last};".encode())
+    return [(key, by_task[pk].hexdigest()[:16] if pk in by_task else "") for key, _, pk in keys]
+
+
+def feature_table(*, params: dict[str, Any], progress: Progress = _noop):  # noqa: ANN201 - (turns, FeatureTable)
+    """Match every task and extract the paper's features (plus the worker-relative copies).
+
+    The matched feature table is cached as Parquet under ``var/cache/features`` keyed by the data
+    version (turn texts and times, every chunk's digest, the matching and feature configs), so a
+    second run on unchanged data skips decoding and matching.
+    """
+    import json
+
+    from analysis.features import FeatureTable, build_feature_table
+    from analysis.features.cache import data_version, load_cached, save_cached
     from analysis.features.normalise import add_worker_normalised
 
     turns, keys = database_inputs()
-    table = build_feature_table(turns, _samples_iter(keys, progress, 5, 45))
+    version = data_version(turns, _task_fingerprints(keys))
+    cache_dir = settings.VAR_DIR / "cache" / "features"
+    features = load_cached(cache_dir, version) if params.get("use_cache", True) else None
+    if features is not None:
+        progress(45, "features from cache")
+        quality = load_cached(cache_dir, version, "quality")
+        report = json.loads((cache_dir / f"report-{version}.json").read_text())
+        table = FeatureTable(features=features, quality=quality, match_report=report)
+    else:
+        table = build_feature_table(turns, _samples_iter(keys, progress, 5, 45))
+        save_cached(table.features, cache_dir, version)
+        save_cached(table.quality, cache_dir, version, "quality")
+        (cache_dir / f"report-{version}.json").write_text(json.dumps(table.match_report, default=str))
+    table.data_version = version
     if params.get("worker_normalise") and not table.features.empty:
         table.features = add_worker_normalised(table.features)
     return turns, table
@@ -162,6 +196,7 @@ def reward_model_run_execute(*, run: RewardModelRun, progress: Progress = _noop)
     run.timings = timings
     run.report = report
     run.n_samples = int(len(features))
+    run.data_version = table.data_version
     run.params = params
     run.save()
     progress(95, "storing out-of-fold predictions")

@@ -87,3 +87,27 @@ def test_dashboard_and_admin(admin_client, client, django_capture_on_commit_call
     for name in ("rewardmodelrun", "rewardprediction", "analysisfigure"):
         assert admin_client.get(f"/admin/analysis/{name}/").status_code == 200
     assert admin_client.get(f"/admin/analysis/analysisfigure/{fig.pk}/change/").status_code == 200
+
+
+def test_feature_table_is_cached_by_data_version(settings, tmp_path, monkeypatch) -> None:  # noqa: ANN001
+    import pandas as pd
+
+    import analysis.features
+    from analysis.services import feature_table
+
+    settings.VAR_DIR = tmp_path
+    _, first = feature_table(params={})
+    assert list(tmp_path.glob("cache/features/features-*.parquet"))
+
+    def boom(*args, **kwargs):  # noqa: ANN002, ANN003, ANN202
+        raise AssertionError("recomputed although nothing changed")
+
+    monkeypatch.setattr(analysis.features, "build_feature_table", boom)
+    _, second = feature_table(params={})
+    assert second.data_version == first.data_version
+    pd.testing.assert_frame_equal(second.features, first.features, check_dtype=False)
+    turn = Turn.objects.first()
+    turn.response_1 += " (edited)"
+    turn.save()
+    with pytest.raises(AssertionError, match="recomputed"):
+        feature_table(params={})
