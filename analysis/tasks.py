@@ -27,3 +27,17 @@ def figures(ctx: JobContext) -> dict:
 
     made = figures_render(job=ctx.job, progress=ctx.progress)
     return {"figures": [f.name for f in made]}
+
+
+@job_task("analysis.text_reward", queue="gpu")
+def text_reward(ctx: JobContext, *, run_pk: int) -> dict:
+    """Fine-tune a transformer text reward model (GPU when present) under CV."""
+    from .models import RewardModelRun
+    from .services import text_reward_run_execute
+
+    run = RewardModelRun.objects.get(pk=run_pk)
+    run.job = ctx.job
+    run.save(update_fields=["job"])
+    run = text_reward_run_execute(run=run, progress=ctx.progress)
+    ctx.log(run.table_text)
+    return {"run": run.pk, "rows": run.n_samples}

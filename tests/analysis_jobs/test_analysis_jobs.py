@@ -111,3 +111,46 @@ def test_feature_table_is_cached_by_data_version(settings, tmp_path, monkeypatch
     turn.save()
     with pytest.raises(AssertionError, match="recomputed"):
         feature_table(params={})
+
+
+@pytest.fixture
+def tiny_bert(tmp_path) -> str:  # noqa: ANN001
+    import torch
+    from transformers import BertConfig, BertForSequenceClassification, ByT5Tokenizer
+
+    tok = ByT5Tokenizer()
+    torch.manual_seed(0)
+    config = BertConfig(vocab_size=len(tok), hidden_size=32, num_hidden_layers=1, num_attention_heads=2,
+                        intermediate_size=64, max_position_embeddings=256, pad_token_id=tok.pad_token_id)  # fmt: skip
+    path = tmp_path / "tiny-bert"
+    BertForSequenceClassification(config).save_pretrained(path)
+    tok.save_pretrained(path)
+    return str(path)
+
+
+@pytest.mark.parametrize("with_features", [False, True])
+def test_text_reward_job_on_gpu_queue(tiny_bert, with_features, django_capture_on_commit_callbacks) -> None:  # noqa: ANN001
+    run = RewardModelRun.objects.create(params={
+        "model_path": tiny_bert, "epochs": 1, "batch_size": 8, "max_length": 128, "n_splits": 3,
+        "quality_filter": False, "with_features": with_features, "k": 5, "protocols": ["grouped"],
+    })  # fmt: skip
+    with django_capture_on_commit_callbacks(execute=True):
+        job = job_start(kind="analysis.text_reward", params={"run_pk": run.pk})
+    job.refresh_from_db()
+    assert job.status == Job.Status.SUCCEEDED, job.error
+    assert job.queue == "gpu"
+    run.refresh_from_db()
+    name = "Text FT + IF" if with_features else "Text FT"
+    preds = run.predictions.filter(model_name=name, protocol="grouped")
+    labelled = Turn.objects.exclude(model_2="").exclude(preferred=None)
+    assert preds.count() == labelled.count()
+    assert all(0.5 <= p.p_winner <= 1 for p in preds)
+    assert f"| {name} |" in run.table_text
+
+
+def test_text_reward_needs_a_checkpoint(django_capture_on_commit_callbacks) -> None:  # noqa: ANN001
+    run = RewardModelRun.objects.create(params={})
+    with django_capture_on_commit_callbacks(execute=True):
+        job = job_start(kind="analysis.text_reward", params={"run_pk": run.pk})
+    job.refresh_from_db()
+    assert job.status == Job.Status.FAILED and "model_path" in job.error
