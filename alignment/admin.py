@@ -21,6 +21,7 @@ from jobs.services import job_cancel, job_start
 from .models import EvaluationRun, PreferenceDataset, PreferencePair, TrainingRun
 from .services import (
     evaluation_run_start,
+    human_batch_export,
     preference_dataset_build,
     preference_dataset_export,
     runs_dir,
@@ -161,6 +162,20 @@ def download_table(modeladmin: admin.ModelAdmin, request: HttpRequest, queryset:
     return response
 
 
+@admin.action(description="Export a human-evaluation batch (MTurk CSV + HTML template)")
+def export_human_batch(modeladmin: admin.ModelAdmin, request: HttpRequest, queryset: QuerySet) -> None:
+    for run in queryset:
+        try:
+            folder = human_batch_export(evaluation=run)
+        except ValueError as exc:
+            modeladmin.message_user(request, f"{run}: {exc}", messages.WARNING)
+        else:
+            modeladmin.message_user(
+                request, f"{run}: batch.csv, template.html and key.csv written to {folder}. Import the "
+                f"results with: manage.py import_human_eval {run.pk} RESULTS.csv"
+            )  # fmt: skip
+
+
 class EvaluationRunForm(forms.ModelForm):
     class Meta:
         model = EvaluationRun
@@ -172,12 +187,12 @@ class EvaluationRunForm(forms.ModelForm):
 class EvaluationRunAdmin(admin.ModelAdmin):
     form = EvaluationRunForm
     list_display = ["id", "name", "sft_run", "aligned_run", "judge", "job", "created_at"]
-    actions = [download_table]
+    actions = [download_table, export_human_batch]
 
     def get_readonly_fields(self, request: HttpRequest, obj=None) -> list[str]:  # noqa: ANN001
         if obj is None:
             return []
-        return ["name", "sft_run", "aligned_run", "judge", "params", "job", "table_html"]
+        return ["name", "sft_run", "aligned_run", "judge", "params", "job", "table_html", "human_eval"]
 
     def get_fields(self, request: HttpRequest, obj=None) -> list[str]:  # noqa: ANN001
         return self.get_readonly_fields(request, obj) or list(EvaluationRunForm.Meta.fields)

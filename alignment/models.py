@@ -102,6 +102,9 @@ class EvaluationRun(models.Model):
     job = models.ForeignKey("jobs.Job", null=True, blank=True, on_delete=models.SET_NULL)
     comparisons = models.JSONField(default=list, blank=True, help_text=_("One row per query."))
     table = models.JSONField(default=list, blank=True, help_text=_("Table 3 rows."))
+    human_eval = models.JSONField(
+        default=dict, blank=True, help_text=_("Exported batch folder and, once imported, the comparison.")
+    )
     created_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL
     )

@@ -242,3 +242,49 @@ def evaluation_run_start(
     run.job = job_start(kind="alignment.evaluate", params={"eval_pk": run.pk}, user=user)
     run.save(update_fields=["job"])
     return run
+
+
+def human_batch_export(*, evaluation: EvaluationRun, seed: int = 0) -> Path:
+    """Write an MTurk-ready human-evaluation batch of an evaluation's comparisons.
+
+    ``batch.csv`` (what workers see: query and the two answers in random order), ``template.html``
+    (the paper's questions) and ``key.csv`` (which system is A/B; kept by the lab).
+    """
+    from .training.human_eval import export_human_batch, write_mturk_csv, write_mturk_template
+
+    if not evaluation.comparisons:
+        raise ValueError("the evaluation has no judged comparisons yet")
+    comparisons = pd.DataFrame(evaluation.comparisons)
+    batch, key = export_human_batch(comparisons, seed=seed)
+    folder = runs_dir() / f"human-eval-{evaluation.pk}"
+    folder.mkdir(parents=True, exist_ok=True)
+    write_mturk_csv(batch, folder / "batch.csv")
+    write_mturk_template(folder / "template.html")
+    key.to_csv(folder / "key.csv", index=False)
+    evaluation.human_eval = {**evaluation.human_eval, "folder": str(folder), "items": len(batch)}
+    evaluation.save(update_fields=["human_eval"])
+    return folder
+
+
+def human_results_import(*, evaluation: EvaluationRun, results_csv: str | Path) -> dict[str, Any]:
+    """Un-blind MTurk results and compare them with the judge (Spearman, per dimension)."""
+    from .training.human_eval import DIMENSIONS, compare_with_judge, import_human_results
+
+    folder = Path(evaluation.human_eval.get("folder", ""))
+    if not (folder / "key.csv").exists():
+        raise ValueError("export the human-evaluation batch first (its key is needed)")
+    key = pd.read_csv(folder / "key.csv")
+    human = import_human_results(pd.read_csv(results_csv), key)
+    judged = pd.DataFrame(evaluation.comparisons).reset_index(drop=True)
+    judged["item_id"] = [f"item-{i:04d}" for i in range(len(judged))]
+    summary: dict[str, Any] = {"ratings": len(human)}
+    for dim in DIMENSIONS:
+        if (human["dimension"] == dim).any():
+            stats = compare_with_judge(human, judged, dimension=dim)
+            means = human[human["dimension"] == dim].groupby("system")["score"].mean()
+            values = {**stats, **{f"mean_{s}": v for s, v in means.items()}}
+            # JSON (and PostgreSQL's jsonb) has no NaN: an undefined correlation is stored as null.
+            summary[dim] = {k: (None if v != v else float(v)) for k, v in values.items()}
+    evaluation.human_eval = {**evaluation.human_eval, "results": summary}
+    evaluation.save(update_fields=["human_eval"])
+    return summary

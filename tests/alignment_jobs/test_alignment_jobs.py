@@ -178,3 +178,41 @@ def test_admin_pages(admin_client, base_model) -> None:  # noqa: ANN001
     assert b"start from an SFT run" in response.content
     assert not Job.objects.exists()
     assert Task.objects.exists() and PreferencePair.objects.exists() and not EvaluationRun.objects.exists()
+
+
+def test_human_evaluation_export_and_import(tmp_path) -> None:  # noqa: ANN001
+    import pandas as pd
+
+    from alignment.services import human_batch_export
+
+    sft = TrainingRun.objects.create(method="sft", base_model="x")
+    dpo = TrainingRun.objects.create(method="dpo", base_model="x", sft_run=sft)
+    comparisons = [
+        {"query": f"q{i}", "sft_answer": f"short {i}", "dpo_answer": f"a longer answer {i}",
+         "score_sft": float(3 + i % 3), "score_dpo": float(5 + i % 4), "winner": "dpo"}
+        for i in range(8)
+    ]  # fmt: skip
+    ev = EvaluationRun.objects.create(sft_run=sft, aligned_run=dpo, comparisons=comparisons)
+    folder = human_batch_export(evaluation=ev)
+    batch = pd.read_csv(folder / "batch.csv")
+    key = pd.read_csv(folder / "key.csv")
+    assert len(batch) == 8 and "${query}" in (folder / "template.html").read_text()
+    assert set(key["a_system"]) == {"dpo", "sft"}  # order randomised, not always DPO first
+    # Two workers who rate like the judge: DPO answers score from the judge's score.
+    rows = []
+    for worker in ("W1", "W2"):
+        for i, (item, a_sys) in enumerate(zip(key["item_id"], key["a_system"], strict=True)):
+            judge = {"dpo": comparisons[i]["score_dpo"], "sft": comparisons[i]["score_sft"]}
+            b_sys = "sft" if a_sys == "dpo" else "dpo"
+            rows.append({"WorkerId": worker, "Input.item_id": item,
+                         "Answer.overall_a": min(5, judge[a_sys] - 2), "Answer.overall_b": min(5, judge[b_sys] - 2),
+                         "Answer.comparison": "A" if a_sys == "dpo" else "B"})  # fmt: skip
+    results = tmp_path / "results.csv"
+    pd.DataFrame(rows).to_csv(results, index=False)
+    out = StringIO()
+    call_command("import_human_eval", str(ev.pk), str(results), stdout=out)
+    summary = json.loads(out.getvalue())
+    assert summary["overall"]["mean_dpo"] > summary["overall"]["mean_sft"]
+    assert summary["overall"]["human_vs_judge"] > 0.5
+    ev.refresh_from_db()
+    assert ev.human_eval["results"]["overall"]["n"] == 32
