@@ -12,7 +12,7 @@ class Migration(migrations.Migration):
     dependencies = [
         ('alignment', '0001_initial'),
         ('analysis', '0001_initial'),
-        ('collection', '0002_calibrationattempt_studysettings'),
+        ('collection', '0001_initial'),
         ('jobs', '0001_initial'),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
