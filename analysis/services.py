@@ -167,7 +167,10 @@ def reward_model_run_execute(*, run: RewardModelRun, progress: Progress = _noop)
 
         progress(48, "text embeddings")
         t = time.perf_counter()
-        embeddings = text_embedding_table(turns, settings.VAR_DIR / "cache" / "embeddings")
+        # Only the tasks being evaluated (whole tasks, so "previous answer" stays right).
+        keep = set(zip(features["worker"], features["task_id"], strict=True))
+        used = turns[[k in keep for k in zip(turns["worker"], turns["task_id"], strict=True)]]
+        embeddings = text_embedding_table(used, settings.VAR_DIR / "cache" / "embeddings")
         timings["text embeddings"] = time.perf_counter() - t
         specs += [
             ModelSpec("MiniLM + Text (LogReg)", keep_groups=("emb",), make_classifier=logistic_regression),
