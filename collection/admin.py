@@ -193,3 +193,6 @@ class ImportRunAdmin(admin.ModelAdmin):
 
     def has_add_permission(self, request: HttpRequest) -> bool:
         return False
+
+
+from . import admin_site  # noqa: E402, F401

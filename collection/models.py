@@ -269,3 +269,103 @@ class ImportRun(models.Model):
 
     def __str__(self) -> str:
         return f"import {self.path} @ {self.started_at:%Y-%m-%d %H:%M}"
+
+
+# --- Study site (worker-facing collection) ------------------------------------------------------
+
+
+class StudySettings(models.Model):
+    """Staff-set knobs of the live study; one row (pk=1), read through ``study_settings_get``.
+
+    A singleton rather than Django settings so that staff change thresholds in the admin without
+    a deploy, and so that every value that shaped a task can be copied onto it when it starts.
+    """
+
+    topic_pool_size = models.PositiveSmallIntegerField(
+        default=30, help_text=_("Topics offered to a worker (shuffled).")
+    )
+    max_topics_per_entry = models.PositiveSmallIntegerField(
+        default=3, help_text=_("Topics a worker may choose at once.")
+    )
+    pointwise_quota = models.PositiveIntegerField(
+        default=100, help_text=_("Pointwise tasks wanted in total (0 disables the mode).")
+    )
+    pairwise_quota = models.PositiveIntegerField(
+        default=100, help_text=_("Pairwise tasks wanted in total (0 disables the mode).")
+    )
+    bullet_probability = models.FloatField(
+        default=0.5, help_text=_("Probability that a turn's query gets the bullet-point instruction.")
+    )
+    bullet_suffix = models.CharField(
+        max_length=300, default=" Please answer using bullet points.",
+        help_text=_("Appended to the query sent to the model(s) when the instruction is drawn."),
+    )
+    min_turns = models.PositiveSmallIntegerField(default=3)
+    min_seconds = models.PositiveIntegerField(default=240, help_text=_("Minimum chat time before finishing."))
+    sample_interval_ms = models.PositiveIntegerField(default=100, help_text=_("Gaze/mouse sampling clock."))
+    batch_interval_ms = models.PositiveIntegerField(
+        default=5000, help_text=_("How often the browser sends queued samples.")
+    )
+    idle_timeout_s = models.PositiveIntegerField(default=1800, help_text=_("Idle time that ends a session."))
+    pass_threshold = models.FloatField(default=70.0, help_text=_("Validation score needed to pass (0-100)."))
+    validation_radius_px = models.PositiveIntegerField(
+        default=100, help_text=_("Radius for the per-point share of samples near the target.")
+    )
+    webgazer_learn_during_task = models.BooleanField(
+        default=False,
+        help_text=_(
+            "Let WebGazer keep learning from mouse clicks and moves during the chat. Off by default: "
+            "learning from the mouse couples the gaze signal to the mouse signal."
+        ),
+    )
+    prolific_completion_url = models.URLField(
+        blank=True, help_text=_("Where Prolific workers are sent at the end (e.g. ...?cc=CODE).")
+    )
+    task_description = models.TextField(
+        blank=True, help_text=_("Shown in the MTurk preview and on the start page.")
+    )
+
+    class Meta:
+        verbose_name = _("study settings")
+        verbose_name_plural = _("study settings")
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(bullet_probability__gte=0) & Q(bullet_probability__lte=1),
+                name="bullet_probability_range",
+            ),
+            models.CheckConstraint(condition=Q(sample_interval_ms__gte=10), name="sample_interval_min"),
+        ]
+
+    def __str__(self) -> str:
+        return "Study settings"
+
+
+class CalibrationAttempt(models.Model):
+    """One calibration or validation run of WebGazer for a task; every attempt is kept.
+
+    ``score`` is the paper's centre score computed on the server from the raw predictions in
+    ``points``; ``passed`` compares it with ``threshold`` as it was at the time.
+    """
+
+    class Kind(models.TextChoices):
+        CALIBRATION = "calibration", _("Calibration and validation")
+        REVALIDATION = "revalidation", _("Short validation before a further topic")
+
+    task = models.ForeignKey(Task, on_delete=models.CASCADE, related_name="calibration_attempts")
+    kind = models.CharField(max_length=16, choices=Kind.choices)
+    score = models.FloatField()
+    threshold = models.FloatField()
+    passed = models.BooleanField()
+    viewport_w = models.PositiveIntegerField()
+    viewport_h = models.PositiveIntegerField()
+    n_clicks = models.PositiveIntegerField(default=0)
+    head_in_box_share = models.FloatField(null=True, blank=True)
+    points = models.JSONField(default=list, help_text=_("Per validation point: target, metrics."))
+    raw = models.JSONField(default=dict, help_text=_("Clicks and predictions as sent by the browser."))
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["task", "created_at"]
+
+    def __str__(self) -> str:
+        return f"task {self.task_id} {self.kind} {self.score:.1f} ({'pass' if self.passed else 'fail'})"

@@ -74,6 +74,7 @@ INSTALLED_APPS = [
     "drf_spectacular",
     "jobs",
     "collection",
+    "crowd",
     "analysis",
     "alignment",
 ]
@@ -196,6 +197,7 @@ CELERY_TASK_QUEUES = (Queue("default"), Queue("cpu"), Queue("gpu"))
 CELERY_TASK_ROUTES = {
     "jobs.*": {"queue": "default"},
     "collection.*": {"queue": "default"},
+    "crowd.*": {"queue": "default"},
     "analysis.*": {"queue": "cpu"},
     "alignment.*": {"queue": "gpu"},
 }

@@ -18,7 +18,7 @@ urlpatterns = [
 ]
 
 # Most specific prefixes first: collection owns the root.
-_APP_MOUNTS = [("analysis", "analysis/"), ("alignment", "alignment/"), ("collection", "")]
+_APP_MOUNTS = [("analysis", "analysis/"), ("alignment", "alignment/"), ("crowd", "crowd/"), ("collection", "")]
 for _app, _prefix in _APP_MOUNTS:
     if find_spec(f"{_app}.urls") is not None:
         urlpatterns.append(path(_prefix, include(f"{_app}.urls")))

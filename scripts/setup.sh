@@ -40,4 +40,14 @@ else
     echo "==> npm install (no package-lock.json yet)"
     npm install --no-audit --no-fund
 fi
+# Browser tests drive Debian's Chromium through Playwright (never `playwright install`: no
+# downloads at test time). CI runs as root on a fresh clone.
+if [ ! -x /usr/bin/chromium ]; then
+    if [ "$(id -u)" = "0" ] && command -v apt-get >/dev/null; then
+        echo "==> apt-get install chromium"
+        apt-get update -qq && apt-get install -y -qq chromium fonts-liberation >/dev/null
+    else
+        echo "warning: /usr/bin/chromium is missing; browser tests will be skipped (CI fails them)" >&2
+    fi
+fi
 echo "==> environment ready"

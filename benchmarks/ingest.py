@@ -1,0 +1,221 @@
+"""Ingest benchmark: simulated workers posting gaze/mouse batches to the real server.
+
+Starts uvicorn (the production ASGI server) against a fresh PostgreSQL database, creates one
+worker, session and task per simulated worker, then lets every worker post a batch on a fixed
+schedule (default: every 5 s, 300 samples = a pairwise page at 100 ms) over loopback, like the
+browsers would, re-sending a share of batches to exercise idempotency. Prints samples stored per
+second, p50/p99 batch latency and lost/duplicated counts. Not a test: run it by hand::
+
+    .venv/bin/python benchmarks/ingest.py --workers 400 --seconds 30
+
+Needs PostgreSQL (``--database-url``, default ``postgres://postgres@127.0.0.1:5432/ifllm_bench?pool=true``,
+dropped and re-created) and ``psycopg-pool``. Targets: >= 20,000 samples/s, p99 < 250 ms, 0 lost, 0 duplicated.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import random
+import secrets
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+
+def _columns(n_ticks: int, t0: int, turn_id: int | None) -> dict[str, list]:
+    """One pairwise batch: per tick, gaze and mouse in abs, box1 and box2 frames (6 rows)."""
+    cols: dict[str, list] = {k: [] for k in (
+        "signal", "frame", "x", "y", "snippet", "char_index", "page_timer_ms", "head_in_box", "epoch_ms",
+        "turn_id", "viewport_w", "viewport_h", "box_left", "box_top", "box_width", "box_height",
+        "scroll_left", "scroll_top", "no_face")}
+    rnd = random.Random(t0)
+    for k in range(n_ticks):
+        no_face = rnd.random() < 0.05
+        for signal in ("gaze", "mouse"):
+            for frame in ("abs", "box1", "box2"):
+                box = frame != "abs"
+                inside = box and rnd.random() < 0.5 and not (no_face and signal == "gaze")
+                x = None if (no_face and signal == "gaze") else round(rnd.uniform(0, 1400), 2)
+                row = {
+                    "signal": signal, "frame": frame,
+                    "x": (round(rnd.uniform(0, 600), 2) if inside else (-1.0 if box else x)) if x is not None else None,
+                    "y": (round(rnd.uniform(0, 900), 2) if inside else (-1.0 if box else x)) if x is not None else None,
+                    "snippet": "ipsum dolor sit amet, consect" if inside else None,
+                    "char_index": rnd.randrange(0, 2000) if inside else None,
+                    "page_timer_ms": 1000.0 + 100 * k, "head_in_box": None if no_face else True,
+                    "epoch_ms": t0 + 100 * k, "turn_id": turn_id, "viewport_w": 1400, "viewport_h": 900,
+                    "box_left": (40.0 if frame == "box1" else 720.0) if box else None,
+                    "box_top": 300.0 if box else None, "box_width": 640.0 if box else None,
+                    "box_height": 420.0 if box else None, "scroll_left": 0.0, "scroll_top": 0.0, "no_face": no_face,
+                }
+                for name, v in row.items():
+                    cols[name].append(v)
+    return cols
+
+
+#: Production-like settings of the server under test (and of this process, which writes sessions).
+SERVER_ENV = {"DEBUG": "false", "SECRET_KEY": "bench-" + "x" * 44, "ALLOWED_HOSTS": "localhost,127.0.0.1",
+              "LOG_LEVEL": "WARNING", "DB_CONN_MAX_AGE": "0"}
+
+
+def _setup_database(url: str, n_workers: int) -> list[dict]:
+    """Fresh database, migrations, and one (worker, session, task, turn) per simulated worker."""
+    base, _, query = url.partition("?")
+    name = base.rsplit("/", 1)[1]
+    admin = base.rsplit("/", 1)[0] + "/postgres"
+    import psycopg
+
+    with psycopg.connect(admin, autocommit=True) as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        conn.execute(f'CREATE DATABASE "{name}"')
+    env = {**os.environ, "DATABASE_URL": url}
+    subprocess.run([sys.executable, "manage.py", "migrate", "--noinput", "-v", "0"], cwd=ROOT,
+                   env={**env, "DATABASE_URL": base}, check=True)
+    os.environ.update(SERVER_ENV, DATABASE_URL=url)  # same keys as the server: sessions must decode there
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "ifllm_site.settings")
+    import django
+
+    django.setup()
+    from django.contrib.sessions.backends.db import SessionStore
+
+    from collection import session as study_session
+    from collection.models import Task, Topic, Turn, Worker
+
+    topic = Topic.objects.create(title="Benchmark topic")
+    out = []
+    for i in range(n_workers):
+        w = Worker.objects.create(pseudonym=f"bench{i}", platform="lab", platform_worker_id=f"bench-{i}")
+        task = Task.objects.create(worker=w, topic=topic, mode="pairwise", model_1="a", model_2="b",
+                                   status=Task.Status.CHATTING)
+        turn = Turn.objects.create(task=task, index=0, query="q")
+        s = SessionStore()
+        s[study_session.WORKER_KEY] = w.pk
+        s[study_session.SEEN_KEY] = int(time.time())
+        s.create()
+        out.append({"task": task.pk, "turn": turn.pk, "session": s.session_key, "csrf": secrets.token_hex(16)})
+    return out
+
+
+async def _worker(client, info: dict, args, results: dict, t_end: float) -> None:  # noqa: ANN001
+    import httpx
+
+    url = f"{args.base}/api/study/tasks/{info['task']}/batches/"
+    headers = {"X-CSRFToken": info["csrf"], "Content-Type": "application/json",
+               "Cookie": f"sessionid={info['session']}; csrftoken={info['csrf']}"}
+    rnd = random.Random(info["task"])
+    templates = info["templates"]
+    await asyncio.sleep(rnd.uniform(0, args.interval))  # spread the workers over the interval
+    seq = 0
+    next_at = time.monotonic()
+    while time.monotonic() < t_end:
+        body = f'{{"seq": {seq}, "idempotency_key": "{info["task"]}:{seq}", "columns": {templates[seq % 3]}}}'
+        sends = 2 if rnd.random() < args.resend else 1  # a share is re-sent, as after a lost ack
+        for _ in range(sends):
+            while True:
+                start = time.perf_counter()
+                try:
+                    r = await client.post(url, content=body, headers=headers)
+                except httpx.HTTPError:
+                    results["errors"] += 1
+                    await asyncio.sleep(0.5)
+                    continue
+                results["latency"].append(time.perf_counter() - start)
+                if r.status_code in (200, 201):
+                    results["created" if r.status_code == 201 else "acked_again"] += 1
+                    break
+                results["errors"] += 1
+                if r.status_code < 500 and r.status_code != 503:
+                    raise RuntimeError(f"unexpected {r.status_code}: {r.text[:300]}")
+                await asyncio.sleep(0.5)
+        results["sent_samples"] += args.ticks * 6
+        seq += 1
+        next_at += args.interval
+        await asyncio.sleep(max(0.0, next_at - time.monotonic()))
+
+
+async def _run(args, infos: list[dict]) -> dict:  # noqa: ANN001
+    import httpx
+
+    results = {"latency": [], "created": 0, "acked_again": 0, "errors": 0, "sent_samples": 0}
+    limits = httpx.Limits(max_connections=len(infos) + 10, max_keepalive_connections=len(infos) + 10)
+    # Bodies are built before the clock starts: the client shares the two cores with the server.
+    t0 = int(time.time() * 1000)
+    for info in infos:
+        info["templates"] = [json.dumps(_columns(args.ticks, t0 + k * args.ticks * 100, info["turn"]))
+                             for k in range(3)]
+    async with httpx.AsyncClient(limits=limits, timeout=60) as client:
+        t_start = time.monotonic()
+        t_end = t_start + args.seconds
+        await asyncio.gather(*(_worker(client, info, args, results, t_end) for info in infos))
+        results["wall_s"] = time.monotonic() - t_start
+    return results
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    # ?pool=true: Django's psycopg connection pool (dj-database-url passes it to OPTIONS). Under
+    # ASGI every request runs in a thread of its own, so without a pool each one opens a new
+    # PostgreSQL connection, and a burst opens more than the server allows.
+    p.add_argument("--database-url", default="postgres://postgres@127.0.0.1:5432/ifllm_bench?pool=true")
+    p.add_argument("--workers", type=int, default=400, help="simulated browsers")
+    p.add_argument("--interval", type=float, default=5.0, help="seconds between a browser's batches")
+    p.add_argument("--ticks", type=int, default=50, help="clock ticks per batch (6 samples each)")
+    p.add_argument("--seconds", type=float, default=30.0, help="duration of the run")
+    p.add_argument("--resend", type=float, default=0.05, help="share of batches sent twice")
+    p.add_argument("--server-workers", type=int, default=2, help="uvicorn worker processes")
+    p.add_argument("--port", type=int, default=8765)
+    args = p.parse_args()
+    args.base = f"http://localhost:{args.port}"
+
+    infos = _setup_database(args.database_url, args.workers)
+    env = {**os.environ, **SERVER_ENV, "DATABASE_URL": args.database_url}
+    server = subprocess.Popen(
+        [str(ROOT / ".venv/bin/uvicorn"), "ifllm_site.asgi:application", "--host", "127.0.0.1", "--port",
+         str(args.port), "--workers", str(args.server_workers), "--no-access-log", "--log-level", "warning"],
+        cwd=ROOT, env=env,
+    )
+    try:
+        import httpx
+
+        for _ in range(200):
+            try:
+                httpx.get(f"{args.base}/", timeout=1)
+                break
+            except httpx.HTTPError:
+                time.sleep(0.1)
+        results = asyncio.run(_run(args, infos))
+    finally:
+        server.terminate()
+        server.wait(timeout=20)
+
+    from django.db.models import Count, Sum
+
+    from collection.models import TrajectoryChunk
+
+    stored = TrajectoryChunk.objects.aggregate(n=Sum("n_samples"), c=Count("id"))
+    per_seq = TrajectoryChunk.objects.values("task_id", "seq").annotate(n=Count("id")).filter(n__gt=1).count()
+    lat = sorted(results["latency"])
+    p50 = statistics.median(lat) * 1000
+    p99 = lat[min(len(lat) - 1, int(0.99 * len(lat)))] * 1000
+    stored_n = stored["n"] or 0
+    print(f"simulated browsers      {args.workers} (batch of {args.ticks * 6} samples every {args.interval:g} s)")
+    print(f"server                  uvicorn --workers {args.server_workers}, PostgreSQL, loopback")
+    print(f"requests                {len(lat)} ({results['acked_again']} re-sends acknowledged, "
+          f"{results['errors']} errors/retries)")
+    rate = stored_n / results["wall_s"]
+    print(f"samples stored          {stored_n} in {results['wall_s']:.1f} s = {rate:,.0f} samples/s")
+    print(f"batch latency           p50 {p50:.1f} ms, p99 {p99:.1f} ms")
+    print(f"lost                    {results['sent_samples'] - stored_n}")
+    print(f"duplicated              {stored['c'] - results['created'] + per_seq} chunks beyond one per batch")
+
+
+if __name__ == "__main__":
+    main()

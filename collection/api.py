@@ -1,0 +1,352 @@
+"""JSON APIs of the study pages: one APIView per operation, validate then call a service.
+
+Every view is open to anonymous participants (no Django login) but not to anyone: the
+:class:`StudyWorkerPermission` needs a worker bound to the server-side session and a valid CSRF
+token, and every task is looked up among that worker's own tasks only (another worker's task id
+is a 404, exactly like a task that does not exist).
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from django.db import OperationalError
+from django.http import Http404
+from django.middleware.csrf import CsrfViewMiddleware
+from django.shortcuts import get_object_or_404
+from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_serializer
+from rest_framework import serializers, status
+from rest_framework.exceptions import NotFound, PermissionDenied
+from rest_framework.permissions import BasePermission
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from . import session as study_session
+from .models import CalibrationAttempt, Task, Turn
+from .serializers import SampleColumnsSerializer
+from .services import study
+from .services.trajectory import BatchConflict, trajectory_batch_ingest
+
+#: Query parameter carrying the CSRF token where no header can be set (navigator.sendBeacon).
+BEACON_CSRF_PARAM = "csrf_token"
+
+logger = logging.getLogger(__name__)
+
+
+class _CsrfCheck(CsrfViewMiddleware):
+    def _reject(self, request: Any, reason: str) -> str:  # noqa: ANN401 - middleware protocol
+        return reason
+
+
+class StudyWorkerPermission(BasePermission):
+    """A worker is bound to the session, the session is not idle, and the CSRF token is valid."""
+
+    message = "No study session: start the study from its entry page."
+
+    def has_permission(self, request: Request, view: APIView) -> bool:
+        django_request = request._request
+        token = request.query_params.get(BEACON_CSRF_PARAM)
+        if token and "HTTP_X_CSRFTOKEN" not in django_request.META:
+            django_request.META["HTTP_X_CSRFTOKEN"] = token
+        reason = _CsrfCheck(lambda r: None).process_view(django_request, None, (), {})
+        if reason:
+            raise PermissionDenied(f"CSRF failed: {reason}")
+        worker_id = django_request.session.get(study_session.WORKER_KEY)
+        if worker_id is None:
+            return False
+        if getattr(view, "counts_as_activity", True):
+            if study_session.idle_expired(django_request):
+                study_session.session_end(django_request)
+                raise PermissionDenied("The session ended after a long time without activity.")
+            study_session.activity_touch(django_request)
+        request.study_worker_id = worker_id
+        return True
+
+
+class StudyApi(APIView):
+    """Base of the study APIs: session identity, no Django login, CSRF checked by the permission."""
+
+    authentication_classes: list = []
+    permission_classes = [StudyWorkerPermission]
+
+    def own_task(self, request: Request, task_id: int) -> Task:
+        try:
+            # One query for identity and ownership: a blocked worker's tasks are not found either.
+            return get_object_or_404(Task.objects.select_related("topic"), pk=task_id,
+                                     worker_id=request.study_worker_id, worker__blocked=False)
+        except Http404:
+            raise NotFound("No such task.") from None
+
+    def own_turn(self, task: Task, turn_id: int) -> Turn:
+        turn = Turn.objects.filter(pk=turn_id, task=task).first()
+        if turn is None:
+            raise NotFound("No such turn.")
+        return turn
+
+    @staticmethod
+    def study_error(exc: study.StudyError, *, status_code: int = status.HTTP_409_CONFLICT) -> Response:
+        body: dict[str, Any] = {"detail": exc.message, "code": exc.code}
+        if exc.field:
+            body[exc.field] = [exc.message]
+            status_code = status.HTTP_400_BAD_REQUEST
+        return Response(body, status=status_code)
+
+
+class TurnOutputSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = Turn
+        fields = [
+            "id", "index", "query", "bullet_instruction", "response_1", "response_2", "error_1", "error_2",
+            "likert_1", "likert_2", "preferred", "better_than_previous", "asked_at", "answered_at", "rated_at",
+        ]
+
+
+class ProgressSerializer(serializers.Serializer):
+    rated_turns = serializers.IntegerField()
+    min_turns = serializers.IntegerField()
+    elapsed_s = serializers.FloatField()
+    min_seconds = serializers.IntegerField()
+    seconds_left = serializers.FloatField()
+    can_finish = serializers.BooleanField()
+
+
+class TaskDetailApi(StudyApi):
+    """State of one of the worker's tasks, with its turns (what the chat page resumes from)."""
+
+    counts_as_activity = False
+
+    @extend_schema_serializer(component_name="StudyTaskDetailOutput")
+    class OutputSerializer(serializers.ModelSerializer):
+        topic = serializers.CharField(source="topic.title")
+        turns = TurnOutputSerializer(many=True)
+        progress = serializers.SerializerMethodField()
+
+        class Meta:
+            model = Task
+            fields = ["id", "topic", "mode", "status", "calibration_score", "turns", "progress"]
+
+        @extend_schema(responses=ProgressSerializer)
+        def get_progress(self, task: Task) -> dict[str, Any]:
+            return study.task_chat_progress(task=task)
+
+    @extend_schema(responses=OutputSerializer)
+    def get(self, request: Request, task_id: int) -> Response:
+        task = self.own_task(request, task_id)
+        return Response(self.OutputSerializer(task).data)
+
+
+class CalibrationAttemptCreateApi(StudyApi):
+    """Store one calibration/validation attempt; the server computes the score and pass/fail."""
+
+    @extend_schema_serializer(component_name="StudyCalibrationAttemptCreateSample")
+    class SampleSerializer(serializers.Serializer):
+        x = serializers.FloatField(min_value=-1e6, max_value=1e6)
+        y = serializers.FloatField(min_value=-1e6, max_value=1e6)
+        t = serializers.FloatField(min_value=0, max_value=1e10)
+
+    @extend_schema_serializer(component_name="StudyCalibrationAttemptCreatePoint")
+    class PointSerializer(serializers.Serializer):
+        x = serializers.FloatField(min_value=-1e6, max_value=1e6)
+        y = serializers.FloatField(min_value=-1e6, max_value=1e6)
+        centre = serializers.BooleanField(default=False)
+        samples = serializers.ListField(child=serializers.DictField(), max_length=5000)
+
+        def validate_samples(self, value: list[dict]) -> list[dict]:
+            ser = CalibrationAttemptCreateApi.SampleSerializer(data=value, many=True)
+            ser.is_valid(raise_exception=True)
+            return [dict(s) for s in ser.validated_data]
+
+    @extend_schema_serializer(component_name="StudyCalibrationAttemptCreateClick")
+    class ClickSerializer(serializers.Serializer):
+        point = serializers.IntegerField(min_value=0, max_value=100)
+        x = serializers.FloatField(min_value=-1e6, max_value=1e6)
+        y = serializers.FloatField(min_value=-1e6, max_value=1e6)
+        t = serializers.FloatField(min_value=0, max_value=1e10)
+
+    @extend_schema_serializer(component_name="StudyCalibrationAttemptCreateInput")
+    class InputSerializer(serializers.Serializer):
+        kind = serializers.ChoiceField(choices=CalibrationAttempt.Kind.choices)
+        viewport_w = serializers.IntegerField(min_value=100, max_value=100_000)
+        viewport_h = serializers.IntegerField(min_value=100, max_value=100_000)
+        clicks = serializers.ListField(child=serializers.DictField(), max_length=1000, default=list)
+        points = serializers.ListField(child=serializers.DictField(), min_length=1, max_length=20)
+        head_in_box_share = serializers.FloatField(min_value=0, max_value=1, default=None, allow_null=True)
+
+        def validate_clicks(self, value: list[dict]) -> list[dict]:
+            ser = CalibrationAttemptCreateApi.ClickSerializer(data=value, many=True)
+            ser.is_valid(raise_exception=True)
+            return [dict(c) for c in ser.validated_data]
+
+        def validate_points(self, value: list[dict]) -> list[dict]:
+            ser = CalibrationAttemptCreateApi.PointSerializer(data=value, many=True)
+            ser.is_valid(raise_exception=True)
+            return [dict(p) for p in ser.validated_data]
+
+    @extend_schema_serializer(component_name="StudyCalibrationAttemptCreateOutput")
+    class OutputSerializer(serializers.ModelSerializer):
+        task_status = serializers.CharField(source="task.status")
+
+        class Meta:
+            model = CalibrationAttempt
+            fields = ["id", "kind", "score", "threshold", "passed", "points", "task_status"]
+
+    @extend_schema(request=InputSerializer, responses={201: OutputSerializer})
+    def post(self, request: Request, task_id: int) -> Response:
+        task = self.own_task(request, task_id)
+        ser = self.InputSerializer(data=request.data)
+        ser.is_valid(raise_exception=True)
+        try:
+            attempt = study.calibration_attempt_record(task=task, **ser.validated_data)
+        except study.StudyError as exc:
+            return self.study_error(exc)
+        if attempt.passed:
+            request._request.session[study_session.CALIBRATED_KEY] = True
+        return Response(self.OutputSerializer(attempt).data, status=status.HTTP_201_CREATED)
+
+
+class TurnCreateApi(StudyApi):
+    """Ask a question; the answers are then fetched from the turn's answer stream."""
+
+    @extend_schema_serializer(component_name="StudyTurnCreateInput")
+    class InputSerializer(serializers.Serializer):
+        query = serializers.CharField(max_length=study.MAX_QUERY_CHARS, trim_whitespace=True)
+
+    @extend_schema_serializer(component_name="StudyTurnCreateOutput")
+    class OutputSerializer(serializers.ModelSerializer):
+        class Meta:
+            model = Turn
+            fields = ["id", "index", "query"]
+
+    @extend_schema(request=InputSerializer, responses={201: OutputSerializer})
+    def post(self, request: Request, task_id: int) -> Response:
+        task = self.own_task(request, task_id)
+        ser = self.InputSerializer(data=request.data)
+        ser.is_valid(raise_exception=True)
+        try:
+            turn = study.turn_create(task=task, query=ser.validated_data["query"])
+        except study.StudyError as exc:
+            return self.study_error(exc)
+        return Response(self.OutputSerializer(turn).data, status=status.HTTP_201_CREATED)
+
+
+class TurnRateApi(StudyApi):
+    """Save the ratings given so far for a turn (partial: send only what changed)."""
+
+    @extend_schema_serializer(component_name="StudyTurnRateInput")
+    class InputSerializer(serializers.Serializer):
+        likert_1 = serializers.IntegerField(min_value=1, max_value=5, required=False)
+        likert_2 = serializers.IntegerField(min_value=1, max_value=5, required=False)
+        preferred = serializers.ChoiceField(choices=Turn.Side.choices, required=False)
+        better_than_previous = serializers.BooleanField(required=False)
+
+        def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
+            if not attrs:
+                raise serializers.ValidationError("Send at least one rating.")
+            return attrs
+
+    @extend_schema_serializer(component_name="StudyTurnRateOutput")
+    class OutputSerializer(serializers.Serializer):
+        turn = TurnOutputSerializer()
+        complete = serializers.BooleanField()
+        progress = ProgressSerializer()
+
+    @extend_schema(request=InputSerializer, responses=OutputSerializer)
+    def post(self, request: Request, task_id: int, turn_id: int) -> Response:
+        task = self.own_task(request, task_id)
+        turn = self.own_turn(task, turn_id)
+        ser = self.InputSerializer(data=request.data)
+        ser.is_valid(raise_exception=True)
+        try:
+            turn = study.turn_rate(turn=turn, ratings=ser.validated_data)
+        except study.StudyError as exc:
+            return self.study_error(exc)
+        task.refresh_from_db()
+        out = {
+            "turn": turn,
+            "complete": not study.turn_missing_ratings(turn, task.mode),
+            "progress": study.task_chat_progress(task=task),
+        }
+        return Response(self.OutputSerializer(out).data)
+
+
+class TaskChatFinishApi(StudyApi):
+    """Leave the chat for the post-task questions (server checks N rated turns and T seconds)."""
+
+    @extend_schema_serializer(component_name="StudyTaskChatFinishOutput")
+    class OutputSerializer(serializers.Serializer):
+        status = serializers.CharField()
+        next_url = serializers.CharField()
+
+    @extend_schema(request=None, responses=OutputSerializer)
+    def post(self, request: Request, task_id: int) -> Response:
+        from django.urls import reverse
+
+        task = self.own_task(request, task_id)
+        try:
+            task = study.task_chat_finish(task=task)
+        except study.StudyError as exc:
+            return self.study_error(exc)
+        return Response({"status": task.status,
+                         "next_url": reverse("collection:post_task", kwargs={"task_id": task.pk})})
+
+
+class TrajectoryBatchCreateApi(StudyApi):
+    """Store one numbered batch of gaze/mouse samples, exactly once.
+
+    201: stored now; 200: this batch was already stored (a re-send: acknowledged again);
+    409: another batch holds this number (the page renumbers and re-sends); 400 names the field.
+    Accepts ``?csrf_token=`` for ``navigator.sendBeacon``, which cannot set headers, and a JSON
+    ``text/plain`` body (what beacons send).
+    """
+
+    # Batches keep flowing while a worker reads without touching anything: not activity.
+    counts_as_activity = False
+
+    @extend_schema_serializer(component_name="StudyTrajectoryBatchCreateInput")
+    class InputSerializer(serializers.Serializer):
+        seq = serializers.IntegerField(min_value=0, max_value=2**31 - 1)
+        idempotency_key = serializers.CharField(max_length=100, required=False)
+        columns = SampleColumnsSerializer()
+
+    @extend_schema_serializer(component_name="StudyTrajectoryBatchCreateOutput")
+    class OutputSerializer(serializers.Serializer):
+        seq = serializers.IntegerField()
+        n_samples = serializers.IntegerField()
+        created = serializers.BooleanField()
+
+    def get_parsers(self) -> list:
+        from rest_framework.parsers import JSONParser
+
+        class BeaconJSONParser(JSONParser):
+            media_type = "text/plain"
+
+        return [JSONParser(), BeaconJSONParser()]
+
+    @extend_schema(
+        request=InputSerializer,
+        responses={200: OutputSerializer, 201: OutputSerializer},
+        parameters=[OpenApiParameter(BEACON_CSRF_PARAM, str, required=False,
+                                     description="CSRF token for sendBeacon requests")],
+    )
+    def post(self, request: Request, task_id: int) -> Response:
+        task = self.own_task(request, task_id)
+        ser = self.InputSerializer(data=request.data)
+        ser.is_valid(raise_exception=True)
+        columns = ser.validated_data["columns"]
+        turn_ids = {t for t in columns["turn_id"].unique().to_pylist() if t is not None}
+        if turn_ids and Turn.objects.filter(task=task, pk__in=turn_ids).count() != len(turn_ids):
+            return Response({"columns": {"turn_id": ["a turn of another task"]}}, status=status.HTTP_400_BAD_REQUEST)
+        try:
+            result = trajectory_batch_ingest(task=task, seq=ser.validated_data["seq"], columns=columns)
+        except BatchConflict as exc:
+            return Response({"detail": str(exc), "code": "seq_conflict"}, status=status.HTTP_409_CONFLICT)
+        except OperationalError:
+            # Lock contention (SQLite under concurrent writers): nothing was stored, the page retries.
+            logger.warning("batch %s of task %s not stored: database busy", ser.validated_data["seq"], task.pk)
+            return Response({"detail": "The server is busy; retry.", "code": "busy"},
+                            status=status.HTTP_503_SERVICE_UNAVAILABLE, headers={"Retry-After": "1"})
+        out = self.OutputSerializer({"seq": result.seq, "n_samples": result.n_samples, "created": result.created})
+        return Response(out.data, status=status.HTTP_201_CREATED if result.created else status.HTTP_200_OK)
+

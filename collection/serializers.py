@@ -1,0 +1,208 @@
+"""Serializer pieces shared by the study APIs: the column-wise sample batch above all.
+
+A batch travels as columns (``{"x": [...], "y": [...], ...}``) rather than a list of objects: the
+same field names once instead of per sample, and validation of a whole column at once in C
+(pyarrow) instead of a DRF field call per value, which is what lets one server process validate
+every field of tens of thousands of samples per second. Errors still name the column and the
+first bad position, e.g. ``{"columns": {"x": ["item 17: a number is required"]}}``.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+from django.utils.translation import gettext_lazy as _
+from drf_spectacular.extensions import OpenApiSerializerFieldExtension
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import extend_schema_field
+from rest_framework import serializers
+
+#: Most samples one batch may carry (a 5 s batch at 100 ms in pairwise has 300).
+MAX_BATCH_SAMPLES = 20_000
+MAX_SNIPPET_CHARS = 500
+
+_INFERRED_OK = {
+    "float": (pa.types.is_integer, pa.types.is_floating),
+    "int": (pa.types.is_integer,),
+    "bool": (pa.types.is_boolean,),
+    "str": (pa.types.is_string,),
+}
+_PY_OK = {
+    "float": lambda v: isinstance(v, int | float) and not isinstance(v, bool),
+    "int": lambda v: isinstance(v, int) and not isinstance(v, bool),
+    "bool": lambda v: isinstance(v, bool),
+    "str": lambda v: isinstance(v, str),
+}
+_MESSAGES = {
+    "float": _("a number is required"),
+    "int": _("an integer is required"),
+    "bool": _("true or false is required"),
+    "str": _("a string is required"),
+}
+
+
+class ColumnField(serializers.Field):
+    """One column of a batch: a JSON list validated as a whole, returned as a ``pyarrow.Array``.
+
+    Parameters: ``kind`` (float/int/bool/str), ``arrow_type`` of the stored column, ``nullable``,
+    inclusive ``min_value``/``max_value``, ``choices`` for enumerations, ``max_length`` for strings.
+    """
+
+    def __init__(
+        self,
+        *,
+        kind: str,
+        arrow_type: pa.DataType,
+        nullable: bool = False,
+        min_value: float | None = None,
+        max_value: float | None = None,
+        choices: tuple[str, ...] | None = None,
+        max_length: int | None = None,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(**kwargs)
+        self.kind, self.arrow_type, self.nullable = kind, arrow_type, nullable
+        self.min_value, self.max_value = min_value, max_value
+        self.choices, self.max_length = choices, max_length
+
+    def _first_bad(self, values: list[Any], ok: Any) -> int:
+        for i, v in enumerate(values):
+            if not ok(v):
+                return i
+        return -1
+
+    def _fail_at(self, i: int, message: Any) -> None:
+        raise serializers.ValidationError(f"item {i}: {message}")
+
+    def to_internal_value(self, data: Any) -> pa.Array:
+        if not isinstance(data, list):
+            raise serializers.ValidationError(_("a list is required"))
+        if len(data) > MAX_BATCH_SAMPLES:
+            raise serializers.ValidationError(_("too many items"))
+        py_ok = _PY_OK[self.kind]
+        try:
+            arr = pa.array(data)
+            type_ok = pa.types.is_null(arr.type) or any(check(arr.type) for check in _INFERRED_OK[self.kind])
+        except (pa.ArrowException, OverflowError, TypeError, ValueError):
+            type_ok = False
+        if not type_ok:
+            # Slow path only for bad input: find the first offending item to name it.
+            i = self._first_bad(data, lambda v: (v is None) or py_ok(v))
+            self._fail_at(max(i, 0), _MESSAGES[self.kind])
+        if arr.null_count and not self.nullable:
+            self._fail_at(self._first_bad(data, lambda v: v is not None), _("may not be null"))
+        if self.kind == "float" and pa.types.is_floating(arr.type):
+            values = arr.to_numpy(zero_copy_only=False)
+            bad = ~np.isfinite(values) & ~np.asarray(arr.is_null())
+            if bad.any():
+                self._fail_at(int(np.argmax(bad)), _("must be a finite number"))
+        if self.kind in ("float", "int") and len(arr) and arr.null_count < len(arr):
+            lo, hi = pc.min_max(arr).values()
+            if self.min_value is not None and lo.as_py() < self.min_value:
+                i = self._first_bad(data, lambda v: v is None or v >= self.min_value)
+                self._fail_at(i, _("must be at least %(v)s") % {"v": self.min_value})
+            if self.max_value is not None and hi.as_py() > self.max_value:
+                i = self._first_bad(data, lambda v: v is None or v <= self.max_value)
+                self._fail_at(i, _("must be at most %(v)s") % {"v": self.max_value})
+        if self.choices is not None and pa.types.is_string(arr.type):
+            bad = pc.invert(pc.is_in(arr, value_set=pa.array(self.choices))).fill_null(False)
+            if pc.any(bad).as_py():
+                i = self._first_bad(data, lambda v: v in self.choices or v is None)
+                self._fail_at(i, _("must be one of %(c)s") % {"c": ", ".join(self.choices)})
+        if self.max_length is not None and pa.types.is_string(arr.type) and len(arr):
+            longest = pc.max(pc.utf8_length(arr)).as_py()
+            if longest is not None and longest > self.max_length:
+                i = self._first_bad(data, lambda v: v is None or len(v) <= self.max_length)
+                self._fail_at(i, _("at most %(n)d characters") % {"n": self.max_length})
+        try:
+            return arr.cast(self.arrow_type) if not pa.types.is_null(arr.type) else pa.nulls(len(arr), self.arrow_type)
+        except pa.ArrowInvalid:
+            self._fail_at(0, _("out of range"))
+            raise  # unreachable; keeps type checkers quiet
+
+    def to_representation(self, value: Any) -> Any:
+        return value
+
+
+def _col(kind: str, arrow_type: pa.DataType, **kw: Any) -> ColumnField:
+    return ColumnField(kind=kind, arrow_type=arrow_type, **kw)
+
+
+class ColumnFieldExtension(OpenApiSerializerFieldExtension):
+    """OpenAPI of a column: an array of the item type, with its bounds and choices."""
+
+    target_class = ColumnField
+
+    def map_serializer_field(self, auto_schema: Any, direction: str) -> dict[str, Any]:
+        f: ColumnField = self.target
+        item: dict[str, Any] = {"type": {"float": "number", "int": "integer", "bool": "boolean",
+                                         "str": "string"}[f.kind]}
+        if f.nullable:
+            item["nullable"] = True
+        if f.min_value is not None:
+            item["minimum"] = f.min_value
+        if f.max_value is not None:
+            item["maximum"] = f.max_value
+        if f.choices is not None:
+            item["enum"] = list(f.choices)
+        if f.max_length is not None:
+            item["maxLength"] = f.max_length
+        return {"type": "array", "items": item, "maxItems": MAX_BATCH_SAMPLES}
+
+
+_COORD = 1e6  # CSS pixels; anything beyond is a bug or an attack, not a screen
+_EPOCH_MIN, _EPOCH_MAX = 946_684_800_000, 4_102_444_800_000  # 2000-01-01 .. 2100-01-01
+
+
+class SampleColumnsSerializer(serializers.Serializer):
+    """Every sample field the browser sends (``row`` and ``received_ms`` are set by the server)."""
+
+    signal = _col("str", pa.string(), choices=("gaze", "mouse"))
+    frame = _col("str", pa.string(), choices=("abs", "box1", "box2"))
+    x = _col("float", pa.float64(), nullable=True, min_value=-_COORD, max_value=_COORD)
+    y = _col("float", pa.float64(), nullable=True, min_value=-_COORD, max_value=_COORD)
+    snippet = _col("str", pa.string(), nullable=True, max_length=MAX_SNIPPET_CHARS)
+    char_index = _col("int", pa.int32(), nullable=True, min_value=0, max_value=10_000_000)
+    page_timer_ms = _col("float", pa.float64(), min_value=0, max_value=1e10)
+    head_in_box = _col("bool", pa.int8(), nullable=True)
+    epoch_ms = _col("int", pa.int64(), min_value=_EPOCH_MIN, max_value=_EPOCH_MAX)
+    turn_id = _col("int", pa.int64(), nullable=True, min_value=1, max_value=2**62)
+    viewport_w = _col("int", pa.int32(), min_value=1, max_value=100_000)
+    viewport_h = _col("int", pa.int32(), min_value=1, max_value=100_000)
+    box_left = _col("float", pa.float32(), nullable=True, min_value=-_COORD, max_value=_COORD)
+    box_top = _col("float", pa.float32(), nullable=True, min_value=-_COORD, max_value=_COORD)
+    box_width = _col("float", pa.float32(), nullable=True, min_value=0, max_value=_COORD)
+    box_height = _col("float", pa.float32(), nullable=True, min_value=0, max_value=_COORD)
+    scroll_left = _col("float", pa.float32(), nullable=True, min_value=0, max_value=_COORD)
+    scroll_top = _col("float", pa.float32(), nullable=True, min_value=0, max_value=_COORD)
+    no_face = _col("bool", pa.bool_())
+
+    def validate(self, attrs: dict[str, pa.Array]) -> dict[str, pa.Array]:
+        lengths = {name: len(a) for name, a in attrs.items()}
+        n = lengths["signal"]
+        uneven = sorted(name for name, k in lengths.items() if k != n)
+        if uneven:
+            raise serializers.ValidationError({uneven[0]: [_("every column must have %(n)d items") % {"n": n}]})
+        if n == 0:
+            raise serializers.ValidationError({"signal": [_("a batch needs at least one sample")]})
+        return attrs
+
+
+def finite_or_none(value: float | None) -> float | None:
+    """JSON has no NaN: turn non-finite floats into null for responses."""
+    return value if value is None or math.isfinite(value) else None
+
+
+@extend_schema_field(OpenApiTypes.OBJECT)
+class JSONObjectField(serializers.JSONField):
+    """A JSON object (not a list or scalar)."""
+
+    def to_internal_value(self, data: Any) -> Any:
+        value = super().to_internal_value(data)
+        if not isinstance(value, dict):
+            raise serializers.ValidationError(_("an object is required"))
+        return value

@@ -1,0 +1,64 @@
+"""The study's identity lives in the server-side Django session, never in what the page sends.
+
+A worker is bound to the session by the entry page (platform parameters or the lab form); every
+view and API then reads the worker from here and only ever looks up that worker's tasks.
+The session also carries the entry parameters (until tasks exist), the shuffled topic pool
+offered, and the time of the last activity for the idle timeout.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from django.http import HttpRequest
+
+from .models import Worker
+from .services.study import Entry, study_settings_get
+
+WORKER_KEY = "ifllm.worker"
+ENTRY_KEY = "ifllm.entry"
+POOL_KEY = "ifllm.pool"
+SEEN_KEY = "ifllm.seen"
+INSTRUCTIONS_KEY = "ifllm.instructions_seen"
+CALIBRATED_KEY = "ifllm.calibrated"
+
+
+def worker_bind(request: HttpRequest, *, worker: Worker, entry: Entry) -> None:
+    """Bind the worker to a fresh session (a new session id, against session fixation)."""
+    if request.session.get(WORKER_KEY) != worker.pk:
+        request.session.cycle_key()
+        for key in (POOL_KEY, INSTRUCTIONS_KEY, CALIBRATED_KEY):
+            request.session.pop(key, None)
+    request.session[WORKER_KEY] = worker.pk
+    request.session[ENTRY_KEY] = entry.as_dict() | {"platform": entry.platform}
+    activity_touch(request)
+
+
+def entry_get(request: HttpRequest) -> Entry:
+    data: dict[str, Any] = request.session.get(ENTRY_KEY) or {"platform": "lab"}
+    return Entry(**data)
+
+
+def worker_get(request: HttpRequest) -> Worker | None:
+    """The bound, unblocked worker, or None."""
+    pk = request.session.get(WORKER_KEY)
+    if pk is None:
+        return None
+    return Worker.objects.filter(pk=pk, blocked=False).first()
+
+
+def activity_touch(request: HttpRequest) -> None:
+    request.session[SEEN_KEY] = int(time.time())
+
+
+def idle_expired(request: HttpRequest) -> bool:
+    """True when the bound session saw no activity for the staff-set idle time."""
+    seen = request.session.get(SEEN_KEY)
+    if seen is None or WORKER_KEY not in request.session:
+        return False
+    return time.time() - seen > study_settings_get().idle_timeout_s
+
+
+def session_end(request: HttpRequest) -> None:
+    request.session.flush()

@@ -1,0 +1,435 @@
+"""Pages of the study, in the order a worker meets them.
+
+Every page after the entry reads the worker from the session (``collection.session``), never
+from the URL, and every task id in a URL is looked up among that worker's tasks only. Where the
+worker should be is decided by :func:`next_step` from the server's state, so a reload, the back
+button or a bookmarked URL lands on the right step.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import AsyncIterator, Callable
+from functools import wraps
+from typing import Any
+from urllib.parse import urlsplit
+
+from django.http import Http404, HttpRequest, HttpResponse, StreamingHttpResponse
+from django.middleware.csrf import get_token
+from django.shortcuts import get_object_or_404, redirect, render
+from django.templatetags.static import static
+from django.urls import reverse
+from django.utils.translation import gettext as _
+from django.views.decorators.http import require_http_methods, require_POST
+
+from . import session as study_session
+from .api import BEACON_CSRF_PARAM, TurnOutputSerializer
+from .forms import POST_FORMS, ConsentForm, DemographicsForm, LabEntryForm, TopicChoiceForm
+from .models import Mode, Platform, Task, Turn, Worker
+from .services import study
+from .services.chat import turn_answer_events
+
+MTURK_PREVIEW = "ASSIGNMENT_ID_NOT_AVAILABLE"
+#: Where an MTurk ExternalQuestion may post back to (anything else would be an open redirect).
+MTURK_SUBMIT_HOSTS = ("https://www.mturk.com", "https://workersandbox.mturk.com")
+
+
+def study_page(view: Callable[..., HttpResponse]) -> Callable[..., HttpResponse]:
+    """Load the bound worker (or send to the start), end idle sessions, count the visit as activity."""
+
+    @wraps(view)
+    def wrapper(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+        if study_session.idle_expired(request):
+            study_session.session_end(request)
+            return redirect("collection:session_ended")
+        worker = study_session.worker_get(request)
+        if worker is None:
+            return redirect("collection:start")
+        study_session.activity_touch(request)
+        return view(request, worker, *args, **kwargs)
+
+    return wrapper
+
+
+def _own_task(worker: Worker, task_id: int) -> Task:
+    return get_object_or_404(Task.objects.select_related("topic"), pk=task_id, worker=worker)
+
+
+def _base_context(request: HttpRequest, **extra: Any) -> dict[str, Any]:
+    cfg = study.study_settings_get()
+    return {"idle_timeout_s": cfg.idle_timeout_s, "study_settings": cfg, **extra}
+
+
+def next_step(request: HttpRequest, worker: Worker) -> HttpResponse:
+    """Redirect to where the worker is, from the server's state only."""
+    need = study.worker_needs_profile(worker)
+    if need == "consent":
+        return redirect("collection:consent")
+    if need == "demographics":
+        return redirect("collection:demographics")
+    task = study.tasks_open(worker=worker).first()
+    if task is None:
+        return redirect("collection:topics")
+    if not request.session.get(study_session.INSTRUCTIONS_KEY):
+        return redirect("collection:instructions")
+    if task.status in (Task.Status.CHOSEN, Task.Status.CALIBRATING):
+        return redirect("collection:calibrate", task_id=task.pk)
+    if task.status == Task.Status.CHATTING:
+        return redirect("collection:chat", task_id=task.pk)
+    return redirect("collection:post_task", task_id=task.pk)
+
+
+@study_page
+def resume(request: HttpRequest, worker: Worker) -> HttpResponse:
+    return next_step(request, worker)
+
+
+# --- entry ---------------------------------------------------------------------------------------
+
+
+def _entry_from_params(params: Any) -> study.Entry | str | None:
+    """An Entry from MTurk/Prolific parameters, ``"preview"``, an error message, or None (lab)."""
+    if "assignmentId" in params:
+        if params["assignmentId"] == MTURK_PREVIEW:
+            return "preview"
+        submit_to = params.get("turkSubmitTo", "").rstrip("/")
+        if submit_to not in MTURK_SUBMIT_HOSTS:
+            return _("This link is missing a valid turkSubmitTo address.")
+        if not params.get("workerId") or not params.get("hitId"):
+            return _("This link is missing the worker or HIT id.")
+        return study.Entry(
+            platform=Platform.MTURK,
+            assignment_id=params["assignmentId"][:128],
+            hit_id=params["hitId"][:128],
+            turk_submit_to=submit_to,
+        )
+    if "PROLIFIC_PID" in params:
+        if not params.get("STUDY_ID") or not params.get("SESSION_ID"):
+            return _("This link is missing the Prolific study or session id.")
+        return study.Entry(
+            platform=Platform.PROLIFIC,
+            assignment_id=params["SESSION_ID"][:128],
+            hit_id=params["STUDY_ID"][:128],
+            study_id=params["STUDY_ID"][:128],
+            session_id=params["SESSION_ID"][:128],
+        )
+    return None
+
+
+@require_http_methods(["GET", "POST"])
+def start(request: HttpRequest) -> HttpResponse:
+    """Entry: MTurk ExternalQuestion (with preview), Prolific, or the lab's worker-id form."""
+    entry = _entry_from_params(request.GET)
+    if entry == "preview":
+        return render(request, "collection/preview.html", _base_context(request))
+    if isinstance(entry, str):
+        return render(request, "collection/error.html", _base_context(request, message=entry), status=400)
+    if isinstance(entry, study.Entry):
+        worker_id = request.GET.get("workerId") or request.GET.get("PROLIFIC_PID", "")
+        try:
+            worker = study.worker_get_or_create(platform=entry.platform, platform_worker_id=worker_id)
+        except study.StudyError as exc:
+            return render(request, "collection/error.html", _base_context(request, message=exc.message), status=403)
+        study_session.worker_bind(request, worker=worker, entry=entry)
+        study.tasks_rebind_entry(worker=worker, entry=entry)
+        return next_step(request, worker)
+    form = LabEntryForm(request.POST if request.method == "POST" else None)
+    if request.method == "POST" and form.is_valid():
+        try:
+            worker = study.worker_get_or_create(
+                platform=Platform.LAB, platform_worker_id=form.cleaned_data["worker_id"]
+            )
+        except study.StudyError as exc:
+            form.add_error("worker_id", exc.message)
+        else:
+            study_session.worker_bind(request, worker=worker, entry=study.Entry(platform=Platform.LAB))
+            return next_step(request, worker)
+    bound = study_session.worker_get(request)
+    return render(request, "collection/start.html", _base_context(request, form=form, bound=bound))
+
+
+def session_ended(request: HttpRequest) -> HttpResponse:
+    """The clear page after the idle timeout (or when the worker chose to stop)."""
+    study_session.session_end(request)
+    return render(request, "collection/session_ended.html", _base_context(request))
+
+
+def unsupported(request: HttpRequest) -> HttpResponse:
+    return render(request, "collection/unsupported.html", _base_context(request))
+
+
+# --- profile, topics, instructions --------------------------------------------------------------
+
+
+@study_page
+def topics(request: HttpRequest, worker: Worker) -> HttpResponse:
+    need = study.worker_needs_profile(worker)
+    if need:
+        return next_step(request, worker)
+    if study.tasks_open(worker=worker).exists():
+        return next_step(request, worker)
+    cfg = study.study_settings_get()
+    offered = request.session.get(study_session.POOL_KEY)
+    available = {t.pk: t for t in study.topics_available(worker=worker)}
+    if not offered or not set(offered) <= set(available):
+        offered = study.topic_pool_draw(worker=worker)
+        request.session[study_session.POOL_KEY] = offered
+    pool = [available[pk] for pk in offered if pk in available]
+    form = TopicChoiceForm(
+        request.POST if request.method == "POST" else None, topics=pool, max_topics=cfg.max_topics_per_entry
+    )
+    if request.method == "POST" and form.is_valid():
+        try:
+            study.tasks_create_for_topics(
+                worker=worker,
+                topic_ids=form.cleaned_data["topics"],
+                offered=offered,
+                entry=study_session.entry_get(request),
+            )
+        except study.StudyError as exc:
+            form.add_error(None, exc.message)
+        else:
+            request.session.pop(study_session.POOL_KEY, None)
+            return next_step(request, worker)
+    return render(
+        request,
+        "collection/topics.html",
+        _base_context(request, form=form, pool=pool, max_topics=cfg.max_topics_per_entry),
+    )
+
+
+@study_page
+def consent(request: HttpRequest, worker: Worker) -> HttpResponse:
+    form = ConsentForm(request.POST if request.method == "POST" else None)
+    if request.method == "POST" and form.is_valid():
+        study.worker_consent_give(worker=worker, consent=form.cleaned_data["consent"])
+        return next_step(request, worker)
+    return render(request, "collection/consent.html", _base_context(request, form=form))
+
+
+@study_page
+def demographics(request: HttpRequest, worker: Worker) -> HttpResponse:
+    if worker.consent is not True:
+        return redirect("collection:consent")
+    form = DemographicsForm(request.POST if request.method == "POST" else None)
+    if request.method == "POST" and form.is_valid():
+        data = form.cleaned_data
+        try:
+            study.worker_demographics_set(
+                worker=worker,
+                age=data["age"],
+                location=data["location"],
+                education=data["education"],
+                race=data["race"],
+                gender=data["gender"],
+            )
+        except study.StudyError as exc:
+            form.add_error(exc.field, exc.message)
+        else:
+            return next_step(request, worker)
+    return render(request, "collection/demographics.html", _base_context(request, form=form))
+
+
+@study_page
+def instructions(request: HttpRequest, worker: Worker) -> HttpResponse:
+    first_time = not request.session.get(study_session.INSTRUCTIONS_KEY)
+    if request.method == "POST":
+        request.session[study_session.INSTRUCTIONS_KEY] = True
+        return next_step(request, worker)
+    cfg = study.study_settings_get()
+    return render(
+        request,
+        "collection/instructions.html",
+        _base_context(
+            request,
+            first_time=first_time,
+            has_task=study.tasks_open(worker=worker).exists(),
+            min_turns=cfg.min_turns,
+            min_minutes=max(1, round(cfg.min_seconds / 60)),
+            idle_minutes=max(1, round(cfg.idle_timeout_s / 60)),
+        ),
+    )
+
+
+# --- calibration, chat ---------------------------------------------------------------------------
+
+
+def _page_config(request: HttpRequest, task: Task, **extra: Any) -> dict[str, Any]:
+    return {
+        "taskId": task.pk,
+        "csrfToken": get_token(request),
+        "csrfParam": BEACON_CSRF_PARAM,
+        "idleTimeoutS": study.study_settings_get().idle_timeout_s,
+        "sessionEndedUrl": reverse("collection:session_ended"),
+        "unsupportedUrl": reverse("collection:unsupported"),
+        "faceMeshPath": static("vendor/webgazer/mediapipe/face_mesh"),
+        "webgazerSrc": static("vendor/webgazer/webgazer.js"),
+        **extra,
+    }
+
+
+@study_page
+def calibrate(request: HttpRequest, worker: Worker, task_id: int) -> HttpResponse:
+    task = _own_task(worker, task_id)
+    if task.status not in (Task.Status.CHOSEN, Task.Status.CALIBRATING):
+        return next_step(request, worker)
+    task = study.task_calibration_start(task=task)
+    # A further topic in the same session starts with the short validation; the model is still
+    # in the browser. Failing it falls back to a full calibration (in the page).
+    revalidate = bool(request.session.get(study_session.CALIBRATED_KEY))
+    config = _page_config(
+        request,
+        task,
+        attemptUrl=reverse("collection:api_calibration", kwargs={"task_id": task.pk}),
+        nextUrl=reverse("collection:resume"),
+        mode="revalidation" if revalidate else "calibration",
+        passThreshold=study.study_settings_get().pass_threshold,
+    )
+    config["text"] = {
+        "clickDots": _("Look at each red dot and click it 5 times."),
+        "pointLabel": _("Calibration point %(n)s"),
+        "lookCentre": _("Now look at the blue dot until it disappears. Do not move the mouse."),
+        "noFace": _("No face found: look at the screen"),
+        "headOut": _("Move your head into the box"),
+        "headOk": _("Face found"),
+        "centre": _("centre"),
+        "cameraFailed": _("The webcam could not be started. Allow camera access and try again."),
+    }
+    return render(request, "collection/calibrate.html", _base_context(request, task=task, config=config))
+
+
+@study_page
+def chat(request: HttpRequest, worker: Worker, task_id: int) -> HttpResponse:
+    task = _own_task(worker, task_id)
+    if task.status != Task.Status.CHATTING:
+        return next_step(request, worker)
+    cfg = study.study_settings_get()
+    turns = list(task.turns.order_by("index"))
+    config = _page_config(
+        request,
+        task,
+        mode=task.mode,
+        turns=TurnOutputSerializer(turns, many=True).data,
+        progress=study.task_chat_progress(task=task),
+        sampleIntervalMs=int(task.extra.get("sample_interval_ms", cfg.sample_interval_ms)),
+        batchIntervalMs=cfg.batch_interval_ms,
+        webgazerLearn=bool(task.extra.get("webgazer_learn_during_task", False)),
+        urls={
+            "turns": reverse("collection:api_turns", kwargs={"task_id": task.pk}),
+            "answer": reverse("collection:turn_answer", kwargs={"task_id": task.pk, "turn_id": 0}),
+            "rate": reverse("collection:api_turn_rate", kwargs={"task_id": task.pk, "turn_id": 0}),
+            "finish": reverse("collection:api_finish", kwargs={"task_id": task.pk}),
+            "batches": reverse("collection:api_batches", kwargs={"task_id": task.pk}),
+        },
+    )
+    config["text"] = {
+        "progress": _("Rated questions: %(rated)s of at least %(min)s."),
+        "secondsLeft": _("Please keep going for at least %(s)s more seconds."),
+        "noQuestion": _("Ask your first question above."),
+        "waiting": _("Waiting for the answer…"),
+        "answering": _("The answer is being written…"),
+        "pleaseRate": _("Please rate the answer below before asking the next question."),
+        "rated": _("Thank you. Ask your next question, or finish when you are done."),
+        "failed": _("An answer could not be loaded. Use “Try again”."),
+        "typeQuestion": _("Please type a question."),
+        "saving": _("Saving…"),
+        "question": _("Question"),
+    }
+    return render(
+        request,
+        "collection/chat.html",
+        _base_context(request, task=task, config=config, pairwise=task.mode == Mode.PAIRWISE, likert=range(1, 6)),
+    )
+
+
+@require_POST
+async def turn_answer(request: HttpRequest, task_id: int, turn_id: int) -> HttpResponse:
+    """Server-sent events with the answer(s) of a turn (POST: it may start paid model calls).
+
+    Async so that a long answer holds no thread; CSRF is checked by the middleware.
+    """
+    worker_pk = await request.session.aget(study_session.WORKER_KEY)
+    if worker_pk is None:
+        return HttpResponse(status=403)
+    exists = await Turn.objects.filter(
+        pk=turn_id, task_id=task_id, task__worker_id=worker_pk, task__status=Task.Status.CHATTING
+    ).aexists()
+    if not exists:
+        raise Http404
+
+    async def events() -> AsyncIterator[str]:
+        yield ": stream open\n\n"  # sent at once, so proxies and the page see the stream start
+        async for event in turn_answer_events(turn_id=turn_id):
+            yield f"event: {event['event']}\ndata: {json.dumps(event)}\n\n"
+
+    response = StreamingHttpResponse(events(), content_type="text/event-stream; charset=utf-8")
+    response["Cache-Control"] = "no-cache"
+    response["X-Accel-Buffering"] = "no"
+    return response
+
+
+# --- post-task and completion --------------------------------------------------------------------
+
+
+@study_page
+def post_task(request: HttpRequest, worker: Worker, task_id: int) -> HttpResponse:
+    task = _own_task(worker, task_id)
+    if task.status == Task.Status.COMPLETED:
+        return redirect("collection:done", task_id=task.pk)
+    if task.status != Task.Status.POST_TASK:
+        return next_step(request, worker)
+    step = study.task_post_step(task)
+    form = POST_FORMS[step](request.POST if request.method == "POST" else None)
+    if request.method == "POST" and form.is_valid():
+        try:
+            task = study.task_post_answer(task=task, step=step, data=form.cleaned_data)
+        except study.StudyError as exc:
+            form.add_error(exc.field, exc.message)
+        else:
+            if task.status == Task.Status.COMPLETED:
+                return redirect("collection:done", task_id=task.pk)
+            return redirect("collection:post_task", task_id=task.pk)
+    turns = list(task.turns.order_by("index")) if step == "sentence" else []
+    return render(
+        request,
+        "collection/post_task.html",
+        _base_context(
+            request,
+            task=task,
+            form=form,
+            step=step,
+            step_number=study.POST_STEPS.index(step) + 1,
+            n_steps=len(study.POST_STEPS),
+            turns=turns,
+        ),
+    )
+
+
+@study_page
+def done(request: HttpRequest, worker: Worker, task_id: int) -> HttpResponse:
+    """The completion code, only for a task the server has checked complete."""
+    task = _own_task(worker, task_id)
+    if task.status != Task.Status.COMPLETED or not task.completion_code:
+        return next_step(request, worker)
+    next_task = study.tasks_open(worker=worker).first()
+    entry = task.extra.get("entry", {})
+    platform = entry.get("platform", Platform.LAB)
+    ctx: dict[str, Any] = {"task": task, "next_task": next_task, "platform": platform}
+    if next_task is None and platform == Platform.MTURK:
+        submit_to = entry.get("turk_submit_to", "")
+        if submit_to in MTURK_SUBMIT_HOSTS:
+            codes = Task.objects.filter(
+                worker=worker, assignment_id=task.assignment_id, status=Task.Status.COMPLETED
+            ).values_list("completion_code", flat=True)
+            ctx["mturk"] = {
+                "action": f"{submit_to}/mturk/externalSubmit",
+                "assignment_id": task.assignment_id,
+                "codes": ",".join(sorted(c for c in codes if c)),
+            }
+    if next_task is None and platform == Platform.PROLIFIC:
+        url = study.study_settings_get().prolific_completion_url
+        if url and urlsplit(url).scheme == "https":
+            ctx["prolific_url"] = url
+    if next_task is not None:
+        ctx["next_url"] = reverse("collection:resume")
+    return render(request, "collection/done.html", _base_context(request, **ctx))

@@ -1,0 +1,17 @@
+from django.apps import AppConfig
+
+
+class CrowdConfig(AppConfig):
+    """Crowd platforms (MTurk, Prolific), quality control, staff review and anonymised export."""
+
+    default_auto_field = "django.db.models.BigAutoField"
+    name = "crowd"
+    verbose_name = "Crowd and quality control"
+
+    def ready(self) -> None:
+        from django.db.models.signals import post_migrate
+
+        from .roles import roles_sync_after_migrate
+
+        # Keeps the two staff roles' permissions complete when other apps add models later.
+        post_migrate.connect(roles_sync_after_migrate, dispatch_uid="crowd.roles_sync")

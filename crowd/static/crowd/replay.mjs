@@ -1,0 +1,103 @@
+// Trajectory replay of one turn: the response text as stored, gaze and mouse dots moving along a
+// time slider, and a per-character dwell heatmap. Data arrive through json_script ("replay-data").
+'use strict';
+
+const data = JSON.parse(document.getElementById('replay-data').textContent);
+const SIGNALS = ['gaze', 'mouse'];
+const slider = document.getElementById('replay-slider');
+const clock = document.getElementById('replay-clock');
+const heatSelect = document.getElementById('replay-heat');
+const root = document.getElementById('replay-boxes');
+
+// Index of the last sample at or before time t (samples sorted by time), or -1.
+export function lastBefore(times, t) {
+  let lo = 0, hi = times.length - 1, found = -1;
+  while (lo <= hi) {
+    const mid = (lo + hi) >> 1;
+    if (times[mid] !== null && times[mid] <= t) { found = mid; lo = mid + 1; } else { hi = mid - 1; }
+  }
+  return found;
+}
+
+const views = data.boxes.map((box) => {
+  const el = document.createElement('div');
+  el.className = 'replay-box';
+  const title = document.createElement('h3');
+  title.textContent = `${data.pairwise ? (box.n === 1 ? 'Response 1 (left)' : 'Response 2 (right)') : 'Response'} — ${box.model || ''}`;
+  const content = document.createElement('div');
+  content.className = 'content';
+  const spans = Array.from(box.text, (ch) => {
+    const s = document.createElement('span');
+    s.textContent = ch;
+    content.appendChild(s);
+    return s;
+  });
+  const dots = {};
+  for (const signal of SIGNALS) {
+    const d = document.createElement('span');
+    d.className = `dot ${signal}`;
+    d.hidden = true;
+    content.appendChild(d);
+    dots[signal] = d;
+  }
+  el.append(title, content);
+  root.appendChild(el);
+  return { box, spans, dots, current: {} };
+});
+
+function paintHeat(kind) {
+  for (const v of views) {
+    const dwell = kind === 'none' ? null : v.box[`${kind}_dwell`];
+    const max = dwell ? Math.max(1, ...dwell) : 1;
+    const rgb = kind === 'mouse' ? '31,119,180' : '214,39,40';
+    v.spans.forEach((s, i) => {
+      s.style.backgroundColor = dwell && dwell[i] ? `rgba(${rgb},${(0.08 + 0.75 * dwell[i] / max).toFixed(3)})` : '';
+      s.title = dwell ? `${dwell[i]} ms` : '';
+    });
+  }
+}
+
+function show(t) {
+  clock.textContent = `${(t / 1000).toFixed(1)} s / ${(data.duration / 1000).toFixed(1)} s`;
+  for (const v of views) {
+    for (const signal of SIGNALS) {
+      const series = v.box[signal];
+      const i = lastBefore(series.t, t);
+      const dot = v.dots[signal];
+      const prev = v.current[signal];
+      if (prev !== undefined) prev.classList.remove(`cur-${signal}`);
+      v.current[signal] = undefined;
+      if (i < 0 || series.x[i] === null) { dot.hidden = true; continue; }
+      dot.hidden = false;
+      dot.style.left = `${series.x[i]}px`;
+      dot.style.top = `${series.y[i]}px`;
+      const c = series.c[i];
+      if (c !== null && v.spans[c]) {
+        v.spans[c].classList.add(`cur-${signal}`);
+        v.current[signal] = v.spans[c];
+      }
+    }
+  }
+}
+
+slider.addEventListener('input', () => show((slider.value / 1000) * data.duration));
+heatSelect.addEventListener('change', () => paintHeat(heatSelect.value));
+
+let playing = null;
+document.getElementById('replay-play').addEventListener('click', (ev) => {
+  if (playing) { cancelAnimationFrame(playing); playing = null; ev.target.textContent = '▶ play'; return; }
+  ev.target.textContent = '❚❚ pause';
+  let last = performance.now();
+  const step = (now) => {
+    const t = Math.min(data.duration, (slider.value / 1000) * data.duration + (now - last) * 4);
+    last = now;
+    slider.value = data.duration ? Math.round((t / data.duration) * 1000) : 0;
+    show(t);
+    if (t < data.duration) playing = requestAnimationFrame(step);
+    else { playing = null; ev.target.textContent = '▶ play'; }
+  };
+  playing = requestAnimationFrame(step);
+});
+
+paintHeat(heatSelect.value);
+show(0);

@@ -1,0 +1,325 @@
+"""Staff pages: task review, worker view, trajectory replay, QC plots, release exclusions.
+
+Every page needs a staff login and ``crowd.view_staff_pages`` (both roles). POSTs (decisions)
+are CSRF protected by the middleware and call services, which check the researcher-only
+permissions again.
+"""
+
+from __future__ import annotations
+
+import io
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from django.contrib import messages
+from django.contrib.admin.views.decorators import staff_member_required
+from django.contrib.auth.mixins import PermissionRequiredMixin
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.db.models import Avg, Count
+from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
+from django.shortcuts import get_object_or_404
+from django.urls import reverse
+from django.utils.decorators import method_decorator
+from django.utils.safestring import mark_safe
+from django.views.generic import TemplateView
+
+from collection.models import Platform, Task, Turn, Worker
+from collection.selectors import task_samples, turns_frame
+from jobs.services import job_start
+
+from . import qc, services, trajectory
+from .models import Assignment, Study, TaskQC
+from .mturk import MTurkError
+
+
+@method_decorator(staff_member_required, name="dispatch")
+class StaffPage(PermissionRequiredMixin, TemplateView):
+    permission_required = "crowd.view_staff_pages"
+    raise_exception = True
+
+
+def _threshold_inputs(request: HttpRequest, defaults: dict[str, float | None]) -> dict[str, float | None]:
+    """Thresholds from the query string (empty = off), falling back to ``defaults``."""
+    out = dict(defaults)
+    for name in qc.THRESHOLD_NAMES:
+        if name in request.GET:
+            raw = request.GET[name].strip()
+            try:
+                out[name] = float(raw) if raw else None
+            except ValueError:
+                pass
+    return out
+
+
+def _svg(fig: Any) -> str:
+    import matplotlib.pyplot as plt
+
+    buf = io.StringIO()
+    fig.savefig(buf, format="svg")
+    plt.close(fig)
+    text = buf.getvalue()
+    return text[text.index("<svg") :]
+
+
+# --------------------------------------------------------------------------- task review
+class TaskReviewView(StaffPage):
+    """Summary, answers and QC figures of one task side by side, with the decisions."""
+
+    template_name = "crowd/task_review.html"
+
+    def get_context_data(self, **kwargs: Any) -> dict[str, Any]:
+        task = get_object_or_404(Task.objects.select_related("worker", "topic"), pk=kwargs["task_id"])
+        qc_row = TaskQC.objects.filter(task=task).first()
+        figures = []
+        if qc_row is not None:
+            metrics = qc_row.metrics
+            limits = qc_row.thresholds
+            for rule in qc.RULES:
+                value = metrics.get(rule.metric)
+                failed = any(r["code"] == rule.metric for r in qc_row.reasons)
+                figures.append({"label": rule.label, "value": value, "limit": limits.get(rule.name), "failed": failed})
+            for key in ("n_gaze_samples", "n_mouse_samples", "median_interval_ms", "total_gap_s", "n_gaps",
+                        "tail_gap_s", "time_on_task_source", "validation_passed"):  # fmt: skip
+                figures.append(
+                    {"label": key.replace("_", " "), "value": metrics.get(key), "limit": None, "failed": False}
+                )
+        return {
+            **super().get_context_data(**kwargs),
+            "title": f"Review task {task.pk}",
+            "task": task,
+            "qc": qc_row,
+            "figures": figures,
+            "turns": task.turns.order_by("index"),
+            "assignments": Assignment.objects.filter(task=task).select_related("study"),
+            "can_review": self.request.user.has_perm("crowd.review_task"),
+            "can_pay": self.request.user.has_perm("crowd.pay_workers"),
+        }
+
+    def post(self, request: HttpRequest, task_id: int) -> HttpResponse:
+        task = get_object_or_404(Task, pk=task_id)
+        op = request.POST.get("op", "")
+        note = request.POST.get("note", "")
+        try:
+            if op == "exclude":
+                services.task_exclude(task=task, user=request.user, note=note)
+            elif op == "keep":
+                services.task_keep(task=task, user=request.user, note=note)
+            elif op == "recompute":
+                if not request.user.has_perm("crowd.review_task"):
+                    raise PermissionDenied("recomputing QC needs the researcher role")
+                services.task_qc_compute(task=task)
+            elif op in ("approve", "reject"):
+                assignment = get_object_or_404(Assignment, pk=request.POST.get("assignment"), task=task)
+                if op == "approve":
+                    services.assignment_approve(assignment=assignment, user=request.user)
+                else:
+                    services.assignment_reject(assignment=assignment, user=request.user, feedback=note)
+            else:
+                return HttpResponse("unknown operation", status=400)
+        except ValidationError as exc:
+            messages.error(request, "; ".join(exc.messages))
+        except (MTurkError, services.CrowdError) as exc:
+            messages.error(request, str(exc))
+        else:
+            messages.success(request, f"{op}: done.")
+        return HttpResponseRedirect(reverse("crowd:task_review", args=[task.pk]))
+
+
+# --------------------------------------------------------------------------- worker view
+class WorkerReviewView(StaffPage):
+    """All tasks of one worker with their QC, the worker's averages, and blocking."""
+
+    template_name = "crowd/worker_review.html"
+    averaged = ("response_score", "max_index_score", "calibration_score", "sampling_rate_hz", "head_in_box_share",
+                "time_on_task_s", "max_log_gap_s", "summary_words")  # fmt: skip
+
+    def get_context_data(self, **kwargs: Any) -> dict[str, Any]:
+        worker = get_object_or_404(Worker, pk=kwargs["worker_id"])
+        tasks = worker.tasks.select_related("topic", "qc").annotate(n_turns=Count("turns")).order_by("pk")
+        qcs = TaskQC.objects.filter(task__worker=worker)
+        aggregate = qcs.aggregate(**{name: Avg(name) for name in self.averaged})
+        return {
+            **super().get_context_data(**kwargs),
+            "title": f"Worker {worker.pseudonym}",
+            "worker": worker,
+            "tasks": tasks,
+            "aggregate": aggregate,
+            "n_flagged": qcs.filter(flagged=True).count(),
+            "can_pay": self.request.user.has_perm("crowd.pay_workers"),
+        }
+
+    def post(self, request: HttpRequest, worker_id: int) -> HttpResponse:
+        worker = get_object_or_404(Worker, pk=worker_id)
+        if request.POST.get("op") != "block":
+            return HttpResponse("unknown operation", status=400)
+        try:
+            services.worker_block(worker=worker, user=request.user, reason=request.POST.get("reason", ""))
+        except ValidationError as exc:
+            messages.error(request, "; ".join(exc.messages))
+        except (MTurkError, services.CrowdError) as exc:
+            messages.error(request, str(exc))
+        else:
+            messages.success(request, f"{worker} blocked.")
+        return HttpResponseRedirect(reverse("crowd:worker_review", args=[worker.pk]))
+
+
+# --------------------------------------------------------------------------- replay
+def turn_samples(turn: Turn) -> pd.DataFrame:
+    """The samples shown while ``turn`` was on screen.
+
+    Site data carry ``turn_id``. Release data are linked by the analysis team's matching
+    (snippet against text, then time); ``analysis.matching`` reports the turn by its query id.
+    """
+    from analysis.matching import match_task, order_turns
+
+    task = turn.task
+    samples = task_samples(task=task)
+    if samples.empty:
+        return samples
+    if samples["turn_id"].notna().any():
+        return samples[samples["turn_id"] == turn.pk]
+    turns = order_turns(turns_frame(tasks=Task.objects.filter(pk=task.pk)))
+    mode = task.mode or ("pairwise" if task.model_2 else "pointwise")
+    matched = match_task(samples, turns, mode).samples
+    query_id = turn.release_query_id if turn.release_query_id is not None else turn.pk
+    return matched[matched["turn"] == query_id]
+
+
+class TurnReplayView(StaffPage):
+    """The response(s) of one turn with gaze and mouse moving over them, and dwell heatmaps."""
+
+    template_name = "crowd/replay.html"
+
+    def get_context_data(self, **kwargs: Any) -> dict[str, Any]:
+        turn = get_object_or_404(Turn.objects.select_related("task", "task__worker"), pk=kwargs["turn_id"])
+        samples = turn_samples(turn)
+        pairwise = bool(turn.model_2 or turn.response_2)
+        t0 = float(samples["epoch_ms"].min()) if len(samples) else 0.0
+        boxes = []
+        for n, text in ((1, turn.response_1 or turn.error_1), (2, turn.response_2 or turn.error_2)):
+            if n == 2 and not pairwise:
+                continue
+            frame = f"box{n}"
+            box: dict[str, Any] = {"n": n, "text": text, "model": getattr(turn, f"model_{n}")}
+            for signal in ("gaze", "mouse"):
+                series = trajectory.replay_series(samples, signal=signal, frame=frame)
+                series["t"] = [None if v is None else v - t0 for v in series["t"]]
+                dwell = trajectory.char_dwell(
+                    np.array([np.nan if v is None else v for v in series["t"]], dtype="float64"),
+                    np.array([np.nan if v is None else v for v in series["c"]], dtype="float64"),
+                    len(text),
+                )
+                box[signal] = series
+                box[f"{signal}_dwell"] = [round(float(v)) for v in dwell]
+            boxes.append(box)
+        duration = float(samples["epoch_ms"].max()) - t0 if len(samples) else 0.0
+        siblings = list(turn.task.turns.order_by("index").values_list("pk", "index"))
+        return {
+            **super().get_context_data(**kwargs),
+            "title": f"Replay of turn {turn.index} of task {turn.task_id}",
+            "turn": turn,
+            "siblings": siblings,
+            "n_samples": len(samples),
+            "replay": {"duration": duration, "boxes": boxes, "pairwise": pairwise},
+        }
+
+
+# --------------------------------------------------------------------------- QC plots
+class QCDistributionView(StaffPage):
+    """Histograms of every QC metric with the thresholds drawn (tasks or workers)."""
+
+    template_name = "crowd/qc_plots.html"
+
+    def get_context_data(self, **kwargs: Any) -> dict[str, Any]:
+        from .plots import qc_histograms
+
+        source = self.request.GET.get("source", "all")
+        level = self.request.GET.get("level", "task")
+        study = Study.objects.filter(pk=self.request.GET.get("study") or None).first()
+        defaults = (
+            study.thresholds() if study else (qc.PAPER_THRESHOLDS if source == "release" else qc.DEFAULT_THRESHOLDS)
+        )
+        thresholds = _threshold_inputs(self.request, dict(defaults))
+        qs = TaskQC.objects.all()
+        if study is not None:
+            qs = qs.filter(study=study)
+        if source == "release":
+            qs = qs.filter(task__worker__platform=Platform.RELEASE)
+        elif source == "site":
+            qs = qs.exclude(task__worker__platform=Platform.RELEASE)
+        metrics = [r.metric for r in qc.RULES]
+        table = pd.DataFrame(list(qs.values("task__worker__pseudonym", *metrics)))
+        svg = ""
+        if not table.empty:
+            table = table.rename(columns={"task__worker__pseudonym": "worker"})
+            if level == "worker":
+                table = qc.worker_table(table, thresholds)
+            svg = _svg(qc_histograms(table, thresholds, title=f"{len(table)} {level}s"))
+        return {
+            **super().get_context_data(**kwargs),
+            "title": "QC distributions",
+            "svg": mark_safe(svg),  # noqa: S308 - our own matplotlib output
+            "studies": Study.objects.all(),
+            "study": study,
+            "source": source,
+            "level": level,
+            "thresholds": [(r.name, r.label, thresholds.get(r.name)) for r in qc.RULES],
+            "n_rows": len(table),
+        }
+
+
+# --------------------------------------------------------------------------- release exclusions
+PAPER_EXCLUDED, PAPER_WORKERS = 24, 87
+
+
+class ReleaseExclusionView(StaffPage):
+    """Which imported release workers the thresholds would exclude, next to the paper's count."""
+
+    template_name = "crowd/release_exclusions.html"
+
+    def get_context_data(self, **kwargs: Any) -> dict[str, Any]:
+        thresholds = _threshold_inputs(self.request, dict(qc.PAPER_THRESHOLDS))
+        table = services.release_worker_table(thresholds=thresholds)
+        n_release_workers = (
+            Worker.objects.filter(platform=Platform.RELEASE, tasks__turns__isnull=False).distinct().count()
+        )
+        rows = []
+        if not table.empty:
+            table = table.sort_values(["excluded", "response_score"], ascending=[False, True])
+            for worker, row in table.iterrows():
+                values = {k: (None if pd.isna(v) else v) for k, v in row.items() if k != "reasons"}
+                rows.append({"worker": worker, **values, "reasons": row["reasons"]})
+        n_excluded = int(table["excluded"].sum()) if not table.empty else 0
+        n_measured = len(table)
+        worker_pks = dict(
+            Worker.objects.filter(pseudonym__in=[r["worker"] for r in rows]).values_list("pseudonym", "pk")
+        )
+        for r in rows:
+            r["pk"] = worker_pks.get(r["worker"])
+        return {
+            **super().get_context_data(**kwargs),
+            "title": "Release workers the thresholds would exclude",
+            "rows": rows,
+            "thresholds": [(r.name, r.label, thresholds.get(r.name)) for r in qc.RULES],
+            "n_excluded": n_excluded,
+            "n_measured": n_measured,
+            "n_release_workers": n_release_workers,
+            "share": (n_excluded / n_measured) if n_measured else None,
+            "paper_excluded": PAPER_EXCLUDED,
+            "paper_workers": PAPER_WORKERS,
+            "paper_share": PAPER_EXCLUDED / PAPER_WORKERS,
+            "n_tasks_without_qc": Task.objects.filter(
+                worker__platform=Platform.RELEASE, chunks__isnull=False, qc__isnull=True
+            )
+            .distinct()
+            .count(),
+            "can_review": self.request.user.has_perm("crowd.review_task"),
+        }
+
+    def post(self, request: HttpRequest) -> HttpResponse:
+        if not request.user.has_perm("crowd.review_task"):
+            raise PermissionDenied("computing QC needs the researcher role")
+        job = job_start(kind="crowd.compute_qc", params={"release": True}, user=request.user)
+        messages.success(request, f"Computing QC of the release tasks in job {job.pk}; reload when it has finished.")
+        return HttpResponseRedirect(reverse("crowd:release_exclusions"))
