@@ -28,10 +28,11 @@ from alignment.training.preference import (
     sft_records_from_pairs,
     split_by_prompt,
 )
+from tests.support.paths import MINI as _MINI
 
 from .conftest import make_tiny_gpt2
 
-MINI = "/work/shared/ifllm/mini/query_logs_table.csv"
+MINI = str(_MINI / "query_logs_table.csv")
 SHAPE = dict(max_length=160, max_prompt_length=48)
 
 

@@ -16,6 +16,7 @@ from alignment.training.preference import (
     write_jsonl,
     write_parquet,
 )
+from tests.support.paths import MINI
 
 
 @pytest.mark.parametrize(
@@ -80,7 +81,7 @@ def test_reward_predictions_validation():
 
 
 def test_pairs_from_release_reads_mini_release(tmp_path):
-    raw = pd.read_csv("/work/shared/ifllm/mini/query_logs_table.csv", dtype={"preference": str})
+    raw = pd.read_csv(MINI / "query_logs_table.csv", dtype={"preference": str})
     pairs = pairs_from_release(raw)
     assert len(pairs) == 16
     recs = records_from_explicit_labels(pairs)

@@ -27,8 +27,8 @@ from analysis.models import RewardModelRun, RewardPrediction
 from collection.models import LLMModel, Task, Turn
 from jobs.models import Job
 from tests.support.fake_llm_server import FakeLLMServer
+from tests.support.paths import MINI
 
-MINI = Path(__file__).resolve().parents[2].parent / "shared" / "ifllm" / "mini"
 TINY = {"batch_size": 4, "grad_accum": 1, "max_length": 128, "max_prompt_length": 32, "lr": 1e-3,
         "warmup_steps": 0, "optimizer": "adamw"}  # fmt: skip
 

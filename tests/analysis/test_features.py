@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import numpy as np
 import pandas as pd
 import pytest
@@ -13,8 +11,7 @@ from analysis.features.cache import data_version, load_cached, samples_fingerpri
 from analysis.features.extract import side_features
 from analysis.features.primitives import eps_ratio, smoothed_time, window_means
 from collection.release import reader
-
-MINI = Path(__file__).resolve().parents[3] / "shared" / "ifllm" / "mini"
+from tests.support.paths import MINI
 
 
 def test_one_second_smoothing() -> None:
@@ -63,7 +60,6 @@ def mini_table():
     return tables, tasks, build_feature_table(tables.queries, tasks)
 
 
-@pytest.mark.skipif(not MINI.exists(), reason="mini release not available")
 def test_feature_table_on_mini(mini_table) -> None:
     tables, tasks, ft = mini_table
     f = ft.features
@@ -88,7 +84,6 @@ def test_feature_table_on_mini(mini_table) -> None:
     assert ft.match_report["response"] > 0
 
 
-@pytest.mark.skipif(not MINI.exists(), reason="mini release not available")
 def test_cache_roundtrip_and_key(mini_table, tmp_path) -> None:
     tables, tasks, ft = mini_table
     prints = [(key, samples_fingerprint(s)) for key, _, s in tasks]

@@ -2,11 +2,8 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import numpy as np
 import pandas as pd
-import pytest
 
 from analysis.matching import (
     DEFAULT_INSTRUCTION_TEXTS,
@@ -16,8 +13,8 @@ from analysis.matching import (
     occurs_near,
 )
 from collection.release import reader
+from tests.support.paths import MINI
 
-MINI = Path(__file__).resolve().parents[3] / "shared" / "ifllm" / "mini"
 INSTRUCTION = DEFAULT_INSTRUCTION_TEXTS[0]
 R1 = "Paris is the capital of France. It is known for the Eiffel Tower and museums."
 R2 = "Berlin is the capital of Germany. It is known for its history and museums."
@@ -109,7 +106,6 @@ def test_site_turn_id_skips_matching() -> None:
     assert set(m.instants["turn"]) == {99} and m.report["turn_id"] == len(s)
 
 
-@pytest.mark.skipif(not MINI.exists(), reason="mini release not available")
 def test_mini_release_pairwise_task() -> None:
     tables = reader.read_release_tables(MINI)
     folder = MINI / "user_behavior" / "worker_0484ce71" / "169"

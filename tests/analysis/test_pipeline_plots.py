@@ -2,15 +2,11 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import pytest
 from matplotlib.figure import Figure
 
 from analysis import pipeline, plots
-
-MINI = Path(__file__).resolve().parents[3] / "shared" / "ifllm" / "mini"
-pytestmark = pytest.mark.skipif(not MINI.exists(), reason="mini release not available")
+from tests.support.paths import MINI
 
 
 @pytest.fixture(scope="module")

@@ -12,9 +12,9 @@ from analysis.models import AnalysisFigure, RewardModelRun
 from collection.models import Turn
 from jobs.models import Job
 from jobs.services import job_start
+from tests.support.paths import MINI
 from tests.support.scaled_release import scaled_release
 
-MINI = Path(__file__).resolve().parents[2].parent / "shared" / "ifllm" / "mini"
 SMALL = {"seeds": [0], "trees": 20, "k": 10, "n_splits": 3, "quality_filter": False, "worker_normalise": False}
 
 pytestmark = pytest.mark.django_db

@@ -3,15 +3,14 @@
 from __future__ import annotations
 
 from io import StringIO
-from pathlib import Path
 
 import pytest
 from django.core.management import call_command
 from django.urls import reverse
 
 from collection.models import ImportRun, LLMModel, Task, Topic, TrajectoryChunk, Turn, Worker
+from tests.support.paths import MINI
 
-MINI = Path(__file__).resolve().parents[2].parent / "shared" / "ifllm" / "mini"
 MODELS = [Worker, Topic, LLMModel, Task, Turn, TrajectoryChunk, ImportRun]
 
 pytestmark = pytest.mark.django_db

@@ -13,10 +13,9 @@ from django.core.management import call_command
 from collection.models import ImportRun, Task, TrajectoryChunk, Turn, Worker
 from collection.release import reader
 from collection.selectors import task_samples, task_stream_summary
+from tests.support.paths import MINI
 
 from .release_compare import table_differences, trajectory_differences
-
-MINI = Path(__file__).resolve().parents[2].parent / "shared" / "ifllm" / "mini"
 
 pytestmark = pytest.mark.django_db
 

@@ -8,10 +8,9 @@ import pandas as pd
 import pytest
 
 from collection.release import reader, schema, writer
+from tests.support.paths import MINI
 
 from .release_compare import table_differences, trajectory_differences
-
-MINI = Path(__file__).resolve().parents[2].parent / "shared" / "ifllm" / "mini"
 
 
 @pytest.fixture(scope="module")

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from io import StringIO
-from pathlib import Path
 
 import boto3
 import pytest
@@ -15,8 +14,7 @@ from django.test import Client
 
 from crowd import mturk, services
 from crowd.models import Study
-
-MINI = Path(__file__).resolve().parents[2].parent / "shared" / "ifllm" / "mini"
+from tests.support.paths import MINI
 
 
 def stubbed_client(environment: str = "sandbox") -> tuple[object, Stubber]:
