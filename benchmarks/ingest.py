@@ -6,9 +6,9 @@ schedule (default: every 5 s, 300 samples = a pairwise page at 100 ms) over loop
 browsers would, re-sending a share of batches to exercise idempotency. Prints samples stored per
 second, p50/p99 batch latency and lost/duplicated counts. Not a test: run it by hand::
 
-    .venv/bin/python benchmarks/ingest.py --workers 400 --seconds 30
+    .venv/bin/python benchmarks/ingest.py --workers 400 --seconds 60
 
-Needs PostgreSQL (``--database-url``, default ``postgres://postgres@127.0.0.1:5432/ifllm_bench?pool=true``,
+Needs PostgreSQL (``--database-url``, default ``postgres://postgres@127.0.0.1:5432/ifllm_ingest_bench?pool=true``,
 dropped and re-created) and ``psycopg-pool``. Targets: >= 20,000 samples/s, p99 < 250 ms, 0 lost, 0 duplicated.
 """
 
@@ -164,11 +164,11 @@ def main() -> None:
     # ?pool=true: Django's psycopg connection pool (dj-database-url passes it to OPTIONS). Under
     # ASGI every request runs in a thread of its own, so without a pool each one opens a new
     # PostgreSQL connection, and a burst opens more than the server allows.
-    p.add_argument("--database-url", default="postgres://postgres@127.0.0.1:5432/ifllm_bench?pool=true")
+    p.add_argument("--database-url", default="postgres://postgres@127.0.0.1:5432/ifllm_ingest_bench?pool=true")
     p.add_argument("--workers", type=int, default=400, help="simulated browsers")
     p.add_argument("--interval", type=float, default=5.0, help="seconds between a browser's batches")
     p.add_argument("--ticks", type=int, default=50, help="clock ticks per batch (6 samples each)")
-    p.add_argument("--seconds", type=float, default=30.0, help="duration of the run")
+    p.add_argument("--seconds", type=float, default=60.0, help="duration (s); includes warm-up")
     p.add_argument("--resend", type=float, default=0.05, help="share of batches sent twice")
     p.add_argument("--server-workers", type=int, default=2, help="uvicorn worker processes")
     p.add_argument("--port", type=int, default=8765)
