@@ -83,6 +83,17 @@ def _dt(value: Any):  # noqa: ANN202 - returns datetime | None
     return None if value is None else pd.Timestamp(value).to_pydatetime()
 
 
+def _stage(row, values: dict[str, Any], new: list, changed: list, model: type, **keys: Any) -> None:  # noqa: ANN001
+    """Queue a row for ``bulk_create`` (not stored yet: ``model(**keys, **values)``) or for
+    ``bulk_update`` (``row`` updated in place)."""
+    if row is None:
+        new.append(model(**keys, **values))
+        return
+    for k, v in values.items():
+        setattr(row, k, v)
+    changed.append(row)
+
+
 # --------------------------------------------------------------------------- tables
 def _import_workers(tables: reader.ReleaseTables, ids: set[str]) -> dict[str, Worker]:
     existing = {w.pseudonym: w for w in Worker.objects.filter(pseudonym__in=ids)}
@@ -102,13 +113,7 @@ def _import_workers(tables: reader.ReleaseTables, ids: set[str]) -> dict[str, Wo
             "raw_overrides": r.get("raw_overrides") or {},
             "extra": {"duplicates": r.get("duplicates") or [], "in_record_table": bool(r)},
         }
-        worker = existing.get(wid)
-        if worker is None:
-            new.append(Worker(pseudonym=wid, **values))
-        else:
-            for k, v in values.items():
-                setattr(worker, k, v)
-            changed.append(worker)
+        _stage(existing.get(wid), values, new, changed, Worker, pseudonym=wid)
     Worker.objects.bulk_create(new, batch_size=500)
     if changed:
         Worker.objects.bulk_update(changed, list(values), batch_size=500)
@@ -175,13 +180,7 @@ def _import_tasks(
             "raw_overrides": overrides,
             "extra": {"duplicates": r.get("duplicates") or [], "in_task_table": bool(r)},
         }
-        task = existing.get(key)
-        if task is None:
-            new.append(Task(worker=workers[key[0]], release_task_id=key[1], **values))
-        else:
-            for k, v in values.items():
-                setattr(task, k, v)
-            changed.append(task)
+        _stage(existing.get(key), values, new, changed, Task, worker=workers[key[0]], release_task_id=key[1])
     Task.objects.bulk_create(new, batch_size=500)
     if changed:
         Task.objects.bulk_update(changed, list(TASK_FIELDS), batch_size=500)
@@ -233,13 +232,7 @@ def _import_turns(queries: pd.DataFrame, tasks: dict[tuple[str, int], Task]) -> 
             "asked_at": _dt(r["asked_at"]),
             "raw_overrides": r.get("raw_overrides") or {},
         }
-        turn = existing.get(r["query_id"])
-        if turn is None:
-            new.append(Turn(release_query_id=r["query_id"], **values))
-        else:
-            for k, v in values.items():
-                setattr(turn, k, v)
-            changed.append(turn)
+        _stage(existing.get(r["query_id"]), values, new, changed, Turn, release_query_id=r["query_id"])
     # A turn whose position changed (the release gained a query) is first parked on an unused
     # index, so the unique (task, index) constraint never sees two turns on one index mid-update.
     moved = [t for t in changed if t.index != old_index[t.pk]]
