@@ -15,3 +15,12 @@ class CrowdConfig(AppConfig):
 
         # Keeps the two staff roles' permissions complete when other apps add models later.
         post_migrate.connect(roles_sync_after_migrate, dispatch_uid="crowd.roles_sync")
+
+        from collection.signals import task_completed
+
+        from .services import task_completed as qc_on_completion
+
+        # QC runs (as a job, after the commit) as soon as a worker completes a task.
+        task_completed.connect(
+            lambda sender, task, **kw: qc_on_completion(task=task), weak=False, dispatch_uid="crowd.qc"
+        )

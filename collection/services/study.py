@@ -26,6 +26,7 @@ from django.db.models import Count, Q
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
+from .. import signals
 from ..gaze_quality import centre_score, point_quality
 from ..models import (
     CalibrationAttempt,
@@ -596,4 +597,5 @@ def task_complete(*, task: Task) -> Task:
     task.status = Task.Status.COMPLETED
     task.finished_at = timezone.now()
     task.save(update_fields=["completion_code", "status", "finished_at"])
+    signals.task_completed.send(sender=Task, task=task)
     return task

@@ -68,7 +68,8 @@ def test_returning_worker_skips_profile(client, topics, demo_models):
     assert other.get(reverse("collection:resume")).url == reverse("collection:topics")
 
 
-def test_full_pointwise_flow_to_completion_code(client, topics, demo_models, settings_row):
+def test_full_pointwise_flow_to_completion_code(client, topics, demo_models, settings_row,
+                                                django_capture_on_commit_callbacks):
     settings_row.pairwise_quota = 0
     settings_row.save()
     enter_lab(client)
@@ -94,10 +95,18 @@ def test_full_pointwise_flow_to_completion_code(client, topics, demo_models, set
     assert client.post(post, {"understand_before": 2, "understand_after": 4}).status_code == 302
     r = client.post(post, {"copy_sentence": "Not from any answer at all."})
     assert "not in any of the answers" in r.content.decode()
-    r = client.post(post, {"copy_sentence": "Second sentence here.", "feedback": "fine"})
+    with django_capture_on_commit_callbacks(execute=True):
+        r = client.post(post, {"copy_sentence": "Second sentence here.", "feedback": "fine"})
     assert r.status_code == 302 and r.url == reverse("collection:done", args=[task.pk])
     task.refresh_from_db()
     assert task.status == Task.Status.COMPLETED and len(task.completion_code) >= 16
+    # completing a task starts its quality control (crowd app, through collection.signals)
+    from crowd.models import TaskQC
+    from jobs.models import Job
+
+    job = Job.objects.get(kind="crowd.compute_qc")
+    assert job.status == Job.Status.SUCCEEDED, job.error
+    assert job.params["task_ids"] == [task.pk] and TaskQC.objects.filter(task=task).exists()
     page = client.get(r.url).content.decode()
     assert task.completion_code in page
 
