@@ -5,9 +5,9 @@ from . import views
 app_name = "crowd"
 
 urlpatterns = [
-    path("replay/<int:turn_id>/", views.TurnReplayView.as_view(), name="replay"),
+    path("replay/<id:turn_id>/", views.TurnReplayView.as_view(), name="replay"),
     path("qc/", views.QCDistributionView.as_view(), name="qc_plots"),
     path("release-exclusions/", views.ReleaseExclusionView.as_view(), name="release_exclusions"),
-    path("task/<int:task_id>/", views.TaskReviewView.as_view(), name="task_review"),
-    path("worker/<int:worker_id>/", views.WorkerReviewView.as_view(), name="worker_review"),
+    path("task/<id:task_id>/", views.TaskReviewView.as_view(), name="task_review"),
+    path("worker/<id:worker_id>/", views.WorkerReviewView.as_view(), name="worker_review"),
 ]

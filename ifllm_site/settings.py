@@ -173,6 +173,10 @@ SPECTACULAR_SETTINGS = {
     "DESCRIPTION": "Collection, analysis and alignment of implicit-feedback LLM data.",
     "VERSION": "0.1.0",
     "SERVE_INCLUDE_SCHEMA": False,
+    "POSTPROCESSING_HOOKS": [
+        "drf_spectacular.hooks.postprocess_schema_enums",
+        "collection.schema.add_answer_stream",
+    ],
 }
 
 # --- Celery -----------------------------------------------------------------------------------

@@ -5,5 +5,5 @@ from .apis import JobDetailApi
 app_name = "jobs"
 
 urlpatterns = [
-    path("<int:pk>/", JobDetailApi.as_view(), name="detail"),
+    path("<id:pk>/", JobDetailApi.as_view(), name="detail"),
 ]

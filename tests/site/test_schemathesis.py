@@ -14,7 +14,9 @@ from hypothesis import HealthCheck, settings
 from collection.models import CalibrationAttempt, Task, TrajectoryChunk, Turn, Worker
 from collection.services import study
 
-schema = schemathesis.openapi.from_wsgi("/api/schema/", WSGIHandler()).include(path_regex="^/api/study/")
+schema = schemathesis.openapi.from_wsgi("/api/schema/", WSGIHandler()).include(
+    path_regex="^/(api/study/|task/)"
+)
 
 
 def snapshot() -> tuple:
