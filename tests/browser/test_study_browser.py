@@ -28,7 +28,7 @@ window.IFLLM_TEST_GAZE = Object.assign((t) => {
     return {x: r.left + r.width / 2 + 4, y: r.top + r.height / 2, headInBox: true};
   }
   return {x: window.__mouse.x + 3, y: window.__mouse.y + 3, headInBox: true};
-}, {centreMs: 1800, pointMs: 700});
+}, {centreMs: 1800, pointMs: 1500});
 """
 
 
@@ -275,9 +275,9 @@ def test_pointwise_and_pairwise_flow_lossless(browser, asgi_server):  # noqa: AN
         attempt = task.calibration_attempts.filter(passed=True).get()
         # every validation point got predictions and per-point metrics
         assert attempt.points[0]["centre"] and attempt.points[0]["n_samples"] >= 10
-        # The other points are short (a loaded CI machine may drop a few predictions), but the
-        # metrics are computed for every point that got any.
-        assert all(p["mean_distance"] is not None for p in attempt.points if p["n_samples"])
+        if attempt.kind == "calibration":  # the full validation: four more points, each measured
+            assert len(attempt.points) == 5
+            assert all(p["n_samples"] > 0 and p["mean_distance"] is not None for p in attempt.points)
         assert all(t.rated_at for t in task.turns.all())
     kinds = set(Task.objects.values_list("calibration_attempts__kind", flat=True))
     assert kinds == {"calibration", "revalidation"}
