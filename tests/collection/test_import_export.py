@@ -130,3 +130,14 @@ def test_missing_path_is_a_clean_error(tmp_path: Path) -> None:
 
     with pytest.raises(CommandError, match="does not exist"):
         call_command("import_ifllm", str(tmp_path / "nope"))
+
+
+def test_import_from_archive(tmp_path: Path) -> None:
+    import tarfile
+
+    archive = tmp_path / "release.tar.xz"
+    with tarfile.open(archive, "w:xz") as tar:
+        tar.add(MINI, arcname="ifllm-mini")
+    out = _import(archive)
+    assert "samples: 84972" in out
+    assert Turn.objects.count() == 28
