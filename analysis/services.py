@@ -145,8 +145,7 @@ def _store_predictions(run: RewardModelRun, oof: pd.DataFrame, turns: pd.DataFra
 def reward_model_run_execute(*, run: RewardModelRun, progress: Progress = _noop) -> RewardModelRun:
     """Compute Table 2 (all protocols) from the database and store it with the OOF predictions."""
     from analysis import pipeline
-    from analysis.reward import EvalConfig, ForestParams, ModelSpec, default_specs
-    from analysis.reward.models import logistic_regression
+    from analysis.reward import EvalConfig, ForestParams, default_specs, text_specs
 
     params = {**DEFAULT_PARAMS, **run.params}
     timings: dict[str, float] = {}
@@ -172,11 +171,7 @@ def reward_model_run_execute(*, run: RewardModelRun, progress: Progress = _noop)
         used = turns[[k in keep for k in zip(turns["worker"], turns["task_id"], strict=True)]]
         embeddings = text_embedding_table(used, settings.VAR_DIR / "cache" / "embeddings")
         timings["text embeddings"] = time.perf_counter() - t
-        specs += [
-            ModelSpec("MiniLM + Text (LogReg)", keep_groups=("emb",), make_classifier=logistic_regression),
-            ModelSpec("MiniLM + Text + IF (LogReg)", use_if=True, extra_groups=("emb",),
-                      make_classifier=logistic_regression),
-        ]  # fmt: skip
+        specs += text_specs()
     progress(50, "reward models")
     config = EvalConfig(
         seeds=tuple(int(s) for s in params["seeds"]), k=int(params["k"]), n_splits=int(params["n_splits"]),

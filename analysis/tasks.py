@@ -8,17 +8,23 @@ from __future__ import annotations
 from jobs.runner import JobContext, job_task
 
 
-@job_task("analysis.reward_models")
-def reward_models(ctx: JobContext, *, run_pk: int) -> dict:
+def _execute_run(ctx: JobContext, run_pk: int, execute) -> dict:  # noqa: ANN001 - a services *_execute
+    """Attach the job to the run, compute it, and log its table."""
     from .models import RewardModelRun
-    from .services import reward_model_run_execute
 
     run = RewardModelRun.objects.get(pk=run_pk)
     run.job = ctx.job
     run.save(update_fields=["job"])
-    run = reward_model_run_execute(run=run, progress=ctx.progress)
+    run = execute(run=run, progress=ctx.progress)
     ctx.log(run.table_text)
     return {"run": run.pk, "rows": run.n_samples, "predictions": run.predictions.count()}
+
+
+@job_task("analysis.reward_models")
+def reward_models(ctx: JobContext, *, run_pk: int) -> dict:
+    from .services import reward_model_run_execute
+
+    return _execute_run(ctx, run_pk, reward_model_run_execute)
 
 
 @job_task("analysis.figures")
@@ -32,12 +38,6 @@ def figures(ctx: JobContext) -> dict:
 @job_task("analysis.text_reward", queue="gpu")
 def text_reward(ctx: JobContext, *, run_pk: int) -> dict:
     """Fine-tune a transformer text reward model (GPU when present) under CV."""
-    from .models import RewardModelRun
     from .services import text_reward_run_execute
 
-    run = RewardModelRun.objects.get(pk=run_pk)
-    run.job = ctx.job
-    run.save(update_fields=["job"])
-    run = text_reward_run_execute(run=run, progress=ctx.progress)
-    ctx.log(run.table_text)
-    return {"run": run.pk, "rows": run.n_samples}
+    return _execute_run(ctx, run_pk, text_reward_run_execute)

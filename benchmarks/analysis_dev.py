@@ -19,8 +19,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from analysis import pipeline  # noqa: E402
-from analysis.reward import EvalConfig, ForestParams, ModelSpec, default_specs  # noqa: E402
-from analysis.reward.models import logistic_regression  # noqa: E402
+from analysis.reward import EvalConfig, ForestParams, default_specs, text_specs  # noqa: E402
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -63,11 +62,7 @@ def main(argv: list[str] | None = None) -> int:
         t = time.perf_counter()
         embeddings = text_embedding_table(release.tables.queries, args.cache_dir)
         timings["text embeddings (cached after first run)"] = time.perf_counter() - t
-        specs += [
-            ModelSpec("MiniLM + Text (LogReg)", keep_groups=("emb",), make_classifier=logistic_regression),
-            ModelSpec("MiniLM + Text + IF (LogReg)", use_if=True, extra_groups=("emb",),
-                      make_classifier=logistic_regression),
-        ]  # fmt: skip
+        specs += text_specs()
 
     seeds = tuple(int(s) for s in args.seeds.split(","))
     t = time.perf_counter()

@@ -2,7 +2,7 @@
 
 from .evaluate import EvalConfig, EvalResult, evaluate_regression, evaluate_table, format_table, summarize
 from .labels import pairwise_labels, pointwise_labels, swap_sides, winner_from_prob
-from .models import ForestParams, ModelSpec, default_specs
+from .models import ForestParams, ModelSpec, default_specs, text_specs
 from .selection import ColumnFilter, TopKImportance
 
 __all__ = [
@@ -20,5 +20,6 @@ __all__ = [
     "pointwise_labels",
     "summarize",
     "swap_sides",
+    "text_specs",
     "winner_from_prob",
 ]

@@ -143,3 +143,13 @@ def default_specs(forest: ForestParams = ForestParams()) -> list[ModelSpec]:
         ModelSpec("LogReg + IF", use_if=True, make_classifier=logistic_regression),
         ModelSpec("HGB + IF", use_if=True, make_classifier=gradient_boosting),
     ]
+
+
+def text_specs() -> list[ModelSpec]:
+    """The sentence-embedding text baselines (features of group ``emb``, see ``analysis.text_embed``):
+    text alone, and text plus the important implicit-feedback features."""
+    return [
+        ModelSpec("MiniLM + Text (LogReg)", keep_groups=("emb",), make_classifier=logistic_regression),
+        ModelSpec("MiniLM + Text + IF (LogReg)", use_if=True, extra_groups=("emb",),
+                  make_classifier=logistic_regression),
+    ]  # fmt: skip
