@@ -69,6 +69,25 @@ def test_queries(*, n: int = 300, seed: int = 0) -> list[str]:
     return select_test_queries(queries, n=min(n, len(queries)), seed=seed)
 
 
+#: Which out-of-fold predictions label a dataset when staff do not say: the paper's RF + IF
+#: first, then the text reward models of ``analysis.text_reward`` (with features, then without).
+REWARD_MODEL_ORDER = ("RF + IF", "Text FT + IF", "Text FT")
+
+
+def reward_run_labeller(run) -> tuple[str, str] | None:  # noqa: ANN001 - analysis.RewardModelRun
+    """(model_name, protocol) whose predictions label a dataset built from ``run``, or None.
+
+    Worker-grouped predictions are preferred because they are the honest out-of-fold estimate:
+    no worker's behaviour is seen in training and prediction at once.
+    """
+    available = set(run.predictions.values_list("model_name", "protocol").distinct())
+    for protocol in ("grouped", "ungrouped", "paper"):
+        for name in REWARD_MODEL_ORDER:
+            if (name, protocol) in available:
+                return name, protocol
+    return None
+
+
 @transaction.atomic
 def preference_dataset_build(
     *,
@@ -155,6 +174,10 @@ DATASET_CARD = """---
 license: apache-2.0
 task_categories: [text-generation]
 tags: [dpo, preference, implicit-feedback, ifllm]
+configs:
+- config_name: default
+  data_files:
+{data_files}
 ---
 # {name}
 
@@ -167,23 +190,32 @@ Preference pairs exported by IFllm Lab (`prompt`/`chosen`/`rejected`/`confidence
 - `confidence` is the probability of the chosen answer (reward-model datasets); empty for
   explicit worker labels.
 
-Load with `datasets.load_dataset("json", data_files={{"train": "train.jsonl", ...}})`.
+Load every split with `datasets.load_dataset("path/to/this/folder")` (Parquet), or one file
+with `datasets.load_dataset("json", data_files={{"train": "train.jsonl"}})`; the columns are
+the ones TRL's `DPOTrainer` reads.
 """
+
+#: Our split names -> the names `datasets` and the Hub use.
+HF_SPLITS = {"train": "train", "valid": "validation", "test": "test"}
 
 
 def preference_dataset_export(*, dataset: PreferenceDataset, path: str | Path) -> Path:
     """Write ``{split}.jsonl`` and ``{split}.parquet`` plus a dataset card (README.md)."""
     root = Path(path)
     root.mkdir(parents=True, exist_ok=True)
+    data_files = []
     for split in PreferencePair.Split.values:
         records = dataset_records(dataset=dataset, split=split)
         pref.write_jsonl(records, root / f"{split}.jsonl")
         pref.write_parquet(records, root / f"{split}.parquet")
+        if records:  # `datasets` refuses a split whose only file is empty
+            data_files.append(f"  - split: {HF_SPLITS[split]}\n    path: {split}.parquet")
     reward = ""
     if dataset.reward_run_id:
         reward = f" (run {dataset.reward_run_id}, {dataset.reward_model} {dataset.reward_protocol})"
     card = DATASET_CARD.format(
-        name=dataset.name, source=dataset.get_source_display(), reward=reward, counts=dataset.counts
+        name=dataset.name, source=dataset.get_source_display(), reward=reward, counts=dataset.counts,
+        data_files="\n".join(data_files),
     )
     (root / "README.md").write_text(card)
     return root

@@ -22,19 +22,21 @@ class RewardModelRunForm(forms.ModelForm):
         help_texts = {"params": f"Defaults: {DEFAULT_PARAMS}"}
 
 
-@admin.action(description="Build a preference dataset from the RF + IF (worker-grouped) predictions")
+@admin.action(description="Build a preference dataset from the selected runs' out-of-fold predictions")
 def build_dataset(modeladmin: admin.ModelAdmin, request: HttpRequest, queryset: QuerySet) -> None:
-    from alignment.services import preference_dataset_build
+    from alignment.services import preference_dataset_build, reward_run_labeller
 
     for run in queryset:
-        if not run.predictions.filter(model_name="RF + IF", protocol="grouped").exists():
-            modeladmin.message_user(request, f"{run}: no RF + IF grouped predictions.", messages.WARNING)
+        labeller = reward_run_labeller(run)
+        if labeller is None:
+            modeladmin.message_user(request, f"{run}: no RF + IF or text reward-model predictions.", messages.WARNING)
             continue
+        model_name, protocol = labeller
         ds = preference_dataset_build(
-            name=f"{run} / RF + IF grouped", source="reward_run", reward_run=run,
-            reward_model="RF + IF", reward_protocol="grouped", user=request.user,
+            name=f"{run} / {model_name} {protocol}", source="reward_run", reward_run=run,
+            reward_model=model_name, reward_protocol=protocol, user=request.user,
         )  # fmt: skip
-        modeladmin.message_user(request, f"Dataset {ds.pk} built: {ds.counts}.")
+        modeladmin.message_user(request, f"Dataset {ds.pk} built from {model_name} ({protocol}): {ds.counts}.")
 
 
 @admin.action(description="Re-run selected reward-model evaluations")

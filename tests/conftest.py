@@ -25,3 +25,19 @@ def _celery_eager(request: pytest.FixtureRequest) -> Iterator[None]:
         yield
     finally:
         app.conf.task_always_eager, app.conf.task_eager_propagates = saved
+
+
+@pytest.fixture
+def tiny_bert(tmp_path) -> str:  # noqa: ANN001
+    """A 1-layer random BERT pair classifier with the offline ByT5 tokenizer, saved like a checkpoint."""
+    import torch
+    from transformers import BertConfig, BertForSequenceClassification, ByT5Tokenizer
+
+    tok = ByT5Tokenizer()
+    torch.manual_seed(0)
+    config = BertConfig(vocab_size=len(tok), hidden_size=32, num_hidden_layers=1, num_attention_heads=2,
+                        intermediate_size=64, max_position_embeddings=256, pad_token_id=tok.pad_token_id)  # fmt: skip
+    path = tmp_path / "tiny-bert"
+    BertForSequenceClassification(config).save_pretrained(path)
+    tok.save_pretrained(path)
+    return str(path)

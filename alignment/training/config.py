@@ -32,6 +32,7 @@ class TrainConfig:
     max_prompt_length: int = 256  # prompt tokens kept (its end) when the whole does not fit
     prompt_template: str = DEFAULT_PROMPT_TEMPLATE  # must match the one used at generation
     mixed_precision: Literal["no", "bf16", "fp16"] = "no"  # accelerate autocast mode
+    fused_lm_head: bool = True  # log-probs via TRL's tiled LM head: no (batch, seq, vocab) logits held
     seed: int = 0  # seeds data order, init of any new heads, dropout
     output_dir: str = "runs/alignment"  # checkpoints go to <output_dir>/step-N and /final
     save_every: int = 0  # checkpoint every N optimizer steps (0 = only at the end)

@@ -3,16 +3,27 @@
 Follows ``_get_batch_logps`` / ``concatenated_forward`` of the DPO reference implementation:
 labels of -100 (prompt and padding) are ignored, and chosen + rejected run in one forward pass
 so the model sees one batch instead of two (one kernel launch set, one set of activations).
+
+Two ways to get there, same numbers:
+
+* ``batch_logps`` on full logits: plain and obviously right; it is the reference the tests hold
+  the fused path to.
+* the fused LM head of TRL (``trl.trainer.add_fused_lm_head``, the one its ``DPOTrainer``
+  uses): the LM head is applied in tiles and only log-probs come back, so the
+  ``(2 x batch, seq_len, vocab)`` logits and their float32 log-softmax are never held.  With a
+  150k vocabulary that tensor is larger than the activations of the whole backbone.  We reuse
+  TRL's kernel rather than write one (Triton on GPU, chunked torch elsewhere).
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import contextlib
+from collections.abc import Iterator, Mapping
 
 import torch
 from torch import Tensor, nn
 
-__all__ = ["IGNORE_INDEX", "batch_logps", "concatenated_forward"]
+__all__ = ["IGNORE_INDEX", "batch_logps", "concatenated_forward", "fused_lm_head", "sequence_logps"]
 
 IGNORE_INDEX = -100
 
@@ -49,6 +60,55 @@ def batch_logps(logits: Tensor, labels: Tensor, *, average: bool = False) -> tup
     return logps, n_tokens
 
 
+@contextlib.contextmanager
+def fused_lm_head(*models: nn.Module, enabled: bool = True) -> Iterator[None]:
+    """Let ``models`` take ``fused_lm_head=True`` (see ``sequence_logps``) inside the block.
+
+    TRL patches ``forward`` on the instance with a closure over the original bound method; a
+    ``copy.deepcopy`` of a patched model would call the *old* model on the plain path.  So the
+    patch lives only as long as a training run and is undone afterwards.
+    """
+    if not enabled:
+        yield
+        return
+    from trl.trainer import add_fused_lm_head
+
+    saved = []
+    try:
+        for model in models:
+            saved.append((model, model.__dict__.get("forward")))
+            add_fused_lm_head(model)
+            model._ifllm_fused_lm_head = True
+        yield
+    finally:
+        for model, previous in saved:
+            model.__dict__.pop("_ifllm_fused_lm_head", None)
+            if previous is None:
+                model.__dict__.pop("forward", None)
+            else:
+                model.forward = previous
+
+
+def _is_fused(model: nn.Module) -> bool:
+    # Wrappers (DDP) forward to the patched module, which carries the flag.
+    return bool(getattr(getattr(model, "module", model), "_ifllm_fused_lm_head", False))
+
+
+def sequence_logps(
+    model: nn.Module, input_ids: Tensor, attention_mask: Tensor, labels: Tensor
+) -> tuple[Tensor, Tensor]:
+    """Summed log-probability of the labelled tokens of each sequence, and their count.
+
+    Uses the fused LM head when ``model`` is inside ``fused_lm_head``, full logits otherwise.
+    """
+    if _is_fused(model):
+        out = model(input_ids=input_ids, attention_mask=attention_mask, labels=labels, fused_lm_head=True)
+        n_tokens = (labels[:, 1:] != IGNORE_INDEX).sum(-1)
+        return out.log_probs.float().sum(-1), n_tokens  # log_probs is 0 where the label is -100
+    logits = model(input_ids=input_ids, attention_mask=attention_mask).logits
+    return batch_logps(logits, labels)
+
+
 def concatenated_forward(model: nn.Module, batch: Mapping[str, Tensor]) -> dict[str, Tensor]:
     """Run chosen and rejected sequences through ``model`` in one forward pass.
 
@@ -64,8 +124,7 @@ def concatenated_forward(model: nn.Module, batch: Mapping[str, Tensor]) -> dict[
     input_ids = torch.cat([batch["chosen_input_ids"], batch["rejected_input_ids"]], dim=0)
     attention_mask = torch.cat([batch["chosen_attention_mask"], batch["rejected_attention_mask"]], dim=0)
     labels = torch.cat([batch["chosen_labels"], batch["rejected_labels"]], dim=0)
-    logits = model(input_ids=input_ids, attention_mask=attention_mask).logits
-    logps, n_tokens = batch_logps(logits, labels)
+    logps, n_tokens = sequence_logps(model, input_ids, attention_mask, labels)
     return {
         "chosen_logps": logps[:n],
         "rejected_logps": logps[n:],

@@ -7,6 +7,7 @@ registry entry pointing at a real local OpenAI-compatible server.
 from __future__ import annotations
 
 import json
+import math
 import os
 import re
 from io import StringIO
@@ -81,6 +82,30 @@ def test_explicit_dataset_has_one_pair_per_labelled_turn(tmp_path) -> None:  # n
     assert "Splits are grouped by prompt" in (out / "README.md").read_text()
 
 
+def test_exported_dataset_loads_and_trains_in_trl(tmp_path, base_model) -> None:  # noqa: ANN001
+    """The export is a Hub-style folder: `load_dataset(folder)` -> TRL's DPOTrainer, unchanged."""
+    import datasets
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+    from trl import DPOConfig, DPOTrainer
+
+    ds = preference_dataset_build(name="explicit", source=PreferenceDataset.Source.EXPLICIT, test=0.0)
+    out = preference_dataset_export(dataset=ds, path=tmp_path / "export")
+    loaded = datasets.load_dataset(str(out), cache_dir=str(tmp_path / "cache"))
+    sizes = {name: len(split) for name, split in loaded.items()}
+    assert sizes == {"train": ds.counts["train"], "validation": ds.counts["valid"]}  # empty test split left out
+    first = ds.pairs.filter(split="train").order_by("pk").first()
+    assert (loaded["train"][0]["prompt"], loaded["train"][0]["chosen"]) == (first.prompt, first.chosen)
+    trainer = DPOTrainer(
+        model=AutoModelForCausalLM.from_pretrained(base_model),
+        ref_model=AutoModelForCausalLM.from_pretrained(base_model),
+        args=DPOConfig(output_dir=str(tmp_path / "trl"), max_steps=2, per_device_train_batch_size=2,
+                       max_length=128, use_cpu=True, report_to=[], save_strategy="no", disable_tqdm=True),
+        train_dataset=loaded["train"], processing_class=AutoTokenizer.from_pretrained(base_model),
+    )  # fmt: skip
+    result = trainer.train()
+    assert result.global_step == 2 and math.isfinite(result.training_loss)
+
+
 def _reward_run() -> RewardModelRun:
     """A reward-model run's OOF predictions: P(response 1) from a fixed rule, some wrong."""
     run = RewardModelRun.objects.create(name="fixture")
@@ -102,6 +127,61 @@ def test_reward_dataset_uses_predicted_winner_and_its_probability() -> None:
         assert pair.chosen_side == pred.predicted
         assert pair.confidence == pytest.approx(pred.p_winner)
         assert pair.confidence >= 0.5
+
+
+def _build_action(admin_client, run: RewardModelRun):  # noqa: ANN001, ANN202
+    return admin_client.post(
+        "/admin/analysis/rewardmodelrun/",
+        {"action": "build_dataset", "_selected_action": [run.pk]},
+        follow=True,
+    )
+
+
+def test_admin_action_builds_dataset_from_rf_if_predictions(admin_client) -> None:  # noqa: ANN001
+    run = _reward_run()
+    # A weaker model's predictions in the same run must not be the ones used.
+    for p in run.predictions.all():
+        RewardPrediction.objects.create(
+            run=run, turn_id=p.turn_id, model_name="Text FT", protocol="grouped", prob_1=1 - p.prob_1,
+            predicted=3 - p.predicted, p_winner=p.p_winner, label=p.label,
+        )  # fmt: skip
+    response = _build_action(admin_client, run)
+    assert response.status_code == 200
+    ds = PreferenceDataset.objects.get()
+    assert (ds.source, ds.reward_run, ds.reward_model, ds.reward_protocol) == ("reward_run", run, "RF + IF", "grouped")
+    assert b"built from RF + IF (grouped)" in response.content
+    rf = {p.turn_id: p.predicted for p in run.predictions.filter(model_name="RF + IF")}
+    assert {p.turn_id: p.chosen_side for p in ds.pairs.all()} == rf
+
+
+def test_admin_action_warns_when_a_run_has_no_predictions(admin_client) -> None:  # noqa: ANN001
+    run = RewardModelRun.objects.create(name="empty")
+    response = _build_action(admin_client, run)
+    assert b"no RF + IF or text reward-model predictions" in response.content
+    assert not PreferenceDataset.objects.exists()
+
+
+def test_dataset_from_a_text_reward_model(admin_client, tiny_bert, django_capture_on_commit_callbacks) -> None:  # noqa: ANN001
+    """analysis.text_reward (a real fine-tuned text classifier) -> admin action -> rDPO-ready dataset."""
+    from jobs.services import job_start
+
+    run = RewardModelRun.objects.create(name="text", params={
+        "model_path": tiny_bert, "epochs": 1, "batch_size": 8, "max_length": 64, "n_splits": 2,
+        "quality_filter": False, "protocols": ["grouped"],
+    })  # fmt: skip
+    with django_capture_on_commit_callbacks(execute=True):
+        job = job_start(kind="analysis.text_reward", params={"run_pk": run.pk})
+    _job_ok(job)
+    _build_action(admin_client, run)
+    ds = PreferenceDataset.objects.get()
+    assert (ds.reward_model, ds.reward_protocol) == ("Text FT", "grouped")
+    preds = {p.turn_id: p for p in run.predictions.filter(model_name="Text FT", protocol="grouped")}
+    assert ds.pairs.count() == len(preds) > 0
+    for pair in ds.pairs.select_related("turn"):
+        pred = preds[pair.turn_id]
+        winner = pair.turn.response_1 if pred.predicted == 1 else pair.turn.response_2
+        assert (pair.chosen, pair.chosen_side) == (winner, pred.predicted)
+        assert pair.confidence == pytest.approx(pred.p_winner)
 
 
 def test_rdpo_refuses_explicit_labels(base_model) -> None:  # noqa: ANN001

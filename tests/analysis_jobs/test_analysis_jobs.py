@@ -113,21 +113,6 @@ def test_feature_table_is_cached_by_data_version(settings, tmp_path, monkeypatch
         feature_table(params={})
 
 
-@pytest.fixture
-def tiny_bert(tmp_path) -> str:  # noqa: ANN001
-    import torch
-    from transformers import BertConfig, BertForSequenceClassification, ByT5Tokenizer
-
-    tok = ByT5Tokenizer()
-    torch.manual_seed(0)
-    config = BertConfig(vocab_size=len(tok), hidden_size=32, num_hidden_layers=1, num_attention_heads=2,
-                        intermediate_size=64, max_position_embeddings=256, pad_token_id=tok.pad_token_id)  # fmt: skip
-    path = tmp_path / "tiny-bert"
-    BertForSequenceClassification(config).save_pretrained(path)
-    tok.save_pretrained(path)
-    return str(path)
-
-
 @pytest.mark.parametrize("with_features", [False, True])
 def test_text_reward_job_on_gpu_queue(tiny_bert, with_features, django_capture_on_commit_callbacks) -> None:  # noqa: ANN001
     run = RewardModelRun.objects.create(params={
