@@ -24,6 +24,7 @@ from .services import (
     human_batch_export,
     preference_dataset_build,
     preference_dataset_export,
+    reward_run_labeller,
     runs_dir,
     training_run_start,
 )
@@ -33,6 +34,19 @@ class PreferenceDatasetForm(forms.ModelForm):
     class Meta:
         model = PreferenceDataset
         fields = ["name", "source", "reward_run", "reward_model", "reward_protocol"]
+        help_texts = {"reward_model": "Empty: RF + IF, else the run's text reward model (grouped predictions)."}
+
+    def clean(self) -> dict:
+        """Refuse here what the build would refuse, so staff get a form error, not a 500."""
+        data = super().clean()
+        run = data.get("reward_run")
+        if data.get("source") != PreferenceDataset.Source.REWARD_RUN:
+            return data
+        if run is None:
+            self.add_error("reward_run", "Choose the reward-model run whose predictions label the pairs.")
+        elif not data.get("reward_model") and not data.get("reward_protocol") and reward_run_labeller(run) is None:
+            self.add_error("reward_run", "This run has no RF + IF or text reward-model predictions.")
+        return data
 
 
 @admin.action(description="Export selected datasets (JSONL + Parquet + card)")

@@ -101,13 +101,23 @@ def preference_dataset_build(
     seed: int = 0,
     user=None,  # noqa: ANN001
 ) -> PreferenceDataset:
-    """Create a dataset from explicit labels or from a reward-model run's OOF predictions."""
+    """Create a dataset from explicit labels or from a reward-model run's OOF predictions.
+
+    With a reward run and neither ``reward_model`` nor ``reward_protocol``, the predictions are
+    chosen by ``reward_run_labeller`` (and recorded on the dataset).
+    """
     pairs = usable_pairs()
     if source == PreferenceDataset.Source.EXPLICIT:
         records = pref.records_from_explicit_labels(pairs)
     elif source == PreferenceDataset.Source.REWARD_RUN:
         if reward_run is None:
             raise ValueError("reward_run is required for source=reward_run")
+        if not reward_model and not reward_protocol:
+            labeller = reward_run_labeller(reward_run)
+            if labeller is None:
+                raise ValueError(f"run {reward_run.pk} has no RF + IF or text reward-model predictions")
+            reward_model, reward_protocol = labeller
+            name = name or f"{reward_run} / {reward_model} {reward_protocol}"
         preds = reward_run.predictions.all()
         if reward_model:
             preds = preds.filter(model_name=reward_model)

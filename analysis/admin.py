@@ -24,19 +24,16 @@ class RewardModelRunForm(forms.ModelForm):
 
 @admin.action(description="Build a preference dataset from the selected runs' out-of-fold predictions")
 def build_dataset(modeladmin: admin.ModelAdmin, request: HttpRequest, queryset: QuerySet) -> None:
-    from alignment.services import preference_dataset_build, reward_run_labeller
+    from alignment.services import preference_dataset_build
 
     for run in queryset:
-        labeller = reward_run_labeller(run)
-        if labeller is None:
-            modeladmin.message_user(request, f"{run}: no RF + IF or text reward-model predictions.", messages.WARNING)
+        try:
+            ds = preference_dataset_build(name="", source="reward_run", reward_run=run, user=request.user)
+        except ValueError as exc:
+            modeladmin.message_user(request, f"{run}: {exc}.", messages.WARNING)
             continue
-        model_name, protocol = labeller
-        ds = preference_dataset_build(
-            name=f"{run} / {model_name} {protocol}", source="reward_run", reward_run=run,
-            reward_model=model_name, reward_protocol=protocol, user=request.user,
-        )  # fmt: skip
-        modeladmin.message_user(request, f"Dataset {ds.pk} built from {model_name} ({protocol}): {ds.counts}.")
+        message = f"Dataset {ds.pk} built from {ds.reward_model} ({ds.reward_protocol}): {ds.counts}."
+        modeladmin.message_user(request, message)
 
 
 @admin.action(description="Re-run selected reward-model evaluations")

@@ -169,8 +169,6 @@ def run_phase(phase: str, args: argparse.Namespace) -> dict:
     common = dict(lr=5e-7, optimizer="rmsprop", warmup_steps=min(150, args.steps), max_grad_norm=10.0,
                   batch_size=args.batch_size, grad_accum=1, mixed_precision="bf16" if cuda else "no",
                   fused_lm_head=not args.no_fused, **shape)
-    pref_tokens = sum(len(e["chosen_input_ids"]) + len(e["rejected_input_ids"])
-                      for e in PreferenceDataset(prefs, tokenizer, **shape).examples)
     sft_dir = args.workdir / "sft" / "final"
 
     def load() -> torch.nn.Module:
@@ -188,6 +186,9 @@ def run_phase(phase: str, args: argparse.Namespace) -> dict:
         return {"tokens_per_s": meter.rate(tokens / out["total_steps"]), "peak_mem_gib": peak_gib(),
                 "start_mem_gib": start, "final_loss": out["metrics"]["loss/train"],
                 "params_m": sum(p.numel() for p in model.parameters()) / 1e6}
+    # Non-padding tokens of our tokenisation (chosen + rejected): the same count for us and TRL.
+    pref_tokens = sum(len(e["chosen_input_ids"]) + len(e["rejected_input_ids"])
+                      for e in PreferenceDataset(prefs, tokenizer, **shape).examples)
     if phase == "rdpo":
         policy, reference = load(), load()
         start = reset_peak()

@@ -161,6 +161,27 @@ def test_admin_action_warns_when_a_run_has_no_predictions(admin_client) -> None:
     assert not PreferenceDataset.objects.exists()
 
 
+def test_dataset_add_form_refuses_a_reward_source_without_predictions(admin_client) -> None:  # noqa: ANN001
+    empty = RewardModelRun.objects.create(name="empty")
+    for run in ("", empty.pk):
+        response = admin_client.post(
+            "/admin/alignment/preferencedataset/add/",
+            {"name": "x", "source": "reward_run", "reward_run": run, "reward_model": "", "reward_protocol": ""},
+        )
+        assert response.status_code == 200  # the form again, with the error on the field
+        assert response.context["adminform"].form.errors["reward_run"]
+    assert not PreferenceDataset.objects.exists()
+    response = admin_client.post(
+        "/admin/alignment/preferencedataset/add/",
+        {"name": "rf", "source": "reward_run", "reward_run": _reward_run().pk, "reward_model": "",
+         "reward_protocol": ""},
+    )  # fmt: skip
+    assert response.status_code == 302
+    assert (PreferenceDataset.objects.get().reward_model, PreferenceDataset.objects.get().reward_protocol) == (
+        "RF + IF", "grouped",
+    )  # fmt: skip
+
+
 def test_dataset_from_a_text_reward_model(admin_client, tiny_bert, django_capture_on_commit_callbacks) -> None:  # noqa: ANN001
     """analysis.text_reward (a real fine-tuned text classifier) -> admin action -> rDPO-ready dataset."""
     from jobs.services import job_start
