@@ -11,7 +11,7 @@ from django.utils.html import format_html
 
 from jobs.services import job_start
 
-from .models import AnalysisFigure, RewardModelRun, RewardPrediction
+from .models import AnalysisFigure, Leaderboard, RewardModelRun, RewardPrediction
 from .services import DEFAULT_PARAMS
 
 
@@ -119,3 +119,78 @@ class AnalysisFigureAdmin(admin.ModelAdmin):
             '<img src="{}" style="max-width:900px"><br><a href="{}">SVG</a>',
             reverse("analysis:figure_png", args=[obj.pk]), reverse("analysis:figure_svg", args=[obj.pk]),
         )  # fmt: skip
+
+
+# --------------------------------------------------------------------------- leaderboards
+class LeaderboardForm(forms.ModelForm):
+    """Typed parameters of a leaderboard job; implicit sources need predictions to exist."""
+
+    sources = forms.MultipleChoiceField(
+        choices=Leaderboard.Source.choices, initial=["explicit"], widget=forms.CheckboxSelectMultiple,
+    )  # fmt: skip
+    rounds = forms.IntegerField(min_value=50, max_value=10_000, initial=1000)
+
+    class Meta:
+        model = Leaderboard
+        fields = ["name", "sources", "style_control", "reward_run", "reward_model", "reward_protocol", "soft",
+                  "rounds", "seed"]  # fmt: skip
+
+    def clean(self) -> dict:
+        from .leaderboard_selectors import reward_prediction_choices, reward_run_latest
+
+        data = super().clean()
+        if set(data.get("sources") or []) & {"implicit", "mixed"}:
+            run = data.get("reward_run") or reward_run_latest()
+            if run is None:
+                self.add_error("reward_run", "Implicit votes need a reward-model run with predictions; none exists.")
+            elif (data.get("reward_model"), data.get("reward_protocol")) not in reward_prediction_choices(run=run):
+                self.add_error("reward_model", f"Run {run.pk} has no predictions of this model and protocol.")
+        return data
+
+
+@admin.action(description="Compute the selected leaderboards again (job)", permissions=["add"])
+def leaderboard_recompute(modeladmin: admin.ModelAdmin, request: HttpRequest, queryset: QuerySet) -> None:
+    from .leaderboard_services import leaderboard_start
+
+    for board in queryset:
+        leaderboard_start(leaderboard=board, user=request.user)
+    modeladmin.message_user(request, f"Started {queryset.count()} job(s).")
+
+
+@admin.register(Leaderboard)
+class LeaderboardAdmin(admin.ModelAdmin):
+    form = LeaderboardForm
+    list_display = ["id", "name", "sources", "style_control", "n_votes", "job_link", "created_at", "page"]
+    actions = [leaderboard_recompute]
+
+    def get_fields(self, request: HttpRequest, obj=None) -> list[str]:  # noqa: ANN001
+        return list(LeaderboardForm.Meta.fields) if obj is None else self.get_readonly_fields(request, obj)
+
+    def get_readonly_fields(self, request: HttpRequest, obj=None) -> list[str]:  # noqa: ANN001
+        if obj is None:
+            return []
+        return [*LeaderboardForm.Meta.fields, "job_link", "n_votes", "page", "table"]
+
+    @admin.display(description="job")
+    def job_link(self, obj: Leaderboard) -> str:
+        if not obj.job_id:
+            return "–"
+        url = reverse("admin:jobs_job_change", args=[obj.job_id])
+        return format_html('<a href="{}">{} {}%</a>', url, obj.job.status, obj.job.progress)
+
+    @admin.display(description="page")
+    def page(self, obj: Leaderboard) -> str:
+        return format_html('<a href="{}?pk={}">view</a>', reverse("analysis:leaderboard"), obj.pk)
+
+    @admin.display(description="table")
+    def table(self, obj: Leaderboard) -> str:
+        return format_html("<pre style='font-size:12px'>{}</pre>", obj.table_text or "–")
+
+    def save_model(self, request: HttpRequest, obj: Leaderboard, form, change: bool) -> None:  # noqa: ANN001
+        from .leaderboard_services import leaderboard_start
+
+        if change:
+            return
+        obj.created_by = request.user
+        obj.save()
+        leaderboard_start(leaderboard=obj, user=request.user)

@@ -85,3 +85,44 @@ class AnalysisFigure(models.Model):
 
     def __str__(self) -> str:
         return self.title or self.name
+
+
+class Leaderboard(models.Model):
+    """A model leaderboard computed from the votes in the database (``analysis.leaderboard``).
+
+    Explicit votes are the workers' preferences; implicit votes are a reward-model run's
+    out-of-fold predictions (``reward_run``, ``reward_model``, ``reward_protocol``).
+    """
+
+    class Source(models.TextChoices):
+        EXPLICIT = "explicit", _("Explicit preferences")
+        IMPLICIT = "implicit", _("Reward-model predictions (implicit)")
+        MIXED = "mixed", _("Mixed (explicit where voted, implicit elsewhere)")
+
+    name = models.CharField(max_length=200, blank=True)
+    sources = models.JSONField(default=list, blank=True, help_text=_("Vote sources; explicit is always fitted."))
+    style_control = models.BooleanField(default=True)
+    reward_run = models.ForeignKey(
+        RewardModelRun, null=True, blank=True, on_delete=models.SET_NULL, related_name="leaderboards",
+        help_text=_("Predictions for implicit and mixed votes (default: the latest run with predictions)."),
+    )
+    reward_model = models.CharField(max_length=100, default="RF + IF")
+    reward_protocol = models.CharField(max_length=50, default="grouped")
+    soft = models.BooleanField(default=True, help_text=_("Predicted probability as a soft vote (else the winner)."))
+    rounds = models.PositiveIntegerField(default=1000, help_text=_("Bootstrap rounds (workers resampled)."))
+    seed = models.IntegerField(default=0)
+    job = models.ForeignKey("jobs.Job", null=True, blank=True, on_delete=models.SET_NULL)
+    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL)
+    created_at = models.DateTimeField(auto_now_add=True)
+    n_votes = models.PositiveIntegerField(default=0, help_text=_("Explicit votes."))
+    results = models.JSONField(default=dict, blank=True)
+    table_text = models.TextField(blank=True)
+    csv = models.TextField(blank=True)
+    png = models.BinaryField(blank=True, default=b"")
+    svg = models.TextField(blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-pk"]
+
+    def __str__(self) -> str:
+        return self.name or f"leaderboard #{self.pk}"

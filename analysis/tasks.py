@@ -41,3 +41,17 @@ def text_reward(ctx: JobContext, *, run_pk: int) -> dict:
     from .services import text_reward_run_execute
 
     return _execute_run(ctx, run_pk, text_reward_run_execute)
+
+
+@job_task("analysis.leaderboard")
+def leaderboard(ctx: JobContext, *, leaderboard_pk: int) -> dict:
+    """Bradley–Terry leaderboard of every requested vote source, with bootstrap intervals."""
+    from .leaderboard_services import leaderboard_execute
+    from .models import Leaderboard
+
+    board = Leaderboard.objects.get(pk=leaderboard_pk)
+    board.job = ctx.job
+    board.save(update_fields=["job"])
+    board = leaderboard_execute(leaderboard=board, progress=ctx.progress)
+    ctx.log(board.table_text)
+    return {"leaderboard": board.pk, "votes": board.n_votes, "sources": [s["source"] for s in board.results["sources"]]}

@@ -66,11 +66,12 @@ class Leaderboard:
         return buf.getvalue()
 
     def as_dict(self) -> dict:
-        """JSON-ready: per source the tables, style coefficients and agreement."""
-        out: dict = {"params": self.params, "sources": {}}
+        """JSON-ready: per source (a list, so that order survives a jsonb column) the tables, style
+        coefficients and agreement."""
+        out: dict = {"params": self.params, "sources": []}
         for name, b in self.boards.items():
             entry: dict = {
-                "votes": b.votes, "workers": b.raw.n_workers, "anchor": b.raw.anchor,
+                "source": name, "votes": b.votes, "workers": b.raw.n_workers, "anchor": b.raw.anchor,
                 "raw": _records(b.raw.table()),
             }  # fmt: skip
             if b.styled is not None:
@@ -79,7 +80,7 @@ class Leaderboard:
             for key, ag in (("agreement_raw", b.agreement_raw), ("agreement_style", b.agreement_styled)):
                 if ag is not None:
                     entry[key] = ag.as_dict()
-            out["sources"][name] = entry
+            out["sources"].append(entry)
         return out
 
     def to_json(self) -> str:

@@ -1,0 +1,101 @@
+"""Staff page of the model leaderboard, and its downloads (CSV, JSON, PNG, SVG)."""
+
+from __future__ import annotations
+
+from django.contrib.admin.views.decorators import staff_member_required
+from django.http import HttpRequest, HttpResponse, HttpResponseBadRequest, HttpResponseForbidden, JsonResponse
+from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import reverse
+from rest_framework import serializers
+
+from .leaderboard_services import leaderboard_start
+from .models import Leaderboard
+
+#: What starting a job from the page needs: the same permission as adding one in the admin.
+START_PERMISSION = "analysis.add_leaderboard"
+
+
+class LeaderboardStartSerializer(serializers.Serializer):
+    sources = serializers.MultipleChoiceField(choices=Leaderboard.Source.choices, default=["explicit"])
+    style_control = serializers.BooleanField(default=False)
+    rounds = serializers.IntegerField(min_value=50, max_value=10_000, default=1000)
+
+
+class LeaderboardQuerySerializer(serializers.Serializer):
+    pk = serializers.IntegerField(min_value=1, required=False)
+
+
+def _errors(serializer: serializers.Serializer) -> HttpResponse:
+    text = "; ".join(f"{field}: {' '.join(map(str, errs))}" for field, errs in serializer.errors.items())
+    return HttpResponseBadRequest(text, content_type="text/plain")
+
+
+@staff_member_required
+def leaderboard_page(request: HttpRequest) -> HttpResponse:
+    """The latest (or ``?pk=``) leaderboard: tables per source, style coefficients, agreement, plot.
+
+    POST starts a new leaderboard job (staff with the add permission only).
+    """
+    can_start = request.user.has_perm(START_PERMISSION)
+    if request.method == "POST":
+        if not can_start:
+            return HttpResponseForbidden("You may not start leaderboard jobs.")
+        data = request.POST.copy()
+        if "style_control" not in data:
+            data["style_control"] = "false"  # an unticked checkbox sends nothing
+        start = LeaderboardStartSerializer(data={**data.dict(), "sources": data.getlist("sources") or ["explicit"]})
+        if not start.is_valid():
+            return _errors(start)
+        board = Leaderboard.objects.create(
+            sources=sorted(start.validated_data["sources"]), style_control=start.validated_data["style_control"],
+            rounds=start.validated_data["rounds"], created_by=request.user,
+        )  # fmt: skip
+        leaderboard_start(leaderboard=board, user=request.user)
+        return redirect(f"{reverse('analysis:leaderboard')}?pk={board.pk}")
+    query = LeaderboardQuerySerializer(data=request.GET.dict())
+    if not query.is_valid():
+        return _errors(query)
+    if "pk" in query.validated_data:
+        board = get_object_or_404(Leaderboard.objects.defer("png", "svg"), pk=query.validated_data["pk"])
+    else:
+        board = Leaderboard.objects.defer("png", "svg").exclude(results={}).first()
+    sources = []
+    if board is not None and board.results:
+        for entry in board.results.get("sources", []):
+            styled = {r["model"]: r for r in entry.get("style_controlled", [])}
+            rows = [{**r, "style": styled.get(r["model"])} for r in entry["raw"]]
+            sources.append({"title": Leaderboard.Source(entry["source"]).label, **entry, "rows": rows})
+    context = {
+        "board": board, "sources": sources, "can_start": can_start,
+        "recent": Leaderboard.objects.defer("png", "svg", "results", "csv", "table_text").select_related("job")[:8],
+        "source_choices": Leaderboard.Source.choices,
+    }  # fmt: skip
+    return render(request, "analysis/leaderboard.html", context)
+
+
+def _board(pk: int, *fields: str) -> Leaderboard:
+    return get_object_or_404(Leaderboard.objects.only("pk", "created_at", *fields), pk=pk)
+
+
+@staff_member_required
+def leaderboard_csv(request: HttpRequest, pk: int) -> HttpResponse:
+    response = HttpResponse(_board(pk, "csv").csv, content_type="text/csv")
+    response["Content-Disposition"] = f'attachment; filename="leaderboard-{pk}.csv"'
+    return response
+
+
+@staff_member_required
+def leaderboard_json(request: HttpRequest, pk: int) -> HttpResponse:
+    response = JsonResponse(_board(pk, "results").results, json_dumps_params={"indent": 2})
+    response["Content-Disposition"] = f'attachment; filename="leaderboard-{pk}.json"'
+    return response
+
+
+@staff_member_required
+def leaderboard_png(request: HttpRequest, pk: int) -> HttpResponse:
+    return HttpResponse(bytes(_board(pk, "png").png), content_type="image/png")
+
+
+@staff_member_required
+def leaderboard_svg(request: HttpRequest, pk: int) -> HttpResponse:
+    return HttpResponse(_board(pk, "svg").svg, content_type="image/svg+xml")
