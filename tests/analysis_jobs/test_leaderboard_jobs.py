@@ -11,9 +11,9 @@ from django.core.management import CommandError, call_command
 
 from analysis.leaderboard_services import leaderboard_start
 from analysis.models import Leaderboard, RewardModelRun, RewardPrediction
-from collection.models import Platform, Task, Topic, Turn, Worker
+from collection.models import Turn
 from jobs.models import Job
-from tests.support.leaderboard_sim import simulate_turns
+from tests.support.leaderboard_sim import store_simulated_votes
 from tests.support.paths import MINI
 
 pytestmark = pytest.mark.django_db
@@ -24,19 +24,7 @@ STRENGTHS = {"alpha-7b": 0.0, "beta\r\n-13b": 0.8, "gamma-70b": 1.6}  # one name
 @pytest.fixture
 def votes_in_db() -> list[Turn]:
     """Pairwise turns of 12 workers voted with planted strengths (one task per worker)."""
-    sim = simulate_turns(STRENGTHS, n_workers=12, per_worker=25, seed=4)
-    topic = Topic.objects.create(title="Leaderboards")
-    turns = []
-    for worker_name, rows in sim.groupby("worker"):
-        worker = Worker.objects.create(pseudonym=worker_name, platform=Platform.MTURK)
-        task = Task.objects.create(worker=worker, topic=topic, mode="pairwise")
-        for i, r in enumerate(rows.itertuples(index=False)):
-            turns.append(Turn(
-                task=task, index=i, query=f"q{r.query_id}", model_1=r.model_1, model_2=r.model_2,
-                response_1=r.response_1, response_2=r.response_2, preferred=r.preferred,
-                bullet_instruction=r.bullet_instruction,
-            ))  # fmt: skip
-    return Turn.objects.bulk_create(turns)
+    return store_simulated_votes(STRENGTHS)
 
 
 @pytest.fixture

@@ -34,3 +34,22 @@ def simulate_turns(
                 "bullet_instruction": bool(rng.random() < 0.5), "error_1": "", "error_2": "",
             })  # fmt: skip
     return pd.DataFrame(rows)
+
+
+def store_simulated_votes(strengths: dict[str, float], *, n_workers: int = 12, per_worker: int = 25, seed: int = 4):  # noqa: ANN201
+    """Write simulated pairwise turns to the database (one task per worker); returns the Turns."""
+    from collection.models import Platform, Task, Topic, Turn, Worker
+
+    sim = simulate_turns(strengths, n_workers=n_workers, per_worker=per_worker, seed=seed)
+    topic = Topic.objects.create(title="Leaderboards")
+    turns = []
+    for worker_name, rows in sim.groupby("worker"):
+        worker = Worker.objects.create(pseudonym=worker_name, platform=Platform.MTURK)
+        task = Task.objects.create(worker=worker, topic=topic, mode="pairwise")
+        for i, r in enumerate(rows.itertuples(index=False)):
+            turns.append(Turn(
+                task=task, index=i, query=f"q{r.query_id}", model_1=r.model_1, model_2=r.model_2,
+                response_1=r.response_1, response_2=r.response_2, preferred=r.preferred,
+                bullet_instruction=r.bullet_instruction,
+            ))  # fmt: skip
+    return Turn.objects.bulk_create(turns)
