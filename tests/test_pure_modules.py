@@ -19,6 +19,7 @@ PURE_PACKAGES = [
     "analysis/features",
     "analysis/reward",
     "analysis/plots",
+    "analysis/leaderboard",
     "alignment/training",
     "collection/release",
 ]
