@@ -15,7 +15,7 @@ from django.http import HttpRequest
 from django.utils.html import format_html, format_html_join
 from django.utils.translation import gettext_lazy as _
 
-from .models import ImportRun, LLMModel, Task, Topic, TrajectoryChunk, Turn, Worker
+from .models import LLMModel, Task, Topic, TrajectoryChunk, Turn, Worker
 from .selectors import task_stream_summary, tasks_with_turn_and_sample_counts
 
 
@@ -181,14 +181,4 @@ class TrajectoryChunkAdmin(admin.ModelAdmin):
         return _fmt_ms(obj.last_ms)
 
 
-@admin.register(ImportRun)
-class ImportRunAdmin(admin.ModelAdmin):
-    list_display = ["id", "path", "started_at", "finished_at", "created_by"]
-    fields = ["path", "started_at", "finished_at", "created_by", "summary", "problems"]
-    readonly_fields = fields
-
-    def has_add_permission(self, request: HttpRequest) -> bool:
-        return False
-
-
-from . import admin_site  # noqa: E402, F401
+from . import admin_import, admin_site  # noqa: E402, F401

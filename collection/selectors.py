@@ -31,6 +31,11 @@ def task_stream_summary(*, task: Task | int) -> dict[str, dict[str, int | None]]
     return dict(sorted(out.items()))
 
 
+def tasks_exist() -> bool:
+    """Whether any task (imported or collected) is stored: empty staff pages say how to get data."""
+    return Task.objects.exists()
+
+
 def tasks_with_turn_and_sample_counts(qs: QuerySet[Task]) -> QuerySet[Task]:
     """``qs`` annotated with ``n_turns_total`` and ``n_samples_total``, each from its own subquery.
 
