@@ -15,18 +15,24 @@ from matplotlib.figure import Figure  # noqa: E402
 from .qc import RULES  # noqa: E402
 
 
+def is_constant(values: np.ndarray) -> bool:
+    """Every value the same up to float rounding."""
+    lo, hi = float(values.min()), float(values.max())
+    return hi - lo <= 1e-9 * max(1.0, abs(lo), abs(hi))
+
+
 def bin_edges(values: np.ndarray, *, max_bins: int = 30) -> np.ndarray:
     """Histogram bin edges of finite ``values`` that exist whatever the spread.
 
     Why not ``bins=n``: numpy refuses to split a range narrower than ``n`` float steps ("Too many
     bins for data range"), which happens when every task has the same value up to rounding (0.3
-    and 0.1 + 0.2, or means of equal figures). A range that small is one value: it gets one bin
-    around it, as wide as numpy gives an exactly constant series.
+    and 0.1 + 0.2, or means of equal figures). A range that small is one value: it gets one
+    narrow bin around it (5 % of the value, at least 0.05), so it reads as one value.
     """
     lo, hi = float(values.min()), float(values.max())
-    if hi - lo <= 1e-9 * max(1.0, abs(lo), abs(hi)):
-        centre = (lo + hi) / 2
-        return np.array([centre - 0.5, centre + 0.5])
+    if is_constant(values):
+        centre, half = (lo + hi) / 2, 0.05 * max(abs(lo), abs(hi), 1.0)
+        return np.array([centre - half, centre + half])
     n = min(max_bins, max(5, len(values) // 2))
     return np.linspace(lo, hi, n + 1)
 
@@ -47,7 +53,12 @@ def qc_histograms(table: pd.DataFrame, thresholds: Mapping[str, float | None], *
         limit = thresholds.get(rule.name)
         label = rule.label
         if len(values):
-            ax.hist(values, bins=bin_edges(values), color="#4c72b0", edgecolor="white")
+            constant = is_constant(values)
+            # A lone narrow bar far from the threshold would vanish under a white edge.
+            ax.hist(values, bins=bin_edges(values), color="#4c72b0", edgecolor="#4c72b0" if constant else "white")
+            if constant and len(values) > 1:
+                ax.text(0.5, 0.92, f"all {len(values)} equal {values[0]:.4g}", ha="center", va="top",
+                        transform=ax.transAxes, fontsize=8)  # fmt: skip
         else:
             ax.text(0.5, 0.5, "no data", ha="center", va="center", transform=ax.transAxes)
         if limit is not None and np.isfinite(limit):
