@@ -10,13 +10,13 @@ from datetime import UTC, datetime
 
 from django.contrib import admin
 from django.db import models
-from django.db.models import Count, QuerySet, Sum
+from django.db.models import Count, QuerySet
 from django.http import HttpRequest
 from django.utils.html import format_html, format_html_join
 from django.utils.translation import gettext_lazy as _
 
-from .models import ImportRun, LLMModel, Task, Topic, TrajectoryChunk, Turn, Worker
-from .selectors import task_stream_summary
+from .models import LLMModel, Task, Topic, TrajectoryChunk, Turn, Worker
+from .selectors import task_stream_summary, tasks_with_turn_and_sample_counts
 
 
 def _fmt_ms(ms: int | None) -> str:
@@ -102,19 +102,15 @@ class TaskAdmin(admin.ModelAdmin):
     ]
 
     def get_queryset(self, request: HttpRequest) -> QuerySet[Task]:
-        return (
-            super()
-            .get_queryset(request)
-            .annotate(_n_turns=Count("turns", distinct=True), _n_samples=Sum("chunks__n_samples"))
-        )
+        return tasks_with_turn_and_sample_counts(super().get_queryset(request))
 
-    @admin.display(description=_("turns"), ordering="_n_turns")
+    @admin.display(description=_("turns"), ordering="n_turns_total")
     def n_turns(self, obj: Task) -> int:
-        return obj._n_turns
+        return obj.n_turns_total
 
-    @admin.display(description=_("samples"), ordering="_n_samples")
+    @admin.display(description=_("samples"), ordering="n_samples_total")
     def n_samples(self, obj: Task) -> int:
-        return obj._n_samples or 0
+        return obj.n_samples_total
 
     @admin.display(description=_("streams"))
     def trajectories(self, obj: Task) -> str:
@@ -185,14 +181,4 @@ class TrajectoryChunkAdmin(admin.ModelAdmin):
         return _fmt_ms(obj.last_ms)
 
 
-@admin.register(ImportRun)
-class ImportRunAdmin(admin.ModelAdmin):
-    list_display = ["id", "path", "started_at", "finished_at", "created_by"]
-    fields = ["path", "started_at", "finished_at", "created_by", "summary", "problems"]
-    readonly_fields = fields
-
-    def has_add_permission(self, request: HttpRequest) -> bool:
-        return False
-
-
-from . import admin_site  # noqa: E402, F401
+from . import admin_import, admin_site  # noqa: E402, F401

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import pandas as pd
-from django.db.models import Count, Max, Min, QuerySet, Sum
+from django.db.models import Count, IntegerField, Max, Min, OuterRef, QuerySet, Subquery, Sum
+from django.db.models.functions import Coalesce
 
 from .models import Task, TrajectoryChunk, Turn
 from .release import schema
@@ -28,6 +29,32 @@ def task_stream_summary(*, task: Task | int) -> dict[str, dict[str, int | None]]
                 if info.get(name) is not None:
                     cur[name] = info[name] if cur[name] is None else pick(cur[name], info[name])
     return dict(sorted(out.items()))
+
+
+def tasks_exist() -> bool:
+    """Whether any task (imported or collected) is stored: empty staff pages say how to get data."""
+    return Task.objects.exists()
+
+
+def tasks_with_turn_and_sample_counts(qs: QuerySet[Task]) -> QuerySet[Task]:
+    """``qs`` annotated with ``n_turns_total`` and ``n_samples_total``, each from its own subquery.
+
+    Why subqueries: ``Count("turns")`` with ``Sum("chunks__n_samples")`` on one queryset joins
+    turns and chunks together, so every chunk is summed once per turn (and ``distinct=True``
+    cannot fix a sum). One correlated subquery per relation keeps both figures exact and
+    sortable.
+    """
+
+    def per_task(model: type, aggregate: Count | Sum) -> Coalesce:
+        inner = (
+            model.objects.filter(task=OuterRef("pk")).order_by().values("task").annotate(v=aggregate).values("v")
+        )
+        return Coalesce(Subquery(inner, output_field=IntegerField()), 0)
+
+    return qs.annotate(
+        n_turns_total=per_task(Turn, Count("pk")),
+        n_samples_total=per_task(TrajectoryChunk, Sum("n_samples")),
+    )
 
 
 def tasks_with_sample_counts() -> QuerySet[Task]:

@@ -246,3 +246,8 @@ IFLLM_PSEUDONYM_KEY = os.environ.get("IFLLM_PSEUDONYM_KEY") or hashlib.sha256(
 ).hexdigest()
 # Lines of worker log kept on each Job (older lines are dropped).
 IFLLM_JOB_LOG_LINES = int(os.environ.get("IFLLM_JOB_LOG_LINES", "200"))
+# Release imports from the admin (collection.services.release_upload): the largest archive staff
+# may upload (bigger ones are copied to the server and imported by path), and the most an archive
+# may unpack to (a guard against archives that would fill the disk).
+IFLLM_IMPORT_MAX_UPLOAD_MB = float(os.environ.get("IFLLM_IMPORT_MAX_UPLOAD_MB", "1024"))
+IFLLM_IMPORT_MAX_UNPACKED_MB = float(os.environ.get("IFLLM_IMPORT_MAX_UNPACKED_MB", "20480"))

@@ -42,6 +42,7 @@ class ImportSummary:
 
     counts: Counter = field(default_factory=Counter)
     problems: list[reader.Problem] = field(default_factory=list)
+    run_id: int | None = None
 
     def skipped_by_reason(self) -> Counter:
         reasons: Counter = Counter()
@@ -300,16 +301,19 @@ def release_import(
     n_jobs: int = 2,
     progress: Callable[[int, int], None] | None = None,
     user=None,  # noqa: ANN001 - settings.AUTH_USER_MODEL instance
+    label: str = "",
 ) -> ImportSummary:
     """Import (or re-import) a release folder; returns counts and every problem found.
 
     ``progress(done, total)`` is called after each task folder (for a progress bar or a Job).
+    ``label`` is what the import run shows as its source (the archive or upload the folder was
+    unpacked from); the folder itself when empty.
     """
     root = Path(path)
     if not root.is_dir():
         raise FileNotFoundError(f"{root} is not a folder")
-    run = ImportRun.objects.create(path=str(root), created_by=user)
-    summary = ImportSummary()
+    run = ImportRun.objects.create(path=(label or str(root))[:500], created_by=user)
+    summary = ImportSummary(run_id=run.pk)
     tables = reader.read_release_tables(root)
     summary.problems.extend(tables.problems)
     task_dirs = list(reader.iter_task_dirs(root))

@@ -60,3 +60,26 @@ def test_seed_demo_is_idempotent_and_prints_password() -> None:
     assert out1.getvalue() == out2.getvalue()
     assert "Staff login: staff / " in out1.getvalue()
     assert LLMModel.objects.filter(provider="demo").count() == 2
+
+
+def test_task_list_counts_samples_once_however_many_turns(admin_client) -> None:  # noqa: ANN001
+    """Regression: the Samples column summed every chunk once per turn (a JOIN of both)."""
+    from tests.support.site_tasks import site_task
+
+    busy = site_task(name="busy", n_turns=3, chunk_sizes=(40, 25))
+    quiet = site_task(name="quiet", n_turns=1, chunk_sizes=(30,))
+    bare = site_task(name="bare", n_turns=2, chunk_sizes=())
+    url = reverse("admin:collection_task_changelist")
+    response = admin_client.get(url)
+    assert response.status_code == 200
+    rows = {t.pk: (t.n_turns_total, t.n_samples_total) for t in response.context["cl"].result_list}
+    assert rows == {busy.pk: (3, 65), quiet.pk: (1, 30), bare.pk: (2, 0)}
+    html = response.content.decode()
+    assert '<td class="field-n_samples">65</td>' in html and '<td class="field-n_turns">3</td>' in html
+    # Both columns sort on the exact figures.
+    from django.contrib import admin
+
+    columns = list(admin.site._registry[Task].list_display)
+    for column, expected in (("n_samples", [bare, quiet, busy]), ("n_turns", [quiet, bare, busy])):
+        ordered = admin_client.get(url, {"o": str(columns.index(column) + 1)}).context["cl"].result_list
+        assert [t.pk for t in ordered] == [t.pk for t in expected]

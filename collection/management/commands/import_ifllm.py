@@ -33,11 +33,11 @@ class Command(BaseCommand):
                 roots = [p.parent for p in Path(tmp).rglob("query_logs_table.csv")]
                 if not roots:
                     raise CommandError(f"{src} holds no query_logs_table.csv")
-                self._import(roots[0], jobs, show_problems)
+                self._import(roots[0], jobs, show_problems, label=str(src.resolve()))
         else:
-            self._import(src, jobs, show_problems)
+            self._import(src, jobs, show_problems, label=str(src.resolve()))
 
-    def _import(self, root: Path, jobs: int, show_problems: int) -> None:
+    def _import(self, root: Path, jobs: int, show_problems: int, *, label: str) -> None:
         bar = tqdm(total=0, unit="task", desc="trajectories", file=sys.stderr, disable=None)
 
         def progress(done: int, total: int) -> None:
@@ -45,7 +45,7 @@ class Command(BaseCommand):
             bar.update(done - bar.n)
 
         try:
-            summary = release_import(path=root, n_jobs=jobs, progress=progress)
+            summary = release_import(path=root, n_jobs=jobs, progress=progress, label=label)
         except FileNotFoundError as exc:
             raise CommandError(str(exc)) from exc
         finally:
