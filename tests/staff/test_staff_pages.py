@@ -29,7 +29,7 @@ from django.db.models import Model
 from django.test import Client, RequestFactory
 from django.urls import URLPattern, URLResolver, get_resolver, reverse
 
-from analysis.models import AnalysisFigure
+from analysis.models import AnalysisFigure, Leaderboard
 from collection.models import Task, Turn, Worker
 from crowd.models import TaskQC
 from tests.support.paths import MINI
@@ -41,7 +41,11 @@ pytestmark = pytest.mark.django_db
 STAFF_PREFIXES = ("crowd/", "analysis/", "alignment/")
 #: Which rows fill a URL argument: by argument name, or by URL name for a generic ``pk``.
 ARG_ROWS: dict[str, type[Model]] = {"task_id": Task, "worker_id": Worker, "turn_id": Turn}
-PK_ROWS: dict[str, type[Model]] = {"analysis:figure_png": AnalysisFigure, "analysis:figure_svg": AnalysisFigure}
+PK_ROWS: dict[str, type[Model]] = {
+    "analysis:figure_png": AnalysisFigure,
+    "analysis:figure_svg": AnalysisFigure,
+    **{f"analysis:leaderboard_{ext}": Leaderboard for ext in ("csv", "json", "png", "svg")},
+}
 #: Extra query strings opened on top of the bare URL.
 VARIANTS: dict[str, list[dict[str, str]]] = {
     "crowd:qc_plots": [

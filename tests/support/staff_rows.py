@@ -34,7 +34,7 @@ def _png() -> bytes:
 def one_of_each(*, task: Task, user: User, tag: str = "a") -> None:
     """A row of every admin model (except those ``task`` already brings) tied to ``task``."""
     from alignment.models import EvaluationRun, PreferenceDataset, PreferencePair, TrainingRun
-    from analysis.models import AnalysisFigure, RewardModelRun, RewardPrediction
+    from analysis.models import AnalysisFigure, Leaderboard, RewardModelRun, RewardPrediction
 
     study_settings_get()
     turn = task.turns.order_by("index").first()
@@ -64,6 +64,9 @@ def one_of_each(*, task: Task, user: User, tag: str = "a") -> None:
         run=run, turn=turn, model_name="gaze", protocol="worker-cv", prob_1=0.6, predicted=1, p_winner=0.6
     )
     AnalysisFigure.objects.create(name=f"fig-{tag}", title=f"Figure {tag}", job=job, png=_png(), svg="<svg/>")
+    Leaderboard.objects.create(
+        name=f"board-{tag}", job=job, created_by=user, csv="model,score\n", png=_png(), svg="<svg/>"
+    )
     dataset = PreferenceDataset.objects.create(name=f"prefs-{tag}", source=PreferenceDataset.Source.EXPLICIT)
     PreferencePair.objects.create(
         dataset=dataset, turn=turn, prompt=turn.query, chosen=turn.response_1, rejected="worse",
