@@ -43,6 +43,14 @@ def rerun(modeladmin: admin.ModelAdmin, request: HttpRequest, queryset: QuerySet
     modeladmin.message_user(request, f"Started {queryset.count()} job(s).")
 
 
+def job_link(obj: RewardModelRun | Leaderboard) -> str:
+    """Link to the job that computes ``obj``, with its status and progress (shared by the run admins)."""
+    if not obj.job_id:
+        return "–"
+    url = reverse("admin:jobs_job_change", args=[obj.job_id])
+    return format_html('<a href="{}">{} {}%</a>', url, obj.job.status, obj.job.progress)
+
+
 @admin.register(RewardModelRun)
 class RewardModelRunAdmin(admin.ModelAdmin):
     form = RewardModelRunForm
@@ -58,12 +66,7 @@ class RewardModelRunAdmin(admin.ModelAdmin):
     def get_fields(self, request: HttpRequest, obj=None) -> list[str]:  # noqa: ANN001
         return self.get_readonly_fields(request, obj) or ["name", "params"]
 
-    @admin.display(description="job")
-    def job_link(self, obj: RewardModelRun) -> str:
-        if not obj.job_id:
-            return "–"
-        url = reverse("admin:jobs_job_change", args=[obj.job_id])
-        return format_html('<a href="{}">{} {}%</a>', url, obj.job.status, obj.job.progress)
+    job_link = admin.display(description="job")(lambda self, obj: job_link(obj))
 
     @admin.display(description="Table 2")
     def table(self, obj: RewardModelRun) -> str:
@@ -171,12 +174,7 @@ class LeaderboardAdmin(admin.ModelAdmin):
             return []
         return [*LeaderboardForm.Meta.fields, "job_link", "n_votes", "page", "table"]
 
-    @admin.display(description="job")
-    def job_link(self, obj: Leaderboard) -> str:
-        if not obj.job_id:
-            return "–"
-        url = reverse("admin:jobs_job_change", args=[obj.job_id])
-        return format_html('<a href="{}">{} {}%</a>', url, obj.job.status, obj.job.progress)
+    job_link = admin.display(description="job")(lambda self, obj: job_link(obj))
 
     @admin.display(description="page")
     def page(self, obj: Leaderboard) -> str:
