@@ -173,6 +173,7 @@ class CalibrationAttemptCreateApi(StudyApi):
         clicks = serializers.ListField(child=serializers.DictField(), max_length=1000, default=list)
         points = serializers.ListField(child=serializers.DictField(), min_length=1, max_length=20)
         head_in_box_share = serializers.FloatField(min_value=0, max_value=1, default=None, allow_null=True)
+        face_found_share = serializers.FloatField(min_value=0, max_value=1, default=None, allow_null=True)
 
         def validate_clicks(self, value: list[dict]) -> list[dict]:
             ser = CalibrationAttemptCreateApi.ClickSerializer(data=value, many=True)
@@ -187,10 +188,19 @@ class CalibrationAttemptCreateApi(StudyApi):
     @extend_schema_serializer(component_name="StudyCalibrationAttemptCreateOutput")
     class OutputSerializer(serializers.ModelSerializer):
         task_status = serializers.CharField(source="task.status")
+        way_out_url = serializers.SerializerMethodField()
 
         class Meta:
             model = CalibrationAttempt
-            fields = ["id", "kind", "score", "threshold", "passed", "points", "task_status"]
+            fields = ["id", "kind", "score", "threshold", "passed", "points", "task_status", "way_out_url"]
+
+        def get_way_out_url(self, attempt: CalibrationAttempt) -> str | None:
+            """Where the page goes when this failure was the last one allowed (else null)."""
+            from django.urls import reverse
+
+            if attempt.task.calibration_failed_at is None:
+                return None
+            return reverse("collection:calibration_failed", kwargs={"task_id": attempt.task_id})
 
     @extend_schema(request=InputSerializer, responses={201: OutputSerializer})
     def post(self, request: Request, task_id: int) -> Response:

@@ -241,6 +241,7 @@ render();
 
 const gaze = await startGaze({ webgazerSrc: config.webgazerSrc, faceMeshPath: config.faceMeshPath });
 gaze.setLearning(config.webgazerLearn);
+gaze.showPreview(false); // the preview would cover the page's heading; tracking goes on
 gaze.showDot(false);
 startLogger({
   taskId: config.taskId, url: config.urls.batches, csrfToken: config.csrfToken, csrfParam: config.csrfParam,
