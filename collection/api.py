@@ -71,6 +71,15 @@ class StudyApi(APIView):
     authentication_classes: list = []
     permission_classes = [StudyWorkerPermission]
 
+    def handle_exception(self, exc: Exception) -> Response:
+        """Lock contention (SQLite under concurrent writers) is a 503 the page retries, not a 500:
+        the transaction was rolled back, so nothing was half stored."""
+        if isinstance(exc, OperationalError):
+            logger.warning("%s: database busy (%s)", type(self).__name__, exc)
+            return Response({"detail": "The server is busy; retry.", "code": "busy"},
+                            status=status.HTTP_503_SERVICE_UNAVAILABLE, headers={"Retry-After": "1"})
+        return super().handle_exception(exc)
+
     def own_task(self, request: Request, task_id: int) -> Task:
         try:
             # One query for identity and ownership: a blocked worker's tasks are not found either.

@@ -367,6 +367,9 @@ def chat(request: HttpRequest, worker: Worker, task_id: int) -> HttpResponse:
         "failed": _("An answer could not be loaded. Use “Try again”."),
         "typeQuestion": _("Please type a question."),
         "saving": _("Saving…"),
+        "saved": _("Saved"),
+        "savingRetry": _("Not saved yet (no connection): trying again…"),
+        "busy": _("The server is busy; trying again…"),
         "question": _("Question"),
     }
     return render(
