@@ -12,7 +12,11 @@ class StudySettingsAdmin(admin.ModelAdmin):
         ("Assignment", {"fields": ["pointwise_quota", "pairwise_quota", "bullet_probability", "bullet_suffix"]}),
         ("Chat", {"fields": ["min_turns", "min_seconds", "idle_timeout_s"]}),
         ("Eye tracking and logging", {"fields": ["pass_threshold", "validation_radius_px", "sample_interval_ms",
-                                                 "batch_interval_ms", "webgazer_learn_during_task"]}),
+                                                 "batch_interval_ms", "webgazer_learn_during_task",
+                                                 "keep_webgazer_data"]}),
+        ("When calibration keeps failing", {"fields": ["max_calibration_attempts", "calibration_way_out",
+                                                       "partial_payment_code"]}),
+        ("Consent page", {"fields": ["researcher_contact", "payment_info"]}),
         ("Platforms", {"fields": ["prolific_completion_url"]}),
     ]
 
@@ -29,7 +33,7 @@ class CalibrationAttemptAdmin(admin.ModelAdmin):
     list_filter = ["kind", "passed"]
     search_fields = ["task__worker__pseudonym", "task__topic__title"]
     readonly_fields = ["task", "kind", "score", "threshold", "passed", "viewport_w", "viewport_h", "n_clicks",
-                       "head_in_box_share", "points", "raw", "created_at"]
+                       "head_in_box_share", "face_found_share", "points", "raw", "created_at"]
     list_select_related = ["task__worker", "task__topic"]
 
     def has_add_permission(self, request) -> bool:  # noqa: ANN001

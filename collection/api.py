@@ -71,6 +71,15 @@ class StudyApi(APIView):
     authentication_classes: list = []
     permission_classes = [StudyWorkerPermission]
 
+    def handle_exception(self, exc: Exception) -> Response:
+        """Lock contention (SQLite under concurrent writers) is a 503 the page retries, not a 500:
+        the transaction was rolled back, so nothing was half stored."""
+        if isinstance(exc, OperationalError):
+            logger.warning("%s: database busy (%s)", type(self).__name__, exc)
+            return Response({"detail": "The server is busy; retry.", "code": "busy"},
+                            status=status.HTTP_503_SERVICE_UNAVAILABLE, headers={"Retry-After": "1"})
+        return super().handle_exception(exc)
+
     def own_task(self, request: Request, task_id: int) -> Task:
         try:
             # One query for identity and ownership: a blocked worker's tasks are not found either.
@@ -173,6 +182,7 @@ class CalibrationAttemptCreateApi(StudyApi):
         clicks = serializers.ListField(child=serializers.DictField(), max_length=1000, default=list)
         points = serializers.ListField(child=serializers.DictField(), min_length=1, max_length=20)
         head_in_box_share = serializers.FloatField(min_value=0, max_value=1, default=None, allow_null=True)
+        face_found_share = serializers.FloatField(min_value=0, max_value=1, default=None, allow_null=True)
 
         def validate_clicks(self, value: list[dict]) -> list[dict]:
             ser = CalibrationAttemptCreateApi.ClickSerializer(data=value, many=True)
@@ -187,10 +197,19 @@ class CalibrationAttemptCreateApi(StudyApi):
     @extend_schema_serializer(component_name="StudyCalibrationAttemptCreateOutput")
     class OutputSerializer(serializers.ModelSerializer):
         task_status = serializers.CharField(source="task.status")
+        way_out_url = serializers.SerializerMethodField()
 
         class Meta:
             model = CalibrationAttempt
-            fields = ["id", "kind", "score", "threshold", "passed", "points", "task_status"]
+            fields = ["id", "kind", "score", "threshold", "passed", "points", "task_status", "way_out_url"]
+
+        def get_way_out_url(self, attempt: CalibrationAttempt) -> str | None:
+            """Where the page goes when this failure was the last one allowed (else null)."""
+            from django.urls import reverse
+
+            if attempt.task.calibration_failed_at is None:
+                return None
+            return reverse("collection:calibration_failed", kwargs={"task_id": attempt.task_id})
 
     @extend_schema(request=InputSerializer, responses={201: OutputSerializer})
     def post(self, request: Request, task_id: int) -> Response:

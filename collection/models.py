@@ -150,6 +150,11 @@ class Task(models.Model):
     hit_id = models.CharField(max_length=128, blank=True)
     completion_code = models.CharField(max_length=64, null=True, blank=True, unique=True)
     excluded = models.BooleanField(default=False, help_text=_("Left out of datasets."))
+    # Set when the worker was let out after too many failed calibrations (the task is abandoned).
+    calibration_failed_at = models.DateTimeField(null=True, blank=True)
+    calibration_way_out = models.CharField(
+        max_length=16, blank=True, help_text=_("The way out the worker was offered (study settings at the time).")
+    )
     raw_overrides = models.JSONField(default=dict, blank=True)
     extra = models.JSONField(default=dict, blank=True)
 
@@ -274,6 +279,14 @@ class ImportRun(models.Model):
 # --- Study site (worker-facing collection) ------------------------------------------------------
 
 
+class CalibrationWayOut(models.TextChoices):
+    """What a worker is offered when the eye tracker cannot be calibrated for them."""
+
+    RETURN = "return", _("Return the HIT / submission (no payment)")
+    CODE = "code", _("A partial-payment completion code")
+    CONTACT = "contact", _("Contact the researchers")
+
+
 class StudySettings(models.Model):
     """Staff-set knobs of the live study; one row (pk=1), read through ``study_settings_get``.
 
@@ -324,6 +337,31 @@ class StudySettings(models.Model):
     task_description = models.TextField(
         blank=True, help_text=_("Shown in the MTurk preview and on the start page.")
     )
+    researcher_contact = models.TextField(
+        blank=True, help_text=_("Who runs the study and how to reach them (shown on the consent page).")
+    )
+    payment_info = models.TextField(
+        blank=True, help_text=_("What the worker is paid, and for what (shown on the consent page).")
+    )
+    max_calibration_attempts = models.PositiveSmallIntegerField(
+        default=3,
+        help_text=_("Failed calibration attempts after which the worker is offered the way out (0: never)."),
+    )
+    calibration_way_out = models.CharField(
+        max_length=16, choices=CalibrationWayOut.choices, default=CalibrationWayOut.RETURN,
+        help_text=_("What a worker whose eye tracker cannot be calibrated is offered."),
+    )
+    partial_payment_code = models.CharField(
+        max_length=64, blank=True,
+        help_text=_("Code a worker enters on the platform for the partial payment (way out 'code')."),
+    )
+    keep_webgazer_data = models.BooleanField(
+        default=False,
+        help_text=_(
+            "Keep WebGazer's calibration in the browser between tasks and visits. Off by default: on a "
+            "shared computer the next person would inherit it, and the stored data slows long sessions."
+        ),
+    )
 
     class Meta:
         verbose_name = _("study settings")
@@ -360,6 +398,9 @@ class CalibrationAttempt(models.Model):
     viewport_h = models.PositiveIntegerField()
     n_clicks = models.PositiveIntegerField(default=0)
     head_in_box_share = models.FloatField(null=True, blank=True)
+    face_found_share = models.FloatField(
+        null=True, blank=True, help_text=_("Share of the attempt during which WebGazer's face mesh found a face.")
+    )
     points = models.JSONField(default=list, help_text=_("Per validation point: target, metrics."))
     raw = models.JSONField(default=dict, help_text=_("Clicks and predictions as sent by the browser."))
     created_at = models.DateTimeField(auto_now_add=True)

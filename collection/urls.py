@@ -16,6 +16,7 @@ urlpatterns = [
     path("session-ended/", views.session_ended, name="session_ended"),
     path("unsupported/", views.unsupported, name="unsupported"),
     path("task/<id:task_id>/calibrate/", views.calibrate, name="calibrate"),
+    path("task/<id:task_id>/calibration-failed/", views.calibration_failed, name="calibration_failed"),
     path("task/<id:task_id>/chat/", views.chat, name="chat"),
     path("task/<id:task_id>/turns/<id:turn_id>/answer/", views.turn_answer, name="turn_answer"),
     path("task/<id:task_id>/after/", views.post_task, name="post_task"),

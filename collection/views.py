@@ -274,6 +274,7 @@ def calibrate(request: HttpRequest, worker: Worker, task_id: int) -> HttpRespons
     if task.status not in (Task.Status.CHOSEN, Task.Status.CALIBRATING):
         return next_step(request, worker)
     task = study.task_calibration_start(task=task)
+    cfg = study.study_settings_get()
     # A further topic in the same session starts with the short validation; the model is still
     # in the browser. Failing it falls back to a full calibration (in the page).
     revalidate = bool(request.session.get(study_session.CALIBRATED_KEY))
@@ -283,7 +284,10 @@ def calibrate(request: HttpRequest, worker: Worker, task_id: int) -> HttpRespons
         attemptUrl=reverse("collection:api_calibration", kwargs={"task_id": task.pk}),
         nextUrl=reverse("collection:resume"),
         mode="revalidation" if revalidate else "calibration",
-        passThreshold=study.study_settings_get().pass_threshold,
+        passThreshold=cfg.pass_threshold,
+        maxAttempts=cfg.max_calibration_attempts,
+        failedBefore=task.calibration_attempts.filter(passed=False).count(),
+        keepWebgazerData=cfg.keep_webgazer_data,
     )
     config["text"] = {
         "clickDots": _("Look at each red dot and click it 5 times."),
@@ -292,10 +296,40 @@ def calibrate(request: HttpRequest, worker: Worker, task_id: int) -> HttpRespons
         "noFace": _("No face found: look at the screen"),
         "headOut": _("Move your head into the box"),
         "headOk": _("Face found"),
+        "notCalibrated": _("Face found: now click the dots"),
+        "failedNoFace": _(
+            "The camera did not find your face for most of the time. Sit facing the camera, in front of a "
+            "light rather than with a window behind you, with your whole face in the picture at the top left."
+        ),
+        "failedAccuracy": _(
+            "Your face was found, but the accuracy is too low. Keep your head still, look at each dot while you "
+            "click it, and keep looking at the blue dot until it disappears."
+        ),
+        "attemptsLeft": _("Attempts left: %(n)s."),
         "centre": _("centre"),
         "cameraFailed": _("The webcam could not be started. Allow camera access and try again."),
     }
     return render(request, "collection/calibrate.html", _base_context(request, task=task, config=config))
+
+
+@study_page
+def calibration_failed(request: HttpRequest, worker: Worker, task_id: int) -> HttpResponse:
+    """The way out after too many failed calibrations: why, and what to do now (never a dead end)."""
+    task = _own_task(worker, task_id)
+    if task.calibration_failed_at is None:
+        return next_step(request, worker)
+    cfg = study.study_settings_get()
+    platform = task.extra.get("entry", {}).get("platform", worker.platform)
+    ctx = {
+        "task": task,
+        "platform": platform,
+        "way_out": task.calibration_way_out,
+        "reason": study.calibration_failure_reason(task),
+        "attempts": task.calibration_attempts.count(),
+        "code": cfg.partial_payment_code if task.calibration_way_out == "code" else "",
+        "contact": cfg.researcher_contact,
+    }
+    return render(request, "collection/calibration_failed.html", _base_context(request, **ctx))
 
 
 @study_page
@@ -333,6 +367,9 @@ def chat(request: HttpRequest, worker: Worker, task_id: int) -> HttpResponse:
         "failed": _("An answer could not be loaded. Use “Try again”."),
         "typeQuestion": _("Please type a question."),
         "saving": _("Saving…"),
+        "saved": _("Saved"),
+        "savingRetry": _("Not saved yet (no connection): trying again…"),
+        "busy": _("The server is busy; trying again…"),
         "question": _("Question"),
     }
     return render(

@@ -26,6 +26,11 @@ row-aligned, so an instant has an abs row and one row per box):
     inherited before any match.
 ``turn_id``
     data collected by our own site carries ``turn_id``: it is used as is, nothing is matched.
+    The rule then only says *what* was under the point (:func:`site_rules`): ``response`` when
+    a character of the turn's answer was (the page gives a character index only on answer
+    text), ``instruction`` when the point was inside a box that showed no answer yet (the
+    waiting message), ``turn_id`` elsewhere. So the quality scores and the character features,
+    which read ``response``/``instruction``, measure the site's data as they measure the paper's.
 
 Gaze and mouse instants are processed on one timeline: what is on screen is a property of time,
 not of the signal, so a mouse match tells where an off-box gaze sample belongs too.
@@ -430,6 +435,29 @@ def order_turns(turns: pd.DataFrame) -> pd.DataFrame:
     return turns.sort_values(keys, kind="stable", na_position="last").reset_index(drop=True)
 
 
+def site_rules(instants: pd.DataFrame, turn_id: np.ndarray) -> np.ndarray:
+    """Rules of instants attributed by the page's ``turn_id`` (see the module docstring).
+
+    Parameters
+    ----------
+    instants : DataFrame
+        Output of :func:`align_instants` (``b1_*``, ``b2_*`` columns).
+    turn_id : ndarray of float, shape (n_instants,)
+        The page's turn id, NaN before the first question.
+    """
+    on_char = np.zeros(len(instants), dtype=bool)
+    in_box = np.zeros(len(instants), dtype=bool)
+    for b in ("b1", "b2"):
+        on_char |= ~np.isnan(instants[f"{b}_char_index"].to_numpy(dtype="float64"))
+        x = instants[f"{b}_x"].to_numpy(dtype="float64")
+        in_box |= ~np.isnan(x) & (x >= 0)
+    has_turn = ~np.isnan(turn_id)
+    rule = np.full(len(instants), "turn_id", dtype=object)
+    rule[has_turn & in_box & ~on_char] = "instruction"
+    rule[has_turn & on_char] = "response"
+    return rule
+
+
 def match_task(
     samples: pd.DataFrame,
     turns: pd.DataFrame,
@@ -468,7 +496,7 @@ def match_task(
     if len(instants) and not np.isnan(turn_id).all():
         # Site data: the page knew which turn it showed; matching would only add errors.
         turn = np.where(np.isnan(turn_id), TURN_BEFORE_MATCH, turn_id).astype(np.int64)
-        rule = np.full(len(instants), "turn_id", dtype=object)
+        rule = site_rules(instants, turn_id)
     else:
         turn, rule, shift = match_instants(instants, order_turns(turns), mode, config)
     instants["turn"] = turn

@@ -30,7 +30,9 @@ def gaze_in_response_share(instants: pd.DataFrame) -> float:
     when the gaze lands on the waiting message or page chrome instead of the answers, i.e. poor
     calibration or attention. (On the dev release this cut at 0.75 removes 14 of 57 workers;
     the share of *all* gaze samples inside a box is ~0.5 for almost everyone and cannot be
-    what the paper's 0.75 applies to.)
+    what the paper's 0.75 applies to.) Site data (matched by ``turn_id``) gets the same rules
+    from :func:`analysis.features.matching.site_rules`: ``response`` on answer text,
+    ``instruction`` inside a box that shows no answer yet.
 
     Parameters
     ----------

@@ -307,6 +307,7 @@ def calibration_attempt_record(
     clicks: list[dict[str, Any]],
     points: list[dict[str, Any]],
     head_in_box_share: float | None,
+    face_found_share: float | None = None,
 ) -> CalibrationAttempt:
     """Score one attempt from its raw predictions, store it, and start the chat if it passed.
 
@@ -343,6 +344,7 @@ def calibration_attempt_record(
         viewport_h=viewport_h,
         n_clicks=len(clicks),
         head_in_box_share=head_in_box_share,
+        face_found_share=face_found_share,
         points=per_point,
         raw={"clicks": clicks, "points": points},
     )
@@ -359,8 +361,26 @@ def calibration_attempt_record(
         update += ["calibration_score", "validation", "chat_started_at"]
     else:
         task.status = Task.Status.CALIBRATING
+        failed = sum(1 for a in task.calibration["attempts"] if not a["passed"])
+        if cfg.max_calibration_attempts and failed >= cfg.max_calibration_attempts:
+            # Never a dead end: the worker is let out with what the study offers (see the
+            # calibration-failed page), and the task says why it ended.
+            task.status = Task.Status.ABANDONED
+            task.calibration_failed_at = timezone.now()
+            task.calibration_way_out = cfg.calibration_way_out
+            task.finished_at = task.calibration_failed_at
+            update += ["calibration_failed_at", "calibration_way_out", "finished_at"]
     task.save(update_fields=update)
     return attempt
+
+
+def calibration_failure_reason(task: Task) -> str:
+    """Why calibration failed, for the worker: ``no_face`` when the camera rarely found a face
+    during the attempts, else ``accuracy`` (a face, but predictions far from the targets)."""
+    shares = [a.face_found_share for a in task.calibration_attempts.all() if a.face_found_share is not None]
+    if shares and max(shares) < 0.5:
+        return "no_face"
+    return "accuracy"
 
 
 # --- chat turns ----------------------------------------------------------------------------------

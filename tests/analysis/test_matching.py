@@ -103,7 +103,11 @@ def test_site_turn_id_skips_matching() -> None:
     s = _samples([(0, 10, "capital of France", 23), (100, -1, None, None)])
     s["turn_id"] = pd.array([99] * len(s), dtype="Int64")
     m = match_task(s, _turns(), "pointwise")
-    assert set(m.instants["turn"]) == {99} and m.report["turn_id"] == len(s)
+    # The page's turn id is used as is; the rule says what was under the point: the first
+    # instant was on the answer's text, the second outside the box.
+    assert set(m.instants["turn"]) == {99}
+    assert list(m.instants.sort_values("epoch_ms").drop_duplicates("epoch_ms")["rule"]) == ["response", "turn_id"]
+    assert m.report["response"] + m.report["turn_id"] == len(s) and m.report["response"] > 0
 
 
 def test_mini_release_pairwise_task() -> None:

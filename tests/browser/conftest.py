@@ -61,6 +61,34 @@ def browser() -> Iterator[object]:
             os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = saved
 
 
+@pytest.fixture(scope="module")
+def face_browser(tmp_path_factory) -> Iterator[object]:  # noqa: ANN001
+    """Chromium whose camera shows a face (a Y4M made at test time, see ``face_video``)."""
+    missing = _missing()
+    if missing:
+        if os.environ.get("CI", "").lower() in {"1", "true", "yes"}:
+            pytest.fail(f"CI must run the browser tests: {missing}")
+        pytest.skip(missing)
+    from .face_video import write_face_y4m
+
+    video = write_face_y4m(tmp_path_factory.mktemp("camera") / "face.y4m")
+    saved = os.environ.get("DJANGO_ALLOW_ASYNC_UNSAFE")
+    os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = "true"
+    from playwright.sync_api import sync_playwright
+
+    try:
+        with sync_playwright() as pw:
+            b = pw.chromium.launch(executable_path=str(CHROMIUM),
+                                   args=[*CHROMIUM_ARGS, f"--use-file-for-fake-video-capture={video}"])
+            yield b
+            b.close()
+    finally:
+        if saved is None:
+            os.environ.pop("DJANGO_ALLOW_ASYNC_UNSAFE", None)
+        else:
+            os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = saved
+
+
 def _free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))

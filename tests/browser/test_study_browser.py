@@ -90,7 +90,7 @@ def hover_box(page, side: int = 1) -> None:  # noqa: ANN001
         page.wait_for_timeout(120)
 
 
-def ask_and_rate(page, question: str, mode: str, *, before_rating=None) -> None:  # noqa: ANN001
+def ask_and_rate(page, question: str, mode: str, *, before_rating=None, after_rating=None) -> None:  # noqa: ANN001
     page.get_by_label("Your question").fill(question)
     page.get_by_role("button", name="Ask").click()
     page.wait_for_function(f"() => window.ifllmChat.current && window.ifllmChat.current.query === {question!r}")
@@ -107,6 +107,8 @@ def ask_and_rate(page, question: str, mode: str, *, before_rating=None) -> None:
         page.locator('input[name="preferred"][value="1"]').check()
     elif page.locator("#better-than-previous").is_visible():
         page.locator('input[name="better_than_previous"][value="true"]').check()
+    if after_rating:
+        after_rating()
     try:
         page.wait_for_function("() => !document.querySelector('#query').disabled", timeout=10_000)
     except Exception as exc:  # say what the page says, not only that it timed out
@@ -222,9 +224,22 @@ def test_pointwise_and_pairwise_flow_lossless(browser, asgi_server):  # noqa: AN
                 t0 = time.monotonic()
                 while time.monotonic() - t0 < 30:
                     hover_box(page, 1)
-                context.set_offline(False)
 
-            ask_and_rate(page, "Why does it matter?", mode, before_rating=cut_network)
+            def ratings_survive_the_cut(page=page) -> None:  # noqa: ANN001
+                # Rated while offline: the choice stays, the page says it is not saved yet,
+                # and it is saved once the network is back (issue 10, item 5).
+                page.wait_for_selector('#save-state[data-state="retrying"]', timeout=10_000)
+                shot(page, "09-rating-offline")
+                assert page.locator('input[name="likert_1"][value="4"]').is_checked()
+                turn_id = page.evaluate("window.ifllmChat.current.id")
+                assert Turn.objects.get(pk=turn_id).likert_1 is None
+                context.set_offline(False)
+                page.wait_for_selector('#save-state[data-state="saved"]', timeout=30_000)
+                assert page.locator('input[name="likert_1"][value="4"]').is_checked()
+                assert Turn.objects.get(pk=turn_id).likert_1 == 4
+
+            ask_and_rate(page, "Why does it matter?", mode, before_rating=cut_network,
+                         after_rating=ratings_survive_the_cut)
             # Reload mid-turn: question asked and answered, not yet rated.
             page.get_by_label("Your question").fill("Who disagrees?")
             page.get_by_role("button", name="Ask").click()

@@ -8,6 +8,7 @@ import { browserProblem, startGaze } from './gaze.mjs';
 const config = JSON.parse(document.getElementById('calibrate-config').textContent);
 const $ = (sel) => document.querySelector(sel);
 const stage = $('#stage');
+const area = $('#calib-area');
 const message = $('#stage-message');
 const headStatus = $('#head-status');
 const CLICKS_PER_POINT = 5;
@@ -20,6 +21,8 @@ const SETTLE_MS = 300;
 let gaze = null;
 let clicks = [];
 let headSamples = [];
+let faceSamples = [];
+let failedAttempts = 0;
 
 const problem = browserProblem();
 if (problem && typeof window.IFLLM_TEST_GAZE !== 'function') {
@@ -30,13 +33,25 @@ function show(el, on) { el.hidden = !on; }
 function sleep(ms) { return new Promise((r) => setTimeout(r, ms)); }
 
 function updateHead() {
+  // Three states from WebGazer's face tracker, not from its predictions: before any calibration
+  // click WebGazer predicts nothing although the face is found.
   const p = gaze && gaze.latest();
-  const inBox = p ? p.headInBox : null;
-  headSamples.push(inBox === true ? 1 : 0);
+  const face = gaze ? gaze.faceFound() : false;
+  const inBox = p ? p.headInBox : (gaze && gaze.headInBox ? gaze.headInBox() : null);
+  headSamples.push(face && inBox === true ? 1 : 0);
+  faceSamples.push(face ? 1 : 0);
+  let state = 'ok';
+  if (!face) state = 'no-face';
+  else if (inBox === false) state = 'head-out';
+  else if (!p) state = 'not-calibrated';
   headStatus.hidden = false;
-  headStatus.className = `head-status ${p && inBox !== false ? 'good' : 'bad'}`;
-  headStatus.textContent = !p ? config.text.noFace : inBox === false ? config.text.headOut : config.text.headOk;
+  headStatus.dataset.state = state;
+  headStatus.className = `head-status ${state === 'ok' || state === 'not-calibrated' ? 'good' : 'bad'}`;
+  headStatus.textContent = { 'no-face': config.text.noFace, 'head-out': config.text.headOut,
+    'not-calibrated': config.text.notCalibrated, ok: config.text.headOk }[state];
 }
+
+function share(list) { return list.length ? list.reduce((a, b) => a + b, 0) / list.length : null; }
 
 function place(el, xPct, yPct) {
   el.style.left = `${xPct}%`;
@@ -45,7 +60,7 @@ function place(el, xPct, yPct) {
 
 function calibrationPoints() {
   return new Promise((resolve) => {
-    stage.querySelectorAll('.calib-point, .calib-target').forEach((e) => e.remove());
+    area.querySelectorAll('.calib-point, .calib-target').forEach((e) => e.remove());
     message.textContent = config.text.clickDots;
     let remaining = OUTER.length;
     const addPoint = (index, [x, y]) => {
@@ -67,7 +82,7 @@ function calibrationPoints() {
         if (index === OUTER.length) resolve();
         else if (remaining === 0) addPoint(OUTER.length, [50, 50]); // the centre comes last
       });
-      stage.appendChild(b);
+      area.appendChild(b);
     };
     OUTER.forEach((p, i) => addPoint(i, p));
   });
@@ -78,7 +93,7 @@ async function collectAt(xPct, yPct, ms, centre) {
   target.className = 'calib-target';
   target.dataset.active = '1';
   place(target, xPct, yPct);
-  stage.appendChild(target);
+  area.appendChild(target);
   const r = target.getBoundingClientRect();
   const point = { x: r.left + r.width / 2, y: r.top + r.height / 2, centre, samples: [] };
   const start = performance.now();
@@ -95,19 +110,18 @@ async function collectAt(xPct, yPct, ms, centre) {
 const listeners = new Set();
 
 async function validate(kind) {
-  stage.querySelectorAll('.calib-point').forEach((e) => e.remove());
+  area.querySelectorAll('.calib-point').forEach((e) => e.remove());
   gaze.setLearning(false); // the mouse is not where the eyes are now: do not train on it
   message.textContent = config.text.lookCentre;
   await sleep(1200);
   message.textContent = '';
   const points = [await collectAt(50, 50, CENTRE_MS, true)];
   for (const [x, y] of [[25, 25], [75, 25], [25, 75], [75, 75]]) points.push(await collectAt(x, y, POINT_MS, false));
-  const share = headSamples.length ? headSamples.reduce((a, b) => a + b, 0) / headSamples.length : null;
   const response = await fetch(config.attemptUrl, {
     method: 'POST', credentials: 'same-origin',
     headers: { 'Content-Type': 'application/json', 'X-CSRFToken': config.csrfToken },
     body: JSON.stringify({ kind, viewport_w: window.innerWidth, viewport_h: window.innerHeight, clicks, points,
-      head_in_box_share: share }),
+      head_in_box_share: share(headSamples), face_found_share: share(faceSamples) }),
   });
   const data = await response.json();
   if (!response.ok) throw new Error(data.detail || JSON.stringify(data));
@@ -122,6 +136,15 @@ function showResult(data) {
   $('#threshold').textContent = data.threshold.toFixed(0);
   show($('#passed'), data.passed);
   show($('#failed'), !data.passed);
+  if (!data.passed) {
+    failedAttempts += 1;
+    // Say why: a face never found is not the same advice as a face found but inaccurate.
+    const noFace = share(faceSamples) !== null && share(faceSamples) < 0.5;
+    $('#failed-reason').textContent = noFace ? config.text.failedNoFace : config.text.failedAccuracy;
+    const left = config.maxAttempts ? config.maxAttempts - config.failedBefore - failedAttempts : null;
+    $('#attempts-left').textContent = left !== null && left > 0
+      ? config.text.attemptsLeft.replace('%(n)s', left) : '';
+  }
   const rows = $('#points');
   rows.replaceChildren();
   for (const p of data.points) {
@@ -142,6 +165,7 @@ async function run(kind) {
   stage.classList.add('active');
   clicks = [];
   headSamples = [];
+  faceSamples = [];
   if (kind === 'calibration') {
     gaze.setLearning(true);
     gaze.showDot(true);
@@ -151,21 +175,33 @@ async function run(kind) {
   try {
     const data = await validate(kind);
     document.body.dataset.calibration = data.passed ? 'passed' : 'failed';
+    if (data.way_out_url) { // the last attempt the study allows: the page that says what now
+      gaze.end();
+      location.href = data.way_out_url;
+      return;
+    }
     showResult(data);
   } catch (e) {
     stage.classList.remove('active');
     show($('#intro'), true);
-    $('#error').textContent = String(e.message || e);
+    showError(String(e.message || e));
   }
+}
+
+function showError(text) {
+  const box = $('#error');
+  box.textContent = text;
+  box.hidden = !text; // an empty error box is not shown
 }
 
 $('#start').addEventListener('click', async () => {
   $('#start').disabled = true;
-  $('#error').textContent = '';
+  showError('');
   try {
-    gaze = await startGaze({ webgazerSrc: config.webgazerSrc, faceMeshPath: config.faceMeshPath });
+    gaze = await startGaze({ webgazerSrc: config.webgazerSrc, faceMeshPath: config.faceMeshPath,
+      forget: config.mode === 'calibration' && !config.keepWebgazerData });
   } catch (e) {
-    $('#error').textContent = config.text.cameraFailed;
+    showError(config.text.cameraFailed);
     $('#start').disabled = false;
     return;
   }

@@ -1,6 +1,7 @@
 // The question-answering page: ask, stream the answer(s), rate, repeat; the logger runs all along.
 'use strict';
 
+import { AnswerQueue } from './answers.mjs';
 import { startGaze } from './gaze.mjs';
 import { startLogger } from './logger/index.mjs';
 
@@ -19,16 +20,22 @@ let turns = config.turns;
 let current = turns.length ? turns[turns.length - 1] : null;
 let progress = config.progress;
 let streaming = false;
-let ratingChain = Promise.resolve();
 
 function url(template, turnId) { return template.replace('/0/', `/${turnId}/`); }
 
 async function postJSON(target, body) {
-  const response = await fetch(target, {
-    method: 'POST', credentials: 'same-origin',
-    headers: { 'Content-Type': 'application/json', 'X-CSRFToken': config.csrfToken },
-    body: JSON.stringify(body || {}),
-  });
+  let response;
+  for (let attempt = 0; ; attempt += 1) {
+    response = await fetch(target, {
+      method: 'POST', credentials: 'same-origin',
+      headers: { 'Content-Type': 'application/json', 'X-CSRFToken': config.csrfToken },
+      body: JSON.stringify(body || {}),
+    });
+    // 503 = the server was busy and stored nothing: asking again is safe.
+    if (response.status !== 503 || attempt >= 8) break;
+    say(config.text.busy);
+    await new Promise((r) => setTimeout(r, 500 * 2 ** Math.min(attempt, 4)));
+  }
   let data = {};
   try { data = await response.json(); } catch (e) { /* empty body */ }
   if (!response.ok) {
@@ -176,7 +183,7 @@ async function ask(event) {
   if (!query) { say(config.text.typeQuestion, true); return; }
   askButton.disabled = true;
   $('#rating').hidden = true; // the previous answer's rating is closed from now on
-  await ratingChain; // the server needs the previous ratings before the next question
+  await answers.settled(); // the server needs the previous ratings before the next question
   window.ifllmLogger?.flush(); // end of the previous turn
   try {
     const turn = await postJSON(config.urls.turns, { query });
@@ -198,25 +205,46 @@ function rate(event) {
   const value = input.name === 'better_than_previous' ? input.value === 'true' : Number(input.value);
   turn[input.name] = value; // the page's state follows the worker at once; the server confirms
   renderAsk();
-  // One request at a time, in the order given: a slow early answer cannot undo a later rating.
-  ratingChain = ratingChain.then(async () => {
-    try {
-      const data = await postJSON(url(config.urls.rate, turn.id), { [input.name]: value });
-      turn.rated_at = data.turn.rated_at;
-      progress = data.progress;
-      say(data.complete ? config.text.rated : config.text.pleaseRate);
-      if (data.complete) window.ifllmLogger?.flush();
-    } catch (e) {
-      turn[input.name] = null; // not saved: ask again
-      say(e.message, true);
-    }
-    render();
-  });
+  // Queued, in order, kept across reloads and network cuts until the server acknowledges it.
+  answers.push(url(config.urls.rate, turn.id), { [input.name]: value }, { turnId: turn.id, field: input.name });
+}
+
+function onAnswerSaved(item, data) {
+  const turn = turns.find((t) => t.id === item.meta.turnId);
+  if (turn && data.turn) turn.rated_at = data.turn.rated_at;
+  if (data.progress) progress = data.progress;
+  if (turn === current) say(data.complete ? config.text.rated : config.text.pleaseRate);
+  if (data.complete) window.ifllmLogger?.flush();
+  render();
+}
+
+function onAnswerRejected(item, message) {
+  // Refused by the server (not a network problem): the choice is undone and the reason shown.
+  const turn = turns.find((t) => t.id === item.meta.turnId);
+  if (turn) turn[item.meta.field] = null;
+  say(message, true);
+  render();
+}
+
+const saveState = $('#save-state');
+const answers = new AnswerQueue({
+  taskId: config.taskId, csrfToken: config.csrfToken, onSaved: onAnswerSaved, onRejected: onAnswerRejected,
+  onState: (state) => {
+    saveState.hidden = false;
+    saveState.dataset.state = state;
+    saveState.textContent = config.text[{ saving: 'saving', saved: 'saved', retrying: 'savingRetry' }[state]];
+  },
+});
+// Answers given before a reload and not yet acknowledged: the page shows them, and sends them.
+for (const item of answers.pending()) {
+  const turn = turns.find((t) => t.id === item.meta.turnId);
+  if (turn) Object.assign(turn, item.body);
 }
 
 async function finish() {
   finishButton.disabled = true;
   try {
+    await answers.settled();
     const data = await postJSON(config.urls.finish);
     say(config.text.saving);
     await window.ifllmLogger?.finish();
@@ -238,9 +266,11 @@ setInterval(() => { progress.seconds_left = Math.max(0, progress.seconds_left - 
 // Read-only view of the page state, for support and browser tests.
 window.ifllmChat = { get current() { return current; }, get streaming() { return streaming; } };
 render();
+answers.flush();
 
 const gaze = await startGaze({ webgazerSrc: config.webgazerSrc, faceMeshPath: config.faceMeshPath });
 gaze.setLearning(config.webgazerLearn);
+gaze.showPreview(false); // the preview would cover the page's heading; tracking goes on
 gaze.showDot(false);
 startLogger({
   taskId: config.taskId, url: config.urls.batches, csrfToken: config.csrfToken, csrfParam: config.csrfParam,

@@ -26,8 +26,24 @@ export function browserProblem() {
   return null;
 }
 
+/**
+ * Forget WebGazer's stored calibration (localforage's IndexedDB database, where WebGazer keeps
+ * its click data with saveDataAcrossSessions). Called before a full calibration and when a
+ * worker leaves, so that the next person on a shared computer starts from nothing.
+ */
+export function forgetStoredCalibration() {
+  return new Promise((resolve) => {
+    if (!window.indexedDB) { resolve(false); return; }
+    const req = indexedDB.deleteDatabase('localforage');
+    req.onsuccess = () => resolve(true);
+    req.onerror = () => resolve(false);
+    req.onblocked = () => resolve(false);
+  });
+}
+
 class TestGaze {
   constructor(fn) { this.fn = fn; this.listeners = []; this.timer = null; }
+  faceFound() { return this.latest() !== null; }
   async begin() {
     // Predictions at ~30 Hz like a webcam tracker, fed to listeners (calibration scoring).
     this.timer = setInterval(() => {
@@ -53,13 +69,31 @@ class WebGazerSource {
     wg.params.faceMeshSolutionPath = faceMeshPath;
     wg.params.showVideoPreview = true;
     wg.params.showFaceFeedbackBox = true;
+    // A small preview (the default 320x240 covers calibration targets and headings); the page's
+    // CSS keeps every target out of the band it sits in.
+    wg.params.videoViewerWidth = 160;
+    wg.params.videoViewerHeight = 120;
+    this.faceAt = -Infinity;
+    // The tracker's face state: its eye patches are false/null when the face mesh found no face.
+    // (A missing *prediction* also means "not calibrated yet": WebGazer predicts nothing before
+    // it has calibration clicks, so predictions alone cannot tell "no face".)
+    const tracker = wg.getTracker();
+    const getEyePatches = tracker.getEyePatches.bind(tracker);
+    tracker.getEyePatches = async (...args) => {
+      const patches = await getEyePatches(...args);
+      if (patches) this.faceAt = performance.now();
+      return patches;
+    };
   }
+  faceFound() { return performance.now() - this.faceAt < 500; }
   headInBox() {
     const box = document.getElementById(this.wg.params.faceFeedbackBoxId);
     if (!box) return null;
     return box.style.border.includes('green');
   }
   async begin() {
+    // Kept between the calibration and chat pages of a session (the chat page loads the model);
+    // cleared before each full calibration and when the worker leaves (forgetStoredCalibration).
     this.wg.saveDataAcrossSessions(true);
     this.wg.setRegression('ridge').setGazeListener((data) => {
       const now = performance.now();
@@ -86,12 +120,13 @@ class WebGazerSource {
   end() { this.wg.end(); }
 }
 
-export async function startGaze({ webgazerSrc, faceMeshPath }) {
+export async function startGaze({ webgazerSrc, faceMeshPath, forget = false }) {
   if (typeof window.IFLLM_TEST_GAZE === 'function') {
     const src = new TestGaze(window.IFLLM_TEST_GAZE);
     await src.begin();
     return src;
   }
+  if (forget && !window.webgazer) await forgetStoredCalibration(); // before WebGazer opens it
   const wg = await loadWebGazer(webgazerSrc);
   const src = new WebGazerSource(wg, faceMeshPath);
   await src.begin();

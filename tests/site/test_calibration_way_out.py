@@ -1,0 +1,83 @@
+"""The way out after repeated failed calibrations, the consent page's study information, no-store
+study pages and error pages that say what to do next (issue 10, items 3 and 7)."""
+
+from __future__ import annotations
+
+import pytest
+from django.urls import reverse
+
+from collection.models import Task
+from collection.services import study
+
+from .conftest import centre_points, choose, complete_profile, enter_lab
+
+pytestmark = pytest.mark.django_db
+
+
+def _attempt(client, task: Task, err: float, face: float | None):  # noqa: ANN001, ANN202
+    return client.post(reverse("collection:api_calibration", kwargs={"task_id": task.pk}), {
+        "kind": "calibration", "viewport_w": 1000, "viewport_h": 800, "points": centre_points(err=err),
+        "face_found_share": face,
+    }, content_type="application/json")
+
+
+@pytest.mark.parametrize("face, reason", [(0.0, "did not find your face"), (0.95, "not accurate enough")])
+def test_failed_attempts_lead_to_the_way_out(client, topics, demo_models, face, reason):  # noqa: ANN001
+    cfg = study.study_settings_get()
+    cfg.max_calibration_attempts, cfg.calibration_way_out, cfg.partial_payment_code = 2, "code", "PART-7"
+    cfg.researcher_contact = "Dr Who, who@example.org"
+    cfg.save()
+    enter_lab(client)
+    complete_profile(client)
+    (task,) = choose(client)
+    client.get(reverse("collection:calibrate", kwargs={"task_id": task.pk}))
+    r1 = _attempt(client, task, 900.0, face)
+    assert r1.status_code == 201 and not r1.json()["passed"] and r1.json()["way_out_url"] is None
+    r2 = _attempt(client, task, 900.0, face)
+    url = reverse("collection:calibration_failed", kwargs={"task_id": task.pk})
+    assert r2.status_code == 201 and r2.json()["way_out_url"] == url
+    task.refresh_from_db()
+    assert task.status == Task.Status.ABANDONED and task.calibration_way_out == "code"
+    assert task.calibration_failed_at is not None
+    page = client.get(url).content.decode()
+    assert reason in page and "PART-7" in page and "who@example.org" in page
+    # no third attempt, and the calibration page no longer opens for this task
+    assert _attempt(client, task, 0.0, 1.0).status_code == 409
+    assert client.get(reverse("collection:calibrate", kwargs={"task_id": task.pk})).status_code == 302
+
+
+def test_unlimited_attempts_never_end_the_task(client, topics, demo_models):  # noqa: ANN001
+    cfg = study.study_settings_get()
+    cfg.max_calibration_attempts = 0
+    cfg.save()
+    enter_lab(client)
+    complete_profile(client)
+    (task,) = choose(client)
+    for _ in range(4):
+        assert _attempt(client, task, 900.0, 0.0).json()["way_out_url"] is None
+    task.refresh_from_db()
+    assert task.status == Task.Status.CALIBRATING
+
+
+def test_consent_shows_contact_and_payment_and_pages_are_not_cached(client, topics):  # noqa: ANN001
+    cfg = study.study_settings_get()
+    cfg.researcher_contact, cfg.payment_info = "IFllm Lab, lab@example.org", "USD 4 for about 20 minutes"
+    cfg.save()
+    enter_lab(client)
+    r = client.get(reverse("collection:consent"))
+    html = r.content.decode()
+    assert "lab@example.org" in html and "USD 4 for about 20 minutes" in html
+    assert "no-store" in r["Cache-Control"]
+    r = client.post(reverse("collection:consent"), {})  # the page with an error is not kept either
+    assert "no-store" in r["Cache-Control"]
+
+
+@pytest.mark.parametrize("params, hint", [
+    ({"assignmentId": "A", "hitId": "H", "workerId": "W", "turkSubmitTo": "https://evil.example"}, "Mechanical Turk"),
+    ({"PROLIFIC_PID": "P"}, "Prolific"),
+])
+def test_platform_error_pages_say_what_to_do(client, params, hint):  # noqa: ANN001
+    r = client.get(reverse("collection:start"), params)
+    assert r.status_code == 400
+    html = r.content.decode()
+    assert "What to do now" in html and hint in html
