@@ -2,8 +2,9 @@
 
 Every view is open to anonymous participants (no Django login) but not to anyone: the
 :class:`StudyWorkerPermission` needs a worker bound to the server-side session and a valid CSRF
-token, and every task is looked up among that worker's own tasks only (another worker's task id
-is a 404, exactly like a task that does not exist).
+token, and every task is looked up among that worker's own tasks of the session's assignment only
+(another worker's task id is a 404, exactly like a task that does not exist). An open task must
+also be held by this browser session; otherwise 403 with code ``moved`` (continued elsewhere).
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from django.middleware.csrf import CsrfViewMiddleware
 from django.shortcuts import get_object_or_404
 from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_serializer
 from rest_framework import serializers, status
-from rest_framework.exceptions import NotFound, PermissionDenied
+from rest_framework.exceptions import APIException, NotFound, PermissionDenied
 from rest_framework.permissions import BasePermission
 from rest_framework.request import Request
 from rest_framework.response import Response
@@ -26,7 +27,7 @@ from rest_framework.views import APIView
 from . import session as study_session
 from .models import CalibrationAttempt, Task, Turn
 from .serializers import SampleColumnsSerializer
-from .services import study
+from .services import identity, study
 from .services.trajectory import BatchConflict, trajectory_batch_ingest
 
 #: Query parameter carrying the CSRF token where no header can be set (navigator.sendBeacon).
@@ -65,6 +66,15 @@ class StudyWorkerPermission(BasePermission):
         return True
 
 
+class TaskMoved(APIException):
+    status_code = status.HTTP_403_FORBIDDEN
+    default_detail = "This task continues in another window."
+    default_code = "moved"
+
+    def __init__(self) -> None:
+        super().__init__({"detail": self.default_detail, "code": self.default_code})
+
+
 class StudyApi(APIView):
     """Base of the study APIs: session identity, no Django login, CSRF checked by the permission."""
 
@@ -72,12 +82,19 @@ class StudyApi(APIView):
     permission_classes = [StudyWorkerPermission]
 
     def own_task(self, request: Request, task_id: int) -> Task:
+        session = request._request.session
         try:
-            # One query for identity and ownership: a blocked worker's tasks are not found either.
-            return get_object_or_404(Task.objects.select_related("topic"), pk=task_id,
-                                     worker_id=request.study_worker_id, worker__blocked=False)
+            # One query for identity and ownership: a blocked worker's tasks are not found either,
+            # nor those another assignment started.
+            task = get_object_or_404(Task.objects.select_related("topic"), pk=task_id,
+                                     worker_id=request.study_worker_id, worker__blocked=False,
+                                     assignment_id=study_session.entry_get(request._request).assignment_id)
         except Http404:
             raise NotFound("No such task.") from None
+        if task.status in study.OPEN_STATUSES and task.holder != session.get(study_session.HOLDER_KEY):
+            if task.holder or not identity.task_hold(task=task, holder=study_session.holder_get(request._request)):
+                raise TaskMoved()
+        return task
 
     def own_turn(self, task: Task, turn_id: int) -> Turn:
         turn = Turn.objects.filter(pk=turn_id, task=task).first()
