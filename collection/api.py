@@ -26,7 +26,8 @@ from rest_framework.views import APIView
 
 from . import session as study_session
 from .models import CalibrationAttempt, Task, Turn
-from .serializers import SampleColumnsSerializer
+from .parsers import BeaconJSONParser, PayloadTooLarge, SafeJSONParser, max_body_bytes
+from .serializers import MAX_BATCH_SAMPLES, SampleColumnsSerializer
 from .services import identity, study
 from .services.trajectory import BatchConflict, trajectory_batch_ingest
 
@@ -313,7 +314,9 @@ class TrajectoryBatchCreateApi(StudyApi):
     """Store one numbered batch of gaze/mouse samples, exactly once.
 
     201: stored now; 200: this batch was already stored (a re-send: acknowledged again);
-    409: another batch holds this number (the page renumbers and re-sends); 400 names the field.
+    409: another batch holds this number (the page renumbers and re-sends); 400 names the field;
+    413: more than ``MAX_BATCH_SAMPLES`` samples or a body over the request limit (the body gives
+    both limits; the page splits the batch in two and sends the halves).
     Accepts ``?csrf_token=`` for ``navigator.sendBeacon``, which cannot set headers, and a JSON
     ``text/plain`` body (what beacons send).
     """
@@ -334,12 +337,7 @@ class TrajectoryBatchCreateApi(StudyApi):
         created = serializers.BooleanField()
 
     def get_parsers(self) -> list:
-        from rest_framework.parsers import JSONParser
-
-        class BeaconJSONParser(JSONParser):
-            media_type = "text/plain"
-
-        return [JSONParser(), BeaconJSONParser()]
+        return [SafeJSONParser(), BeaconJSONParser()]
 
     @extend_schema(
         request=InputSerializer,
@@ -349,6 +347,13 @@ class TrajectoryBatchCreateApi(StudyApi):
     )
     def post(self, request: Request, task_id: int) -> Response:
         task = self.own_task(request, task_id)
+        columns = request.data.get("columns") if isinstance(request.data, dict) else None
+        if isinstance(columns, dict) and any(
+            isinstance(c, list) and len(c) > MAX_BATCH_SAMPLES for c in columns.values()
+        ):
+            # Too large, not wrong: the page splits the batch and sends the halves.
+            raise PayloadTooLarge(f"A batch may carry at most {MAX_BATCH_SAMPLES} samples.",
+                                  max_bytes=max_body_bytes(), max_samples=MAX_BATCH_SAMPLES)
         ser = self.InputSerializer(data=request.data)
         ser.is_valid(raise_exception=True)
         columns = ser.validated_data["columns"]
