@@ -15,7 +15,8 @@ from django.http import HttpRequest
 from django.utils.html import format_html, format_html_join
 from django.utils.translation import gettext_lazy as _
 
-from .models import LLMModel, Task, Topic, TrajectoryChunk, Turn, Worker
+from .admin_site import invitations_create
+from .models import ImportRun, LLMModel, Task, Topic, TrajectoryChunk, Turn, Worker
 from .selectors import task_stream_summary, tasks_with_turn_and_sample_counts
 
 
@@ -43,6 +44,11 @@ class WorkerAdmin(admin.ModelAdmin):
     list_filter = ["platform", "blocked", "consent", "gender", "education"]
     search_fields = ["pseudonym", "platform_worker_id", "location"]
     readonly_fields = ["raw_overrides", "extra"]
+
+    actions = [invitations_create]
+
+    def has_add_invitation_permission(self, request: HttpRequest) -> bool:
+        return request.user.has_perm("collection.add_invitation")
 
     def get_queryset(self, request: HttpRequest) -> QuerySet[Worker]:
         return super().get_queryset(request).annotate(_n_tasks=Count("tasks"))

@@ -2,8 +2,9 @@
 
 Every view is open to anonymous participants (no Django login) but not to anyone: the
 :class:`StudyWorkerPermission` needs a worker bound to the server-side session and a valid CSRF
-token, and every task is looked up among that worker's own tasks only (another worker's task id
-is a 404, exactly like a task that does not exist).
+token, and every task is looked up among that worker's own tasks of the session's assignment only
+(another worker's task id is a 404, exactly like a task that does not exist). An open task must
+also be held by this browser session; otherwise 403 with code ``moved`` (continued elsewhere).
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from django.middleware.csrf import CsrfViewMiddleware
 from django.shortcuts import get_object_or_404
 from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_serializer
 from rest_framework import serializers, status
-from rest_framework.exceptions import NotFound, PermissionDenied
+from rest_framework.exceptions import APIException, NotFound, PermissionDenied
 from rest_framework.permissions import BasePermission
 from rest_framework.request import Request
 from rest_framework.response import Response
@@ -25,8 +26,9 @@ from rest_framework.views import APIView
 
 from . import session as study_session
 from .models import CalibrationAttempt, Task, Turn
-from .serializers import SampleColumnsSerializer
-from .services import study
+from .parsers import BeaconJSONParser, PayloadTooLarge, SafeJSONParser, max_body_bytes
+from .serializers import MAX_BATCH_SAMPLES, SampleColumnsSerializer
+from .services import identity, study
 from .services.trajectory import BatchConflict, trajectory_batch_ingest
 
 #: Query parameter carrying the CSRF token where no header can be set (navigator.sendBeacon).
@@ -65,6 +67,15 @@ class StudyWorkerPermission(BasePermission):
         return True
 
 
+class TaskMoved(APIException):
+    status_code = status.HTTP_403_FORBIDDEN
+    default_detail = "This task continues in another window."
+    default_code = "moved"
+
+    def __init__(self) -> None:
+        super().__init__({"detail": self.default_detail, "code": self.default_code})
+
+
 class StudyApi(APIView):
     """Base of the study APIs: session identity, no Django login, CSRF checked by the permission."""
 
@@ -81,12 +92,19 @@ class StudyApi(APIView):
         return super().handle_exception(exc)
 
     def own_task(self, request: Request, task_id: int) -> Task:
+        session = request._request.session
         try:
-            # One query for identity and ownership: a blocked worker's tasks are not found either.
-            return get_object_or_404(Task.objects.select_related("topic"), pk=task_id,
-                                     worker_id=request.study_worker_id, worker__blocked=False)
+            # One query for identity and ownership: a blocked worker's tasks are not found either,
+            # nor those another assignment started.
+            task = get_object_or_404(Task.objects.select_related("topic"), pk=task_id,
+                                     worker_id=request.study_worker_id, worker__blocked=False,
+                                     assignment_id=study_session.entry_get(request._request).assignment_id)
         except Http404:
             raise NotFound("No such task.") from None
+        if task.status in study.OPEN_STATUSES and task.holder != session.get(study_session.HOLDER_KEY):
+            if task.holder or not identity.task_hold(task=task, holder=study_session.holder_get(request._request)):
+                raise TaskMoved()
+        return task
 
     def own_turn(self, task: Task, turn_id: int) -> Turn:
         turn = Turn.objects.filter(pk=turn_id, task=task).first()
@@ -315,7 +333,9 @@ class TrajectoryBatchCreateApi(StudyApi):
     """Store one numbered batch of gaze/mouse samples, exactly once.
 
     201: stored now; 200: this batch was already stored (a re-send: acknowledged again);
-    409: another batch holds this number (the page renumbers and re-sends); 400 names the field.
+    409: another batch holds this number (the page renumbers and re-sends); 400 names the field;
+    413: more than ``MAX_BATCH_SAMPLES`` samples or a body over the request limit (the body gives
+    both limits; the page splits the batch in two and sends the halves).
     Accepts ``?csrf_token=`` for ``navigator.sendBeacon``, which cannot set headers, and a JSON
     ``text/plain`` body (what beacons send).
     """
@@ -336,12 +356,7 @@ class TrajectoryBatchCreateApi(StudyApi):
         created = serializers.BooleanField()
 
     def get_parsers(self) -> list:
-        from rest_framework.parsers import JSONParser
-
-        class BeaconJSONParser(JSONParser):
-            media_type = "text/plain"
-
-        return [JSONParser(), BeaconJSONParser()]
+        return [SafeJSONParser(), BeaconJSONParser()]
 
     @extend_schema(
         request=InputSerializer,
@@ -351,6 +366,13 @@ class TrajectoryBatchCreateApi(StudyApi):
     )
     def post(self, request: Request, task_id: int) -> Response:
         task = self.own_task(request, task_id)
+        columns = request.data.get("columns") if isinstance(request.data, dict) else None
+        if isinstance(columns, dict) and any(
+            isinstance(c, list) and len(c) > MAX_BATCH_SAMPLES for c in columns.values()
+        ):
+            # Too large, not wrong: the page splits the batch and sends the halves.
+            raise PayloadTooLarge(f"A batch may carry at most {MAX_BATCH_SAMPLES} samples.",
+                                  max_bytes=max_body_bytes(), max_samples=MAX_BATCH_SAMPLES)
         ser = self.InputSerializer(data=request.data)
         ser.is_valid(raise_exception=True)
         columns = ser.validated_data["columns"]

@@ -1,4 +1,17 @@
-"""Study pages are never cached: Back must ask the server again.
+"""Two guards every request passes.
+
+``RequestGuardMiddleware``: refuse what the database or the body limit cannot take with a clear 4xx, never a 500.
+
+NUL characters: a 400 that names the field.
+PostgreSQL text cannot hold NUL (0x00), so a ``%00`` in ``workerId`` or in an admin search used to
+reach the database and come back as a 500. Form fields refuse NUL themselves (Django and DRF
+``CharField``); this catches what no form sees: query parameters of the entry page, raw POST
+fields, the path, and cookies (a session cookie with NUL is dropped, i.e. treated as absent).
+
+Bodies over ``DATA_UPLOAD_MAX_MEMORY_SIZE``: Django answers an HTML 400; this turns it into a 413
+that gives the limits (JSON on the APIs), which the study page reads as "split the batch".
+
+``study_pages_no_store``: study pages are never cached: Back must ask the server again.
 
 Every study page is decided by the server's state (``views.next_step``); a cached copy shown by
 Back would show a step the worker already left, with its old form errors. ``no-store`` also
@@ -7,12 +20,65 @@ keeps browsers from restoring the page from the back/forward cache.
 
 from __future__ import annotations
 
-from collections.abc import Callable
-
 from asgiref.sync import iscoroutinefunction, markcoroutinefunction
-from django.http import HttpRequest, HttpResponse
+from collections.abc import Callable
+from django.conf import settings
+from django.core.exceptions import RequestDataTooBig
+from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.shortcuts import render
 from django.utils.cache import add_never_cache_headers, patch_cache_control
 from django.utils.decorators import sync_and_async_middleware
+from django.utils.translation import gettext as _
+
+NUL = "\x00"
+FORM_TYPES = ("application/x-www-form-urlencoded", "multipart/form-data")
+
+
+def nul_field(request: HttpRequest) -> str | None:
+    """The name of the first request field (or the path) with a NUL character, else None."""
+    if NUL in request.path:
+        return "path"
+    sources = [request.GET]
+    if request.method == "POST" and request.content_type in FORM_TYPES:
+        sources.append(request.POST)
+    for source in sources:
+        for key, values in source.lists():
+            if NUL in key or any(NUL in v for v in values):
+                return key.replace(NUL, "\\x00")
+    return None
+
+
+def _wants_json(request: HttpRequest) -> bool:
+    return request.path.startswith("/api/") or "json" in request.headers.get("Accept", "")
+
+
+class RequestGuardMiddleware:
+    """First in the chain after security: nothing later sees a NUL from the request."""
+
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        bad = [k for k, v in request.COOKIES.items() if NUL in k or NUL in v]
+        for key in bad:
+            del request.COOKIES[key]
+        field = nul_field(request)
+        if field is not None:
+            message = _("The field “%(field)s” contains a NUL character, which is not allowed.") % {"field": field}
+            if _wants_json(request):
+                return JsonResponse({field: [message], "code": "nul_character"}, status=400)
+            return render(request, "collection/error.html", {"message": message}, status=400)
+        return self.get_response(request)
+
+    def process_exception(self, request: HttpRequest, exception: Exception) -> HttpResponse | None:
+        if not isinstance(exception, RequestDataTooBig):
+            return None
+        from .parsers import too_large
+
+        body = too_large(settings.DATA_UPLOAD_MAX_MEMORY_SIZE).detail
+        if _wants_json(request):
+            return JsonResponse(body, status=413)
+        return render(request, "collection/error.html", {"message": body["detail"]}, status=413)
 
 
 def _no_store(request: HttpRequest, response: HttpResponse) -> HttpResponse:

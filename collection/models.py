@@ -21,7 +21,7 @@ from django.utils.translation import gettext_lazy as _
 class Platform(models.TextChoices):
     MTURK = "mturk", "Amazon Mechanical Turk"
     PROLIFIC = "prolific", "Prolific"
-    LAB = "lab", _("Lab (typed worker id)")
+    LAB = "lab", _("Lab (invitation link)")
     RELEASE = "release", _("Imported from the IFllm release")
 
 
@@ -146,8 +146,15 @@ class Task(models.Model):
     query_copy = models.TextField(blank=True)
     llm_response_copy = models.TextField(blank=True)
     # Crowd platform
-    assignment_id = models.CharField(max_length=128, blank=True)
+    assignment_id = models.CharField(
+        max_length=128, blank=True,
+        help_text=_("MTurk assignment / Prolific SESSION_ID that started the task: only it may continue it."),
+    )
     hit_id = models.CharField(max_length=128, blank=True)
+    holder = models.CharField(
+        max_length=64, blank=True, editable=False,
+        help_text=_("Random id of the one browser session that works on this open task."),
+    )
     completion_code = models.CharField(max_length=64, null=True, blank=True, unique=True)
     excluded = models.BooleanField(default=False, help_text=_("Left out of datasets."))
     # Set when the worker was let out after too many failed calibrations (the task is abandoned).
@@ -362,6 +369,13 @@ class StudySettings(models.Model):
             "shared computer the next person would inherit it, and the stored data slows long sessions."
         ),
     )
+    lab_typed_ids = models.BooleanField(
+        default=False,
+        help_text=_(
+            "Let lab participants start by typing an id instead of an invitation link. Off by default: "
+            "anyone who knows or guesses an id can then act as that participant."
+        ),
+    )
 
     class Meta:
         verbose_name = _("study settings")
@@ -410,3 +424,63 @@ class CalibrationAttempt(models.Model):
 
     def __str__(self) -> str:
         return f"task {self.task_id} {self.kind} {self.score:.1f} ({'pass' if self.passed else 'fail'})"
+
+
+# --- Identity: invitations and the audit of entries ------------------------------------------
+
+
+class Invitation(models.Model):
+    """A one-time link with which a lab participant (created by staff) enters the study.
+
+    The token is random (``secrets.token_urlsafe``) and worthless once used; a participant who
+    lost their browser session gets a new invitation, which continues their open task.
+    """
+
+    worker = models.ForeignKey(Worker, on_delete=models.CASCADE, related_name="invitations")
+    token = models.CharField(max_length=64, unique=True, editable=False)
+    note = models.CharField(max_length=200, blank=True, help_text=_("For staff, e.g. the session slot."))
+    created_at = models.DateTimeField(auto_now_add=True)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    expires_at = models.DateTimeField(null=True, blank=True, help_text=_("Empty: does not expire."))
+    used_at = models.DateTimeField(null=True, blank=True, editable=False)
+
+    class Meta:
+        ordering = ["-created_at", "-pk"]
+
+    def __str__(self) -> str:
+        return f"invitation for {self.worker} ({'used' if self.used_at else 'open'})"
+
+
+class IdentityEvent(models.Model):
+    """An entry or a session change that touched who works on what, kept for staff to audit.
+
+    Repeats of the same event (same kind, worker, task, assignment) add to ``count`` rather than
+    to the table, so a script hammering the entry page cannot flood it.
+    """
+
+    class Kind(models.TextChoices):
+        OTHER_ASSIGNMENT = "other_assignment", _("Entry with another assignment while a task is open")
+        TAKEOVER = "takeover", _("Task continued in another browser session")
+        SESSION_REFUSED = "session_refused", _("Second browser session refused")
+        INVITATION_USED = "invitation_used", _("Invitation used")
+        INVITATION_REUSED = "invitation_reused", _("Used or expired invitation tried again")
+        TYPED_ENTRY = "typed_entry", _("Lab entry with a typed id")
+
+    kind = models.CharField(max_length=32, choices=Kind.choices, db_index=True)
+    worker = models.ForeignKey(Worker, null=True, blank=True, on_delete=models.CASCADE, related_name="+")
+    task = models.ForeignKey(Task, null=True, blank=True, on_delete=models.CASCADE, related_name="+")
+    platform = models.CharField(max_length=16, choices=Platform.choices, blank=True)
+    assignment_id = models.CharField(max_length=128, blank=True, help_text=_("The assignment that came in."))
+    hit_id = models.CharField(max_length=128, blank=True)
+    detail = models.JSONField(default=dict, blank=True)
+    count = models.PositiveIntegerField(default=1)
+    created_at = models.DateTimeField(auto_now_add=True, db_index=True)
+    last_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["-last_at", "-pk"]
+
+    def __str__(self) -> str:
+        return f"{self.get_kind_display()} ({self.worker})"

@@ -21,9 +21,38 @@ from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
-#: Most samples one batch may carry (a 5 s batch at 100 ms in pairwise has 300).
-MAX_BATCH_SAMPLES = 20_000
+#: Most samples one batch may carry (a 5 s batch at 100 ms in pairwise has 300; the page seals
+#: a batch at 400). The request body limit must hold this many samples: see
+#: :func:`batch_body_bytes_bound` and the system check in ``collection.checks``.
+MAX_BATCH_SAMPLES = 10_000
 MAX_SNIPPET_CHARS = 500
+#: Snippet length the body limit is sized for (the page sends 30 characters); batches with longer
+#: snippets may exceed the body limit, get a 413, and the page splits them.
+SIZED_SNIPPET_CHARS = 64
+
+
+def worst_sample_row() -> dict[str, Any]:
+    """A sample as long as the page can make it: every number at full double precision, and a
+    snippet of ``SIZED_SNIPPET_CHARS`` with characters JSON has to escape and non-ASCII ones."""
+    number = -123456.78901234567
+    snippet = ('"é\\n' * SIZED_SNIPPET_CHARS)[:SIZED_SNIPPET_CHARS]
+    return {
+        "signal": "mouse", "frame": "box2", "x": number, "y": number, "snippet": snippet,
+        "char_index": 9_999_999, "page_timer_ms": 9_999_999_999.123456, "head_in_box": False,
+        "epoch_ms": 4_102_444_799_999, "turn_id": 2**62, "viewport_w": 99_999, "viewport_h": 99_999,
+        "box_left": number, "box_top": number, "box_width": 123456.78901234567, "box_height": 123456.78901234567,
+        "scroll_left": 123456.78901234567, "scroll_top": 123456.78901234567, "no_face": False,
+    }
+
+
+def batch_body_bytes_bound(n_samples: int = MAX_BATCH_SAMPLES) -> int:
+    """Bytes of the JSON body of a batch of ``n_samples`` worst-case samples (column layout)."""
+    import json
+
+    row = worst_sample_row()
+    columns = {k: [v] * n_samples for k, v in row.items()}
+    body = {"seq": 2**31 - 1, "idempotency_key": "x" * 100, "columns": columns}
+    return len(json.dumps(body, ensure_ascii=False, separators=(",", ":")).encode())
 
 _INFERRED_OK = {
     "float": (pa.types.is_integer, pa.types.is_floating),

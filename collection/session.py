@@ -1,13 +1,17 @@
 """The study's identity lives in the server-side Django session, never in what the page sends.
 
-A worker is bound to the session by the entry page (platform parameters or the lab form); every
-view and API then reads the worker from here and only ever looks up that worker's tasks.
+A worker is bound to the session by the entry page (platform parameters, an invitation link or,
+if staff allow it, a typed lab id); every view and API then reads the worker from here and only
+ever looks up that worker's tasks of the assignment this session entered with. The session also
+carries a random *holder* id: an open task is worked on by one browser session at a time
+(``Task.holder``), see ``collection.services.identity``.
 The session also carries the entry parameters (until tasks exist), the shuffled topic pool
 offered, and the time of the last activity for the idle timeout.
 """
 
 from __future__ import annotations
 
+import secrets
 import time
 from typing import Any
 
@@ -22,13 +26,15 @@ POOL_KEY = "ifllm.pool"
 SEEN_KEY = "ifllm.seen"
 INSTRUCTIONS_KEY = "ifllm.instructions_seen"
 CALIBRATED_KEY = "ifllm.calibrated"
+HOLDER_KEY = "ifllm.holder"
+HELD_KEY = "ifllm.held"
 
 
 def worker_bind(request: HttpRequest, *, worker: Worker, entry: Entry) -> None:
     """Bind the worker to a fresh session (a new session id, against session fixation)."""
     if request.session.get(WORKER_KEY) != worker.pk:
         request.session.cycle_key()
-        for key in (POOL_KEY, INSTRUCTIONS_KEY, CALIBRATED_KEY):
+        for key in (POOL_KEY, INSTRUCTIONS_KEY, CALIBRATED_KEY, HOLDER_KEY, HELD_KEY):
             request.session.pop(key, None)
     request.session[WORKER_KEY] = worker.pk
     request.session[ENTRY_KEY] = entry.as_dict() | {"platform": entry.platform}
@@ -38,6 +44,25 @@ def worker_bind(request: HttpRequest, *, worker: Worker, entry: Entry) -> None:
 def entry_get(request: HttpRequest) -> Entry:
     data: dict[str, Any] = request.session.get(ENTRY_KEY) or {"platform": "lab"}
     return Entry(**data)
+
+
+def holder_get(request: HttpRequest) -> str:
+    """This browser session's random holder id (made on first use; never sent to the browser)."""
+    token = request.session.get(HOLDER_KEY)
+    if not token:
+        token = request.session[HOLDER_KEY] = secrets.token_hex(16)
+    return token
+
+
+def held_add(request: HttpRequest, task_id: int) -> None:
+    """Remember that this session held the task, to tell "continued elsewhere" from "open elsewhere"."""
+    held = request.session.get(HELD_KEY) or []
+    if task_id not in held:
+        request.session[HELD_KEY] = [*held[-49:], task_id]
+
+
+def held_before(request: HttpRequest, task_id: int) -> bool:
+    return task_id in (request.session.get(HELD_KEY) or [])
 
 
 def worker_get(request: HttpRequest) -> Worker | None:

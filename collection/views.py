@@ -1,9 +1,10 @@
 """Pages of the study, in the order a worker meets them.
 
 Every page after the entry reads the worker from the session (``collection.session``), never
-from the URL, and every task id in a URL is looked up among that worker's tasks only. Where the
-worker should be is decided by :func:`next_step` from the server's state, so a reload, the back
-button or a bookmarked URL lands on the right step.
+from the URL, and every task id in a URL is looked up among that worker's tasks of the session's
+assignment only; an open task also has to be held by this browser session
+(``services.identity``). Where the worker should be is decided by :func:`next_step` from the
+server's state, so a reload, the back button or a bookmarked URL lands on the right step.
 """
 
 from __future__ import annotations
@@ -25,8 +26,8 @@ from django.views.decorators.http import require_http_methods, require_POST
 from . import session as study_session
 from .api import BEACON_CSRF_PARAM, TurnOutputSerializer
 from .forms import POST_FORMS, ConsentForm, DemographicsForm, LabEntryForm, TopicChoiceForm
-from .models import Mode, Platform, Task, Turn, Worker
-from .services import study
+from .models import IdentityEvent, Mode, Platform, Task, Turn, Worker
+from .services import identity, study
 from .services.chat import turn_answer_events
 
 MTURK_PREVIEW = "ASSIGNMENT_ID_NOT_AVAILABLE"
@@ -51,8 +52,50 @@ def study_page(view: Callable[..., HttpResponse]) -> Callable[..., HttpResponse]
     return wrapper
 
 
-def _own_task(worker: Worker, task_id: int) -> Task:
-    return get_object_or_404(Task.objects.select_related("topic"), pk=task_id, worker=worker)
+def _tasks_open(request: HttpRequest, worker: Worker):  # noqa: ANN202 - QuerySet[Task]
+    """The open tasks this session may see: the worker's, of the assignment it entered with."""
+    return study.tasks_open(worker=worker, assignment_id=study_session.entry_get(request).assignment_id)
+
+
+def _own_task(request: HttpRequest, worker: Worker, task_id: int) -> Task:
+    """One of the worker's tasks of this session's assignment (any other id is a 404)."""
+    return get_object_or_404(
+        Task.objects.select_related("topic"),
+        pk=task_id, worker=worker, assignment_id=study_session.entry_get(request).assignment_id,
+    )
+
+
+def _held_task(request: HttpRequest, worker: Worker, task_id: int) -> Task | HttpResponse:
+    """The task if this browser session holds it (claimed if free), else the page that says
+    where it is being worked on and offers to continue here."""
+    task = _own_task(request, worker, task_id)
+    if task.status not in study.OPEN_STATUSES:
+        return task
+    holder = study_session.holder_get(request)
+    if identity.task_hold(task=task, holder=holder):
+        study_session.held_add(request, task.pk)
+        return task
+    moved = study_session.held_before(request, task.pk)
+    if not moved:
+        identity.event_record(kind=IdentityEvent.Kind.SESSION_REFUSED, worker=worker, task=task,
+                              entry=study_session.entry_get(request))
+    return render(
+        request, "collection/other_window.html", _base_context(request, task=task, moved=moved), status=409
+    )
+
+
+@require_POST
+@study_page
+def take_over(request: HttpRequest, worker: Worker, task_id: int) -> HttpResponse:
+    """Continue an open task in this browser session; the other one gets "continued elsewhere"."""
+    task = _own_task(request, worker, task_id)
+    try:
+        identity.task_take_over(task=task, holder=study_session.holder_get(request),
+                                entry=study_session.entry_get(request))
+    except study.StudyError:
+        return next_step(request, worker)
+    study_session.held_add(request, task.pk)
+    return next_step(request, worker)
 
 
 def _base_context(request: HttpRequest, **extra: Any) -> dict[str, Any]:
@@ -67,7 +110,7 @@ def next_step(request: HttpRequest, worker: Worker) -> HttpResponse:
         return redirect("collection:consent")
     if need == "demographics":
         return redirect("collection:demographics")
-    task = study.tasks_open(worker=worker).first()
+    task = _tasks_open(request, worker).first()
     if task is None:
         return redirect("collection:topics")
     if not request.session.get(study_session.INSTRUCTIONS_KEY):
@@ -131,8 +174,15 @@ def start(request: HttpRequest) -> HttpResponse:
         except study.StudyError as exc:
             return render(request, "collection/error.html", _base_context(request, message=exc.message), status=403)
         study_session.worker_bind(request, worker=worker, entry=entry)
-        study.tasks_rebind_entry(worker=worker, entry=entry)
+        # Open tasks of other assignments stay where they are (recorded, never taken over).
+        identity.entry_check(worker=worker, entry=entry)
         return next_step(request, worker)
+    bound = study_session.worker_get(request)
+    if not study.study_settings_get().lab_typed_ids:
+        # Lab participants come with an invitation link; a typed id would let anyone be anyone.
+        status = 403 if request.method == "POST" else 200
+        return render(request, "collection/start.html", _base_context(request, form=None, bound=bound),
+                      status=status)
     form = LabEntryForm(request.POST if request.method == "POST" else None)
     if request.method == "POST" and form.is_valid():
         try:
@@ -142,10 +192,28 @@ def start(request: HttpRequest) -> HttpResponse:
         except study.StudyError as exc:
             form.add_error("worker_id", exc.message)
         else:
-            study_session.worker_bind(request, worker=worker, entry=study.Entry(platform=Platform.LAB))
+            entry = study.Entry(platform=Platform.LAB)
+            study_session.worker_bind(request, worker=worker, entry=entry)
+            identity.event_record(kind=IdentityEvent.Kind.TYPED_ENTRY, worker=worker, entry=entry)
             return next_step(request, worker)
-    bound = study_session.worker_get(request)
     return render(request, "collection/start.html", _base_context(request, form=form, bound=bound))
+
+
+@require_http_methods(["GET", "POST"])
+def join(request: HttpRequest, token: str) -> HttpResponse:
+    """A lab participant's one-time invitation link.
+
+    GET only shows a button: link previews and mail scanners fetch links, and must not use them up.
+    """
+    if request.method == "POST":
+        try:
+            worker = identity.invitation_redeem(token=token)
+        except study.StudyError as exc:
+            return render(request, "collection/error.html", _base_context(request, message=exc.message),
+                          status=403)
+        study_session.worker_bind(request, worker=worker, entry=study.Entry(platform=Platform.LAB))
+        return next_step(request, worker)
+    return render(request, "collection/join.html", _base_context(request))
 
 
 def session_ended(request: HttpRequest) -> HttpResponse:
@@ -166,7 +234,7 @@ def topics(request: HttpRequest, worker: Worker) -> HttpResponse:
     need = study.worker_needs_profile(worker)
     if need:
         return next_step(request, worker)
-    if study.tasks_open(worker=worker).exists():
+    if _tasks_open(request, worker).exists():
         return next_step(request, worker)
     cfg = study.study_settings_get()
     offered = request.session.get(study_session.POOL_KEY)
@@ -211,6 +279,8 @@ def consent(request: HttpRequest, worker: Worker) -> HttpResponse:
 def demographics(request: HttpRequest, worker: Worker) -> HttpResponse:
     if worker.consent is not True:
         return redirect("collection:consent")
+    if worker.age is not None:
+        return next_step(request, worker)  # given once; a later entry cannot overwrite them
     form = DemographicsForm(request.POST if request.method == "POST" else None)
     if request.method == "POST" and form.is_valid():
         data = form.cleaned_data
@@ -243,7 +313,7 @@ def instructions(request: HttpRequest, worker: Worker) -> HttpResponse:
         _base_context(
             request,
             first_time=first_time,
-            has_task=study.tasks_open(worker=worker).exists(),
+            has_task=_tasks_open(request, worker).exists(),
             min_turns=cfg.min_turns,
             min_minutes=max(1, round(cfg.min_seconds / 60)),
             idle_minutes=max(1, round(cfg.idle_timeout_s / 60)),
@@ -270,7 +340,9 @@ def _page_config(request: HttpRequest, task: Task, **extra: Any) -> dict[str, An
 
 @study_page
 def calibrate(request: HttpRequest, worker: Worker, task_id: int) -> HttpResponse:
-    task = _own_task(worker, task_id)
+    task = _held_task(request, worker, task_id)
+    if isinstance(task, HttpResponse):
+        return task
     if task.status not in (Task.Status.CHOSEN, Task.Status.CALIBRATING):
         return next_step(request, worker)
     task = study.task_calibration_start(task=task)
@@ -334,7 +406,9 @@ def calibration_failed(request: HttpRequest, worker: Worker, task_id: int) -> Ht
 
 @study_page
 def chat(request: HttpRequest, worker: Worker, task_id: int) -> HttpResponse:
-    task = _own_task(worker, task_id)
+    task = _held_task(request, worker, task_id)
+    if isinstance(task, HttpResponse):
+        return task
     if task.status != Task.Status.CHATTING:
         return next_step(request, worker)
     cfg = study.study_settings_get()
@@ -386,10 +460,13 @@ async def turn_answer(request: HttpRequest, task_id: int, turn_id: int) -> HttpR
     Async so that a long answer holds no thread; CSRF is checked by the middleware.
     """
     worker_pk = await request.session.aget(study_session.WORKER_KEY)
-    if worker_pk is None:
+    holder = await request.session.aget(study_session.HOLDER_KEY)
+    if worker_pk is None or not holder:
         return HttpResponse(status=403)
+    entry = await request.session.aget(study_session.ENTRY_KEY) or {}
     exists = await Turn.objects.filter(
-        pk=turn_id, task_id=task_id, task__worker_id=worker_pk, task__status=Task.Status.CHATTING
+        pk=turn_id, task_id=task_id, task__worker_id=worker_pk, task__status=Task.Status.CHATTING,
+        task__assignment_id=entry.get("assignment_id", ""), task__holder=holder,
     ).aexists()
     if not exists:
         raise Http404
@@ -410,7 +487,9 @@ async def turn_answer(request: HttpRequest, task_id: int, turn_id: int) -> HttpR
 
 @study_page
 def post_task(request: HttpRequest, worker: Worker, task_id: int) -> HttpResponse:
-    task = _own_task(worker, task_id)
+    task = _held_task(request, worker, task_id)
+    if isinstance(task, HttpResponse):
+        return task
     if task.status == Task.Status.COMPLETED:
         return redirect("collection:done", task_id=task.pk)
     if task.status != Task.Status.POST_TASK:
@@ -445,10 +524,10 @@ def post_task(request: HttpRequest, worker: Worker, task_id: int) -> HttpRespons
 @study_page
 def done(request: HttpRequest, worker: Worker, task_id: int) -> HttpResponse:
     """The completion code, only for a task the server has checked complete."""
-    task = _own_task(worker, task_id)
+    task = _own_task(request, worker, task_id)
     if task.status != Task.Status.COMPLETED or not task.completion_code:
         return next_step(request, worker)
-    next_task = study.tasks_open(worker=worker).first()
+    next_task = _tasks_open(request, worker).first()
     entry = task.extra.get("entry", {})
     platform = entry.get("platform", Platform.LAB)
     ctx: dict[str, Any] = {"task": task, "next_task": next_task, "platform": platform}

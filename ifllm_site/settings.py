@@ -81,6 +81,9 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    # A NUL (%00) in any parameter is a 400 naming the field, before PostgreSQL can see it;
+    # a body over DATA_UPLOAD_MAX_MEMORY_SIZE is a 413 giving the limits.
+    "collection.middleware.RequestGuardMiddleware",
     # WhiteNoise serves static files from uvicorn too (Django's runserver-only static view is
     # not available under ASGI/uvicorn). In DEBUG it serves straight from the finders.
     "whitenoise.middleware.WhiteNoiseMiddleware",
@@ -166,6 +169,11 @@ WHITENOISE_AUTOREFRESH = DEBUG
 
 # --- Django REST framework / OpenAPI ----------------------------------------------------------
 
+# Request body limit. It must hold the largest gaze/mouse batch the API advertises
+# (collection.serializers.MAX_BATCH_SAMPLES samples at full precision; a system check compares
+# them); larger bodies get a 413 and the page splits the batch.
+DATA_UPLOAD_MAX_MEMORY_SIZE = int(os.environ.get("IFLLM_MAX_BODY_BYTES", str(4 * 1024 * 1024)))
+
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
         "rest_framework.authentication.SessionAuthentication",
@@ -176,6 +184,12 @@ REST_FRAMEWORK = {
     ],
     "DEFAULT_RENDERER_CLASSES": [
         "rest_framework.renderers.JSONRenderer",
+    ],
+    # JSON bodies: size-limited (413) and depth-limited (400) instead of DRF's unbounded parser.
+    "DEFAULT_PARSER_CLASSES": [
+        "collection.parsers.SafeJSONParser",
+        "rest_framework.parsers.FormParser",
+        "rest_framework.parsers.MultiPartParser",
     ],
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
 }

@@ -79,7 +79,7 @@ def worker_get_or_create(*, platform: str, platform_worker_id: str) -> Worker:
     Raises StudyError for an empty/overlong id and for blocked workers.
     """
     wid = platform_worker_id.strip()
-    if not wid or len(wid) > 128:
+    if not wid or len(wid) > 128 or "\x00" in wid:
         raise StudyError(_("Please enter a valid worker ID."), field="worker_id")
     if platform not in (Platform.MTURK, Platform.PROLIFIC, Platform.LAB):
         raise StudyError(_("Unknown platform."), field="platform")
@@ -257,25 +257,16 @@ def tasks_create_for_topics(
     return tasks
 
 
-def tasks_open(*, worker: Worker):  # noqa: ANN201 - QuerySet[Task]
-    """The worker's unfinished tasks, oldest first: the first one is where the worker is."""
-    return Task.objects.filter(worker=worker, status__in=OPEN_STATUSES).select_related("topic").order_by("pk")
+def tasks_open(*, worker: Worker, assignment_id: str | None = None):  # noqa: ANN201 - QuerySet[Task]
+    """The worker's unfinished tasks, oldest first: the first one is where the worker is.
 
-
-@transaction.atomic
-def tasks_rebind_entry(*, worker: Worker, entry: Entry) -> int:
-    """Move the worker's open tasks to the assignment they came back with (resuming a task)."""
-    if not entry.assignment_id:
-        return 0
-    n = 0
-    for task in tasks_open(worker=worker).select_for_update():
-        if task.assignment_id != entry.assignment_id:
-            task.extra.setdefault("previous_entries", []).append(task.extra.get("entry", {}))
-            task.extra["entry"] = entry.as_dict()
-            task.assignment_id, task.hit_id = entry.assignment_id, entry.hit_id
-            task.save(update_fields=["assignment_id", "hit_id", "extra"])
-            n += 1
-    return n
+    ``assignment_id`` (the session's entry) keeps to the tasks that assignment started: an open
+    task belongs to its assignment and is never moved to another (``services.identity``).
+    """
+    tasks = Task.objects.filter(worker=worker, status__in=OPEN_STATUSES)
+    if assignment_id is not None:
+        tasks = tasks.filter(assignment_id=assignment_id)
+    return tasks.select_related("topic").order_by("pk")
 
 
 # --- calibration ---------------------------------------------------------------------------------

@@ -10,10 +10,11 @@ import time
 from pathlib import Path
 
 import pytest
+from django.urls import reverse
 
 from collection.models import LLMModel, Mode, Task, Topic, Turn
 from collection.selectors import task_samples
-from collection.services import study
+from collection.services import identity, study
 
 # Gaze follows the validation target when one is shown, otherwise the mouse; every fourth second
 # the "face" is lost, so no-face samples are produced too.
@@ -186,7 +187,10 @@ def test_pointwise_and_pairwise_flow_lossless(browser, asgi_server):  # noqa: AN
         shot(page, "00-unsupported")
     page.goto("/")
     shot(page, "01-start")
-    page.get_by_label("Worker ID").fill("browser-worker")
+    # Lab entry: staff created the participant and sent a one-time invitation link.
+    worker = identity.lab_participant_create(participant_id="browser-worker")
+    page.goto(reverse("collection:join", kwargs={"token": identity.invitation_create(worker=worker).token}))
+    shot(page, "01-join")
     page.get_by_role("button", name="Start").click()
     page.get_by_role("button", name="Continue").click()
     assert page.locator(".errorlist").is_visible()  # consent is required

@@ -7,7 +7,7 @@ from django.test import Client
 from django.urls import reverse
 
 from collection.models import LLMModel, StudySettings, Task, Topic, Worker
-from collection.services import study
+from collection.services import identity, study
 
 
 @pytest.fixture
@@ -31,8 +31,15 @@ def settings_row(db) -> StudySettings:
     return cfg
 
 
+def invitation_url(worker_id: str = "lab-1") -> str:
+    """A one-time link for the lab participant ``worker_id`` (created as staff would)."""
+    worker = identity.lab_participant_create(participant_id=worker_id)
+    return reverse("collection:join", kwargs={"token": identity.invitation_create(worker=worker).token})
+
+
 def enter_lab(client: Client, worker_id: str = "lab-1") -> Worker:
-    r = client.post(reverse("collection:start"), {"worker_id": worker_id})
+    """Enter as a lab participant through a fresh invitation link (the default lab entry)."""
+    r = client.post(invitation_url(worker_id))
     assert r.status_code == 302, r.content
     return Worker.objects.get(platform="lab", platform_worker_id=worker_id)
 

@@ -1,22 +1,209 @@
-"""A bounded schemathesis run over every study API: malformed, oversized and hostile inputs get a
-4xx, never a 5xx, and a refused request never changes stored data."""
+"""A bounded schemathesis run over the study site as deployed (the ASGI app under uvicorn, real
+HTTP, PostgreSQL): every study API and the HTML form pages (entry, invitation, consent,
+demographics, topics, post-task, continue-here). Malformed, oversized, deeply nested and hostile
+inputs get a 4xx, never a 5xx, and a refused request never changes stored data.
+
+The form pages have no OpenAPI of their own; :data:`FORM_PAGES` describes them for this run.
+Each operation runs against a session in the state where its page does real work (a worker who
+still owes consent for ``/consent/``, a task in the post-task step for ``/after/``, ...).
+The run prints how many cases were sent and how many got a 5xx. Schemathesis 4 adds its coverage
+phase (boundary and type-violating values of every field) to the ``IFLLM_SCHEMA_EXAMPLES`` random
+cases per operation (default 2): about 1,450 cases in all.
+"""
 
 from __future__ import annotations
 
+import json
+import os
+import socket
+import sys
+import threading
+import time
+from collections import Counter
+from collections.abc import Iterator
+
 import pytest
+import requests
 import schemathesis
 from django.core.handlers.wsgi import WSGIHandler
-from django.core.signals import request_finished, request_started
-from django.db import close_old_connections
+from django.test import Client
 from django.urls import reverse
 from hypothesis import HealthCheck, settings
 
-from collection.models import CalibrationAttempt, Task, TrajectoryChunk, Turn, Worker
+from collection.models import CalibrationAttempt, LLMModel, Task, Topic, TrajectoryChunk, Turn, Worker
 from collection.services import study
 
-schema = schemathesis.openapi.from_wsgi("/api/schema/", WSGIHandler()).include(
-    path_regex="^/(api/study/|task/)"
-)
+from .conftest import choose, complete_profile, pass_calibration
+
+# Marked so pytest-django creates the test database; the data lives in the module fixture.
+pytestmark = pytest.mark.django_db
+EXAMPLES = int(os.environ.get("IFLLM_SCHEMA_EXAMPLES", "2"))
+FORM = "application/x-www-form-urlencoded"
+TEXT = {"type": "string"}
+
+
+def _form_post(props: dict, required: tuple[str, ...] = (), params: list | None = None) -> dict:
+    op: dict = {
+        "requestBody": {"required": True, "content": {FORM: {"schema": {
+            "type": "object", "properties": props, "required": list(required)}}}},
+        "responses": {"200": {"description": "the page (with form errors)"}, "302": {"description": "next step"},
+                      "400": {"description": "bad request"}, "403": {"description": "refused"}},
+    }
+    if params:
+        op["parameters"] = params
+    return op
+
+
+def _path_param(name: str, schema: dict) -> dict:
+    return {"name": name, "in": "path", "required": True, "schema": schema}
+
+
+TASK_ID = _path_param("task_id", {"type": "integer"})
+FORM_PAGES: dict[str, dict] = {
+    "/": {
+        "get": {
+            "parameters": [{"name": n, "in": "query", "required": False, "schema": TEXT} for n in (
+                "assignmentId", "hitId", "workerId", "turkSubmitTo", "PROLIFIC_PID", "STUDY_ID", "SESSION_ID")],
+            "responses": {"200": {"description": "page"}, "302": {"description": "entered"}},
+        },
+        "post": _form_post({"worker_id": TEXT}),
+    },
+    "/join/{token}/": {"post": _form_post({}, params=[_path_param("token", TEXT)])},
+    "/consent/": {"post": _form_post({"consent": TEXT})},
+    "/about-you/": {"post": _form_post({
+        "age": {"anyOf": [{"type": "integer"}, TEXT]}, "location": TEXT, "education": TEXT, "race": TEXT,
+        "race_other": TEXT, "gender": TEXT, "gender_other": TEXT})},
+    "/topics/": {"post": _form_post({"topics": {"type": "array", "items": {"anyOf": [{"type": "integer"}, TEXT]}}})},
+    "/task/{task_id}/after/": {"post": _form_post({
+        "summary": TEXT, "understand_before": {"anyOf": [{"type": "integer"}, TEXT]},
+        "understand_after": {"anyOf": [{"type": "integer"}, TEXT]}, "copy_sentence": TEXT, "feedback": TEXT,
+    }, params=[TASK_ID])},
+    "/task/{task_id}/continue-here/": {"post": _form_post({}, params=[TASK_ID])},
+}
+
+_api = schemathesis.openapi.from_wsgi("/api/schema/", WSGIHandler()).raw_schema
+_raw = {**_api, "paths": {p: v for p, v in _api["paths"].items() if p.startswith(("/api/study/", "/task/"))}}
+_raw["paths"].update(FORM_PAGES)
+schema = schemathesis.openapi.from_dict(_raw)
+
+STATS: Counter = Counter()
+TIMES: Counter = Counter()
+
+
+@pytest.fixture(scope="module", autouse=True)
+def report(request) -> Iterator[None]:  # noqa: ANN001
+    """Print the count of cases and of 5xx answers (the figure the issue asks for)."""
+    yield
+    line = (f"schemathesis: {STATS['cases']} cases over {STATS['operations']} operations "
+            f"({EXAMPLES} per operation), {STATS['5xx']} answered 5xx; by status: "
+            + ", ".join(f"{k[7:]}: {v}" for k, v in sorted(STATS.items()) if k.startswith("status "))
+            )
+    if os.environ.get("IFLLM_SCHEMA_TIMES"):
+        with open(os.environ["IFLLM_SCHEMA_TIMES"], "w") as fh:
+            json.dump({"times": TIMES, "stats": STATS}, fh, indent=1)
+    slowest = ", ".join(f"{k} {v:.0f}s" for k, v in TIMES.most_common(3))
+    line += f"; slowest operations: {slowest}"
+    # Past pytest's capture, so the figure is in every run's output.
+    sys.__stdout__.write(f"\n{line}\n")
+    sys.__stdout__.flush()
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def live(django_db_setup, django_db_blocker) -> Iterator[dict]:  # noqa: ANN001
+    """Once per module: the deployed stack (``ifllm_site.asgi.application`` under uvicorn, on a
+    free port) and one committed browser session per page state (see the module docstring).
+    Module-scoped (set up once, flushed at the end) so the time goes into cases, not set-up."""
+    import uvicorn
+    from django.core.management import call_command
+
+    from ifllm_site.asgi import application
+
+    with django_db_blocker.unblock():
+        port = _free_port()
+        config = uvicorn.Config(application, host="127.0.0.1", port=port, log_level="critical", lifespan="off")
+        srv = uvicorn.Server(config)
+        thread = threading.Thread(target=srv.run, name="uvicorn-schemathesis", daemon=True)
+        thread.start()
+        deadline = time.monotonic() + 20
+        while not srv.started:
+            if time.monotonic() > deadline:
+                raise RuntimeError("uvicorn did not start")
+            time.sleep(0.05)
+        try:
+            yield {"url": f"http://localhost:{port}", "states": _states()}
+        finally:
+            srv.should_exit = True
+            thread.join(timeout=10)
+            call_command("flush", interactive=False, verbosity=0)
+
+
+def _cookies(client: Client) -> dict[str, str]:
+    client.get(reverse("collection:start"))  # sets the CSRF cookie
+    return {k: v.value for k, v in client.cookies.items()}
+
+
+def _mturk(client: Client, worker: str) -> None:
+    r = client.get(reverse("collection:start"), {"assignmentId": f"A-{worker}", "hitId": "H",
+                                                  "workerId": worker, "turkSubmitTo": "https://www.mturk.com"})
+    assert r.status_code == 302
+
+
+def _states() -> dict:
+    for i in range(6):
+        Topic.objects.create(title=f"Topic {i}")
+    for c in "abc":
+        LLMModel.objects.create(name=f"demo-{c}", provider="demo", model_id=f"demo-{c}", quota=100)
+    cfg = study.study_settings_get()
+    cfg.min_seconds, cfg.lab_typed_ids = 0, True  # the typed-id form is checked too
+    cfg.save()
+    out: dict = {}
+    anon = Client()
+    out["anonymous"] = {"cookies": _cookies(anon)}
+    fresh = Client()
+    _mturk(fresh, "fresh")
+    out["consent"] = {"cookies": _cookies(fresh)}
+    consented = Client()
+    _mturk(consented, "consented")
+    consented.post(reverse("collection:consent"), {"consent": "on"})
+    out["demographics"] = {"cookies": _cookies(consented)}
+    profiled = Client()
+    _mturk(profiled, "profiled")
+    complete_profile(profiled)
+    out["topics"] = {"cookies": _cookies(profiled)}
+    post = Client()
+    _mturk(post, "post")
+    complete_profile(post)
+    (task,) = choose(post)
+    pass_calibration(post, task)
+    turn = study.turn_create(task=task, query="What is it?")
+    study.turn_response_store(turn=turn, side=1, text="It is a thing. It has parts.")
+    study.turn_response_store(turn=turn, side=2, text="It is another thing.")
+    Task.objects.filter(pk=task.pk).update(status=Task.Status.POST_TASK)
+    out["post_task"] = {"cookies": _cookies(post), "task": task, "turn": turn}
+    chat = Client()
+    _mturk(chat, "chat")
+    complete_profile(chat)
+    (task,) = choose(chat)
+    pass_calibration(chat, task)
+    turn = study.turn_create(task=task, query="A first question?")
+    study.turn_response_store(turn=turn, side=1, text="An answer.")
+    study.turn_response_store(turn=turn, side=2, text="Another answer.")
+    chat.get(reverse("collection:chat", args=[task.pk]))
+    out["chat"] = {"cookies": _cookies(chat), "task": task, "turn": turn}
+    return out
+
+
+def state_for(path: str) -> str:
+    if path in ("/", "/join/{token}/"):
+        return "anonymous"
+    return {"/consent/": "consent", "/about-you/": "demographics", "/topics/": "topics",
+            "/task/{task_id}/after/": "post_task", "/task/{task_id}/continue-here/": "post_task"}.get(path, "chat")
 
 
 def snapshot() -> tuple:
@@ -29,44 +216,82 @@ def snapshot() -> tuple:
     )
 
 
-def call_keeping_connection(case, **kwargs):  # noqa: ANN001, ANN003, ANN201
-    """Requests through the WSGI handler would close the test transaction's connection at the end
-    of each request (Django's own test client switches this off the same way)."""
-    request_started.disconnect(close_old_connections)
-    request_finished.disconnect(close_old_connections)
-    try:
-        return case.call(**kwargs)
-    finally:
-        request_started.connect(close_old_connections)
-        request_finished.connect(close_old_connections)
+def send(case, state: dict, base_url: str):  # noqa: ANN001, ANN201
+    token = state["cookies"]["csrftoken"]
+    case.cookies = {**(case.cookies or {}), **state["cookies"]}
+    return case.call(base_url=base_url, headers={"X-CSRFToken": token}, allow_redirects=False, timeout=60)
 
 
-@pytest.fixture
-def study_state(chatting):  # noqa: ANN001, ANN201
-    client, task = chatting
-    turn = study.turn_create(task=task, query="A first question?")
-    study.turn_response_store(turn=turn, side=1, text="An answer.")
-    study.turn_response_store(turn=turn, side=2, text="Another answer.")
-    client.get(reverse("collection:chat", args=[task.pk]))  # sets the CSRF cookie
-    token = client.cookies["csrftoken"].value
-    cookies = {"sessionid": client.cookies["sessionid"].value, "csrftoken": token}
-    return {"task": task, "turn": turn, "cookies": cookies, "headers": {"X-CSRFToken": token}}
+def count(status: int) -> None:
+    STATS["cases"] += 1
+    STATS[f"status {status}"] += 1
+    if status >= 500:
+        STATS["5xx"] += 1
 
 
-@pytest.mark.django_db
 @schema.parametrize()
-@settings(max_examples=30, deadline=None, suppress_health_check=list(HealthCheck))
-def test_study_apis_never_fail_or_change_data_on_bad_input(case, study_state):  # noqa: ANN001
-    # Mostly aim at the worker's real task and turn, so that validation (not only the 404 of an
+@settings(max_examples=EXAMPLES, deadline=None, suppress_health_check=list(HealthCheck))
+def test_study_site_never_fails_or_changes_data_on_bad_input(case, live, django_db_blocker):  # noqa: ANN001
+    state = live["states"][state_for(case.operation.path)]
+    # Mostly aim at the session's real task and turn, so that validation (not only the 404 of an
     # unknown id) is what gets exercised; sometimes keep the generated ids.
-    if case.path_parameters and hash(repr(case.body)) % 4:
+    if case.path_parameters and hash(repr(case.body)) % 4 and "task" in state:
         if "task_id" in case.path_parameters:
-            case.path_parameters["task_id"] = study_state["task"].pk
+            case.path_parameters["task_id"] = state["task"].pk
         if "turn_id" in case.path_parameters:
-            case.path_parameters["turn_id"] = study_state["turn"].pk
-    before = snapshot()
-    case.cookies = {**(case.cookies or {}), **study_state["cookies"]}
-    response = call_keeping_connection(case, headers=study_state["headers"])
-    assert response.status_code < 500, response.text[:500]
-    if response.status_code >= 400:
-        assert snapshot() == before, f"{response.status_code} response changed stored data"
+            case.path_parameters["turn_id"] = state["turn"].pk
+    if STATS.get(f"op {case.operation.label}") is None:
+        STATS[f"op {case.operation.label}"] = 1
+        STATS["operations"] += 1
+    with django_db_blocker.unblock():
+        before = snapshot()
+        t0 = time.monotonic()
+        response = send(case, state, live["url"])
+        TIMES[case.operation.label] += time.monotonic() - t0
+        count(response.status_code)
+        assert response.status_code < 500, response.text[:500]
+        if response.status_code >= 400:
+            assert snapshot() == before, f"{response.status_code} response changed stored data"
+
+
+# --- hand-made hostile bodies: deeper than generators go -----------------------------------------
+
+DEEP_ARRAY = "[" * 1000 + "]" * 1000
+DEEP_OBJECT = '{"a":' * 1000 + "1" + "}" * 1000
+HOSTILE_JSON = [
+    DEEP_ARRAY, DEEP_OBJECT, "[" * 100_000, '{"query": "\\u0000"}', '{"query": "\\ud800"}', '{"seq": 1e999}',
+    '{"seq": 0, "columns": {"x": ' + DEEP_ARRAY + "}}", '{"likert_1": NaN}', '{"kind": ["calibration"]}',
+    "\xff\xfe", "null", '"just a string"', "1" * 5000, '{"points": [' + ",".join(["{}"] * 5000) + "]}",
+]
+HOSTILE_FORM = [
+    "a=%00", "consent=%00", "age=1e999", "topics=" + "&topics=".join(["1"] * 2000), "summary=%ED%A0%80",
+    "x=" + "y" * 300_000, "%FF%FE=%FF", "copy_sentence=" + "%00" * 10,
+]
+
+
+def test_hostile_bodies_on_every_operation_are_4xx(live, django_db_blocker):  # noqa: ANN001
+    with django_db_blocker.unblock():
+        _hostile(live["states"], live["url"])
+
+
+def _hostile(states: dict, server: str) -> None:
+    sent = 0
+    for path, methods in _raw["paths"].items():
+        if "post" not in methods:
+            continue
+        state = states[state_for(path)]
+        url = server + path.replace("{task_id}", str(state.get("task", states["chat"]["task"]).pk)).replace(
+            "{turn_id}", str(states["chat"]["turn"].pk)).replace("{token}", "t" * 32)
+        json_op = "application/json" in json.dumps(methods["post"].get("requestBody", {}))
+        bodies = [(b, "application/json") for b in HOSTILE_JSON] if json_op else [(b, FORM) for b in HOSTILE_FORM]
+        for body, content_type in bodies:
+            before = snapshot()
+            r = requests.post(url, data=body.encode("utf-8", "surrogatepass"), cookies=state["cookies"],
+                              headers={"Content-Type": content_type, "X-CSRFToken": state["cookies"]["csrftoken"]},
+                              allow_redirects=False, timeout=60)
+            count(r.status_code)
+            sent += 1
+            assert r.status_code < 500, (path, body[:60], r.status_code, r.text[:300])
+            if r.status_code >= 400:
+                assert snapshot() == before, (path, body[:60])
+    assert sent > 100

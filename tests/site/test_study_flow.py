@@ -38,7 +38,9 @@ def ask_and_rate(client: Client, task: Task, query: str) -> Turn:
     return turn
 
 
-def test_lab_entry_consent_and_demographics_validation(client, topics, demo_models):
+def test_lab_entry_consent_and_demographics_validation(client, topics, demo_models, settings_row):
+    settings_row.lab_typed_ids = True  # the typed-id form only exists behind this setting
+    settings_row.save()
     r = client.post(reverse("collection:start"), {"worker_id": "  "})
     assert r.status_code == 200 and r.context["form"].errors
     worker = enter_lab(client, "w-7")

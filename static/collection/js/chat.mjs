@@ -38,6 +38,10 @@ async function postJSON(target, body) {
   }
   let data = {};
   try { data = await response.json(); } catch (e) { /* empty body */ }
+  if (response.status === 403) {
+    // Session ended or the task continues in another window: the server's page says which.
+    window.location.reload();
+  }
   if (!response.ok) {
     const err = new Error(data.detail || Object.values(data).flat().join(' ') || `HTTP ${response.status}`);
     err.status = response.status;
@@ -279,6 +283,11 @@ startLogger({
   boxes: () => sides.map((s) => ({ frame: `box${s}`, el: boxes[s],
     text: boxes[s].classList.contains('empty') ? '' : null })),
   turnId: () => (current ? current.id : null),
-  onStatus: (state) => { document.body.dataset.logger = state; },
+  onStatus: (state) => {
+    document.body.dataset.logger = state;
+    // Batches refused (session ended, or the task continues in another window): the samples stay
+    // queued in this browser, and a reload shows the server's page that says why.
+    if (state === 'forbidden') window.location.reload();
+  },
 });
 if (current && !answered(current) && !streaming) streamAnswers(current);

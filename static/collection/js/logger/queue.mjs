@@ -125,6 +125,32 @@ export class BatchQueue {
     return batch;
   }
 
+  /**
+   * The server refused this batch as too large (413): replace it, in place, by its two halves
+   * under new numbers (the refused number was never stored). A single sample too large to ever
+   * be stored is dropped with the reason. Returns the new batches.
+   */
+  split(seq) {
+    const list = this.pending();
+    const i = list.findIndex((b) => b.seq === seq);
+    if (i < 0) return [];
+    const columns = JSON.parse(list[i].body).columns;
+    const n = columns.signal.length;
+    if (n <= 1) {
+      this.drop(seq, 'a single sample larger than the server accepts');
+      return [];
+    }
+    const halves = [[0, Math.ceil(n / 2)], [Math.ceil(n / 2), n]].map(([a, b]) => {
+      const part = {};
+      for (const c of COLUMNS) part[c] = columns[c].slice(a, b);
+      const s = this.nextSeq();
+      return { seq: s, n: b - a, body: this._body(s, part) };
+    });
+    list.splice(i, 1, ...halves);
+    this._savePending(list);
+    return halves;
+  }
+
   drop(seq, reason) {
     const rejected = this._read('rejected') || [];
     rejected.push({ seq, reason: String(reason).slice(0, 500) });

@@ -2,6 +2,16 @@
 // retried with exponential backoff, and handed to navigator.sendBeacon when the page goes away.
 'use strict';
 
+/** A 400 that says the body was too large (an older server, or a proxy), not that it was wrong. */
+async function tooLarge(response) {
+  try {
+    const data = await response.clone().json();
+    return data.code === 'too_large';
+  } catch (e) {
+    return false;
+  }
+}
+
 export class Sender {
   constructor({ url, csrfToken, csrfParam, queue, onStatus = () => {} }) {
     this.url = url;
@@ -13,7 +23,7 @@ export class Sender {
     this.backoffMs = 0;
     this.retryTimer = null;
     this.stopped = false;
-    this.stats = { sent: 0, acked: 0, duplicates: 0, failures: 0, renumbered: 0 };
+    this.stats = { sent: 0, acked: 0, duplicates: 0, failures: 0, renumbered: 0, split: 0 };
   }
 
   /** Send everything pending; resolves when the queue is empty or a send failed (retry later). */
@@ -53,6 +63,10 @@ export class Sender {
       } else if (response.status === 409) {
         this.stats.renumbered += 1;
         this.queue.renumber(batch.seq);
+      } else if (response.status === 413 || (response.status === 400 && await tooLarge(response))) {
+        // Too large for the server's limits: send it as two halves, never drop it.
+        this.stats.split += 1;
+        this.queue.split(batch.seq);
       } else if (response.status === 400) {
         // A bug in the page, not a network problem: retrying would block the queue forever.
         const text = await response.text();

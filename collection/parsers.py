@@ -1,0 +1,97 @@
+"""JSON request bodies that can never become a 500: too large, too deep or not JSON is a 4xx.
+
+DRF's own ``JSONParser`` reads the whole stream (Django's ``DATA_UPLOAD_MAX_MEMORY_SIZE`` is
+never consulted on that path) and lets ``RecursionError`` from ``json`` escape on ``[`` × 1000.
+This parser reads at most the configured limit (413 beyond it, with the limits in the body so
+the page can split a batch), and refuses nesting deeper than any of our inputs needs (400).
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from django.conf import settings
+from rest_framework import status
+from rest_framework.exceptions import APIException, ParseError
+from rest_framework.parsers import JSONParser
+
+#: Deepest nesting any study input has (calibration: body > points > point > samples > sample).
+MAX_JSON_DEPTH = 16
+
+
+class PayloadTooLarge(APIException):
+    status_code = status.HTTP_413_REQUEST_ENTITY_TOO_LARGE
+    default_code = "too_large"
+
+    def __init__(self, detail: str, **limits: int) -> None:
+        super().__init__(detail)
+        # Set after DRF's coercion of details to strings: the page reads the limits as numbers.
+        self.detail = {"detail": detail, "code": self.default_code, **limits}
+
+
+def max_body_bytes() -> int:
+    """The request body limit (``DATA_UPLOAD_MAX_MEMORY_SIZE``; Django's default when unset)."""
+    return settings.DATA_UPLOAD_MAX_MEMORY_SIZE or 2_621_440
+
+
+def json_depth(value: Any) -> int:
+    """Nesting depth of a parsed JSON value, iteratively (a recursive walk could itself overflow)."""
+    deepest, stack = 0, [(value, 1)]
+    while stack:
+        item, depth = stack.pop()
+        if isinstance(item, dict | list):
+            deepest = max(deepest, depth)
+            children = item.values() if isinstance(item, dict) else item
+            stack.extend((child, depth + 1) for child in children if isinstance(child, dict | list))
+    return deepest
+
+
+def too_large(limit: int) -> PayloadTooLarge:
+    from .serializers import MAX_BATCH_SAMPLES
+
+    return PayloadTooLarge(
+        f"The request body is larger than {limit} bytes: send fewer samples per request.",
+        max_bytes=limit, max_samples=MAX_BATCH_SAMPLES,
+    )
+
+
+class SafeJSONParser(JSONParser):
+    """``JSONParser`` with a size limit, a depth limit, and every decoding failure a 400."""
+
+    def parse(self, stream: Any, media_type: str | None = None, parser_context: dict | None = None) -> Any:
+        limit = max_body_bytes()
+        request = (parser_context or {}).get("request")
+        if request is not None:
+            try:
+                declared = int(request.META.get("CONTENT_LENGTH") or 0)
+            except ValueError:
+                declared = 0
+            if declared > limit:
+                raise too_large(limit)
+        if stream is None:
+            raise ParseError("JSON parse error - empty body")
+        raw = stream.read(limit + 1)
+        if len(raw) > limit:
+            raise too_large(limit)
+        encoding = (parser_context or {}).get("encoding", settings.DEFAULT_CHARSET)
+        try:
+            data = json.loads(raw.decode(encoding), parse_constant=_refuse_constant)
+        except RecursionError:
+            raise ParseError(f"JSON parse error - nested deeper than {MAX_JSON_DEPTH} levels") from None
+        except (ValueError, UnicodeDecodeError) as exc:
+            raise ParseError(f"JSON parse error - {exc}") from None
+        if json_depth(data) > MAX_JSON_DEPTH:
+            raise ParseError(f"JSON parse error - nested deeper than {MAX_JSON_DEPTH} levels")
+        return data
+
+
+def _refuse_constant(name: str) -> None:
+    # NaN and Infinity are not JSON (the browser never sends them); DRF's parser refuses them too.
+    raise ValueError(f"{name} is not valid JSON")
+
+
+class BeaconJSONParser(SafeJSONParser):
+    """The same JSON sent as ``text/plain`` by ``navigator.sendBeacon`` (it cannot set the type)."""
+
+    media_type = "text/plain"
