@@ -198,6 +198,8 @@ IFLLM_MAX_REQUEST_BODY = int(os.environ.get("IFLLM_MAX_REQUEST_BODY", str(16 * 1
 # Content security policy (django-csp). Scripts only from the site itself (and a per-response
 # nonce for the two small inline scripts); 'wasm-unsafe-eval' lets MediaPipe's face mesh
 # (WebGazer's tracker) compile its WebAssembly, and blob: workers are what it and TF.js start.
+# WebGazer's bundle also calls eval: the two pages that run it add 'unsafe-eval' for themselves
+# (collection.views.webgazer_csp), every other page is without it.
 # Inline style attributes stay allowed: the admin and our SVG figures use them. No frame-ancestors:
 # MTurk shows the study in an iframe (X-Frame-Options decides that).
 from csp.constants import NONCE, NONE, SELF, WASM_UNSAFE_EVAL  # noqa: E402
