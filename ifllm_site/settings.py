@@ -226,6 +226,9 @@ AXES_FAILURE_LIMIT = int(os.environ.get("AXES_FAILURE_LIMIT", "5"))
 AXES_COOLOFF_TIME = timedelta(minutes=int(os.environ.get("AXES_COOLOFF_MINUTES", "15")))
 AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
 AXES_RESET_ON_SUCCESS = True
+# Axes' own admin pages offer an action that declares no permission (any staff user could run
+# it); lockouts are inspected and lifted with `manage.py axes_list_attempts` / `axes_reset`.
+AXES_ENABLE_ADMIN = False
 # Behind one proxy (SECURE_PROXY_SSL_HEADER=true), the client address is the right-most
 # X-Forwarded-For entry the proxy appended; directly exposed, REMOTE_ADDR (a client cannot spoof it).
 if env_bool("SECURE_PROXY_SSL_HEADER", False):
