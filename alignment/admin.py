@@ -16,7 +16,7 @@ from django.http import HttpRequest, HttpResponse
 from django.utils.html import format_html, format_html_join
 
 from jobs.exceptions import JobStateError
-from jobs.services import job_cancel, job_start
+from jobs.services import job_cancel, job_start, job_user_may_run
 
 from .models import EvaluationRun, PreferenceDataset, PreferencePair, TrainingRun
 from .services import (
@@ -49,7 +49,7 @@ class PreferenceDatasetForm(forms.ModelForm):
         return data
 
 
-@admin.action(description="Export selected datasets (JSONL + Parquet + card)")
+@admin.action(description="Export selected datasets (JSONL + Parquet + card)", permissions=["export"])
 def export_datasets(modeladmin: admin.ModelAdmin, request: HttpRequest, queryset: QuerySet) -> None:
     for dataset in queryset:
         path = preference_dataset_export(dataset=dataset, path=runs_dir() / "datasets" / f"dataset-{dataset.pk}")
@@ -63,6 +63,9 @@ class PreferenceDatasetAdmin(admin.ModelAdmin):
     list_filter = ["source"]
     search_fields = ["name"]
     actions = [export_datasets]
+
+    def has_export_permission(self, request: HttpRequest) -> bool:
+        return request.user.has_perm("crowd.export_dataset")
 
     def get_readonly_fields(self, request: HttpRequest, obj=None) -> list[str]:  # noqa: ANN001
         return ["name", "source", "reward_run", "reward_model", "reward_protocol", "counts", "params"] if obj else []
@@ -112,16 +115,16 @@ class TrainingRunForm(forms.ModelForm):
         return data
 
 
-@admin.action(description="Cancel selected runs")
+@admin.action(description="Cancel selected runs", permissions=["run"])
 def cancel_runs(modeladmin: admin.ModelAdmin, request: HttpRequest, queryset: QuerySet) -> None:
     for run in queryset.exclude(job=None):
         try:
-            job_cancel(job=run.job)
+            job_cancel(job=run.job, user=request.user)
         except JobStateError:
             modeladmin.message_user(request, f"{run}: its job has already finished.", messages.WARNING)
 
 
-@admin.action(description="Resume selected runs (from their newest checkpoint)")
+@admin.action(description="Resume selected runs (from their newest checkpoint)", permissions=["run"])
 def resume_runs(modeladmin: admin.ModelAdmin, request: HttpRequest, queryset: QuerySet) -> None:
     for run in queryset:
         if run.job and not run.job.is_finished:
@@ -139,6 +142,9 @@ class TrainingRunAdmin(admin.ModelAdmin):
     list_filter = ["method"]
     search_fields = ["name", "base_model"]
     actions = [cancel_runs, resume_runs]
+
+    def has_run_permission(self, request: HttpRequest) -> bool:
+        return job_user_may_run(request.user, "alignment.train")
 
     def get_readonly_fields(self, request: HttpRequest, obj=None) -> list[str]:  # noqa: ANN001
         if obj is None:
@@ -163,7 +169,7 @@ class TrainingRunAdmin(admin.ModelAdmin):
         obj.pk = run.pk
 
 
-@admin.action(description="Download Table 3 as CSV")
+@admin.action(description="Download Table 3 as CSV", permissions=["view"])
 def download_table(modeladmin: admin.ModelAdmin, request: HttpRequest, queryset: QuerySet) -> HttpResponse:
     out = io.StringIO()
     rows = [{"evaluation": run.pk, **row} for run in queryset for row in run.table]
@@ -176,7 +182,7 @@ def download_table(modeladmin: admin.ModelAdmin, request: HttpRequest, queryset:
     return response
 
 
-@admin.action(description="Export a human-evaluation batch (MTurk CSV + HTML template)")
+@admin.action(description="Export a human-evaluation batch (MTurk CSV + HTML template)", permissions=["export"])
 def export_human_batch(modeladmin: admin.ModelAdmin, request: HttpRequest, queryset: QuerySet) -> None:
     for run in queryset:
         try:
@@ -202,6 +208,9 @@ class EvaluationRunAdmin(admin.ModelAdmin):
     form = EvaluationRunForm
     list_display = ["id", "name", "sft_run", "aligned_run", "judge", "job", "created_at"]
     actions = [download_table, export_human_batch]
+
+    def has_export_permission(self, request: HttpRequest) -> bool:
+        return request.user.has_perm("crowd.export_dataset")
 
     def get_readonly_fields(self, request: HttpRequest, obj=None) -> list[str]:  # noqa: ANN001
         if obj is None:

@@ -71,7 +71,7 @@ def _config(cls: type, overrides: dict[str, Any], output_dir: str) -> Any:
     return cls(**{**overrides, "output_dir": output_dir})
 
 
-@job_task("alignment.train")
+@job_task("alignment.train", permission="alignment.add_trainingrun")
 def train(ctx: JobContext, *, run_pk: int) -> dict:
     """SFT from a base checkpoint, or (r)DPO + NLL from an SFT run with the SFT model as reference."""
     from .models import TrainingRun
@@ -139,7 +139,7 @@ def judge_client_fn(llm) -> Any:  # noqa: ANN001 - collection.LLMModel
     raise ValueError(f"model {llm.name!r} ({llm.provider}) cannot act as a judge")
 
 
-@job_task("alignment.evaluate")
+@job_task("alignment.evaluate", permission="alignment.add_evaluationrun")
 def evaluate(ctx: JobContext, *, eval_pk: int) -> dict:
     """Generate answers of the SFT and the aligned model on the test queries, judge both orders."""
     import pandas as pd

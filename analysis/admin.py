@@ -9,7 +9,7 @@ from django.http import HttpRequest
 from django.urls import reverse
 from django.utils.html import format_html
 
-from jobs.services import job_start
+from jobs.services import job_start, job_user_may_run
 
 from .models import AnalysisFigure, Leaderboard, RewardModelRun, RewardPrediction
 from .services import DEFAULT_PARAMS
@@ -22,7 +22,9 @@ class RewardModelRunForm(forms.ModelForm):
         help_texts = {"params": f"Defaults: {DEFAULT_PARAMS}"}
 
 
-@admin.action(description="Build a preference dataset from the selected runs' out-of-fold predictions")
+@admin.action(
+    description="Build a preference dataset from the selected runs' out-of-fold predictions", permissions=["build"]
+)
 def build_dataset(modeladmin: admin.ModelAdmin, request: HttpRequest, queryset: QuerySet) -> None:
     from alignment.services import preference_dataset_build
 
@@ -36,7 +38,7 @@ def build_dataset(modeladmin: admin.ModelAdmin, request: HttpRequest, queryset: 
         modeladmin.message_user(request, message)
 
 
-@admin.action(description="Re-run selected reward-model evaluations")
+@admin.action(description="Re-run selected reward-model evaluations", permissions=["run"])
 def rerun(modeladmin: admin.ModelAdmin, request: HttpRequest, queryset: QuerySet) -> None:
     for run in queryset:
         job_start(kind="analysis.reward_models", params={"run_pk": run.pk}, user=request.user)
@@ -57,6 +59,12 @@ class RewardModelRunAdmin(admin.ModelAdmin):
     list_display = ["id", "name", "setting", "n_samples", "job_link", "created_at"]
     list_filter = ["setting"]
     actions = [build_dataset, rerun]
+
+    def has_build_permission(self, request: HttpRequest) -> bool:
+        return request.user.has_perm("alignment.add_preferencedataset")
+
+    def has_run_permission(self, request: HttpRequest) -> bool:
+        return job_user_may_run(request.user, "analysis.reward_models")
 
     def get_readonly_fields(self, request: HttpRequest, obj=None) -> list[str]:  # noqa: ANN001
         if obj is None:
@@ -92,7 +100,7 @@ class RewardPredictionAdmin(admin.ModelAdmin):
         return False
 
 
-@admin.action(description="Render the behaviour figures again (job)")
+@admin.action(description="Render the behaviour figures again (job)", permissions=["render"])
 def render_figures(modeladmin: admin.ModelAdmin, request: HttpRequest, queryset: QuerySet) -> None:
     job = job_start(kind="analysis.figures", params={}, user=request.user)
     modeladmin.message_user(request, f"Job {job.pk} started.")
@@ -111,6 +119,9 @@ class AnalysisFigureAdmin(admin.ModelAdmin):
 
     def has_add_permission(self, request: HttpRequest) -> bool:
         return False
+
+    def has_render_permission(self, request: HttpRequest) -> bool:
+        return job_user_may_run(request.user, "analysis.figures")
 
     @admin.display(description="")
     def thumb(self, obj: AnalysisFigure) -> str:

@@ -20,14 +20,14 @@ def _execute_run(ctx: JobContext, run_pk: int, execute) -> dict:  # noqa: ANN001
     return {"run": run.pk, "rows": run.n_samples, "predictions": run.predictions.count()}
 
 
-@job_task("analysis.reward_models")
+@job_task("analysis.reward_models", permission="analysis.add_rewardmodelrun")
 def reward_models(ctx: JobContext, *, run_pk: int) -> dict:
     from .services import reward_model_run_execute
 
     return _execute_run(ctx, run_pk, reward_model_run_execute)
 
 
-@job_task("analysis.figures")
+@job_task("analysis.figures", permission="analysis.add_analysisfigure")
 def figures(ctx: JobContext) -> dict:
     from .services import figures_render
 
@@ -35,7 +35,7 @@ def figures(ctx: JobContext) -> dict:
     return {"figures": [f.name for f in made]}
 
 
-@job_task("analysis.text_reward", queue="gpu")
+@job_task("analysis.text_reward", queue="gpu", permission="analysis.add_rewardmodelrun")
 def text_reward(ctx: JobContext, *, run_pk: int) -> dict:
     """Fine-tune a transformer text reward model (GPU when present) under CV."""
     from .services import text_reward_run_execute

@@ -1,35 +1,55 @@
-"""Staff pages of the analysis app: the dashboard of latest figures and runs, figure files."""
+"""Staff pages of the analysis app: the dashboard of latest figures and runs, figure files.
+
+Like the crowd app's staff pages they need a staff login and ``crowd.view_staff_pages`` (both
+roles); starting a job needs the job kind's permission (``jobs.services``), which viewers lack.
+"""
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
+from django.contrib import messages
 from django.contrib.admin.views.decorators import staff_member_required
+from django.contrib.auth.decorators import permission_required
+from django.core.exceptions import PermissionDenied
 from django.db.models import Max
-from django.http import HttpRequest, HttpResponse
+from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import get_object_or_404, render
 
-from jobs.services import job_start
+from jobs.services import job_start, job_user_may_run
 
 from .models import AnalysisFigure, RewardModelRun
 
 
-@staff_member_required
+def staff_page(view: Callable[..., HttpResponse]) -> Callable[..., HttpResponse]:
+    """Staff login (else the admin login page), then the staff-page permission (else 403)."""
+    return staff_member_required(permission_required("crowd.view_staff_pages", raise_exception=True)(view))
+
+
+@staff_page
 def dashboard(request: HttpRequest) -> HttpResponse:
     """Latest figure of each kind, with the job that made it, and the latest reward-model runs."""
+    can_render = job_user_may_run(request.user, "analysis.figures")
     if request.method == "POST" and request.POST.get("action") == "render":
-        job_start(kind="analysis.figures", params={}, user=request.user)
+        if not can_render:
+            raise PermissionDenied("rendering figures needs the researcher role")
+        job = job_start(kind="analysis.figures", params={}, user=request.user)
+        messages.success(request, f"Rendering the figures in job {job.pk}; reload when it has finished.")
+        return HttpResponseRedirect(request.path)
     latest_ids = AnalysisFigure.objects.values("name").annotate(last=Max("pk")).values_list("last", flat=True)
     figures = AnalysisFigure.objects.filter(pk__in=list(latest_ids)).defer("png", "svg").select_related("job")
     runs = RewardModelRun.objects.select_related("job")[:5]
-    return render(request, "analysis/dashboard.html", {"figures": figures.order_by("name"), "runs": runs})
+    context = {"figures": figures.order_by("name"), "runs": runs, "can_render": can_render}
+    return render(request, "analysis/dashboard.html", context)
 
 
-@staff_member_required
+@staff_page
 def figure_png(request: HttpRequest, pk: int) -> HttpResponse:
     fig = get_object_or_404(AnalysisFigure.objects.only("png"), pk=pk)
     return HttpResponse(bytes(fig.png), content_type="image/png")
 
 
-@staff_member_required
+@staff_page
 def figure_svg(request: HttpRequest, pk: int) -> HttpResponse:
     fig = get_object_or_404(AnalysisFigure.objects.only("svg", "name"), pk=pk)
     response = HttpResponse(fig.svg, content_type="image/svg+xml")

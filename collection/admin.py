@@ -15,6 +15,8 @@ from django.http import HttpRequest
 from django.utils.html import format_html, format_html_join
 from django.utils.translation import gettext_lazy as _
 
+from crowd.privacy import PrivateFieldsAdmin
+
 from .admin_site import invitations_create
 from .models import ImportRun, LLMModel, Task, Topic, TrajectoryChunk, Turn, Worker
 from .selectors import task_stream_summary, tasks_with_turn_and_sample_counts
@@ -39,7 +41,8 @@ class TurnInline(admin.TabularInline):
 
 
 @admin.register(Worker)
-class WorkerAdmin(admin.ModelAdmin):
+class WorkerAdmin(PrivateFieldsAdmin, admin.ModelAdmin):
+    private_fields = ("platform_worker_id",)  # viewers: crowd.privacy
     list_display = ["pseudonym", "platform", "n_tasks", "age", "gender", "consent", "blocked", "created_at"]
     list_filter = ["platform", "blocked", "consent", "gender", "education"]
     search_fields = ["pseudonym", "platform_worker_id", "location"]

@@ -15,6 +15,8 @@ from functools import wraps
 from typing import Any
 from urllib.parse import urlsplit
 
+from csp.constants import UNSAFE_EVAL
+from csp.decorators import csp_update
 from django.http import Http404, HttpRequest, HttpResponse, StreamingHttpResponse
 from django.middleware.csrf import get_token
 from django.shortcuts import get_object_or_404, redirect, render
@@ -338,6 +340,13 @@ def _page_config(request: HttpRequest, task: Task, **extra: Any) -> dict[str, An
     }
 
 
+#: WebGazer's bundle (its TF.js/MediaPipe code) calls eval: allowed on the two pages that run it
+#: and nowhere else (settings.CONTENT_SECURITY_POLICY; tests/browser/test_csp_webgazer.py).
+WEBGAZER_CSP: dict[str, list[str]] = {"script-src": [UNSAFE_EVAL]}
+webgazer_csp = csp_update(WEBGAZER_CSP)
+
+
+@webgazer_csp
 @study_page
 def calibrate(request: HttpRequest, worker: Worker, task_id: int) -> HttpResponse:
     task = _held_task(request, worker, task_id)
@@ -384,6 +393,7 @@ def calibrate(request: HttpRequest, worker: Worker, task_id: int) -> HttpRespons
     return render(request, "collection/calibrate.html", _base_context(request, task=task, config=config))
 
 
+@webgazer_csp
 @study_page
 def calibration_failed(request: HttpRequest, worker: Worker, task_id: int) -> HttpResponse:
     """The way out after too many failed calibrations: why, and what to do now (never a dead end)."""

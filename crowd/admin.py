@@ -28,6 +28,7 @@ from jobs.services import job_start
 from . import services
 from .models import HIT, Assignment, AuditLog, Payment, Study, TaskQC
 from .mturk import MTurkError
+from .privacy import PrivateFieldsAdmin, json_block, mask_text, redact, worker_ids
 from .qc import RULES
 
 
@@ -121,7 +122,8 @@ class StudyAdmin(_Roles, admin.ModelAdmin):
 
 
 @admin.register(HIT)
-class HITAdmin(_Roles, admin.ModelAdmin):
+class HITAdmin(PrivateFieldsAdmin, _Roles, admin.ModelAdmin):
+    private_fields = ("reward",)
     list_display = ["__str__", "study", "environment", "status", "max_assignments", "reward", "created_at", "synced_at"]
     list_filter = ["study", "environment", "status"]
     search_fields = ["hit_id", "hit_type_id"]
@@ -250,7 +252,10 @@ class PaymentInline(admin.TabularInline):
 
 
 @admin.register(Assignment)
-class AssignmentAdmin(_Roles, admin.ModelAdmin):
+class AssignmentAdmin(PrivateFieldsAdmin, _Roles, admin.ModelAdmin):
+    private_fields = ("platform_worker_id",)
+    masked_fields = {"answer": "answer_shown"}
+
     list_display = [
         "assignment_id", "study", "platform", "status", "flagged", "flag_list", "task_link",
         "completion_code", "submitted_at",
@@ -267,6 +272,10 @@ class AssignmentAdmin(_Roles, admin.ModelAdmin):
 
     def get_inlines(self, request: HttpRequest, obj=None):  # noqa: ANN001, ANN201
         return self.inlines if request.user.has_perm("crowd.view_payment") else []
+
+    @admin.display(description=_("answer"))
+    def answer_shown(self, obj: Assignment) -> str:
+        return json_block(redact(obj.answer, known_ids={obj.platform_worker_id} - {""})[0])
 
     @admin.display(description=_("flags"))
     def flag_list(self, obj: Assignment) -> str:
@@ -293,8 +302,11 @@ class PaymentAdmin(_Roles, admin.ModelAdmin):
 
 
 @admin.register(AuditLog)
-class AuditLogAdmin(admin.ModelAdmin):
-    """Read-only for everyone: the log is what happened."""
+class AuditLogAdmin(PrivateFieldsAdmin, admin.ModelAdmin):
+    """Read-only for everyone: the log is what happened. Viewers see it with worker ids and
+    amounts masked (``crowd.privacy``)."""
+
+    masked_fields = {"request": "request_shown", "response": "response_shown", "error": "error_shown"}
 
     list_display = ["created_at", "operation", "ok", "platform", "environment", "study", "user", "error"]
     list_filter = ["ok", "operation", "platform", "environment", "study"]
@@ -309,6 +321,24 @@ class AuditLogAdmin(admin.ModelAdmin):
 
     def has_delete_permission(self, request: HttpRequest, obj=None) -> bool:  # noqa: ANN001
         return False
+
+    @staticmethod
+    def _redacted(obj: AuditLog) -> tuple[object, object, set[str]]:
+        ids = worker_ids(obj.request, obj.response)
+        request, response = redact(obj.request, obj.response, known_ids=ids)
+        return request, response, ids
+
+    @admin.display(description=_("request"))
+    def request_shown(self, obj: AuditLog) -> str:
+        return json_block(self._redacted(obj)[0])
+
+    @admin.display(description=_("response"))
+    def response_shown(self, obj: AuditLog) -> str:
+        return json_block(self._redacted(obj)[1])
+
+    @admin.display(description=_("error"))
+    def error_shown(self, obj: AuditLog) -> str:
+        return mask_text(obj.error, self._redacted(obj)[2])
 
 
 # --------------------------------------------------------------------------- task QC

@@ -104,6 +104,7 @@ class Study(models.Model):
             ("review_task", _("Can exclude tasks from the dataset and recompute QC")),
             ("export_dataset", _("Can export the cleaned dataset")),
             ("view_staff_pages", _("Can see replay, QC plots and release exclusions")),
+            ("view_private", _("Can see platform worker ids and payment amounts")),
         ]
 
     def __str__(self) -> str:

@@ -2,7 +2,9 @@
 
 * ``researcher``: everything on the lab's apps, including payments and exports.
 * ``viewer``: read-only (``view_*`` permissions and the staff pages); no payments, not even
-  the payment records.
+  the payment records, and no platform worker ids or amounts anywhere (``view_private``, see
+  ``crowd.privacy``); starts, cancels and re-runs no job (each job kind declares a permission
+  viewers lack, see ``jobs.services``).
 
 Users also need ``is_staff`` to reach the admin. The groups are created by a data migration
 (``crowd/migrations/0002_staff_roles.py``) and topped up after every ``migrate``, so models that
@@ -19,7 +21,7 @@ VIEWER = "viewer"
 #: Apps whose models staff work with.
 LAB_APPS = ("collection", "crowd", "jobs", "analysis", "alignment")
 #: Custom permissions of crowd.Study (see its Meta) and which role holds them.
-RESEARCHER_ONLY = ("pay_workers", "review_task", "export_dataset")
+RESEARCHER_ONLY = ("pay_workers", "review_task", "export_dataset", "view_private")
 SHARED = ("view_staff_pages",)
 
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 from jobs.runner import JobContext, job_task
 
 
-@job_task("crowd.compute_qc")
+@job_task("crowd.compute_qc", permission="crowd.review_task")
 def compute_qc(ctx: JobContext, *, task_ids: list[int] | None = None, release: bool = False) -> dict:
     """Compute QC for the given tasks, or for every task with trajectories (``release``: only
     imported release tasks)."""
@@ -33,7 +33,7 @@ def compute_qc(ctx: JobContext, *, task_ids: list[int] | None = None, release: b
     return {"tasks": len(tasks), "flagged": flagged}
 
 
-@job_task("crowd.sync_assignments")
+@job_task("crowd.sync_assignments", permission="crowd.change_assignment")
 def sync_assignments(ctx: JobContext, *, hit_ids: list[int]) -> dict:
     """Mirror the assignments of the given HIT rows (primary keys) from MTurk."""
     from .models import HIT
@@ -48,7 +48,7 @@ def sync_assignments(ctx: JobContext, *, hit_ids: list[int]) -> dict:
     return totals
 
 
-@job_task("crowd.export_dataset")
+@job_task("crowd.export_dataset", permission="crowd.export_dataset")
 def export_dataset(
     ctx: JobContext,
     *,

@@ -10,4 +10,9 @@ from django.core.asgi import get_asgi_application
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "ifllm_site.settings")
 
-application = get_asgi_application()
+django_application = get_asgi_application()
+
+from .body_limit import RequestBodyLimitASGI  # noqa: E402 - needs the settings configured above
+
+# The body cap wraps Django so that an oversized upload is refused before Django reads it.
+application = RequestBodyLimitASGI(django_application)

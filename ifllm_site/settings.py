@@ -14,10 +14,18 @@ Environment variables:
   process, so the site works without any service running.
 * ``LOG_LEVEL`` (default ``INFO``).
 * ``IFLLM_PSEUDONYM_KEY``: HMAC key for worker pseudonyms; derived from ``SECRET_KEY`` if unset.
+* HTTPS (each on by default when ``DEBUG`` is off): ``SECURE_SSL_REDIRECT``,
+  ``SESSION_COOKIE_SECURE``, ``CSRF_COOKIE_SECURE``, ``SECURE_HSTS_SECONDS`` (31536000),
+  ``SECURE_HSTS_INCLUDE_SUBDOMAINS``, ``SECURE_HSTS_PRELOAD``; ``SECURE_PROXY_SSL_HEADER=true``
+  trusts ``X-Forwarded-Proto`` from the proxy in front (set it only behind one).
+* ``IFLLM_MAX_REQUEST_BODY`` (default 16 MiB): larger bodies get 413 before anything else runs.
+* ``AXES_FAILURE_LIMIT`` (5) / ``AXES_COOLOFF_MINUTES`` (15): failed logins per user and address
+  before the login is locked for that long.
 """
 
 import hashlib
 import os
+from datetime import timedelta
 from pathlib import Path
 
 import dj_database_url
@@ -72,6 +80,8 @@ INSTALLED_APPS = [
     "django.contrib.staticfiles",
     "rest_framework",
     "drf_spectacular",
+    "axes",
+    "csp",
     "jobs",
     "collection",
     "crowd",
@@ -80,10 +90,13 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    # First: refuse an oversized body before sessions, authentication or CSRF look at the request.
+    "ifllm_site.body_limit.RequestBodyLimitMiddleware",
     "django.middleware.security.SecurityMiddleware",
     # A NUL (%00) in any parameter is a 400 naming the field, before PostgreSQL can see it;
     # a body over DATA_UPLOAD_MAX_MEMORY_SIZE is a 413 giving the limits.
     "collection.middleware.RequestGuardMiddleware",
+    "csp.middleware.CSPMiddleware",
     # WhiteNoise serves static files from uvicorn too (Django's runserver-only static view is
     # not available under ASGI/uvicorn). In DEBUG it serves straight from the finders.
     "whitenoise.middleware.WhiteNoiseMiddleware",
@@ -94,6 +107,8 @@ MIDDLEWARE = [
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "collection.middleware.study_pages_no_store",
+    # Last, as django-axes asks: it turns a locked-out login into the lockout response.
+    "axes.middleware.AxesMiddleware",
 ]
 
 ROOT_URLCONF = "ifllm_site.urls"
@@ -135,6 +150,13 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     })
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
+AUTHENTICATION_BACKENDS = [
+    # django-axes first: it refuses logins of a locked-out user/address before the password is
+    # checked (admin login throttling).
+    "axes.backends.AxesStandaloneBackend",
+    "django.contrib.auth.backends.ModelBackend",
+]
+
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
     {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
@@ -166,6 +188,69 @@ STORAGES = {
 }
 WHITENOISE_USE_FINDERS = DEBUG
 WHITENOISE_AUTOREFRESH = DEBUG
+
+# --- Deployment security ----------------------------------------------------------------------
+# Everything on by default when DEBUG is off, so a production start is safe without extra
+# variables; each can be turned off by environment (e.g. SECURE_SSL_REDIRECT=false when the proxy
+# redirects already). `manage.py check --deploy --fail-level WARNING` is clean with these
+# (tests/site/test_deploy.py).
+
+SECURE_SSL_REDIRECT = env_bool("SECURE_SSL_REDIRECT", not DEBUG)
+SESSION_COOKIE_SECURE = env_bool("SESSION_COOKIE_SECURE", not DEBUG)
+CSRF_COOKIE_SECURE = env_bool("CSRF_COOKIE_SECURE", not DEBUG)
+SECURE_HSTS_SECONDS = int(os.environ.get("SECURE_HSTS_SECONDS", "0" if DEBUG else "31536000"))
+SECURE_HSTS_INCLUDE_SUBDOMAINS = env_bool("SECURE_HSTS_INCLUDE_SUBDOMAINS", not DEBUG)
+SECURE_HSTS_PRELOAD = env_bool("SECURE_HSTS_PRELOAD", not DEBUG)
+if env_bool("SECURE_PROXY_SSL_HEADER", False):
+    SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+SESSION_COOKIE_HTTPONLY = True
+
+# Cap on request bodies, enforced first (ifllm_site.body_limit), above the largest legitimate
+# body (a full trajectory batch; DATA_UPLOAD_MAX_MEMORY_SIZE is the per-view limit under it).
+IFLLM_MAX_REQUEST_BODY = int(os.environ.get("IFLLM_MAX_REQUEST_BODY", str(16 * 1024 * 1024)))
+
+# Content security policy (django-csp). Scripts only from the site itself (and a per-response
+# nonce for the two small inline scripts); 'wasm-unsafe-eval' lets MediaPipe's face mesh
+# (WebGazer's tracker) compile its WebAssembly, and blob: workers are what it and TF.js start.
+# WebGazer's bundle also calls eval: the two pages that run it add 'unsafe-eval' for themselves
+# (collection.views.webgazer_csp), every other page is without it.
+# Inline style attributes stay allowed: the admin and our SVG figures use them. No frame-ancestors:
+# MTurk shows the study in an iframe (X-Frame-Options decides that).
+from csp.constants import NONCE, NONE, SELF, WASM_UNSAFE_EVAL  # noqa: E402
+
+CONTENT_SECURITY_POLICY = {
+    "DIRECTIVES": {
+        "default-src": [SELF],
+        "script-src": [SELF, NONCE, WASM_UNSAFE_EVAL],
+        "worker-src": [SELF, "blob:"],
+        "style-src": [SELF, "'unsafe-inline'"],
+        "img-src": [SELF, "data:", "blob:"],
+        "media-src": [SELF, "blob:", "mediastream:"],
+        "connect-src": [SELF],
+        "font-src": [SELF],
+        "object-src": [NONE],
+        "base-uri": [SELF],
+        "form-action": [SELF, "https://*.mturk.com", "https://app.prolific.com"],
+    },
+}
+
+# Admin login throttling (django-axes): after AXES_FAILURE_LIMIT failures for one username from
+# one address, that pair is locked out for AXES_COOLOFF_MINUTES (HTTP 429).
+AXES_FAILURE_LIMIT = int(os.environ.get("AXES_FAILURE_LIMIT", "5"))
+AXES_COOLOFF_TIME = timedelta(minutes=int(os.environ.get("AXES_COOLOFF_MINUTES", "15")))
+AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
+AXES_RESET_ON_SUCCESS = True
+# Axes' own admin pages offer an action that declares no permission (any staff user could run
+# it); lockouts are inspected and lifted with `manage.py axes_list_attempts` / `axes_reset`.
+AXES_ENABLE_ADMIN = False
+# Behind one proxy (SECURE_PROXY_SSL_HEADER=true), the client address is the right-most
+# X-Forwarded-For entry the proxy appended; directly exposed, REMOTE_ADDR (a client cannot spoof it).
+if env_bool("SECURE_PROXY_SSL_HEADER", False):
+    AXES_IPWARE_PROXY_COUNT = 1
+    AXES_IPWARE_PROXY_ORDER = "right-most"
+    AXES_IPWARE_META_PRECEDENCE_ORDER = ["HTTP_X_FORWARDED_FOR", "REMOTE_ADDR"]
+else:
+    AXES_IPWARE_META_PRECEDENCE_ORDER = ["REMOTE_ADDR"]
 
 # --- Django REST framework / OpenAPI ----------------------------------------------------------
 

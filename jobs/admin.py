@@ -1,25 +1,33 @@
-"""Admin for jobs: read-only rows, with cancel and re-run actions that call the services."""
+"""Admin for jobs: read-only rows, with cancel and re-run actions that call the services.
+
+The actions declare ``permissions=["cancel"]`` / ``["rerun"]``: offered only to users who may run
+at least one kind of job. Which kinds they may touch is decided per job by the services (the
+kind's declared permission); jobs of other kinds are skipped and reported.
+"""
 
 from __future__ import annotations
 
 from django.contrib import admin, messages
+from django.core.exceptions import PermissionDenied
 from django.db.models import QuerySet
 from django.http import HttpRequest
 from django.utils.html import format_html
 
 from .exceptions import JobStateError
 from .models import Job
-from .services import job_cancel, job_rerun
+from .services import job_cancel, job_kinds_user_may_run, job_rerun
 
 
-@admin.action(description="Cancel selected jobs")
+@admin.action(description="Cancel selected jobs", permissions=["cancel"])
 def cancel_jobs(modeladmin: admin.ModelAdmin, request: HttpRequest, queryset: QuerySet) -> None:
     cancelled = skipped = 0
     for job in queryset:
         try:
-            job_cancel(job=job)
+            job_cancel(job=job, user=request.user)
         except JobStateError:
             skipped += 1
+        except PermissionDenied as exc:
+            modeladmin.message_user(request, f"Job {job.pk}: {exc}", messages.ERROR)
         else:
             cancelled += 1
     modeladmin.message_user(request, f"Cancelled {cancelled} job(s).", messages.SUCCESS)
@@ -29,11 +37,17 @@ def cancel_jobs(modeladmin: admin.ModelAdmin, request: HttpRequest, queryset: Qu
         )
 
 
-@admin.action(description="Re-run selected jobs")
+@admin.action(description="Re-run selected jobs", permissions=["rerun"])
 def rerun_jobs(modeladmin: admin.ModelAdmin, request: HttpRequest, queryset: QuerySet) -> None:
-    new_jobs = [job_rerun(job=job, user=request.user) for job in queryset]
-    ids = ", ".join(str(job.pk) for job in new_jobs)
-    modeladmin.message_user(request, f"Started {len(new_jobs)} new job(s): {ids}.")
+    new_jobs = []
+    for job in queryset:
+        try:
+            new_jobs.append(job_rerun(job=job, user=request.user))
+        except PermissionDenied as exc:
+            modeladmin.message_user(request, f"Job {job.pk}: {exc}", messages.ERROR)
+    if new_jobs:
+        ids = ", ".join(str(job.pk) for job in new_jobs)
+        modeladmin.message_user(request, f"Started {len(new_jobs)} new job(s): {ids}.")
 
 
 @admin.register(Job)
@@ -47,8 +61,8 @@ class JobAdmin(admin.ModelAdmin):
     actions = [cancel_jobs, rerun_jobs]
     fields = [
         "kind", "status", "progress", "message", "queue", "celery_task_id", "created_by",
-        "created_at", "started_at", "finished_at", "duration", "params", "result",
-        "log_tail_pre", "error_pre",
+        "rerun_of", "cancelled_by", "created_at", "started_at", "finished_at", "duration", "params",
+        "result", "log_tail_pre", "error_pre",
     ]
     readonly_fields = fields
 
@@ -57,6 +71,12 @@ class JobAdmin(admin.ModelAdmin):
 
     def has_change_permission(self, request: HttpRequest, obj: Job | None = None) -> bool:
         return False
+
+    def has_cancel_permission(self, request: HttpRequest) -> bool:
+        return bool(job_kinds_user_may_run(request.user))
+
+    def has_rerun_permission(self, request: HttpRequest) -> bool:
+        return bool(job_kinds_user_may_run(request.user))
 
     @admin.display(description="Duration")
     def duration(self, obj: Job) -> str:

@@ -45,6 +45,8 @@ JobFunction = Callable[..., dict | None]
 
 #: kind (== Celery task name) -> Celery task; filled by :func:`job_task` at import time.
 REGISTRY: dict[str, Any] = {}
+#: Permission of a kind that declares none: researchers have it, viewers do not (crowd.roles).
+DEFAULT_JOB_PERMISSION = "jobs.add_job"
 
 
 def default_queue_for(name: str) -> str:
@@ -145,12 +147,17 @@ def _origin(fn: JobFunction) -> str:
     return f"{fn.__module__}.{fn.__qualname__}"
 
 
-def job_task(name: str, *, queue: str | None = None) -> Callable[[JobFunction], Any]:
+def job_task(
+    name: str, *, queue: str | None = None, permission: str = DEFAULT_JOB_PERMISSION
+) -> Callable[[JobFunction], Any]:
     """Register ``fn(ctx, **params) -> dict | None`` as the job kind ``name``.
 
     ``name`` is both the Celery task name and ``Job.kind``. ``queue`` defaults to the queue that
     ``CELERY_TASK_ROUTES`` gives the name (``analysis.*`` -> cpu, ``alignment.*`` -> gpu, else
-    default). Returns the Celery task; the plain function stays available as ``task.job_fn``.
+    default). ``permission`` (``"app_label.codename"``) is what a user needs to start, cancel
+    or re-run a job of this kind (checked by ``jobs.services``); declared here, next to the
+    code, so a new kind cannot be started by someone who may not. Returns the Celery task; the
+    plain function stays available as ``task.job_fn``.
     """
 
     def decorator(fn: JobFunction) -> Any:
@@ -174,6 +181,7 @@ def job_task(name: str, *, queue: str | None = None) -> Callable[[JobFunction], 
         )(task_body)
         task.job_fn = fn
         task.job_queue = queue or default_queue_for(name)
+        task.job_permission = permission
         REGISTRY[name] = task
         return task
 

@@ -7,7 +7,7 @@ import time
 from .runner import JobContext, job_task
 
 
-@job_task("jobs.count")
+@job_task("jobs.count", permission="jobs.add_job")
 def count(ctx: JobContext, *, n: int = 10, fail: bool = False, delay: float = 0.0) -> dict:
     """Count to ``n`` reporting progress; with ``fail`` raise half way (to exercise FAILED)."""
     for i in range(1, n + 1):

@@ -241,7 +241,10 @@ def test_a_kind_cannot_be_registered_by_two_functions():
 
 
 def test_job_records_its_creator(started, django_user_model):
+    from django.contrib.auth.models import Permission
+
     user = django_user_model.objects.create_user("alice", password="x-long-password")
+    user.user_permissions.add(Permission.objects.get(codename="add_job"))  # what jobs.count declares
     job = started("jobs.count", {"n": 1}, user=user)
     assert job.created_by == user
 
@@ -300,7 +303,10 @@ def test_admin_rerun_action_starts_new_jobs_with_same_params(
 
 
 def test_job_detail_api_shows_own_jobs_only(client, django_user_model, started):
+    from django.contrib.auth.models import Permission
+
     alice = django_user_model.objects.create_user("alice", password="x-long-password")
+    alice.user_permissions.add(Permission.objects.get(codename="add_job"))  # may start jobs.count
     bob = django_user_model.objects.create_user("bob", password="x-long-password")
     job = started("jobs.count", {"n": 2}, user=alice)
     url = reverse("jobs:detail", args=[job.pk])
