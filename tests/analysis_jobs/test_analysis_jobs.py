@@ -50,6 +50,35 @@ def test_reward_model_job_stores_table_and_oof_predictions(django_capture_on_com
         assert p.predicted == (1 if p.prob_1 >= 0.5 else 2)
 
 
+def test_cancelled_reward_job_stops_between_folds_and_stores_nothing(
+    django_capture_on_commit_callbacks, monkeypatch  # noqa: ANN001
+) -> None:
+    """Cancel while the second fold is logged: the next fold check stops the job; no half table."""
+    from jobs.runner import JobContext
+    from jobs.services import job_cancel
+
+    folds_after_cancel: list[str] = []
+    original_log = JobContext.log
+
+    def log(self: JobContext, line: str) -> None:
+        original_log(self, line)
+        if "fold" in line and Job.objects.get(pk=self.job.pk).status == Job.Status.CANCELLED:
+            folds_after_cancel.append(line)
+        if "fold 2 of" in line:
+            job_cancel(job=Job.objects.get(pk=self.job.pk))
+
+    monkeypatch.setattr(JobContext, "log", log)
+    run = RewardModelRun.objects.create(params=SMALL)
+    with django_capture_on_commit_callbacks(execute=True):
+        job = job_start(kind="analysis.reward_models", params={"run_pk": run.pk})
+    job.refresh_from_db()
+    run.refresh_from_db()
+    assert job.status == Job.Status.CANCELLED
+    assert folds_after_cancel == []  # stopped at the fold where it was cancelled
+    assert "pairwise: paper, seed 0, fold 2 of 3 done" in job.log_tail  # the log says what it did
+    assert run.results == [] and run.table_text == "" and not run.predictions.exists()
+
+
 def test_reward_models_command_prints_table() -> None:
     out = StringIO()
     call_command(
