@@ -153,16 +153,19 @@ class TrainingRunForm(ConfigFieldsMixin, forms.ModelForm):
     warmup_steps = forms.IntegerField(min_value=0, label="Warm-up steps",
                                       help_text="Scaled to a tenth of the run when not shorter than it.")  # fmt: skip
     max_length = forms.IntegerField(min_value=8, label="Max tokens (prompt + answer)")
+    max_prompt_length = forms.IntegerField(min_value=1, label="Max prompt tokens",
+                                           help_text="Must be below max tokens.")  # fmt: skip
     beta = forms.FloatField(min_value=0, label="β (DPO/rDPO only)")
     nll_weight = forms.FloatField(min_value=0, label="NLL weight (DPO/rDPO only)")
-    COMMON = ("lr", "epochs", "batch_size", "grad_accum", "warmup_steps", "max_length", "beta", "nll_weight")
+    COMMON = ("lr", "epochs", "batch_size", "grad_accum", "warmup_steps", "max_length", "max_prompt_length", "beta",
+              "nll_weight")  # fmt: skip
     DPO_ONLY = {"beta", "nll_weight"}
 
     class Meta:
         model = TrainingRun
         fields = ["name", "method", "base_model", "dataset", "sft_run", "lr", "epochs", "batch_size", "grad_accum",
-                  "warmup_steps", "max_length", "beta", "nll_weight", "config"]  # fmt: skip
-        labels = {"config": "Other settings"}
+                  "warmup_steps", "max_length", "max_prompt_length", "beta", "nll_weight", "config"]  # fmt: skip
+        labels = {"config": "Other settings", "sft_run": "SFT run"}
 
     def __init__(self, *args, **kwargs) -> None:  # noqa: ANN002, ANN003
         super().__init__(*args, **kwargs)
@@ -334,7 +337,8 @@ class TrainingRunAdmin(admin.ModelAdmin):
 
 
 #: Settings the smoke-test SFT form starts with: a few minutes on a CPU.
-SMOKE_CONFIG = {"epochs": 1, "batch_size": 4, "grad_accum": 1, "max_length": 128, "lr": 1e-3, "warmup_steps": 0}
+SMOKE_CONFIG = {"epochs": 1, "batch_size": 4, "grad_accum": 1, "max_length": 128, "max_prompt_length": 64, "lr": 1e-3,
+                "warmup_steps": 0}  # fmt: skip
 
 
 @admin.action(description="Download Table 3 as CSV")
@@ -375,7 +379,7 @@ class EvaluationRunForm(ConfigFieldsMixin, forms.ModelForm):
     class Meta:
         model = EvaluationRun
         fields = ["name", "sft_run", "aligned_run", "judge", "n_queries", "max_new_tokens", "seed", "params"]
-        labels = {"params": "Other settings"}
+        labels = {"params": "Other settings", "sft_run": "SFT run", "aligned_run": "Aligned run"}
 
     def __init__(self, *args, **kwargs) -> None:  # noqa: ANN002, ANN003
         from collection.models import LLMModel

@@ -56,6 +56,11 @@ def check_config(method: str, config: dict[str, Any]) -> list[str]:
         )  # fmt: skip
         if not ok:
             problems.append(f"{key} must be a {type(default).__name__}, not {json.dumps(value)}")
+    if not problems:
+        used = {**defaults, **config}
+        if used["max_prompt_length"] >= used["max_length"]:
+            problems.append(f"max_prompt_length ({used['max_prompt_length']}) must be below max_length "
+                            f"({used['max_length']}): the answer needs room")  # fmt: skip
     return problems
 
 

@@ -262,9 +262,12 @@ def test_training_refuses_a_missing_checkpoint_before_starting(tmp_path) -> None
     assert not TrainingRun.objects.exists() and not Job.objects.exists()
 
 
-def test_training_job_failure_is_recorded(base_model, django_capture_on_commit_callbacks) -> None:  # noqa: ANN001
+def test_training_job_failure_is_recorded(tmp_path, django_capture_on_commit_callbacks) -> None:  # noqa: ANN001
+    broken = tmp_path / "broken"  # looks like a checkpoint, but no weights or tokenizer load from it
+    broken.mkdir()
+    (broken / "config.json").write_text('{"model_type": "gpt2"}')
     with django_capture_on_commit_callbacks(execute=True):
-        run = training_run_start(method="sft", base_model=base_model, config={**TINY, "max_length": 1})
+        run = training_run_start(method="sft", base_model=str(broken), config=TINY)
     run.job.refresh_from_db()
     assert run.job.status == Job.Status.FAILED and run.job.error
 
