@@ -87,10 +87,16 @@ class PreferenceDatasetAdmin(admin.ModelAdmin):
 
 @admin.register(PreferencePair)
 class PreferencePairAdmin(admin.ModelAdmin):
+    class Media:
+        css = {"all": ["ifllm/admin_results.css"]}
+
     list_display = ["id", "dataset", "turn", "split", "chosen_side", "confidence"]
     list_filter = ["dataset", "split", "chosen_side"]
     search_fields = ["prompt"]
     raw_id_fields = ["turn"]
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False  # pairs are made by building a dataset
 
     def has_change_permission(self, request: HttpRequest, obj=None) -> bool:  # noqa: ANN001
         return False
@@ -175,9 +181,10 @@ class TrainingRunForm(ConfigFieldsMixin, forms.ModelForm):
             return
         self.fields["sft_run"].queryset = TrainingRun.objects.filter(method=TrainingRun.Method.SFT)
         self.fields["sft_run"].help_text = "Only SFT runs; the policy starts from its final checkpoint."
+        self.fields["base_model"].required = False  # DPO/rDPO: the SFT run's base model
         self.fields["base_model"].help_text = (
-            "Local folder of a checkpoint (config.json + weights). None yet? Make the smoke-test model "
-            "from the Training runs page or with: manage.py make_smoke_model"
+            "SFT: local folder of a checkpoint (config.json + weights); DPO/rDPO: leave empty (the SFT run's). "
+            "None yet? Make the smoke-test model from the Training runs page or with: manage.py make_smoke_model"
         )
 
     def clean(self) -> dict:
@@ -231,6 +238,9 @@ def cancel_evaluations(modeladmin: admin.ModelAdmin, request: HttpRequest, query
 
 @admin.register(TrainingRun)
 class TrainingRunAdmin(admin.ModelAdmin):
+    class Media:
+        css = {"all": ["ifllm/admin_results.css"]}
+
     form = TrainingRunForm
     change_list_template = "admin/alignment/trainingrun/change_list.html"
     list_display = ["id", "name", "method", "base_model_short", "dataset", "sft_run", "job_state", "step",
@@ -414,6 +424,9 @@ class EvaluationRunForm(ConfigFieldsMixin, forms.ModelForm):
 
 @admin.register(EvaluationRun)
 class EvaluationRunAdmin(admin.ModelAdmin):
+    class Media:
+        css = {"all": ["ifllm/admin_results.css"]}
+
     form = EvaluationRunForm
     list_display = ["id", "name", "sft_run", "aligned_run", "judge", "job_state", "created_at"]
     list_select_related = ["job", "sft_run", "aligned_run", "judge"]

@@ -91,6 +91,10 @@ def _reward_dataset() -> PreferenceDataset:
 
 def _wait_for_job(page, name: str) -> None:  # noqa: ANN001
     """Open the job from the success message and let its page follow it to the end."""
+    page.wait_for_load_state()
+    if page.locator(".errornote").count():
+        shot(page, f"{name}-form-errors")
+        pytest.fail("form refused: " + " | ".join(page.locator(".errorlist").all_inner_texts()))
     page.locator(".messagelist a", has_text="job").first.click()
     page.wait_for_selector(".field-progress_bar progress")
     shot(page, f"{name}-job-running")
