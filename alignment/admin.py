@@ -478,7 +478,8 @@ class EvaluationRunAdmin(admin.ModelAdmin):
         if not obj.comparisons:
             return "–"
         rows = (
-            (c.get("query", ""), c.get("sft_answer", ""), c.get("dpo_answer", ""), c.get("winner", ""),
+            (c.get("query", ""), c.get("sft_answer") or "(empty answer)", c.get("dpo_answer") or "(empty answer)",
+             c.get("winner", ""),
              _fmt(c.get("score_sft")), _fmt(c.get("score_dpo")))
             for c in obj.comparisons[:200]
         )  # fmt: skip
@@ -501,4 +502,6 @@ class EvaluationRunAdmin(admin.ModelAdmin):
 
 
 def _fmt(value: object) -> str:
+    if value is None or (isinstance(value, float) and value != value):
+        return "–"
     return f"{value:.3f}" if isinstance(value, float) else str(value)
