@@ -30,7 +30,7 @@ def _imported(release: Path) -> None:
     call_command("import_ifllm", str(release), "--jobs", "1", stdout=StringIO())
 
 
-def test_reward_model_job_stores_table_and_oof_predictions(django_capture_on_commit_callbacks) -> None:  # noqa: ANN001
+def test_reward_model_job_stores_table_and_oof_predictions(django_capture_on_commit_callbacks, admin_client) -> None:  # noqa: ANN001, E501
     run = RewardModelRun.objects.create(params=SMALL)
     with django_capture_on_commit_callbacks(execute=True):
         job = job_start(kind="analysis.reward_models", params={"run_pk": run.pk})
@@ -48,6 +48,19 @@ def test_reward_model_job_stores_table_and_oof_predictions(django_capture_on_com
         assert p.label == p.turn.preferred  # label direction: 1 = response 1 preferred
         assert p.p_winner >= 0.5 and p.p_winner == pytest.approx(max(p.prob_1, 1 - p.prob_1))
         assert p.predicted == (1 if p.prob_1 >= 0.5 else 2)
+    # The run page: Table 2 as HTML (one table per setting x protocol, best per column marked),
+    # the accuracy plot with the length-only baseline, and the settings from the results.
+    page = admin_client.get(f"/admin/analysis/rewardmodelrun/{run.pk}/change/").content.decode()
+    settings = {r["setting"] for r in run.results}
+    n_tables = len({(r["setting"], r["protocol"]) for r in run.results})
+    assert page.count('<table class="ifllm-results">') == n_tables >= 3
+    assert 'class="best"' in page and "(length-only baseline)" in page and "<svg" in page
+    assert "Pairwise (left vs right)" not in page and "Pairwise" in settings
+    other = RewardModelRun.objects.create(name="other run", results=run.results, params=run.params)
+    compare = admin_client.post("/admin/analysis/rewardmodelrun/",
+                                {"action": "compare_runs", "_selected_action": [run.pk, other.pk]})  # fmt: skip
+    assert compare.status_code == 200
+    assert compare.content.decode().count('<table class="ifllm-results">') == 2 * n_tables
 
 
 def test_cancelled_reward_job_stops_between_folds_and_stores_nothing(
