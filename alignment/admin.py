@@ -8,24 +8,31 @@ from __future__ import annotations
 
 import csv
 import io
+import json
+from pathlib import Path
 
 from django import forms
 from django.contrib import admin, messages
 from django.db.models import QuerySet
 from django.http import HttpRequest, HttpResponse
 from django.utils.html import format_html, format_html_join
+from django.utils.safestring import mark_safe
 
 from jobs.exceptions import JobStateError
+from jobs.html import job_anchor
 from jobs.services import job_cancel, job_start, job_user_may_run
 
+from .checks import check_evaluation, check_training, config_defaults, final_checkpoint
 from .models import EvaluationRun, PreferenceDataset, PreferencePair, TrainingRun
 from .services import (
     evaluation_run_start,
     human_batch_export,
+    models_dir,
     preference_dataset_build,
     preference_dataset_export,
     reward_run_labeller,
     runs_dir,
+    smoke_model_make,
     training_run_start,
 )
 
@@ -83,35 +90,120 @@ class PreferenceDatasetAdmin(admin.ModelAdmin):
 
 @admin.register(PreferencePair)
 class PreferencePairAdmin(admin.ModelAdmin):
+    class Media:
+        css = {"all": ["ifllm/admin_results.css"]}
+
     list_display = ["id", "dataset", "turn", "split", "chosen_side", "confidence"]
     list_filter = ["dataset", "split", "chosen_side"]
     search_fields = ["prompt"]
     raw_id_fields = ["turn"]
 
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False  # pairs are made by building a dataset
+
     def has_change_permission(self, request: HttpRequest, obj=None) -> bool:  # noqa: ANN001
         return False
 
 
-class TrainingRunForm(forms.ModelForm):
+def _default_help(value: object) -> str:
+    return f"Default: {json.dumps(value)}."
+
+
+class ConfigFieldsMixin:
+    """Real form fields for the common settings of a JSON column, plus a JSON field for the rest.
+
+    ``COMMON`` maps a setting to its form field; the form starts with the defaults filled in,
+    so staff see what a run uses. ``clean_json_settings`` merges both into one dict.
+    """
+
+    COMMON: tuple[str, ...] = ()  # names of form fields declared on the form class
+    JSON_FIELD = "config"
+
+    def _add_common_fields(self, defaults: dict) -> None:
+        if self.JSON_FIELD not in self.fields:
+            return  # a finished run's page: every field is read-only
+        for name in self.COMMON:
+            field = self.fields[name]
+            field.required = False
+            field.initial = defaults.get(name)
+            field.help_text = (field.help_text + " " if field.help_text else "") + _default_help(defaults.get(name))
+        json_field = self.fields[self.JSON_FIELD]
+        json_field.required = False
+        json_field.initial = {}
+        rest = {k: v for k, v in defaults.items() if k not in self.COMMON}
+        json_field.help_text = (
+            "Other settings as a JSON object; unknown keys are refused. Defaults: "
+            + json.dumps(rest, ensure_ascii=False)
+        )
+
+    def _merged(self, data: dict, keep: set[str] | None = None) -> dict:
+        other = data.get(self.JSON_FIELD) or {}
+        if not isinstance(other, dict):
+            self.add_error(self.JSON_FIELD, "Must be a JSON object such as {\"seed\": 1}.")
+            return {}
+        merged = dict(other)
+        for name in self.COMMON:
+            if keep is not None and name not in keep:
+                continue
+            value = data.get(name)
+            if value is None:
+                continue
+            if name in other and other[name] != value:
+                self.add_error(self.JSON_FIELD, f"{name} is set above; do not repeat it here.")
+            merged[name] = value
+        return merged
+
+
+class TrainingRunForm(ConfigFieldsMixin, forms.ModelForm):
+    lr = forms.FloatField(label="Learning rate", min_value=0)
+    epochs = forms.IntegerField(min_value=1)
+    batch_size = forms.IntegerField(min_value=1, label="Batch size (per micro-batch)")
+    grad_accum = forms.IntegerField(min_value=1, label="Gradient accumulation")
+    warmup_steps = forms.IntegerField(min_value=0, label="Warm-up steps",
+                                      help_text="Scaled to a tenth of the run when not shorter than it.")  # fmt: skip
+    max_length = forms.IntegerField(min_value=8, label="Max tokens (prompt + answer)")
+    max_prompt_length = forms.IntegerField(min_value=1, label="Max prompt tokens",
+                                           help_text="Must be below max tokens.")  # fmt: skip
+    beta = forms.FloatField(min_value=0, label="β (DPO/rDPO only)")
+    nll_weight = forms.FloatField(min_value=0, label="NLL weight (DPO/rDPO only)")
+    COMMON = ("lr", "epochs", "batch_size", "grad_accum", "warmup_steps", "max_length", "max_prompt_length", "beta",
+              "nll_weight")  # fmt: skip
+    DPO_ONLY = {"beta", "nll_weight"}
+
     class Meta:
         model = TrainingRun
-        fields = ["name", "method", "base_model", "dataset", "sft_run", "config"]
-        help_texts = {
-            "config": 'Overrides of the defaults in alignment/training/config.py, e.g. {"beta": 0.1, "lr": 5e-7}.'
-        }
+        fields = ["name", "method", "base_model", "dataset", "sft_run", "lr", "epochs", "batch_size", "grad_accum",
+                  "warmup_steps", "max_length", "max_prompt_length", "beta", "nll_weight", "config"]  # fmt: skip
+        labels = {"config": "Other settings", "sft_run": "SFT run"}
+
+    def __init__(self, *args, **kwargs) -> None:  # noqa: ANN002, ANN003
+        super().__init__(*args, **kwargs)
+        defaults = {**config_defaults(TrainingRun.Method.SFT), **config_defaults(TrainingRun.Method.DPO)}
+        self._add_common_fields(defaults)
+        if "sft_run" not in self.fields:
+            return
+        self.fields["sft_run"].queryset = TrainingRun.objects.filter(method=TrainingRun.Method.SFT)
+        self.fields["sft_run"].help_text = "Only SFT runs; the policy starts from its final checkpoint."
+        self.fields["base_model"].required = False  # DPO/rDPO: the SFT run's base model
+        self.fields["base_model"].help_text = (
+            "SFT: local folder of a checkpoint (config.json + weights); DPO/rDPO: leave empty (the SFT run's). "
+            "None yet? Make the smoke-test model from the Training runs page or with: manage.py make_smoke_model"
+        )
 
     def clean(self) -> dict:
+        """Refuse here what the job would fail on, so staff get field errors, not a failed job."""
         data = super().clean()
         method = data.get("method")
-        if method == TrainingRun.Method.SFT and not data.get("base_model"):
-            self.add_error("base_model", "SFT needs a local checkpoint path.")
-        if method in (TrainingRun.Method.DPO, TrainingRun.Method.RDPO):
-            if not data.get("sft_run"):
-                self.add_error("sft_run", "DPO and rDPO start from an SFT run (also the reference model).")
-            if not data.get("dataset"):
-                self.add_error("dataset", "Choose a preference dataset.")
-            elif method == TrainingRun.Method.RDPO and data["dataset"].source == PreferenceDataset.Source.EXPLICIT:
-                self.add_error("dataset", "rDPO needs confidences: use a reward-model dataset.")
+        if not method:
+            return data
+        keep = set(self.COMMON) - (self.DPO_ONLY if method == TrainingRun.Method.SFT else set())
+        config = self._merged(data, keep)
+        data["config"] = config
+        errors = check_training(method=method, base_model=data.get("base_model", ""), dataset=data.get("dataset"),
+                                sft_run=data.get("sft_run"), config=config)  # fmt: skip
+        for field, message in errors.items():
+            if field not in self.errors:
+                self.add_error(field, message)
         return data
 
 
@@ -130,17 +222,35 @@ def resume_runs(modeladmin: admin.ModelAdmin, request: HttpRequest, queryset: Qu
         if run.job and not run.job.is_finished:
             modeladmin.message_user(request, f"{run}: still running.", messages.WARNING)
             continue
+        if final_checkpoint(run) is not None or (run.job and run.job.status == run.job.Status.SUCCEEDED):
+            # Its final checkpoint is the reference of later runs: never train over it.
+            modeladmin.message_user(
+                request, f"{run}: finished, so it is not resumed (its outputs are kept). "
+                "Start a new run to train again.", messages.ERROR,
+            )  # fmt: skip
+            continue
         run.job = job_start(kind="alignment.train", params={"run_pk": run.pk}, user=request.user)
         run.save(update_fields=["job"])
-        modeladmin.message_user(request, f"{run}: job {run.job.pk} started.")
+        modeladmin.message_user(request, format_html("{}: resumed as {}.", run, job_anchor(run.job)))
+
+
+@admin.action(description="Cancel selected evaluations")
+def cancel_evaluations(modeladmin: admin.ModelAdmin, request: HttpRequest, queryset: QuerySet) -> None:
+    cancel_runs(modeladmin, request, queryset)
 
 
 @admin.register(TrainingRun)
 class TrainingRunAdmin(admin.ModelAdmin):
+    class Media:
+        css = {"all": ["ifllm/admin_results.css"]}
+
     form = TrainingRunForm
-    list_display = ["id", "name", "method", "base_model", "dataset", "sft_run", "job_status", "step", "created_at"]
+    change_list_template = "admin/alignment/trainingrun/change_list.html"
+    list_display = ["id", "name", "method", "base_model_short", "dataset", "sft_run", "job_state", "step",
+                    "created_at"]  # fmt: skip
     list_filter = ["method"]
     search_fields = ["name", "base_model"]
+    list_select_related = ["job", "dataset", "sft_run"]
     actions = [cancel_runs, resume_runs]
 
     def has_run_permission(self, request: HttpRequest) -> bool:
@@ -149,15 +259,86 @@ class TrainingRunAdmin(admin.ModelAdmin):
     def get_readonly_fields(self, request: HttpRequest, obj=None) -> list[str]:  # noqa: ANN001
         if obj is None:
             return []
-        return ["name", "method", "base_model", "dataset", "sft_run", "config", "job", "output_dir", "metrics"]
+        return ["name", "method", "base_model", "dataset", "sft_run", "job_state", "step", "curves", "config_used",
+                "warnings", "output_dir", "final_metrics"]  # fmt: skip
+
+    def get_fields(self, request: HttpRequest, obj=None) -> list[str]:  # noqa: ANN001
+        return self.get_readonly_fields(request, obj) or list(self.form.Meta.fields)
+
+    def get_urls(self) -> list:
+        from django.urls import path
+
+        extra = [path("smoke-model/", self.admin_site.admin_view(self.smoke_model_view), name="alignment_smoke_model")]
+        return extra + super().get_urls()
+
+    def smoke_model_view(self, request: HttpRequest) -> HttpResponse:
+        """Make the tiny smoke-test model (seconds) and open the SFT form with its path filled in."""
+        from django.core.exceptions import PermissionDenied
+        from django.shortcuts import redirect
+        from django.urls import reverse
+        from django.utils.http import urlencode
+
+        if request.method != "POST":
+            return redirect("admin:alignment_trainingrun_changelist")
+        if not self.has_add_permission(request):
+            raise PermissionDenied
+        path, made = smoke_model_make()
+        if made:
+            self.message_user(request, f"Smoke-test model (random weights, only for trying the loop) made at {path}.")
+        query = urlencode({"method": TrainingRun.Method.SFT, "base_model": str(path),
+                           "name": "SFT of the smoke-test model", **SMOKE_CONFIG})  # fmt: skip
+        return redirect(reverse("admin:alignment_trainingrun_add") + "?" + query)
+
+    def changelist_view(self, request: HttpRequest, extra_context: dict | None = None) -> HttpResponse:
+        from .training.smoke import SMOKE_NAME
+
+        context = {"smoke_exists": (models_dir() / SMOKE_NAME / "config.json").exists(),
+                   "smoke_path": models_dir() / SMOKE_NAME, "has_runs": TrainingRun.objects.exists(),
+                   **(extra_context or {})}  # fmt: skip
+        return super().changelist_view(request, extra_context=context)
+
+    @admin.display(description="base model")
+    def base_model_short(self, obj: TrainingRun) -> str:
+        label = Path(obj.base_model).name or obj.base_model
+        return f"{label} (smoke test)" if "smoke-test" in label else label
 
     @admin.display(description="job")
-    def job_status(self, obj: TrainingRun) -> str:
-        return f"{obj.job.status} {obj.job.progress}%" if obj.job else "–"
+    def job_state(self, obj: TrainingRun) -> str:
+        return job_anchor(obj.job) if obj.job else "–"
 
     @admin.display(description="step")
     def step(self, obj: TrainingRun) -> str:
         return f"{obj.metrics.get('step', 0)}/{obj.metrics.get('total_steps', '?')}"
+
+    @admin.display(description="config used")
+    def config_used(self, obj: TrainingRun) -> str:
+        used = {**config_defaults(obj.method), **obj.config}
+        rows = ((k, json.dumps(v), "" if k not in obj.config else "set for this run") for k, v in used.items())
+        return format_html(
+            '<table class="ifllm-kv">{}</table>',
+            format_html_join("", "<tr><th>{}</th><td><code>{}</code></td><td>{}</td></tr>", rows),
+        )
+
+    @admin.display(description="warnings")
+    def warnings(self, obj: TrainingRun) -> str:
+        items = obj.metrics.get("warnings") or []
+        return format_html_join("", "<p class='errornote'>{}</p>", ((w,) for w in items)) if items else "–"
+
+    @admin.display(description="final metrics")
+    def final_metrics(self, obj: TrainingRun) -> str:
+        rows = [(k, f"{v:.4g}" if isinstance(v, float) else v) for k, v in obj.metrics.items()
+                if k not in {"history", "warnings"}]  # fmt: skip
+        return format_html('<table class="ifllm-kv">{}</table>',
+                           format_html_join("", "<tr><th>{}</th><td>{}</td></tr>", rows)) if rows else "–"  # fmt: skip
+
+    @admin.display(description="curves")
+    def curves(self, obj: TrainingRun) -> str:
+        from .training.plots import training_curves_svg
+
+        history = obj.metrics.get("history") or []
+        if not history:
+            return "– (drawn from the stored metrics once the run has finished or stopped)"
+        return mark_safe(training_curves_svg(history))  # noqa: S308 - SVG made by matplotlib from numbers
 
     def save_model(self, request: HttpRequest, obj: TrainingRun, form, change: bool) -> None:  # noqa: ANN001
         if change:
@@ -167,6 +348,13 @@ class TrainingRunAdmin(admin.ModelAdmin):
             config=obj.config, name=obj.name, user=request.user,
         )  # fmt: skip
         obj.pk = run.pk
+        self.message_user(request, format_html("Training started as {}; its page shows the progress.",
+                                               job_anchor(run.job)))  # fmt: skip
+
+
+#: Settings the smoke-test SFT form starts with: a few minutes on a CPU.
+SMOKE_CONFIG = {"epochs": 1, "batch_size": 4, "grad_accum": 1, "max_length": 128, "max_prompt_length": 64, "lr": 1e-3,
+                "warmup_steps": 0}  # fmt: skip
 
 
 @admin.action(description="Download Table 3 as CSV", permissions=["view"])
@@ -196,18 +384,59 @@ def export_human_batch(modeladmin: admin.ModelAdmin, request: HttpRequest, query
             )  # fmt: skip
 
 
-class EvaluationRunForm(forms.ModelForm):
+class EvaluationRunForm(ConfigFieldsMixin, forms.ModelForm):
+    n_queries = forms.IntegerField(min_value=1, label="Test queries")
+    max_new_tokens = forms.IntegerField(min_value=1, label="Max new tokens per answer")
+    seed = forms.IntegerField(min_value=0)
+    COMMON = ("n_queries", "max_new_tokens", "seed")
+    JSON_FIELD = "params"
+    DEFAULTS = {"n_queries": 300, "seed": 0, "max_new_tokens": 512}
+
     class Meta:
         model = EvaluationRun
-        fields = ["name", "sft_run", "aligned_run", "judge", "params"]
-        help_texts = {"params": '{"n_queries": 300, "seed": 0, "max_new_tokens": 512}'}
+        fields = ["name", "sft_run", "aligned_run", "judge", "n_queries", "max_new_tokens", "seed", "params"]
+        labels = {"params": "Other settings", "sft_run": "SFT run", "aligned_run": "Aligned run"}
+
+    def __init__(self, *args, **kwargs) -> None:  # noqa: ANN002, ANN003
+        from collection.models import LLMModel
+
+        super().__init__(*args, **kwargs)
+        self._add_common_fields(self.DEFAULTS)
+        if "params" not in self.fields:
+            return
+        self.fields["params"].help_text = "Other settings as a JSON object (none are used today)."
+        self.fields["sft_run"].queryset = TrainingRun.objects.filter(method=TrainingRun.Method.SFT)
+        self.fields["aligned_run"].queryset = TrainingRun.objects.exclude(method=TrainingRun.Method.SFT)
+        self.fields["judge"].queryset = LLMModel.objects.filter(can_judge=True)
+        self.fields["judge"].required = True
+        self.fields["judge"].help_text = "Models marked “judge” in the LLM registry."
+
+    def clean(self) -> dict:
+        data = super().clean()
+        params = self._merged(data)
+        unknown = sorted(set(params) - set(self.DEFAULTS))
+        if unknown:
+            self.add_error("params", f"unknown setting(s): {', '.join(unknown)}; known: {', '.join(self.DEFAULTS)}")
+            return data
+        data["params"] = params
+        if self.errors:
+            return data
+        errors = check_evaluation(sft_run=data.get("sft_run"), aligned_run=data.get("aligned_run"),
+                                  judge=data.get("judge"), params=params)  # fmt: skip
+        for field, message in errors.items():
+            self.add_error(field, message)
+        return data
 
 
 @admin.register(EvaluationRun)
 class EvaluationRunAdmin(admin.ModelAdmin):
+    class Media:
+        css = {"all": ["ifllm/admin_results.css"]}
+
     form = EvaluationRunForm
-    list_display = ["id", "name", "sft_run", "aligned_run", "judge", "job", "created_at"]
-    actions = [download_table, export_human_batch]
+    list_display = ["id", "name", "sft_run", "aligned_run", "judge", "job_state", "created_at"]
+    list_select_related = ["job", "sft_run", "aligned_run", "judge"]
+    actions = [download_table, export_human_batch, cancel_evaluations]
 
     def has_export_permission(self, request: HttpRequest) -> bool:
         return request.user.has_perm("crowd.export_dataset")
@@ -215,23 +444,60 @@ class EvaluationRunAdmin(admin.ModelAdmin):
     def get_readonly_fields(self, request: HttpRequest, obj=None) -> list[str]:  # noqa: ANN001
         if obj is None:
             return []
-        return ["name", "sft_run", "aligned_run", "judge", "params", "job", "table_html", "human_eval"]
+        return ["name", "sft_run", "aligned_run", "judge", "params_used", "job_state", "win_chart", "table_html",
+                "answers", "human_eval"]  # fmt: skip
 
     def get_fields(self, request: HttpRequest, obj=None) -> list[str]:  # noqa: ANN001
-        return self.get_readonly_fields(request, obj) or list(EvaluationRunForm.Meta.fields)
+        return self.get_readonly_fields(request, obj) or list(self.form.Meta.fields)
+
+    @admin.display(description="job")
+    def job_state(self, obj: EvaluationRun) -> str:
+        return job_anchor(obj.job) if obj.job else "–"
+
+    @admin.display(description="settings used")
+    def params_used(self, obj: EvaluationRun) -> str:
+        used = {**EvaluationRunForm.DEFAULTS, **obj.params}
+        return format_html('<table class="ifllm-kv">{}</table>', format_html_join(
+            "", "<tr><th>{}</th><td><code>{}</code></td></tr>", ((k, json.dumps(v)) for k, v in used.items())))
 
     @admin.display(description="Table 3")
     def table_html(self, obj: EvaluationRun) -> str:
         if not obj.table:
             return "–"
         cols = list(obj.table[0])
-        head = format_html_join("", "<th>{}</th>", ((c,) for c in cols))
+        head = format_html_join("", "<th>{}</th>", ((c.replace("_", " "),) for c in cols))
         body = format_html_join(
             "",
             "<tr>{}</tr>",
             ((format_html_join("", "<td>{}</td>", ((_fmt(row.get(c)),) for c in cols)),) for row in obj.table),
         )
-        return format_html("<table><tr>{}</tr>{}</table>", head, body)
+        return format_html('<table class="ifllm-results"><thead><tr>{}</tr></thead><tbody>{}</tbody></table>',
+                           head, body)  # fmt: skip
+
+    @admin.display(description="wins, ties, losses")
+    def win_chart(self, obj: EvaluationRun) -> str:
+        from .training.plots import win_tie_loss_svg
+
+        if not obj.table:
+            return "–"
+        return mark_safe(win_tie_loss_svg(obj.table))  # noqa: S308 - SVG made by matplotlib from numbers
+
+    @admin.display(description="generated answers")
+    def answers(self, obj: EvaluationRun) -> str:
+        if not obj.comparisons:
+            return "–"
+        rows = (
+            (c.get("query", ""), c.get("sft_answer") or "(empty answer)", c.get("dpo_answer") or "(empty answer)",
+             c.get("winner", ""),
+             _fmt(c.get("score_sft")), _fmt(c.get("score_dpo")))
+            for c in obj.comparisons[:200]
+        )  # fmt: skip
+        return format_html(
+            '<table class="ifllm-answers"><thead><tr><th>query</th><th>SFT answer</th><th>aligned answer</th>'
+            "<th>winner</th><th>SFT score</th><th>aligned score</th></tr></thead><tbody>{}</tbody></table>{}",
+            format_html_join("", "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>", rows),
+            f"(first 200 of {len(obj.comparisons)})" if len(obj.comparisons) > 200 else "",
+        )
 
     def save_model(self, request: HttpRequest, obj: EvaluationRun, form, change: bool) -> None:  # noqa: ANN001
         if change:
@@ -241,7 +507,10 @@ class EvaluationRunAdmin(admin.ModelAdmin):
             name=obj.name, user=request.user,
         )  # fmt: skip
         obj.pk = run.pk
+        self.message_user(request, format_html("Evaluation started as {}.", job_anchor(run.job)))
 
 
 def _fmt(value: object) -> str:
+    if value is None or (isinstance(value, float) and value != value):
+        return "–"
     return f"{value:.3f}" if isinstance(value, float) else str(value)

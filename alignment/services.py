@@ -250,14 +250,13 @@ def training_run_start(
     SFT needs ``base_model`` (a local checkpoint path).  DPO/rDPO need ``dataset`` and
     ``sft_run``: the policy starts from the SFT model and the SFT model is the reference.
     """
-    if method == TrainingRun.Method.SFT:
-        if not base_model:
-            raise ValueError("SFT needs base_model (a local checkpoint path)")
-    else:
-        if dataset is None or sft_run is None:
-            raise ValueError("DPO/rDPO need a dataset and an SFT run")
-        if method == TrainingRun.Method.RDPO and dataset.source == PreferenceDataset.Source.EXPLICIT:
-            raise ValueError("rDPO needs confidences: use a reward-model dataset (DPO for explicit labels)")
+    from .checks import check_training
+
+    errors = check_training(method=method, base_model=base_model, dataset=dataset, sft_run=sft_run,
+                            config=config or {})  # fmt: skip
+    if errors:
+        raise ValueError("; ".join(f"{field}: {msg}" for field, msg in errors.items()))
+    if method != TrainingRun.Method.SFT:
         base_model = base_model or sft_run.base_model
     run = TrainingRun.objects.create(
         name=name, method=method, base_model=base_model, dataset=dataset, sft_run=sft_run,
@@ -278,6 +277,11 @@ def evaluation_run_start(
     name: str = "",
     user=None,  # noqa: ANN001
 ) -> EvaluationRun:
+    from .checks import check_evaluation
+
+    errors = check_evaluation(sft_run=sft_run, aligned_run=aligned_run, judge=judge, params=params or {})
+    if errors:
+        raise ValueError("; ".join(f"{field}: {msg}" for field, msg in errors.items()))
     run = EvaluationRun.objects.create(
         name=name, sft_run=sft_run, aligned_run=aligned_run, judge=judge, params=params or {}, created_by=user
     )
@@ -330,3 +334,20 @@ def human_results_import(*, evaluation: EvaluationRun, results_csv: str | Path) 
     evaluation.human_eval = {**evaluation.human_eval, "results": summary}
     evaluation.save(update_fields=["human_eval"])
     return summary
+
+
+def models_dir() -> Path:
+    return Path(getattr(settings, "IFLLM_MODELS_DIR", settings.VAR_DIR / "models"))
+
+
+def smoke_model_make(*, force: bool = False) -> tuple[Path, bool]:
+    """The smoke-test model's folder under ``var/models/``, and whether it was made now.
+
+    An existing one is kept unless ``force``: runs trained from it name it as their base model.
+    """
+    from .training.smoke import SMOKE_NAME, make_smoke_model
+
+    path = models_dir() / SMOKE_NAME
+    if (path / "config.json").exists() and not force:
+        return path, False
+    return make_smoke_model(path), True

@@ -82,6 +82,9 @@ def train(ctx: JobContext, *, run_pk: int) -> dict:
 
     run = TrainingRun.objects.select_related("sft_run", "dataset").get(pk=run_pk)
     output_dir = Path(run.output_dir)
+    if (output_dir / "final").exists():
+        # Later runs use this checkpoint as their reference: never train over it.
+        raise RuntimeError(f"run {run.pk} has finished ({output_dir / 'final'}); start a new run instead")
     output_dir.mkdir(parents=True, exist_ok=True)
     resume = _latest_checkpoint(output_dir)
     reporter = _Reporter(ctx, run)
@@ -112,12 +115,17 @@ def train(ctx: JobContext, *, run_pk: int) -> dict:
             policy, reference, tokenizer, records, cfg, method=run.method,
             on_step=reporter.on_step, should_stop=reporter.should_stop, resume_from=resume,
         )  # fmt: skip
+    for warning in result.get("warnings", []):
+        ctx.log(f"warning: {warning}")
     run.metrics = {
         "step": result["step"],
         "total_steps": result["total_steps"],
         "stopped": result["stopped"],
         "checkpoint": str(result["checkpoint"]),
         **{k: float(v) for k, v in (result.get("metrics") or {}).items()},
+        "warmup_steps": result.get("warmup_steps"),
+        "warnings": result.get("warnings", []),
+        "history": _thin(result.get("history") or []),  # the run page draws its curves from this
     }
     run.save(update_fields=["metrics"])
     if result["stopped"]:
@@ -125,17 +133,27 @@ def train(ctx: JobContext, *, run_pk: int) -> dict:
     return {"checkpoint": str(result["checkpoint"]), "step": result["step"]}
 
 
+def _thin(history: list[dict[str, float]], most: int = 500) -> list[dict[str, float]]:
+    """At most ``most`` evenly spaced entries (always the last), JSON-safe (NaN -> None)."""
+    if len(history) > most:
+        stride = -(-len(history) // most)
+        history = history[::stride] + ([history[-1]] if (len(history) - 1) % stride else [])
+    return [{k: (None if v != v else v) for k, v in row.items()} for row in history]
+
+
 def judge_client_fn(llm) -> Any:  # noqa: ANN001 - collection.LLMModel
     """A ``prompt -> reply`` function for the judge model from the registry."""
     import os
 
-    from .training.judge import anthropic_client_fn, openai_client_fn
+    from .training.judge import anthropic_client_fn, demo_judge_fn, openai_client_fn
 
     key = os.environ.get(llm.api_key_env, "") if llm.api_key_env else ""
     if llm.provider == "openai":
         return openai_client_fn(llm.base_url or None, llm.model_id, key or "none")
     if llm.provider == "anthropic":
         return anthropic_client_fn(llm.base_url or None, llm.model_id, key or "none")
+    if llm.provider == "demo":
+        return demo_judge_fn
     raise ValueError(f"model {llm.name!r} ({llm.provider}) cannot act as a judge")
 
 
@@ -153,7 +171,9 @@ def evaluate(ctx: JobContext, *, eval_pk: int) -> dict:
     if run.judge is None:
         raise ValueError("choose a judge model from the registry")
     params = {"n_queries": 300, "seed": 0, "max_new_tokens": 512, **run.params}
+    client_fn = judge_client_fn(run.judge)  # before generating: a model that cannot judge fails now
     queries = test_queries(n=params["n_queries"], seed=params["seed"])
+    ctx.log(f"{len(queries)} test queries, up to {params['max_new_tokens']} new tokens each, judge {run.judge}")
     answers = {}
     for i, (label, train_run) in enumerate((("sft", run.sft_run), ("dpo", run.aligned_run))):
         ctx.progress(5 + 30 * i, f"generating with {label}")
@@ -172,7 +192,7 @@ def evaluate(ctx: JobContext, *, eval_pk: int) -> dict:
             "dpo_answer": answers["dpo"],
         }
     )
-    judged = judge_comparisons(judge_client_fn(run.judge), comparisons)
+    judged = judge_comparisons(client_fn, comparisons)
     table = table3(judged)
     run.comparisons = judged.astype(object).where(judged.notna(), None).to_dict("records")
     run.table = table.astype(object).where(table.notna(), None).to_dict("records")

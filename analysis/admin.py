@@ -5,10 +5,12 @@ from __future__ import annotations
 from django import forms
 from django.contrib import admin, messages
 from django.db.models import QuerySet
-from django.http import HttpRequest
+from django.http import HttpRequest, HttpResponse
 from django.urls import reverse
-from django.utils.html import format_html
+from django.utils.html import format_html, format_html_join
+from django.utils.safestring import mark_safe
 
+from jobs.html import job_anchor
 from jobs.services import job_start, job_user_may_run
 
 from .models import AnalysisFigure, Leaderboard, RewardModelRun, RewardPrediction
@@ -47,18 +49,83 @@ def rerun(modeladmin: admin.ModelAdmin, request: HttpRequest, queryset: QuerySet
 
 def job_link(obj: RewardModelRun | Leaderboard) -> str:
     """Link to the job that computes ``obj``, with its status and progress (shared by the run admins)."""
-    if not obj.job_id:
-        return "–"
-    url = reverse("admin:jobs_job_change", args=[obj.job_id])
-    return format_html('<a href="{}">{} {}%</a>', url, obj.job.status, obj.job.progress)
+    return job_anchor(obj.job) if obj.job_id else "–"
+
+
+def run_kind(run: RewardModelRun) -> str:
+    """What a run holds: its settings come from its results, not the unused ``setting`` column."""
+    settings = sorted({str(r.get("setting")) for r in run.results}) if run.results else []
+    kind = "text reward model" if run.params.get("model_path") else "reward models"
+    return f"{kind}: {' + '.join(settings)}" if settings else kind
+
+
+def table2_html(rows: list[dict]) -> str:
+    """Table 2 as HTML: one table per setting and protocol, best mean per column in bold,
+    ``mean ± sd over seeds`` and the interval ``[lo, hi]`` where the run stored one."""
+    from analysis.reward.evaluate import METRIC_LABELS, METRICS, PROTOCOLS
+
+    parts = []
+    for setting in dict.fromkeys(r["setting"] for r in rows):
+        for protocol in dict.fromkeys(r["protocol"] for r in rows if r["setting"] == setting):
+            group = [r for r in rows if r["setting"] == setting and r["protocol"] == protocol]
+            best = {m: max((r.get(f"{m}_mean") or float("-inf")) for r in group) for m in METRICS}
+
+            def cell(r: dict, m: str, best: dict = best) -> str:
+                mean, sd = r.get(f"{m}_mean"), r.get(f"{m}_std")
+                if mean is None:
+                    return format_html("<td>–</td>")
+                text = f"{mean:.3f}" + (f" ± {sd:.3f}" if sd is not None else "")
+                lo, hi = r.get(f"{m}_lo"), r.get(f"{m}_hi")
+                interval = format_html(' <span class="ci">[{}, {}]</span>', f"{lo:.3f}", f"{hi:.3f}") \
+                    if lo is not None and hi is not None else ""  # fmt: skip
+                if mean == best[m]:
+                    return format_html('<td class="best"><strong>{}</strong>{}</td>', text, interval)
+                return format_html("<td>{}{}</td>", text, interval)
+
+            body = format_html_join("", "<tr><th>{}</th>{}</tr>", (
+                (r["model"] + (" (length-only baseline)" if r["model"] == "RF + Text lengths" else ""),
+                 mark_safe("".join(cell(r, m) for m in METRICS)))  # noqa: S308 - built with format_html
+                for r in group))  # fmt: skip
+            head = format_html_join("", "<th>{}</th>", ((METRIC_LABELS[m],) for m in METRICS))
+            parts.append(format_html(
+                '<table class="ifllm-results"><caption>{} · {} <span class="help">{}</span></caption>'
+                "<thead><tr><th>model</th>{}</tr></thead><tbody>{}</tbody></table>",
+                setting, protocol, PROTOCOLS.get(protocol, ""), head, body))  # fmt: skip
+    note = format_html('<p class="help">Bold: best mean in its column. Mean ± standard deviation over seeds{}.</p>',
+                       "; [interval] as stored by the run" if any("accuracy_lo" in r for r in rows) else "")
+    return format_html("{}{}", note, mark_safe("".join(parts)))  # noqa: S308 - built with format_html
+
+
+@admin.action(description="Compare two selected runs side by side")
+def compare_runs(modeladmin: admin.ModelAdmin, request: HttpRequest, queryset: QuerySet) -> HttpResponse | None:
+    from django.template.response import TemplateResponse
+
+    from analysis.plots.results import accuracy_figure, svg_text
+
+    runs = list(queryset.order_by("pk")[:3])
+    if len(runs) != 2:
+        modeladmin.message_user(request, "Select exactly two runs to compare.", messages.WARNING)
+        return None
+    columns = [
+        {"run": run, "kind": run_kind(run), "table": table2_html(run.results) if run.results else "–",
+         "plot": mark_safe(svg_text(accuracy_figure(run.results))) if run.results else "",  # noqa: S308
+         "params": run.params}
+        for run in runs
+    ]  # fmt: skip
+    context = {**modeladmin.admin_site.each_context(request), "title": "Compare reward-model runs",
+               "columns": columns, "opts": modeladmin.model._meta}  # fmt: skip
+    return TemplateResponse(request, "admin/analysis/rewardmodelrun/compare.html", context)
 
 
 @admin.register(RewardModelRun)
 class RewardModelRunAdmin(admin.ModelAdmin):
+    class Media:
+        css = {"all": ["ifllm/admin_results.css"]}
+
     form = RewardModelRunForm
-    list_display = ["id", "name", "setting", "n_samples", "job_link", "created_at"]
-    list_filter = ["setting"]
-    actions = [build_dataset, rerun]
+    list_display = ["id", "name", "settings_kind", "n_samples", "job_link", "created_at"]
+    list_select_related = ["job"]
+    actions = [build_dataset, rerun, compare_runs]
 
     def has_build_permission(self, request: HttpRequest) -> bool:
         return request.user.has_perm("alignment.add_preferencedataset")
@@ -69,7 +136,8 @@ class RewardModelRunAdmin(admin.ModelAdmin):
     def get_readonly_fields(self, request: HttpRequest, obj=None) -> list[str]:  # noqa: ANN001
         if obj is None:
             return []
-        return ["name", "params", "job_link", "n_samples", "table", "report", "timings", "data_version"]
+        return ["name", "settings_kind", "params", "job_link", "n_samples", "accuracy_plot", "table", "report",
+                "timings", "data_version"]  # fmt: skip
 
     def get_fields(self, request: HttpRequest, obj=None) -> list[str]:  # noqa: ANN001
         return self.get_readonly_fields(request, obj) or ["name", "params"]
@@ -78,7 +146,23 @@ class RewardModelRunAdmin(admin.ModelAdmin):
 
     @admin.display(description="Table 2")
     def table(self, obj: RewardModelRun) -> str:
-        return format_html("<pre style='font-size:12px'>{}</pre>", obj.table_text or "–")
+        if not obj.results:
+            return format_html("<pre style='font-size:12px'>{}</pre>", obj.table_text or "–")
+        likert = obj.table_text.partition("Pointwise Likert regression")[2]
+        extra = format_html("<p><strong>Pointwise Likert regression</strong>{}</p>", likert) if likert else ""
+        return format_html("{}{}", table2_html(obj.results), extra)
+
+    @admin.display(description="accuracy by model and protocol")
+    def accuracy_plot(self, obj: RewardModelRun) -> str:
+        from analysis.plots.results import accuracy_figure, svg_text
+
+        if not obj.results:
+            return "–"
+        return mark_safe(svg_text(accuracy_figure(obj.results)))  # noqa: S308 - matplotlib SVG from numbers
+
+    @admin.display(description="setting")
+    def settings_kind(self, obj: RewardModelRun) -> str:
+        return run_kind(obj)
 
     def save_model(self, request: HttpRequest, obj: RewardModelRun, form, change: bool) -> None:  # noqa: ANN001
         if change:
@@ -88,6 +172,8 @@ class RewardModelRunAdmin(admin.ModelAdmin):
         obj.save()
         obj.job = job_start(kind="analysis.reward_models", params={"run_pk": obj.pk}, user=request.user)
         obj.save(update_fields=["job"])
+        self.message_user(request, format_html("Reward models started as {}; its page follows it.",
+                                               job_anchor(obj.job)))  # fmt: skip
 
 
 @admin.register(RewardPrediction)
@@ -95,6 +181,9 @@ class RewardPredictionAdmin(admin.ModelAdmin):
     list_display = ["id", "run", "turn", "model_name", "protocol", "prob_1", "predicted", "p_winner", "label"]
     list_filter = ["run", "model_name", "protocol"]
     raw_id_fields = ["turn"]
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False  # only reward-model jobs make predictions
 
     def has_change_permission(self, request: HttpRequest, obj=None) -> bool:  # noqa: ANN001
         return False

@@ -12,7 +12,7 @@ the same functions with data it read from the database, and a notebook with a re
 from __future__ import annotations
 
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -177,11 +177,13 @@ def run_reward_table(
     pointwise_specs: Sequence[ModelSpec] | None = None,
     text_embeddings: pd.DataFrame | None = None,
     likert: bool = True,
+    on_fold: Callable[[int, int, str], None] | None = None,
 ) -> RewardRun:
     """Evaluate the reward models on pairwise and pointwise rows; build Table 2.
 
     Pointwise rows are balanced by subsampling the majority class per seed, as in the paper.
     ``text_embeddings`` (indexed by query id, group ``emb``) enables the text models.
+    ``on_fold(done, total, label)`` is passed to :func:`evaluate_table` with the setting in the label.
     """
     results: dict[str, EvalResult] = {}
     timings: dict[str, float] = {}
@@ -196,8 +198,14 @@ def run_reward_table(
         if len(data.y) < 2 * cfg.n_splits or data.y.nunique() < 2 or data.y.value_counts().min() < cfg.n_splits:
             continue  # too few labelled rows (of each class) for the folds
         started = time.perf_counter()
+        hook = None
+        if on_fold is not None:
+
+            def hook(done: int, total: int, label: str, mode: str = mode) -> None:
+                on_fold(done, total, f"{mode}: {label}")
+
         results[mode.capitalize()] = evaluate_table(
-            data.X, data.y, data.groups, query_ids=data.query_ids, specs=mode_specs, config=cfg
+            data.X, data.y, data.groups, query_ids=data.query_ids, specs=mode_specs, config=cfg, on_fold=hook
         )
         timings[f"{mode}_s"] = time.perf_counter() - started
     likert_scores = pd.DataFrame()

@@ -142,16 +142,29 @@ def _store_predictions(run: RewardModelRun, oof: pd.DataFrame, turns: pd.DataFra
     return len(rows)
 
 
-def reward_model_run_execute(*, run: RewardModelRun, progress: Progress = _noop) -> RewardModelRun:
-    """Compute Table 2 (all protocols) from the database and store it with the OOF predictions."""
+def _log_nothing(line: str) -> None:
+    return None
+
+
+def reward_model_run_execute(
+    *, run: RewardModelRun, progress: Progress = _noop, log: Callable[[str], None] = _log_nothing
+) -> RewardModelRun:
+    """Compute Table 2 (all protocols) from the database and store it with the OOF predictions.
+
+    ``progress`` is called after every cross-validation fold; a job's progress raises when the
+    job was cancelled, which stops the run before anything is stored. Results and predictions
+    are stored together in one transaction, so a run holds a whole table or none.
+    """
     from analysis import pipeline
     from analysis.reward import EvalConfig, ForestParams, default_specs, text_specs
 
     params = {**DEFAULT_PARAMS, **run.params}
     timings: dict[str, float] = {}
     t = time.perf_counter()
+    log("loading turns, matching samples, extracting features")
     turns, table = feature_table(params=params, progress=progress)
     timings["load + match + features"] = time.perf_counter() - t
+    log(f"features: {len(table.features)} turns in {timings['load + match + features']:.1f} s")
     features = table.features
     report = {"matching": table.match_report, "turns_with_features": len(features)}
     if params["quality_filter"] and not features.empty:
@@ -178,8 +191,17 @@ def reward_model_run_execute(*, run: RewardModelRun, progress: Progress = _noop)
         selector_n_estimators=int(params["trees"]), regression_n_estimators=max(50, int(params["trees"]) // 2),
     )  # fmt: skip
     t = time.perf_counter()
+    spans = {"pairwise": (50, 80), "pointwise": (80, 90)}
+
+    def on_fold(done: int, total: int, label: str) -> None:
+        lo, hi = spans.get(label.split(":")[0], (50, 90))
+        log(f"{label} done ({time.perf_counter() - t:.0f} s)")
+        progress(lo + (hi - lo) * done / total, f"reward models, {label}")
+
+    log(f"reward models: {len(specs)} models, protocols {', '.join(config.protocols)}, "
+        f"seeds {list(config.seeds)}, {config.n_splits} folds, {params['trees']} trees")  # fmt: skip
     rr = pipeline.run_reward_table(
-        features, turns, config=config, specs=specs,
+        features, turns, config=config, specs=specs, on_fold=on_fold,
         pointwise_specs=[s for s in default_specs(forest) if s.name.startswith("RF")], text_embeddings=embeddings,
     )  # fmt: skip
     timings["reward models"] = time.perf_counter() - t
@@ -196,9 +218,13 @@ def reward_model_run_execute(*, run: RewardModelRun, progress: Progress = _noop)
     run.n_samples = int(len(features))
     run.data_version = table.data_version
     run.params = params
-    run.save()
-    progress(95, "storing out-of-fold predictions")
-    _store_predictions(run, rr.oof, turns)
+    with transaction.atomic():
+        # Inside the transaction: a job's progress() updates (and so locks) its RUNNING row, so a
+        # cancel arriving now waits for the commit, and one that came first stops us here.
+        progress(95, "storing the table and out-of-fold predictions")
+        run.save()
+        _store_predictions(run, rr.oof, turns)
+    log(f"stored {len(run.results)} result rows in {timings['reward models']:.0f} s of model fitting")
     return run
 
 
@@ -289,7 +315,9 @@ TEXT_DEFAULTS: dict[str, Any] = {
 }
 
 
-def text_reward_run_execute(*, run: RewardModelRun, progress: Progress = _noop) -> RewardModelRun:
+def text_reward_run_execute(
+    *, run: RewardModelRun, progress: Progress = _noop, log: Callable[[str], None] = _log_nothing
+) -> RewardModelRun:
     """Fine-tune a local checkpoint on the labelled pairs (optionally + IF) under CV; store OOF."""
     from analysis import pipeline
     from analysis.features import feature_columns
@@ -329,6 +357,8 @@ def text_reward_run_execute(*, run: RewardModelRun, progress: Progress = _noop) 
     run.table_text = format_table({"Pairwise": result})
     run.n_samples = len(rows)
     run.data_version = table.data_version
-    run.save()
-    _store_predictions(run, oof.assign(setting="Pairwise"), turns)
+    with transaction.atomic():
+        progress(95, "storing the table and out-of-fold predictions")
+        run.save()
+        _store_predictions(run, oof.assign(setting="Pairwise"), turns)
     return run

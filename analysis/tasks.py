@@ -15,7 +15,7 @@ def _execute_run(ctx: JobContext, run_pk: int, execute) -> dict:  # noqa: ANN001
     run = RewardModelRun.objects.get(pk=run_pk)
     run.job = ctx.job
     run.save(update_fields=["job"])
-    run = execute(run=run, progress=ctx.progress)
+    run = execute(run=run, progress=ctx.progress, log=ctx.log)
     ctx.log(run.table_text)
     return {"run": run.pk, "rows": run.n_samples, "predictions": run.predictions.count()}
 

@@ -78,9 +78,9 @@ class TopicAdmin(admin.ModelAdmin):
 
 @admin.register(LLMModel)
 class LLMModelAdmin(admin.ModelAdmin):
-    list_display = ["name", "provider", "model_id", "base_url", "max_tokens", "quota", "enabled"]
-    list_filter = ["provider", "enabled"]
-    list_editable = ["enabled"]
+    list_display = ["name", "provider", "model_id", "base_url", "max_tokens", "quota", "enabled", "can_judge"]
+    list_filter = ["provider", "enabled", "can_judge"]
+    list_editable = ["enabled", "can_judge"]
     search_fields = ["name", "model_id"]
     formfield_overrides = {models.URLField: {"assume_scheme": "https"}}
 

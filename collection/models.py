@@ -99,7 +99,18 @@ class LLMModel(models.Model):
         max_length=100, blank=True, help_text=_("Name of the environment variable with the key.")
     )
     max_tokens = models.PositiveIntegerField(default=500)
-    enabled = models.BooleanField(default=True)
+    # Two separate, explicit roles, both off by default: a model added as an evaluation judge
+    # must never be served to crowd workers, and a chat model is not a judge unless staff say so.
+    enabled = models.BooleanField(
+        _("chat model for the study"),
+        default=False,
+        help_text=_("Served to crowd workers in the study chat."),
+    )
+    can_judge = models.BooleanField(
+        _("judge"),
+        default=False,
+        help_text=_("Offered as the judge of alignment evaluations (never served to workers by this)."),
+    )
     quota = models.PositiveIntegerField(
         default=40, help_text=_("Conversations this model may be assigned to.")
     )

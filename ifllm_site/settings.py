@@ -1,7 +1,8 @@
 """Django settings of IFllm Lab, read from environment variables.
 
 With no environment at all the site runs for development: SQLite in ``var/db.sqlite3``, Celery
-tasks executed in-process (no Redis), DEBUG on. Production sets at least ``DEBUG=false``,
+tasks sent through a folder broker to the worker ``make run`` starts (no Redis), DEBUG on.
+Production sets at least ``DEBUG=false``,
 ``SECRET_KEY``, ``ALLOWED_HOSTS``, ``DATABASE_URL`` (PostgreSQL) and ``REDIS_URL``.
 
 Environment variables:
@@ -10,8 +11,10 @@ Environment variables:
 * ``SECRET_KEY``: required when ``DEBUG`` is off; a fixed development key otherwise.
 * ``ALLOWED_HOSTS`` (default ``localhost,127.0.0.1,[::1]``): comma separated.
 * ``DATABASE_URL`` (default SQLite file ``var/db.sqlite3``), parsed by dj-database-url.
-* ``REDIS_URL``: Celery broker and result backend. Unset means tasks run eagerly in the web
-  process, so the site works without any service running.
+* ``REDIS_URL``: Celery broker and result backend. Unset means the broker is the folder
+  ``var/broker`` (no service needed); ``make run`` starts a worker that reads it.
+* ``IFLLM_BROKER_DIR`` (default ``var/broker``): the folder broker used without Redis.
+* ``IFLLM_JOBS_EAGER`` (default ``false``): run jobs inside the process that starts them.
 * ``LOG_LEVEL`` (default ``INFO``).
 * ``IFLLM_PSEUDONYM_KEY``: HMAC key for worker pseudonyms; derived from ``SECRET_KEY`` if unset.
 * HTTPS (each on by default when ``DEBUG`` is off): ``SECURE_SSL_REDIRECT``,
@@ -299,11 +302,27 @@ SPECTACULAR_SETTINGS = {
 
 REDIS_URL = os.environ.get("REDIS_URL", "")
 
-CELERY_BROKER_URL = REDIS_URL or "memory://"
+# Without Redis the broker is a folder (kombu's filesystem transport): ``make run`` starts a
+# Celery worker beside uvicorn that reads it, so a job never runs inside the request that
+# started it, and development runs the same worker code as production. Chosen over an
+# in-process thread pool because training and forests are CPU bound (they would starve the
+# web server's event loop of the GIL) and a worker survives uvicorn's reloads.
+# ``IFLLM_JOBS_EAGER=true`` runs jobs in-process instead (scripts without a worker).
+BROKER_DIR = Path(os.environ.get("IFLLM_BROKER_DIR") or VAR_DIR / "broker")
+CELERY_BROKER_URL = REDIS_URL or "filesystem://"
 CELERY_RESULT_BACKEND = REDIS_URL or None
-# Without Redis, tasks run in the web process as soon as they are sent (after the transaction
-# commits). Errors are recorded on the Job by the runner and must not break the request.
-CELERY_TASK_ALWAYS_EAGER = not REDIS_URL
+if not REDIS_URL:
+    for _sub in ("messages", "processed", "control"):
+        (BROKER_DIR / _sub).mkdir(parents=True, exist_ok=True)
+    _BROKER_FS_OPTIONS = {
+        "data_folder_in": str(BROKER_DIR / "messages"),
+        "data_folder_out": str(BROKER_DIR / "messages"),
+        "processed_folder": str(BROKER_DIR / "processed"),
+        "control_folder": str(BROKER_DIR / "control"),
+        "store_processed": False,
+    }
+# Errors are recorded on the Job by the runner and must not break the request.
+CELERY_TASK_ALWAYS_EAGER = env_bool("IFLLM_JOBS_EAGER", False)
 CELERY_TASK_EAGER_PROPAGATES = False
 
 CELERY_TASK_DEFAULT_QUEUE = "default"
@@ -326,7 +345,16 @@ CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 # Job tasks are acks_late (see jobs.runner). With Redis an unacknowledged message is redelivered
 # after the visibility timeout, so it must exceed the longest job (training runs take hours).
-CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": 12 * 3600}
+CELERY_BROKER_TRANSPORT_OPTIONS = (
+    {"visibility_timeout": 12 * 3600} if REDIS_URL else _BROKER_FS_OPTIONS
+)
+# The worker writes progress while the web process reads and writes: on SQLite, WAL lets reads
+# go on during a write, and IMMEDIATE transactions wait (timeout) instead of failing with
+# "database is locked" when two processes upgrade their locks at once.
+if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
+    DATABASES["default"].setdefault("OPTIONS", {}).update(
+        {"init_command": "PRAGMA journal_mode=WAL;", "transaction_mode": "IMMEDIATE", "timeout": 20}
+    )
 
 # --- Logging ----------------------------------------------------------------------------------
 

@@ -60,7 +60,7 @@ class JobAdmin(admin.ModelAdmin):
     date_hierarchy = "created_at"
     actions = [cancel_jobs, rerun_jobs]
     fields = [
-        "kind", "status", "progress", "message", "queue", "celery_task_id", "created_by",
+        "kind", "status", "progress_bar", "message", "queue", "celery_task_id", "created_by",
         "rerun_of", "cancelled_by", "created_at", "started_at", "finished_at", "duration", "params",
         "result", "log_tail_pre", "error_pre",
     ]
@@ -82,9 +82,21 @@ class JobAdmin(admin.ModelAdmin):
     def duration(self, obj: Job) -> str:
         return "" if obj.duration is None else str(obj.duration).split(".")[0]
 
+    @admin.display(description="Progress")
+    def progress_bar(self, obj: Job) -> str:
+        waiting = ""
+        if obj.status == Job.Status.PENDING:
+            waiting = " waiting for a worker (make run starts one; with Redis: make worker QUEUE=" + obj.queue + ")"
+        return format_html(
+            '<progress max="100" value="{}" style="width:20em"></progress> <span class="job-pct">{} %</span>{}',
+            obj.progress, obj.progress, waiting,
+        )
+
     @admin.display(description="Log (last lines)")
     def log_tail_pre(self, obj: Job) -> str:
-        return format_html("<pre style='white-space: pre-wrap'>{}</pre>", obj.log_tail)
+        return format_html(
+            "<pre style='white-space: pre-wrap; max-height: 28em; overflow-y: auto'>{}</pre>", obj.log_tail
+        )
 
     @admin.display(description="Error")
     def error_pre(self, obj: Job) -> str:

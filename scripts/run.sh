@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Development site: SQLite in var/, tasks run in-process (no Redis needed), demo content.
-# Serves ASGI with uvicorn on http://localhost:8000 (override with HOST / PORT).
+# Development site: SQLite in var/, demo content, no Redis needed.
+# Serves ASGI with uvicorn on http://localhost:8000 (override with HOST / PORT) and runs a Celery
+# worker beside it on the folder broker var/broker (jobs run there, never inside a request).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -14,5 +15,14 @@ if $PY manage.py help seed_demo >/dev/null 2>&1; then
 fi
 HOST="${HOST:-127.0.0.1}"
 PORT="${PORT:-8000}"
+
+# Without REDIS_URL the broker is var/broker; with it, this worker serves the Redis queues.
+# Two processes: a reward table does not hold up a quality-check job. Stopped with the site.
+mkdir -p var/log
+.venv/bin/celery -A ifllm_site worker -Q default,cpu,gpu --concurrency="${WORKERS:-2}" \
+    -n "dev-$$@%h" -l info >var/log/worker.log 2>&1 &
+WORKER_PID=$!
+trap 'kill "$WORKER_PID" 2>/dev/null; wait "$WORKER_PID" 2>/dev/null' EXIT INT TERM
+echo "==> job worker started (pid $WORKER_PID, log var/log/worker.log)"
 echo "==> IFllm Lab at http://localhost:$PORT/"
-exec .venv/bin/uvicorn ifllm_site.asgi:application --host "$HOST" --port "$PORT"
+.venv/bin/uvicorn ifllm_site.asgi:application --host "$HOST" --port "$PORT"

@@ -11,6 +11,7 @@ from django.core.exceptions import ImproperlyConfigured
 SETTINGS_FILE = Path(__file__).resolve().parent.parent / "ifllm_site" / "settings.py"
 ENV_VARS = [
     "DEBUG", "SECRET_KEY", "ALLOWED_HOSTS", "DATABASE_URL", "REDIS_URL", "IFLLM_PSEUDONYM_KEY",
+    "IFLLM_JOBS_EAGER",
 ]
 
 
@@ -34,7 +35,11 @@ def test_defaults_need_no_services(load):
     assert s["DATABASES"]["default"]["ENGINE"] == "django.db.backends.sqlite3"
     assert s["DATABASES"]["default"]["NAME"] == str(s["BASE_DIR"] / "var" / "db.sqlite3")
     assert (s["BASE_DIR"] / "var").is_dir()
-    assert s["CELERY_TASK_ALWAYS_EAGER"] is True
+    # Jobs go through a folder broker to the worker `make run` starts, never into the request.
+    assert s["CELERY_TASK_ALWAYS_EAGER"] is False
+    assert s["CELERY_BROKER_URL"] == "filesystem://"
+    assert Path(s["CELERY_BROKER_TRANSPORT_OPTIONS"]["data_folder_in"]).is_dir()
+    assert s["DATABASES"]["default"]["OPTIONS"]["transaction_mode"] == "IMMEDIATE"
     assert s["CELERY_TASK_EAGER_PROPAGATES"] is False
     assert s["ALLOWED_HOSTS"] == ["localhost", "127.0.0.1", "[::1]"]
     assert s["SECRET_KEY"]
@@ -113,3 +118,7 @@ def test_webgazer_static_file_is_found_when_installed(settings):
     if not (settings.BASE_DIR / "node_modules" / "webgazer" / "dist").is_dir():
         pytest.skip("node_modules not installed (run scripts/setup.sh)")
     assert finders.find("vendor/webgazer/webgazer.js")
+
+
+def test_jobs_can_run_eagerly_on_request(load):
+    assert load(IFLLM_JOBS_EAGER="true")["CELERY_TASK_ALWAYS_EAGER"] is True

@@ -26,6 +26,7 @@ __all__ = [
     "judge_pair",
     "openai_client_fn",
     "anthropic_client_fn",
+    "demo_judge_fn",
 ]
 
 ClientFn = Callable[[str], str]
@@ -218,3 +219,26 @@ def anthropic_client_fn(
         return "".join(block.text for block in resp.content if getattr(block, "type", "") == "text")
 
     return call
+
+
+def _demo_score(query: str, answer: str) -> int:
+    words = re.findall(r"[a-z]+", answer.lower())
+    if not words:
+        return 1
+    topical = len(set(re.findall(r"[a-z]{4,}", query.lower())) & set(words))
+    variety = len(set(words)) / len(words)  # degenerate, repeating text scores low
+    return max(1, min(10, 1 + round(5 * variety) + min(topical, 4)))
+
+
+def demo_judge_fn(prompt: str) -> str:
+    """An OFFLINE, heuristic judge for trying the evaluation loop without an API (smoke tests).
+
+    It answers in the real judge's format from two crude cues (words of the query used in the
+    answer, and how little the answer repeats itself): deterministic and free, and of no value
+    as an evaluation. Never report its numbers.
+    """
+    m = re.search(r"\[User query\]\n(.*?)\n\n\[Answer A\]\n(.*?)\n\n\[Answer B\]\n(.*?)\n\nReply", prompt, re.S)
+    query, a, b = m.groups() if m else ("", prompt, "")
+    sa, sb = _demo_score(query, a), _demo_score(query, b)
+    winner = "A" if sa > sb else "B" if sb > sa else "tie"
+    return json.dumps({"score_a": sa, "score_b": sb, "winner": winner, "reason": "offline demo heuristic"})

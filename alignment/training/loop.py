@@ -98,6 +98,22 @@ def _epoch_loader(dataset: Dataset, collator: Callable, cfg: TrainConfig, epoch:
     return DataLoader(Subset(dataset, order), batch_size=cfg.batch_size, shuffle=False, collate_fn=collator)
 
 
+def scaled_warmup(warmup_steps: int, total_steps: int) -> tuple[int, list[str]]:
+    """Warm-up actually used, and why it differs from the configured one.
+
+    The reference's 150 warm-up steps assume thousands of steps; on a small dataset (23 steps
+    for a default SFT on the dev release) the learning rate would never leave ~lr/150. When the
+    warm-up is not shorter than the run, it is scaled to a tenth of the run (at least 1 step).
+    """
+    if total_steps <= 0 or warmup_steps < total_steps:
+        return warmup_steps, []
+    scaled = max(1, total_steps // 10)
+    return scaled, [
+        f"warm-up of {warmup_steps} steps is not shorter than the run ({total_steps} optimizer steps): "
+        f"scaled to {scaled} steps so the learning rate reaches its peak"
+    ]
+
+
 class _Trainer:
     """State and mechanics shared by SFT and preference training (one run)."""
 
@@ -123,7 +139,12 @@ class _Trainer:
         set_seed(cfg.seed)
         model.train()
         optimizer = _optimizer(model, cfg)
-        warmup = cfg.warmup_steps
+        n_batches = len(self.accelerator.prepare(_epoch_loader(dataset, collator, cfg, 0)))
+        self.n_batches = n_batches
+        self.steps_per_epoch = math.ceil(n_batches / cfg.grad_accum)
+        self.total_steps = self.steps_per_epoch * cfg.epochs
+        self.warmup_steps, self.warnings = scaled_warmup(cfg.warmup_steps, self.total_steps)
+        warmup = self.warmup_steps
         # Reference schedule: linear warm-up to lr, then constant.  Not passed to prepare():
         # accelerate would step it once per process and warm up N times faster on N GPUs.
         self.scheduler = torch.optim.lr_scheduler.LambdaLR(
@@ -131,10 +152,6 @@ class _Trainer:
         )
         self.model, self.optimizer = self.accelerator.prepare(model, optimizer)
         self.accelerator.register_for_checkpointing(self.scheduler)
-        n_batches = len(self.accelerator.prepare(_epoch_loader(dataset, collator, cfg, 0)))
-        self.n_batches = n_batches
-        self.steps_per_epoch = math.ceil(n_batches / cfg.grad_accum)
-        self.total_steps = self.steps_per_epoch * cfg.epochs
         self.step, self.epoch, self.batches_done = 0, 0, 0
         self.history: list[dict[str, float]] = []
         self.last_metrics: dict[str, float] = {}
@@ -232,6 +249,8 @@ class _Trainer:
             "checkpoint": self.last_checkpoint,
             "metrics": self.last_metrics,
             "history": self.history,
+            "warmup_steps": self.warmup_steps,
+            "warnings": self.warnings,
         }
 
     def _stop_requested(self) -> bool:

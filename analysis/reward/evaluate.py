@@ -155,6 +155,7 @@ def evaluate_table(
     specs: Sequence[ModelSpec] | None = None,
     config: EvalConfig = DEFAULT_EVAL_CONFIG,
     make_selector: Callable[[int], TopKImportance] | None = None,
+    on_fold: Callable[[int, int, str], None] | None = None,
 ) -> EvalResult:
     """Cross-validate every model under every protocol.
 
@@ -175,6 +176,9 @@ def evaluate_table(
         training fold (nested protocols) or once per seed on all rows (``paper``) and its
         columns are shared by every IF model of that fold, which is the same as nesting it in
         each pipeline but fits it once instead of once per model.
+    on_fold : callable(done, total, label), optional
+        Called after every fold: where a job reports progress and notices a cancellation (an
+        exception raised here stops the evaluation before anything is returned).
 
     Returns
     -------
@@ -193,6 +197,7 @@ def evaluate_table(
 
     need_if = any(s.use_if for s in specs)
     score_rows, oof_parts, imp_parts, timings = [], [], [], {}
+    folds_total, folds_done = len(config.protocols) * len(config.seeds) * config.n_splits, 0
     for protocol in config.protocols:
         if protocol not in PROTOCOLS:
             raise ValueError(f"unknown protocol {protocol!r}; expected one of {sorted(PROTOCOLS)}")
@@ -225,6 +230,9 @@ def evaluate_table(
                         # honest prediction from no features is the training prior.
                         model = DummyClassifier(strategy="prior").fit(X_train, ys[train])
                     prob[spec.name][test] = _prob_class_1(model, X_test)
+                folds_done += 1
+                if on_fold is not None:
+                    on_fold(folds_done, folds_total, f"{protocol}, seed {seed}, fold {fold + 1} of {len(splits)}")
             for spec in specs:
                 p1 = prob[spec.name]
                 score_rows.append(

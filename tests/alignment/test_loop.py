@@ -134,3 +134,16 @@ def test_sft_should_stop_leaves_checkpoint(tokenizer, tmp_path):
     with pytest.raises(ValueError, match="sft"):
         train_preference(make_tiny_gpt2(tokenizer), make_tiny_gpt2(tokenizer), tokenizer, PREFS,
                          _dpo_cfg(tmp_path, "wrong"), resume_from=ckpt)
+
+
+def test_warmup_longer_than_the_run_is_scaled_so_the_lr_reaches_its_peak(tokenizer, tmp_path):
+    from alignment.training.loop import scaled_warmup
+
+    assert scaled_warmup(150, 2000) == (150, [])
+    steps, warnings = scaled_warmup(150, 23)
+    assert steps == 2 and "150" in warnings[0] and "23" in warnings[0]
+    cfg = SFTConfig(lr=1e-3, optimizer="adamw", warmup_steps=150, batch_size=2, grad_accum=1, epochs=2,
+                    max_length=64, max_prompt_length=24, output_dir=str(tmp_path / "sft"))
+    out = train_sft(make_tiny_gpt2(tokenizer), tokenizer, SFT, cfg)
+    assert out["total_steps"] == 6 and out["warmup_steps"] == 1 and out["warnings"]
+    assert out["history"][-1]["lr"] == pytest.approx(1e-3)  # with 150 warm-up steps: 7/151 of it

@@ -240,7 +240,7 @@ def test_sft_then_rdpo_then_evaluation(base_model, django_capture_on_commit_call
 
     with FakeLLMServer(_judge_reply) as server:
         judge = LLMModel.objects.create(
-            name="judge", provider="openai", model_id="judge-1", base_url=server.openai_base_url
+            name="judge", provider="openai", model_id="judge-1", base_url=server.openai_base_url, can_judge=True
         )
         with django_capture_on_commit_callbacks(execute=True):
             ev = evaluation_run_start(
@@ -256,12 +256,20 @@ def test_sft_then_rdpo_then_evaluation(base_model, django_capture_on_commit_call
     assert {c["winner"] for c in ev.comparisons} <= {"dpo", "sft", "tie"}
 
 
-def test_training_job_failure_is_recorded(django_capture_on_commit_callbacks, tmp_path) -> None:  # noqa: ANN001
+def test_training_refuses_a_missing_checkpoint_before_starting(tmp_path) -> None:  # noqa: ANN001
+    with pytest.raises(ValueError, match="the path does not exist"):
+        training_run_start(method="sft", base_model=str(tmp_path / "missing"), config=TINY)
+    assert not TrainingRun.objects.exists() and not Job.objects.exists()
+
+
+def test_training_job_failure_is_recorded(tmp_path, django_capture_on_commit_callbacks) -> None:  # noqa: ANN001
+    broken = tmp_path / "broken"  # looks like a checkpoint, but no weights or tokenizer load from it
+    broken.mkdir()
+    (broken / "config.json").write_text('{"model_type": "gpt2"}')
     with django_capture_on_commit_callbacks(execute=True):
-        run = training_run_start(method="sft", base_model=str(tmp_path / "missing"), config=TINY)
+        run = training_run_start(method="sft", base_model=str(broken), config=TINY)
     run.job.refresh_from_db()
-    assert run.job.status == Job.Status.FAILED
-    assert "missing" in run.job.error
+    assert run.job.status == Job.Status.FAILED and run.job.error
 
 
 def test_admin_pages(admin_client, base_model) -> None:  # noqa: ANN001

@@ -30,7 +30,7 @@ def _imported(release: Path) -> None:
     call_command("import_ifllm", str(release), "--jobs", "1", stdout=StringIO())
 
 
-def test_reward_model_job_stores_table_and_oof_predictions(django_capture_on_commit_callbacks) -> None:  # noqa: ANN001
+def test_reward_model_job_stores_table_and_oof_predictions(django_capture_on_commit_callbacks, admin_client) -> None:  # noqa: ANN001, E501
     run = RewardModelRun.objects.create(params=SMALL)
     with django_capture_on_commit_callbacks(execute=True):
         job = job_start(kind="analysis.reward_models", params={"run_pk": run.pk})
@@ -48,6 +48,48 @@ def test_reward_model_job_stores_table_and_oof_predictions(django_capture_on_com
         assert p.label == p.turn.preferred  # label direction: 1 = response 1 preferred
         assert p.p_winner >= 0.5 and p.p_winner == pytest.approx(max(p.prob_1, 1 - p.prob_1))
         assert p.predicted == (1 if p.prob_1 >= 0.5 else 2)
+    # The run page: Table 2 as HTML (one table per setting x protocol, best per column marked),
+    # the accuracy plot with the length-only baseline, and the settings from the results.
+    page = admin_client.get(f"/admin/analysis/rewardmodelrun/{run.pk}/change/").content.decode()
+    settings = {r["setting"] for r in run.results}
+    n_tables = len({(r["setting"], r["protocol"]) for r in run.results})
+    assert page.count('<table class="ifllm-results">') == n_tables >= 3
+    assert 'class="best"' in page and "(length-only baseline)" in page and "<svg" in page
+    assert "Pairwise (left vs right)" not in page and "Pairwise" in settings
+    other = RewardModelRun.objects.create(name="other run", results=run.results, params=run.params)
+    compare = admin_client.post("/admin/analysis/rewardmodelrun/",
+                                {"action": "compare_runs", "_selected_action": [run.pk, other.pk]})  # fmt: skip
+    assert compare.status_code == 200
+    assert compare.content.decode().count('<table class="ifllm-results">') == 2 * n_tables
+
+
+def test_cancelled_reward_job_stops_between_folds_and_stores_nothing(
+    django_capture_on_commit_callbacks, monkeypatch  # noqa: ANN001
+) -> None:
+    """Cancel while the second fold is logged: the next fold check stops the job; no half table."""
+    from jobs.runner import JobContext
+    from jobs.services import job_cancel
+
+    folds_after_cancel: list[str] = []
+    original_log = JobContext.log
+
+    def log(self: JobContext, line: str) -> None:
+        original_log(self, line)
+        if "fold" in line and Job.objects.get(pk=self.job.pk).status == Job.Status.CANCELLED:
+            folds_after_cancel.append(line)
+        if "fold 2 of" in line:
+            job_cancel(job=Job.objects.get(pk=self.job.pk))
+
+    monkeypatch.setattr(JobContext, "log", log)
+    run = RewardModelRun.objects.create(params=SMALL)
+    with django_capture_on_commit_callbacks(execute=True):
+        job = job_start(kind="analysis.reward_models", params={"run_pk": run.pk})
+    job.refresh_from_db()
+    run.refresh_from_db()
+    assert job.status == Job.Status.CANCELLED
+    assert folds_after_cancel == []  # stopped at the fold where it was cancelled
+    assert "pairwise: paper, seed 0, fold 2 of 3 done" in job.log_tail  # the log says what it did
+    assert run.results == [] and run.table_text == "" and not run.predictions.exists()
 
 
 def test_reward_models_command_prints_table() -> None:

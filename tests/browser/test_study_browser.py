@@ -168,8 +168,8 @@ def assert_samples_exact(task: Task, generated: int) -> None:
 def test_pointwise_and_pairwise_flow_lossless(browser, asgi_server):  # noqa: ANN001
     for i in range(3):
         Topic.objects.create(title=f"Browser topic {i}")
-    LLMModel.objects.create(name="demo-a", provider="demo", model_id="demo-a")
-    LLMModel.objects.create(name="demo-b", provider="demo", model_id="demo-b")
+    LLMModel.objects.create(name="demo-a", provider="demo", model_id="demo-a", enabled=True)
+    LLMModel.objects.create(name="demo-b", provider="demo", model_id="demo-b", enabled=True)
     cfg = study.study_settings_get()
     cfg.min_turns, cfg.min_seconds, cfg.bullet_probability = 3, 8, 0.5
     cfg.save()

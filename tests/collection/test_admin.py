@@ -59,7 +59,19 @@ def test_seed_demo_is_idempotent_and_prints_password() -> None:
     call_command("seed_demo", stdout=out2)
     assert out1.getvalue() == out2.getvalue()
     assert "Staff login: staff / " in out1.getvalue()
-    assert LLMModel.objects.filter(provider="demo").count() == 2
+    # Two chat models for the study and one offline judge that is never served to workers.
+    assert set(LLMModel.objects.filter(enabled=True).values_list("model_id", flat=True)) == {"demo-a", "demo-b"}
+    assert list(LLMModel.objects.filter(can_judge=True).values_list("model_id", "enabled")) == [("demo-judge", False)]
+
+
+def test_a_model_added_to_the_registry_is_neither_a_study_model_nor_a_judge(admin_client) -> None:
+    response = admin_client.post(
+        "/admin/collection/llmmodel/add/",
+        {"name": "judge-x", "provider": "openai", "model_id": "gpt-x", "max_tokens": 500, "quota": 40},
+    )
+    assert response.status_code == 302, response.content[:2000]
+    model = LLMModel.objects.get(name="judge-x")
+    assert (model.enabled, model.can_judge) == (False, False)
 
 
 def test_task_list_counts_samples_once_however_many_turns(admin_client) -> None:  # noqa: ANN001

@@ -18,7 +18,8 @@ def topics(db) -> list[Topic]:
 @pytest.fixture
 def demo_models(db) -> list[LLMModel]:
     return [
-        LLMModel.objects.create(name=f"demo-{c}", provider="demo", model_id=f"demo-{c}", quota=100)
+        LLMModel.objects.create(name=f"demo-{c}", provider="demo", model_id=f"demo-{c}", quota=100,
+                                enabled=True)
         for c in "abc"
     ]
 

@@ -32,8 +32,14 @@ class Command(BaseCommand):
             Topic.objects.get_or_create(title=title)
         for name, model_id in (("Demo model A", "demo-a"), ("Demo model B", "demo-b")):
             LLMModel.objects.get_or_create(
-                name=name, defaults={"provider": LLMProvider.DEMO, "model_id": model_id}
+                name=name, defaults={"provider": LLMProvider.DEMO, "model_id": model_id, "enabled": True}
             )
+        # Judges alignment evaluations offline (a heuristic, for trying the loop, not for results);
+        # never served to workers.
+        LLMModel.objects.get_or_create(
+            name="Demo judge (offline heuristic)",
+            defaults={"provider": LLMProvider.DEMO, "model_id": "demo-judge", "can_judge": True, "enabled": False},
+        )
         password_file = settings.VAR_DIR / "demo_staff.txt"
         User = get_user_model()
         user = User.objects.filter(username=username).first()

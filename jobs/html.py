@@ -1,0 +1,18 @@
+"""HTML bits other apps' admin pages use to point at a job."""
+
+from __future__ import annotations
+
+from django.urls import reverse
+from django.utils.html import format_html
+from django.utils.safestring import SafeString
+
+from .models import Job
+
+
+def job_anchor(job: Job) -> SafeString:
+    """``job 12: RUNNING 40 %`` linking to the job's page (which follows it live)."""
+    url = reverse("admin:jobs_job_change", args=[job.pk])
+    state = job.get_status_display()
+    if job.status == Job.Status.RUNNING:
+        state += f" {job.progress} %"
+    return format_html('<a href="{}">job {}: {}</a>', url, job.pk, state)
