@@ -23,6 +23,7 @@ import sys
 import time
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
@@ -56,6 +57,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--calibration")
     parser.add_argument("--n-jobs", type=int)
     parser.add_argument("--cache-dir", default="/tmp/ifllm-reward-bench")
+    parser.add_argument("--no-transfer", action="store_true",
+                        help="skip the dev-internal transfer (fit on half the workers, score on the other half)")
     args = parser.parse_args(argv)
     t = time.perf_counter()
     features, queries = load_features(args.root, args.cache_dir)
@@ -79,6 +82,21 @@ def main(argv: list[str] | None = None) -> int:
     for name, value in run.timings.items():
         print(f"  {name:45s} {value:8.1f}")
     print(f"  {'TOTAL reward table':45s} {total:8.1f}")
+    if not args.no_transfer:
+        from analysis.reward.summary import format_interval_table
+        from analysis.transfer import transfer_settings
+
+        workers = sorted(features["worker"].unique())
+        rng = np.random.default_rng(0)
+        train = set(rng.choice(workers, size=len(workers) // 2, replace=False))
+        t = time.perf_counter()
+        _, summaries = transfer_settings(
+            features[features["worker"].isin(train)], queries, features[~features["worker"].isin(train)], queries,
+            config=config, specs=specs,
+        )  # fmt: skip
+        print(f"\nDev-internal transfer: fitted on {len(train)} workers, scored on the other "
+              f"{len(workers) - len(train)} ({time.perf_counter() - t:.1f} s)")  # fmt: skip
+        print(format_interval_table(summaries))
     return 0
 
 
