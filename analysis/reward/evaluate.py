@@ -181,7 +181,9 @@ def _rankable(X: pd.DataFrame) -> pd.DataFrame:
 
 def _limit_threads(estimator, n_jobs: int | None):  # noqa: ANN001, ANN202
     """Set every ``*n_jobs`` parameter (pipeline steps, nested forests) to ``n_jobs``."""
-    params = {k: n_jobs for k in estimator.get_params(deep=True) if k == "n_jobs" or k.endswith("__n_jobs")}
+    # only where a value was set: LogisticRegression's n_jobs is deprecated (and unused)
+    params = {k: n_jobs for k, v in estimator.get_params(deep=True).items()
+              if (k == "n_jobs" or k.endswith("__n_jobs")) and v is not None}  # fmt: skip
     return estimator.set_params(**params) if params else estimator
 
 

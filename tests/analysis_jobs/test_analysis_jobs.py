@@ -188,7 +188,8 @@ def test_reward_models_command_transfer_between_worker_files(tmp_path) -> None: 
     )  # fmt: skip
     assert "Δ vs length-only" in out.getvalue()
     result = json.loads((tmp_path / "out.json").read_text())
-    rf = result["pairwise"]["RF + IF"]
+    assert result  # settings with enough labelled rows on the mini copies
+    rf = next(iter(result.values()))["RF + IF"]
     assert {"accuracy", "auc", "ece", "brier", "n_test", "workers_test", "acc_lo", "acc_hi", "diff_lo"} <= set(rf)
     assert rf["workers_test"] <= len(workers) - half
     assert rf["acc_lo"] <= rf["accuracy"] <= rf["acc_hi"]
