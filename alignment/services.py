@@ -13,6 +13,7 @@ from typing import Any
 import pandas as pd
 from django.conf import settings
 from django.db import transaction
+from django.db.models.functions import Coalesce
 
 from collection.models import Task, Turn
 from jobs.services import job_start
@@ -123,7 +124,9 @@ def preference_dataset_build(
             preds = preds.filter(model_name=reward_model)
         if reward_protocol:
             preds = preds.filter(protocol=reward_protocol)
-        predictions = pd.DataFrame(list(preds.values_list("turn_id", "prob_1")), columns=["pair_id", "prob_1"])
+        # The calibrated probability where the run has one (rDPO reads the confidence as a flip rate).
+        probs = preds.annotate(p1=Coalesce("prob_1_cal", "prob_1")).values_list("turn_id", "p1")
+        predictions = pd.DataFrame(list(probs), columns=["pair_id", "prob_1"])
         if predictions["pair_id"].duplicated().any():
             raise ValueError("several predictions per pair: choose reward_model and reward_protocol")
         pairs = pairs[pairs["pair_id"].isin(predictions["pair_id"])]

@@ -57,6 +57,12 @@ class RewardPrediction(models.Model):
     p_winner = models.FloatField()
     label = models.PositiveSmallIntegerField(null=True, blank=True)
     fold = models.SmallIntegerField(null=True, blank=True)
+    prob_1_cal = models.FloatField(
+        null=True, blank=True, help_text=_("P(response 1) calibrated inside the training folds (grouped protocol).")
+    )
+    p_winner_cal = models.FloatField(
+        null=True, blank=True, help_text=_("Calibrated probability of the predicted winner (labels datasets).")
+    )
 
     class Meta:
         constraints = [

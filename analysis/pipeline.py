@@ -12,7 +12,7 @@ the same functions with data it read from the database, and a notebook with a re
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Iterable, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -38,6 +38,7 @@ from analysis.reward import (
     pointwise_labels,
 )
 from analysis.reward.evaluate import DEFAULT_EVAL_CONFIG
+from analysis.reward.summary import format_interval_table, interval_summary
 from collection.release import reader
 
 TaskKey = tuple[str, int]
@@ -157,6 +158,38 @@ def labelled_set(
     return LabelledSet(X, labels.loc[ids], rows.loc[ids, "worker"], np.asarray(ids))
 
 
+#: Parameters of a reward-model run (admin, ``manage.py reward_models``, benchmarks). ``trees``
+#: sizes every forest: 100 is within the seed-to-seed spread of 500 on dev under grouped CV
+#: (``benchmarks/reward_trees.py``) at a fifth of the cost.
+DEFAULT_REWARD_PARAMS: dict = {
+    "seeds": [0, 1, 2],
+    "trees": 100,
+    "k": 50,
+    "n_splits": 5,
+    "quality_filter": True,
+    "worker_normalise": True,
+    "text": False,
+    "calibration": "platt",
+    "n_jobs": 2,
+}
+
+
+def reward_run_config(params: dict) -> tuple[EvalConfig, list[ModelSpec], list[ModelSpec]]:
+    """EvalConfig, pairwise specs and pointwise specs of a run from its ``params`` (defaults filled)."""
+    from analysis.reward import ForestParams
+
+    p = {**DEFAULT_REWARD_PARAMS, **params}
+    trees = int(p["trees"])
+    forest = ForestParams(n_estimators=trees)
+    config = EvalConfig(
+        seeds=tuple(int(s) for s in p["seeds"]), k=int(p["k"]), n_splits=int(p["n_splits"]),
+        selector_n_estimators=trees, regression_n_estimators=max(50, trees // 2),
+        calibration=str(p["calibration"]), n_jobs=int(p["n_jobs"]),
+    )  # fmt: skip
+    specs = default_specs(forest)
+    return config, specs, [s for s in specs if s.name.startswith("RF")]
+
+
 @dataclass
 class RewardRun:
     """Output of :func:`run_reward_table`."""
@@ -166,6 +199,7 @@ class RewardRun:
     table: str
     oof: pd.DataFrame
     timings: dict
+    intervals: dict = field(default_factory=dict)  #: setting -> :func:`interval_summary` frame
 
 
 def run_reward_table(
@@ -177,13 +211,17 @@ def run_reward_table(
     pointwise_specs: Sequence[ModelSpec] | None = None,
     text_embeddings: pd.DataFrame | None = None,
     likert: bool = True,
-    on_fold: Callable[[int, int, str], None] | None = None,
+    should_stop=None,  # noqa: ANN001 - callable() -> bool, polled between folds
+    on_progress=None,  # noqa: ANN001 - callable(fraction 0..1, message)
 ) -> RewardRun:
     """Evaluate the reward models on pairwise and pointwise rows; build Table 2.
 
     Pointwise rows are balanced by subsampling the majority class per seed, as in the paper.
     ``text_embeddings`` (indexed by query id, group ``emb``) enables the text models.
-    ``on_fold(done, total, label)`` is passed to :func:`evaluate_table` with the setting in the label.
+    ``should_stop`` cancels between folds (:class:`~analysis.reward.evaluate.EvaluationCancelled`);
+    ``on_progress(fraction, message)`` reports folds done. ``timings`` keys (seconds, stable):
+    ``pairwise_s``, ``pointwise_s``, ``likert_s``, ``intervals_s`` and, per setting,
+    ``<setting>.selector_s`` / ``.models_s`` / ``.calibration_s`` (summed over parallel folds).
     """
     results: dict[str, EvalResult] = {}
     timings: dict[str, float] = {}
@@ -198,16 +236,20 @@ def run_reward_table(
         if len(data.y) < 2 * cfg.n_splits or data.y.nunique() < 2 or data.y.value_counts().min() < cfg.n_splits:
             continue  # too few labelled rows (of each class) for the folds
         started = time.perf_counter()
-        hook = None
-        if on_fold is not None:
+        share = 0.0 if mode == "pairwise" else 0.75
 
-            def hook(done: int, total: int, label: str, mode: str = mode) -> None:
-                on_fold(done, total, f"{mode}: {label}")
+        def fold_done(done: int, total: int, share: float = share, mode: str = mode) -> None:
+            if on_progress is not None:
+                width = 0.75 if mode == "pairwise" else 0.2
+                on_progress(share + width * done / total, f"{mode}: fold {done}/{total}")
 
         results[mode.capitalize()] = evaluate_table(
-            data.X, data.y, data.groups, query_ids=data.query_ids, specs=mode_specs, config=cfg, on_fold=hook
-        )
+            data.X, data.y, data.groups, query_ids=data.query_ids, specs=mode_specs, config=cfg,
+            should_stop=should_stop, on_progress=fold_done,
+        )  # fmt: skip
         timings[f"{mode}_s"] = time.perf_counter() - started
+        for key in ("selector_s", "models_s", "calibration_s"):
+            timings[f"{mode}.{key}"] = results[mode.capitalize()].timings.get(key, 0.0)
     likert_scores = pd.DataFrame()
     if likert:
         started = time.perf_counter()
@@ -224,4 +266,10 @@ def run_reward_table(
     oof = pd.concat(
         [r.oof.assign(setting=name) for name, r in results.items()], ignore_index=True
     ) if results else pd.DataFrame()  # fmt: skip
-    return RewardRun(results, likert_scores, format_table(results), oof, timings)
+    started = time.perf_counter()
+    table = format_table(results)
+    intervals = {name: interval_summary(r) for name, r in results.items()}
+    if intervals:
+        table += "\n\n" + format_interval_table(intervals)
+    timings["intervals_s"] = time.perf_counter() - started
+    return RewardRun(results, likert_scores, table, oof, timings, intervals)

@@ -16,6 +16,7 @@ import pandas as pd
 from django.conf import settings
 from django.db import transaction
 
+from analysis.pipeline import DEFAULT_REWARD_PARAMS
 from collection.models import Task, TrajectoryChunk
 from collection.selectors import task_samples, turns_frame
 
@@ -23,15 +24,8 @@ from .models import AnalysisFigure, RewardModelRun, RewardPrediction
 
 Progress = Callable[[float, str], None]
 
-DEFAULT_PARAMS: dict[str, Any] = {
-    "seeds": [0, 1, 2],
-    "trees": 500,
-    "k": 50,
-    "n_splits": 5,
-    "quality_filter": True,
-    "worker_normalise": True,
-    "text": False,
-}
+#: Defaults of a reward-model run (kept in the pure pipeline so benchmarks use the same).
+DEFAULT_PARAMS: dict[str, Any] = dict(DEFAULT_REWARD_PARAMS)
 
 
 def _noop(pct: float, message: str = "") -> None:
@@ -123,8 +117,10 @@ def _store_predictions(run: RewardModelRun, oof: pd.DataFrame, turns: pd.DataFra
     if oof.empty:
         return 0
     pair = oof[oof["setting"] == "Pairwise"]
+    if "prob_1_cal" not in pair:
+        pair = pair.assign(prob_1_cal=float("nan"))
     mean = pair.groupby(["query_id", "model", "protocol"], as_index=False).agg(
-        prob_1=("prob_1", "mean"), y=("y", "first"), fold=("fold", "first")
+        prob_1=("prob_1", "mean"), prob_1_cal=("prob_1_cal", "mean"), y=("y", "first"), fold=("fold", "first")
     )
     turn_of = dict(zip(turns["query_id"], turns["turn_id"], strict=True))
     rows = []
@@ -135,6 +131,8 @@ def _store_predictions(run: RewardModelRun, oof: pd.DataFrame, turns: pd.DataFra
                 run=run, turn_id=turn_of[r.query_id], model_name=r.model, protocol=r.protocol,
                 prob_1=float(r.prob_1), predicted=predicted, p_winner=float(max(r.prob_1, 1 - r.prob_1)),
                 label=(1 if r.y == 1 else 2) if pd.notna(r.y) else None, fold=int(r.fold),
+                prob_1_cal=None if pd.isna(r.prob_1_cal) else float(r.prob_1_cal),
+                p_winner_cal=None if pd.isna(r.prob_1_cal) else float(max(r.prob_1_cal, 1 - r.prob_1_cal)),
             )  # fmt: skip
         )
     RewardPrediction.objects.filter(run=run).delete()
@@ -146,17 +144,36 @@ def _log_nothing(line: str) -> None:
     return None
 
 
+def workers_file(path: str) -> list[str]:
+    """Worker pseudonyms, one per line (blank lines and ``#`` comments ignored)."""
+    lines = [line.split("#", 1)[0].strip() for line in open(path, encoding="utf-8")]  # noqa: SIM115
+    return [line for line in lines if line]
+
+
 def reward_model_run_execute(
-    *, run: RewardModelRun, progress: Progress = _noop, log: Callable[[str], None] = _log_nothing
+    *,
+    run: RewardModelRun,
+    progress: Progress = _noop,
+    should_stop: Callable[[], bool] | None = None,
+    log: Callable[[str], None] = _log_nothing,
 ) -> RewardModelRun:
     """Compute Table 2 (all protocols) from the database and store it with the OOF predictions.
 
     ``progress`` is called after every cross-validation fold; a job's progress raises when the
     job was cancelled, which stops the run before anything is stored. Results and predictions
     are stored together in one transaction, so a run holds a whole table or none.
+
+    With ``params["train_workers"]`` and ``params["test_workers"]`` (lists of pseudonyms) the run
+    is a transfer evaluation instead: fitted on the first workers, scored on the second
+    (:mod:`analysis.transfer`); its predictions are stored under protocol ``transfer``.
+
+    Stored (stable keys, rendered by the run pages): ``run.timings`` = stage seconds
+    (``load + match + features``, ``reward models``, ``of which <pipeline key>``, ``storing``),
+    also copied to ``run.report["timings"]``; ``run.report["intervals"]`` = setting -> rows of
+    :func:`analysis.reward.summary.predictions_summary`; ``run.report["transfer"]`` for transfer runs.
     """
     from analysis import pipeline
-    from analysis.reward import EvalConfig, ForestParams, default_specs, text_specs
+    from analysis.reward import text_specs
 
     params = {**DEFAULT_PARAMS, **run.params}
     timings: dict[str, float] = {}
@@ -166,13 +183,14 @@ def reward_model_run_execute(
     timings["load + match + features"] = time.perf_counter() - t
     log(f"features: {len(table.features)} turns in {timings['load + match + features']:.1f} s")
     features = table.features
-    report = {"matching": table.match_report, "turns_with_features": len(features)}
+    report: dict[str, Any] = {"matching": table.match_report, "turns_with_features": len(features)}
     if params["quality_filter"] and not features.empty:
         before = len(features)
         features = pipeline.apply_quality_filter(features, table.quality)
         report["quality_filter"] = {"kept": len(features), "of": before}
-    forest = ForestParams(n_estimators=int(params["trees"]))
-    specs = default_specs(forest)
+    config, specs, pointwise_specs = pipeline.reward_run_config(params)
+    if params.get("train_workers") or params.get("test_workers"):
+        return _transfer_run(run, params, features, turns, table, config, specs, report, timings, progress)
     embeddings = None
     if params["text"]:
         from analysis.text_embed import text_embedding_table
@@ -186,23 +204,17 @@ def reward_model_run_execute(
         timings["text embeddings"] = time.perf_counter() - t
         specs += text_specs()
     progress(50, "reward models")
-    config = EvalConfig(
-        seeds=tuple(int(s) for s in params["seeds"]), k=int(params["k"]), n_splits=int(params["n_splits"]),
-        selector_n_estimators=int(params["trees"]), regression_n_estimators=max(50, int(params["trees"]) // 2),
-    )  # fmt: skip
     t = time.perf_counter()
-    spans = {"pairwise": (50, 80), "pointwise": (80, 90)}
 
-    def on_fold(done: int, total: int, label: str) -> None:
-        lo, hi = spans.get(label.split(":")[0], (50, 90))
-        log(f"{label} done ({time.perf_counter() - t:.0f} s)")
-        progress(lo + (hi - lo) * done / total, f"reward models, {label}")
+    def on_progress(fraction: float, message: str) -> None:
+        log(f"{message} done ({time.perf_counter() - t:.0f} s)")
+        progress(50 + 44 * fraction, f"reward models, {message}")
 
     log(f"reward models: {len(specs)} models, protocols {', '.join(config.protocols)}, "
         f"seeds {list(config.seeds)}, {config.n_splits} folds, {params['trees']} trees")  # fmt: skip
     rr = pipeline.run_reward_table(
-        features, turns, config=config, specs=specs, on_fold=on_fold,
-        pointwise_specs=[s for s in default_specs(forest) if s.name.startswith("RF")], text_embeddings=embeddings,
+        features, turns, config=config, specs=specs, pointwise_specs=pointwise_specs, text_embeddings=embeddings,
+        should_stop=should_stop, on_progress=on_progress,
     )  # fmt: skip
     timings["reward models"] = time.perf_counter() - t
     timings.update({f"of which {k}": v for k, v in rr.timings.items()})
@@ -213,18 +225,58 @@ def reward_model_run_execute(
         run.table_text += "\n\nPointwise Likert regression R^2:\n" + "\n".join(
             f"  {p}: {row['mean']:.4f} ± {row['std']:.4f}" for p, row in r2.iterrows()
         )
+    report["intervals"] = {k: _records(v) for k, v in rr.intervals.items()}
+    t = time.perf_counter()
+    with transaction.atomic():
+        # Inside the transaction: a job's progress() updates (and so locks) its RUNNING row, so a
+        # cancel arriving now waits for the commit, and one that came first stops us here.
+        progress(95, "storing the table and out-of-fold predictions")
+        _store_predictions(run, rr.oof, turns)
+        timings["storing"] = time.perf_counter() - t
+        _save_run(run, params, features, table, report, timings)
+    log(f"stored {len(run.results)} result rows in {timings['reward models']:.0f} s of model fitting")
+    return run
+
+
+def _records(frame: pd.DataFrame) -> list[dict[str, Any]]:
+    return [{k: (None if pd.isna(v) else v) for k, v in rec.items()} for rec in frame.to_dict("records")]
+
+
+def _save_run(run, params, features, table, report, timings) -> None:  # noqa: ANN001
+    report["timings"] = {k: round(v, 3) for k, v in timings.items()}
     run.timings = timings
     run.report = report
     run.n_samples = int(len(features))
     run.data_version = table.data_version
     run.params = params
-    with transaction.atomic():
-        # Inside the transaction: a job's progress() updates (and so locks) its RUNNING row, so a
-        # cancel arriving now waits for the commit, and one that came first stops us here.
-        progress(95, "storing the table and out-of-fold predictions")
-        run.save()
-        _store_predictions(run, rr.oof, turns)
-    log(f"stored {len(run.results)} result rows in {timings['reward models']:.0f} s of model fitting")
+    run.save()
+
+
+def _transfer_run(run, params, features, turns, table, config, specs, report, timings, progress):  # noqa: ANN001, ANN202
+    """Fit on ``train_workers``, score on ``test_workers`` (both from the database)."""
+    from analysis.reward.summary import format_interval_table
+    from analysis.transfer import transfer_settings
+
+    train_w, test_w = set(params.get("train_workers") or []), set(params.get("test_workers") or [])
+    if not train_w or not test_w:
+        raise ValueError("params.train_workers and params.test_workers: both lists are needed")
+    if train_w & test_w:
+        raise ValueError(f"params.test_workers: {len(train_w & test_w)} workers are also training workers")
+    missing = (train_w | test_w) - set(features["worker"])
+    report["transfer_workers_without_features"] = sorted(missing)
+    progress(50, "transfer: fitting on the training workers")
+    t = time.perf_counter()
+    result, summaries = transfer_settings(
+        features[features["worker"].isin(train_w)], turns, features[features["worker"].isin(test_w)], turns,
+        config=config, specs=specs,
+    )  # fmt: skip
+    timings["transfer"] = time.perf_counter() - t
+    report["transfer"] = result
+    report["intervals"] = {k: _records(v) for k, v in summaries.items()}
+    run.table_text = "Transfer (fitted on the training workers, scored on the test workers)\n\n"
+    run.table_text += format_interval_table(summaries)
+    run.results = [{"setting": k, **r} for k, v in report["intervals"].items() for r in v]
+    _save_run(run, params, features, table, report, timings)
     return run
 
 

@@ -29,7 +29,11 @@ from sklearn.dummy import DummyClassifier
 from sklearn.ensemble import RandomForestRegressor
 from sklearn.metrics import accuracy_score, f1_score, r2_score, roc_auc_score
 from sklearn.model_selection import GroupKFold, KFold, StratifiedGroupKFold, StratifiedKFold
+from sklearn.utils.parallel import Parallel, delayed
+from threadpoolctl import threadpool_limits
 
+from .calibration import Calibrator, inner_oof_scores
+from .intervals import brier, expected_calibration_error
 from .labels import winner_from_prob
 from .models import UNRANKED_GROUPS, ModelSpec, default_specs
 from .selection import EmptyFeatureSet, TopKImportance, column_group, default_ranking_forest
@@ -62,11 +66,23 @@ class EvalConfig:
         Subsample the majority class to the minority's size, per seed (the paper's pointwise
         setting: 70 % of answers were rated better than the previous one).
     selector_n_jobs : int or None
-        Threads of the ranking forest.
+        Threads of the ranking forest when folds run one after another (``n_jobs=1``).
     selector_n_estimators : int
-        Trees of the ranking forest (appendix B.4 default 500; fewer for quick runs).
+        Trees of the ranking forest (appendix B.4 default 500; see ``benchmarks/reward_trees.py``
+        for the accuracy/trees curve behind the default).
     regression_n_estimators : int
         Trees of the Likert regressor.
+    n_jobs : int
+        Folds fitted in parallel (joblib). Parallelism over folds beats threads inside forests
+        of a few hundred rows, where thread start-up costs about as much as the trees.
+    backend : str
+        joblib backend: ``threading`` (default: tree building releases the GIL, and threads work
+        inside daemonic Celery workers) or ``loky`` (processes).
+    calibration : str
+        ``none``, ``platt`` or ``isotonic``: calibrate every model's P(class 1) inside the
+        training folds of the ``grouped`` protocol (see :mod:`analysis.reward.calibration`).
+    calibration_splits : int
+        Inner worker-grouped folds whose out-of-fold scores fit the calibrator.
     """
 
     n_splits: int = 5
@@ -77,9 +93,20 @@ class EvalConfig:
     selector_n_jobs: int | None = 2
     selector_n_estimators: int = 500
     regression_n_estimators: int = 300
+    n_jobs: int = 2
+    backend: str = "threading"
+    calibration: str = "platt"
+    calibration_splits: int = 3
 
 
 DEFAULT_EVAL_CONFIG = EvalConfig()
+
+#: The length-only baseline every "IF helps" claim is measured against.
+LENGTH_BASELINE = "RF + Text lengths"
+
+
+class EvaluationCancelled(RuntimeError):
+    """``should_stop()`` returned True between folds: nothing half-made is returned."""
 
 
 @dataclass
@@ -89,16 +116,20 @@ class EvalResult:
     Attributes
     ----------
     scores : DataFrame
-        One row per (protocol, model, seed): :data:`METRICS` and ``n`` (rows evaluated).
+        One row per (protocol, model, seed): :data:`METRICS`, ``ece``, ``brier`` and ``n`` (rows
+        evaluated); where calibrated, also ``accuracy_cal``, ``ece_cal``, ``brier_cal``.
     oof : DataFrame
-        Out-of-fold predictions: ``query_id``, ``y``, ``prob_1`` (P(response 1 preferred)),
-        ``winner`` (1 or 2, coded like ``preferred``), ``p_winner`` (probability of the
-        predicted winner, >= 0.5), ``fold``, ``protocol``, ``model``, ``seed``.
+        Out-of-fold predictions: ``query_id``, ``worker``, ``y``, ``prob_1`` (P(response 1
+        preferred)), ``winner`` (1 or 2, coded like ``preferred``), ``p_winner`` (probability of
+        the predicted winner, >= 0.5), ``prob_1_cal`` (calibrated P(class 1); NaN where the
+        protocol is not calibrated), ``fold``, ``protocol``, ``model``, ``seed``.
     importances : DataFrame
         Ranking importances of the selector fits: ``protocol``, ``seed``, ``fold`` (-1 = all
         data), ``feature``, ``importance``.
     timings : dict
-        Seconds per protocol.
+        ``wall_s`` and the summed seconds per stage over all folds: ``selector_s``, ``models_s``
+        (per model under ``model:<name>``) and ``calibration_s``; with ``n_jobs > 1`` the stage
+        sums exceed the wall time.
     """
 
     scores: pd.DataFrame
@@ -132,18 +163,115 @@ def balanced_subsample(y: np.ndarray, seed: int) -> np.ndarray:
 
 
 def classification_scores(y: np.ndarray, prob_1: np.ndarray) -> dict[str, float]:
-    """Accuracy, F1 of each class and ROC AUC of P(class 1) at threshold 0.5."""
+    """Accuracy, F1 of each class and ROC AUC of P(class 1) at threshold 0.5, plus ECE and Brier."""
     pred = (prob_1 >= 0.5).astype(int)
     return {
         "accuracy": accuracy_score(y, pred),
         "f1_1": f1_score(y, pred, pos_label=1, zero_division=0.0),
         "f1_0": f1_score(y, pred, pos_label=0, zero_division=0.0),
         "auc": roc_auc_score(y, prob_1) if len(np.unique(y)) == 2 else float("nan"),
+        "ece": expected_calibration_error(y, prob_1),
+        "brier": brier(y, prob_1),
     }
 
 
 def _rankable(X: pd.DataFrame) -> pd.DataFrame:
     return X.loc[:, [c for c in X.columns if column_group(c) not in UNRANKED_GROUPS]]
+
+
+def _limit_threads(estimator, n_jobs: int | None):  # noqa: ANN001, ANN202
+    """Set every ``*n_jobs`` parameter (pipeline steps, nested forests) to ``n_jobs``."""
+    # only where a value was set: LogisticRegression's n_jobs is deprecated (and unused)
+    params = {k: n_jobs for k, v in estimator.get_params(deep=True).items()
+              if (k == "n_jobs" or k.endswith("__n_jobs")) and v is not None}  # fmt: skip
+    return estimator.set_params(**params) if params else estimator
+
+
+def _fit_selector(selector: TopKImportance, X: pd.DataFrame, y: np.ndarray, n_jobs: int | None) -> tuple:
+    started = time.perf_counter()
+    _limit_threads(selector, n_jobs).fit(X, y)
+    return selector, time.perf_counter() - started
+
+
+def _fit_one(spec: ModelSpec, seed: int, columns, X_train: pd.DataFrame, y_train: np.ndarray, n_jobs):  # noqa: ANN001, ANN202
+    model = _limit_threads(spec.pipeline(seed, fixed_columns=columns if spec.use_if else None), n_jobs)
+    try:
+        return model.fit(X_train, y_train)
+    except EmptyFeatureSet:
+        # e.g. "IF - gaze" when every important feature is a gaze feature: the honest
+        # prediction from no features is the training prior.
+        return DummyClassifier(strategy="prior").fit(X_train, y_train)
+
+
+def _fold_task(
+    Xs: pd.DataFrame,
+    ys: np.ndarray,
+    gs: np.ndarray,
+    train: np.ndarray,
+    test: np.ndarray,
+    specs: Sequence[ModelSpec],
+    fixed: Sequence[str] | None,
+    selector: TopKImportance | None,
+    seed: int,
+    calibration: str,
+    calibration_splits: int,
+    n_jobs: int | None,
+) -> dict:
+    """Everything one training fold needs: the IF ranking (once, shared by every IF model),
+    each model's test-fold P(class 1), and (grouped protocol) its calibrated copy.
+
+    OpenMP (histogram boosting) is held to ``n_jobs`` threads: on a busy 2-core machine its
+    spinning threads made HGB + IF 60 % of a whole run (323 of 536 model seconds).
+    """
+    with threadpool_limits(limits=n_jobs or 1, user_api="openmp"):
+        return _fold_task_body(Xs, ys, gs, train, test, specs, fixed, selector, seed, calibration,
+                               calibration_splits, n_jobs)  # fmt: skip
+
+
+def _fold_task_body(Xs, ys, gs, train, test, specs, fixed, selector, seed, calibration, calibration_splits, n_jobs):  # noqa: ANN001, ANN202, E501
+    timings = {"selector_s": 0.0, "calibration_s": 0.0}
+    X_train, X_test, y_train = Xs.iloc[train], Xs.iloc[test], ys[train]
+    columns, importances = fixed, None
+    if columns is None and selector is not None:
+        selector, timings["selector_s"] = _fit_selector(selector, _rankable(X_train), y_train, n_jobs)
+        columns, importances = selector.selected_columns_, selector.importances_
+    prob, prob_cal = {}, {}
+    for spec in specs:
+        started = time.perf_counter()
+        model = _fit_one(spec, seed, columns, X_train, y_train, n_jobs)
+        prob[spec.name] = _prob_class_1(model, X_test)
+        timings[f"model:{spec.name}"] = time.perf_counter() - started
+        if calibration != "none":
+            started = time.perf_counter()
+
+            def fit_predict(tr: np.ndarray, te: np.ndarray, spec: ModelSpec = spec) -> np.ndarray:
+                inner = _fit_one(spec, seed, columns, X_train.iloc[tr], y_train[tr], n_jobs)
+                return _prob_class_1(inner, X_train.iloc[te])
+
+            # The inner folds reuse this fold's IF columns (ranked on the whole training fold):
+            # re-ranking per inner fold would triple the cost for a small optimism in the scores.
+            scores = inner_oof_scores(fit_predict, y_train, gs[train], calibration_splits)
+            ok = ~np.isnan(scores)
+            calibrator = Calibrator(calibration).fit(scores[ok], y_train[ok])
+            prob_cal[spec.name] = calibrator.transform(prob[spec.name])
+            timings["calibration_s"] += time.perf_counter() - started
+    return {"prob": prob, "prob_cal": prob_cal, "importances": importances, "timings": timings}
+
+
+def _run_parallel(calls: list, config: EvalConfig, should_stop, on_done) -> list:  # noqa: ANN001
+    """Run joblib ``delayed`` calls; check ``should_stop`` and report progress as each ends."""
+    out = []
+    if config.n_jobs == 1:
+        results = (fn(*args, **kwargs) for fn, args, kwargs in calls)
+    else:
+        results = Parallel(n_jobs=config.n_jobs, backend=config.backend, return_as="generator")(calls)
+    for result in results:
+        if should_stop is not None and should_stop():
+            raise EvaluationCancelled("evaluation cancelled between folds")
+        out.append(result)
+        if on_done is not None:
+            on_done(len(out), len(calls))
+    return out
 
 
 def evaluate_table(
@@ -155,7 +283,8 @@ def evaluate_table(
     specs: Sequence[ModelSpec] | None = None,
     config: EvalConfig = DEFAULT_EVAL_CONFIG,
     make_selector: Callable[[int], TopKImportance] | None = None,
-    on_fold: Callable[[int, int, str], None] | None = None,
+    should_stop: Callable[[], bool] | None = None,
+    on_progress: Callable[[int, int], None] | None = None,
 ) -> EvalResult:
     """Cross-validate every model under every protocol.
 
@@ -176,77 +305,120 @@ def evaluate_table(
         training fold (nested protocols) or once per seed on all rows (``paper``) and its
         columns are shared by every IF model of that fold, which is the same as nesting it in
         each pipeline but fits it once instead of once per model.
-    on_fold : callable(done, total, label), optional
-        Called after every fold: where a job reports progress and notices a cancellation (an
-        exception raised here stops the evaluation before anything is returned).
+    should_stop : callable() -> bool, optional
+        Polled after every fold; True raises :class:`EvaluationCancelled` (job cancellation).
+    on_progress : callable(done, total), optional
+        Called after every fold.
+
+    Notes
+    -----
+    ``paper`` and ``ungrouped`` use the same stratified folds for a seed, so the models without
+    IF (which do not depend on the ranking) are fitted once and shared by both protocols.
+    Folds of all protocols and seeds run in one joblib pool (``config.n_jobs``).
 
     Returns
     -------
     EvalResult
     """
+    wall = time.perf_counter()
     specs = list(default_specs() if specs is None else specs)
     y = np.asarray(y, dtype=np.int64)
     groups = np.asarray(groups)
     qids = np.asarray(X.index if query_ids is None else query_ids)
+    for protocol in config.protocols:
+        if protocol not in PROTOCOLS:
+            raise ValueError(f"unknown protocol {protocol!r}; expected one of {sorted(PROTOCOLS)}")
+    inner_jobs = config.selector_n_jobs if config.n_jobs == 1 else 1
     if make_selector is None:
 
         def make_selector(seed: int) -> TopKImportance:
-            forest = default_ranking_forest(seed, config.selector_n_jobs)
+            forest = default_ranking_forest(seed, inner_jobs)
             forest.set_params(n_estimators=config.selector_n_estimators)
             return TopKImportance(config.k, estimator=forest, random_state=seed)
 
     need_if = any(s.use_if for s in specs)
-    score_rows, oof_parts, imp_parts, timings = [], [], [], {}
-    folds_total, folds_done = len(config.protocols) * len(config.seeds) * config.n_splits, 0
+    plans = []
     for protocol in config.protocols:
-        if protocol not in PROTOCOLS:
-            raise ValueError(f"unknown protocol {protocol!r}; expected one of {sorted(PROTOCOLS)}")
-        started = time.perf_counter()
         for seed in config.seeds:
             rows = balanced_subsample(y, seed) if config.balance else np.arange(len(y))
-            Xs, ys, gs, qs = X.iloc[rows], y[rows], groups[rows], qids[rows]
+            ys, gs = y[rows], groups[rows]
             splits = make_splits(protocol, ys, gs, config.n_splits, seed)
-            fixed = None
-            if protocol == "paper" and need_if:
-                selector = make_selector(seed).fit(_rankable(Xs), ys)
-                fixed = selector.selected_columns_
-                imp_parts.append(_importances(selector, protocol, seed, -1))
-            prob = {s.name: np.full(len(ys), np.nan) for s in specs}
-            fold_of = np.full(len(ys), -1)
-            for fold, (train, test) in enumerate(splits):
-                fold_of[test] = fold
-                X_train, X_test = Xs.iloc[train], Xs.iloc[test]
-                columns = fixed
-                if columns is None and need_if:
-                    selector = make_selector(seed).fit(_rankable(X_train), ys[train])
-                    columns = selector.selected_columns_
-                    imp_parts.append(_importances(selector, protocol, seed, fold))
+            plans.append({"protocol": protocol, "seed": seed, "rows": rows, "Xs": X.iloc[rows], "ys": ys,
+                          "gs": gs, "splits": splits, "fixed": None})  # fmt: skip
+    timings: dict[str, float] = {"selector_s": 0.0, "calibration_s": 0.0}
+    imp_parts = []
+    paper = [p for p in plans if p["protocol"] == "paper"] if need_if else []
+    fitted = _run_parallel(
+        [delayed(_fit_selector)(make_selector(p["seed"]), _rankable(p["Xs"]), p["ys"], inner_jobs) for p in paper],
+        config, should_stop, None,
+    )  # fmt: skip
+    for plan, (selector, seconds) in zip(paper, fitted, strict=True):
+        plan["fixed"] = selector.selected_columns_
+        timings["selector_s"] += seconds
+        imp_parts.append(_importances(selector.importances_, "paper", plan["seed"], -1))
+
+    share = "paper" in config.protocols and "ungrouped" in config.protocols
+    calls, keys = [], []
+    for i, plan in enumerate(plans):
+        task_specs = [s for s in specs if s.use_if] if share and plan["protocol"] == "ungrouped" else specs
+        if not task_specs:
+            continue
+        calibration = config.calibration if plan["protocol"] == "grouped" else "none"
+        for fold, (train, test) in enumerate(plan["splits"]):
+            selector = make_selector(plan["seed"]) if need_if and plan["fixed"] is None else None
+            calls.append(delayed(_fold_task)(
+                plan["Xs"], plan["ys"], plan["gs"], train, test, task_specs, plan["fixed"], selector, plan["seed"],
+                calibration, config.calibration_splits, inner_jobs,
+            ))  # fmt: skip
+            keys.append((i, fold))
+    outputs = _run_parallel(calls, config, should_stop, on_progress)
+
+    n_rows = {i: len(p["ys"]) for i, p in enumerate(plans)}
+    prob = {i: {s.name: np.full(n_rows[i], np.nan) for s in specs} for i in n_rows}
+    prob_cal = {i: {s.name: np.full(n_rows[i], np.nan) for s in specs} for i in n_rows}
+    fold_of = {i: np.full(n_rows[i], -1) for i in n_rows}
+    for (i, fold), out in zip(keys, outputs, strict=True):
+        test = plans[i]["splits"][fold][1]
+        fold_of[i][test] = fold
+        for name, p in out["prob"].items():
+            prob[i][name][test] = p
+        for name, p in out["prob_cal"].items():
+            prob_cal[i][name][test] = p
+        for key, seconds in out["timings"].items():
+            timings[key] = timings.get(key, 0.0) + seconds
+        if out["importances"] is not None:
+            imp_parts.append(_importances(out["importances"], plans[i]["protocol"], plans[i]["seed"], fold))
+    if share:  # models without IF: the ungrouped folds are the paper's folds
+        paper_of_seed = {p["seed"]: i for i, p in enumerate(plans) if p["protocol"] == "paper"}
+        for i, plan in enumerate(plans):
+            if plan["protocol"] == "ungrouped":
+                j = paper_of_seed[plan["seed"]]
+                fold_of[i] = fold_of[j] if (fold_of[i] < 0).all() else fold_of[i]
                 for spec in specs:
-                    model = spec.pipeline(seed, fixed_columns=columns if spec.use_if else None)
-                    try:
-                        model.fit(X_train, ys[train])
-                    except EmptyFeatureSet:
-                        # e.g. "IF - gaze" when every important feature is a gaze feature: the
-                        # honest prediction from no features is the training prior.
-                        model = DummyClassifier(strategy="prior").fit(X_train, ys[train])
-                    prob[spec.name][test] = _prob_class_1(model, X_test)
-                folds_done += 1
-                if on_fold is not None:
-                    on_fold(folds_done, folds_total, f"{protocol}, seed {seed}, fold {fold + 1} of {len(splits)}")
-            for spec in specs:
-                p1 = prob[spec.name]
-                score_rows.append(
-                    {"protocol": protocol, "model": spec.name, "seed": seed, "n": len(ys),
-                     **classification_scores(ys, p1)}
+                    if not spec.use_if:
+                        prob[i][spec.name] = prob[j][spec.name]
+    timings["models_s"] = sum(v for k, v in timings.items() if k.startswith("model:"))
+
+    score_rows, oof_parts = [], []
+    for i, plan in enumerate(plans):
+        rows = plan["rows"]
+        for spec in specs:
+            p1, pc = prob[i][spec.name], prob_cal[i][spec.name]
+            row = {"protocol": plan["protocol"], "model": spec.name, "seed": plan["seed"], "n": len(rows),
+                   **classification_scores(plan["ys"], p1)}  # fmt: skip
+            if not np.isnan(pc).any():
+                cal = classification_scores(plan["ys"], pc)
+                row.update({"accuracy_cal": cal["accuracy"], "ece_cal": cal["ece"], "brier_cal": cal["brier"]})
+            score_rows.append(row)
+            winner, p_winner = winner_from_prob(p1)
+            oof_parts.append(
+                pd.DataFrame(
+                    {"query_id": qids[rows], "worker": plan["gs"], "y": plan["ys"], "prob_1": p1, "winner": winner,
+                     "p_winner": p_winner, "prob_1_cal": pc, "fold": fold_of[i], "protocol": plan["protocol"],
+                     "model": spec.name, "seed": plan["seed"]}
                 )  # fmt: skip
-                winner, p_winner = winner_from_prob(p1)
-                oof_parts.append(
-                    pd.DataFrame(
-                        {"query_id": qs, "y": ys, "prob_1": p1, "winner": winner, "p_winner": p_winner,
-                         "fold": fold_of, "protocol": protocol, "model": spec.name, "seed": seed}
-                    )  # fmt: skip
-                )
-        timings[protocol] = time.perf_counter() - started
+            )
+    timings["wall_s"] = time.perf_counter() - wall
     return EvalResult(
         scores=pd.DataFrame(score_rows),
         oof=pd.concat(oof_parts, ignore_index=True) if oof_parts else pd.DataFrame(),
@@ -264,8 +436,7 @@ def _prob_class_1(model, X: pd.DataFrame) -> np.ndarray:
     return proba[:, classes.index(1)]
 
 
-def _importances(selector: TopKImportance, protocol: str, seed: int, fold: int) -> pd.DataFrame:
-    imp = selector.importances_
+def _importances(imp: pd.Series, protocol: str, seed: int, fold: int) -> pd.DataFrame:
     return pd.DataFrame(
         {"protocol": protocol, "seed": seed, "fold": fold, "feature": imp.index, "importance": imp.to_numpy()}
     )
@@ -301,6 +472,10 @@ def format_table(results: Mapping[str, EvalResult], *, metrics: Sequence[str] = 
     return "\n".join(lines)
 
 
+def _fit_regressor(model, X: pd.DataFrame, y: np.ndarray, train: np.ndarray, test: np.ndarray) -> np.ndarray:  # noqa: ANN001
+    return clone(model).fit(X.iloc[train], y[train]).predict(X.iloc[test])
+
+
 def evaluate_regression(
     X: pd.DataFrame,
     y: pd.Series | np.ndarray,
@@ -312,6 +487,7 @@ def evaluate_regression(
 
     Uses the implicit-feedback and text features (no selection); ``paper`` and ``ungrouped``
     are the same here (no selection to leak), so protocols map to grouped / ungrouped folds.
+    Folds run in parallel like :func:`evaluate_table` (``config.n_jobs``).
 
     Returns
     -------
@@ -321,20 +497,25 @@ def evaluate_regression(
     y = np.asarray(y, dtype=float)
     groups = np.asarray(groups)
     X = _rankable(X)
-    rows = []
+    inner_jobs = config.selector_n_jobs if config.n_jobs == 1 else 1
+    calls, keys = [], []
     for protocol in config.protocols:
         for seed in config.seeds:
             if protocol == "grouped":
                 splits = GroupKFold(n_splits=config.n_splits, shuffle=True, random_state=seed).split(X, y, groups)
             else:
                 splits = KFold(n_splits=config.n_splits, shuffle=True, random_state=seed).split(X)
-            pred = np.full(len(y), np.nan)
             model = RandomForestRegressor(
                 n_estimators=config.regression_n_estimators, max_depth=10, min_samples_split=10, min_samples_leaf=5,
-                random_state=seed, n_jobs=config.selector_n_jobs,
+                random_state=seed, n_jobs=inner_jobs,
             )  # fmt: skip
             for train, test in splits:
-                fitted = clone(model).fit(X.iloc[train], y[train])
-                pred[test] = fitted.predict(X.iloc[test])
-            rows.append({"protocol": protocol, "seed": seed, "r2": r2_score(y, pred), "n": len(y)})
-    return pd.DataFrame(rows)
+                calls.append(delayed(_fit_regressor)(model, X, y, train, test))
+                keys.append((protocol, seed, test))
+    outputs = _run_parallel(calls, config, None, None)
+    pred: dict[tuple[str, int], np.ndarray] = {}
+    for (protocol, seed, test), out in zip(keys, outputs, strict=True):
+        pred.setdefault((protocol, seed), np.full(len(y), np.nan))[test] = out
+    return pd.DataFrame(
+        [{"protocol": p, "seed": s, "r2": r2_score(y, v), "n": len(y)} for (p, s), v in pred.items()]
+    )

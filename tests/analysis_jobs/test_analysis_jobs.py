@@ -181,3 +181,71 @@ def test_text_reward_needs_a_checkpoint(django_capture_on_commit_callbacks) -> N
         job = job_start(kind="analysis.text_reward", params={"run_pk": run.pk})
     job.refresh_from_db()
     assert job.status == Job.Status.FAILED and "model_path" in job.error
+
+
+def test_calibrated_confidence_is_stored_and_labels_preference_datasets(django_capture_on_commit_callbacks) -> None:  # noqa: ANN001
+    from alignment.models import PreferenceDataset
+    from alignment.services import preference_dataset_build
+
+    run = RewardModelRun.objects.create(params={**SMALL, "calibration": "platt"})
+    with django_capture_on_commit_callbacks(execute=True):
+        job_start(kind="analysis.reward_models", params={"run_pk": run.pk})
+    run.refresh_from_db()
+    grouped = run.predictions.filter(model_name="RF + IF", protocol="grouped")
+    assert grouped.exists() and not grouped.filter(p_winner_cal=None).exists()
+    # calibration is fitted in the grouped training folds only; the leaky protocols stay raw
+    assert not run.predictions.filter(protocol="paper").exclude(p_winner_cal=None).exists()
+    for p in grouped:
+        assert p.p_winner_cal == pytest.approx(max(p.prob_1_cal, 1 - p.prob_1_cal))
+    assert any(abs(p.prob_1_cal - p.prob_1) > 1e-3 for p in grouped)  # it is not the raw forest vote
+    # stage timings and intervals are on the run's report (stable keys, see services docstring)
+    assert run.report["timings"]["reward models"] > 0
+    keys = {"accuracy", "acc_lo", "acc_hi", "diff", "diff_lo", "diff_hi", "ece"}
+    assert keys <= set(run.report["intervals"]["Pairwise"][0])
+    dataset = preference_dataset_build(name="cal", source=PreferenceDataset.Source.REWARD_RUN, reward_run=run)
+    by_turn = {p.turn_id: p for p in grouped}
+    pairs = list(dataset.pairs.all())
+    assert pairs
+    for pair in pairs:
+        pred = by_turn[pair.turn_id]
+        assert pair.confidence == pytest.approx(pred.p_winner_cal)
+        assert pair.chosen_side == (1 if pred.prob_1_cal >= 0.5 else 2)
+
+
+def test_reward_models_command_transfer_between_worker_files(tmp_path) -> None:  # noqa: ANN001
+    import json
+
+    from collection.models import Worker
+
+    workers = sorted(Worker.objects.values_list("pseudonym", flat=True))
+    assert len(workers) >= 4
+    half = len(workers) // 2
+    (tmp_path / "train.txt").write_text("\n".join(workers[:half]) + "\n")
+    (tmp_path / "test.txt").write_text("# held-out cohort\n" + "\n".join(workers[half:]) + "\n")
+    out = StringIO()
+    call_command(
+        "reward_models", "--seeds", "0", "--trees", "10", "--k", "10", "--no-quality-filter",
+        "--train-workers", str(tmp_path / "train.txt"), "--test-workers", str(tmp_path / "test.txt"),
+        "--json", str(tmp_path / "out.json"), stdout=out, stderr=StringIO(),
+    )  # fmt: skip
+    assert "Δ vs length-only" in out.getvalue()
+    result = json.loads((tmp_path / "out.json").read_text())
+    assert result  # settings with enough labelled rows on the mini copies
+    rf = next(iter(result.values()))["RF + IF"]
+    assert {"accuracy", "auc", "ece", "brier", "n_test", "workers_test", "acc_lo", "acc_hi", "diff_lo"} <= set(rf)
+    assert rf["workers_test"] <= len(workers) - half
+    assert rf["acc_lo"] <= rf["accuracy"] <= rf["acc_hi"]
+
+
+def test_reward_models_command_refuses_overlapping_workers(tmp_path) -> None:  # noqa: ANN001
+    from django.core.management.base import CommandError
+
+    from collection.models import Worker
+
+    w = list(Worker.objects.values_list("pseudonym", flat=True))
+    (tmp_path / "a.txt").write_text("\n".join(w))
+    with pytest.raises(CommandError, match="test_workers"):
+        call_command("reward_models", "--seeds", "0", "--trees", "10", "--no-quality-filter",
+                     "--train-workers", str(tmp_path / "a.txt"), "--test-workers", str(tmp_path / "a.txt"),
+                     stdout=StringIO(), stderr=StringIO())  # fmt: skip
+    assert not RewardModelRun.objects.exists()

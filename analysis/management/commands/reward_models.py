@@ -5,10 +5,10 @@ from __future__ import annotations
 import json
 import sys
 
-from django.core.management.base import BaseCommand
+from django.core.management.base import BaseCommand, CommandError
 
 from analysis.models import RewardModelRun
-from analysis.services import DEFAULT_PARAMS, reward_model_run_execute
+from analysis.services import DEFAULT_PARAMS, reward_model_run_execute, workers_file
 
 
 class Command(BaseCommand):
@@ -23,6 +23,10 @@ class Command(BaseCommand):
         parser.add_argument("--no-worker-normalise", action="store_true")
         parser.add_argument("--text", action="store_true", help="add the MiniLM text models")
         parser.add_argument("--name", default="")
+        parser.add_argument("--calibration", choices=["platt", "isotonic", "none"], default=DEFAULT_PARAMS["calibration"])  # noqa: E501
+        parser.add_argument("--train-workers", help="transfer: file of training worker ids (one per line)")
+        parser.add_argument("--test-workers", help="transfer: file of test worker ids (one per line)")
+        parser.add_argument("--json", dest="json_out", help="transfer: write the per-setting, per-model metrics here")
 
     def handle(self, *args, **opts) -> None:
         params = {
@@ -33,13 +37,29 @@ class Command(BaseCommand):
             "quality_filter": not opts["no_quality_filter"],
             "worker_normalise": not opts["no_worker_normalise"],
             "text": opts["text"],
+            "calibration": opts["calibration"],
         }
+        if bool(opts["train_workers"]) != bool(opts["test_workers"]):
+            raise CommandError("--train-workers and --test-workers go together")
+        if opts["train_workers"]:
+            try:
+                params["train_workers"] = workers_file(opts["train_workers"])
+                params["test_workers"] = workers_file(opts["test_workers"])
+            except OSError as exc:
+                raise CommandError(f"worker file: {exc}") from exc
         run = RewardModelRun.objects.create(name=opts["name"], params=params)
 
         def progress(pct: float, message: str = "") -> None:
             sys.stderr.write(f"\r{pct:5.1f}% {message:60s}")
 
-        run = reward_model_run_execute(run=run, progress=progress)
+        try:
+            run = reward_model_run_execute(run=run, progress=progress)
+        except ValueError as exc:
+            run.delete()
+            raise CommandError(str(exc)) from exc
+        if opts["json_out"] and "transfer" in run.report:
+            with open(opts["json_out"], "w") as fh:
+                json.dump(run.report["transfer"], fh, indent=2)
         sys.stderr.write("\n")
         self.stdout.write(run.table_text)
         self.stdout.write("\nmatching and filtering: " + json.dumps(run.report, default=str))
