@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pandas as pd
-from django.db.models import Count, Max, Min, QuerySet, Sum
+from django.db.models import QuerySet
 
 from .models import Task, TrajectoryChunk, Turn
 from .release import schema
@@ -28,15 +28,6 @@ def task_stream_summary(*, task: Task | int) -> dict[str, dict[str, int | None]]
                 if info.get(name) is not None:
                     cur[name] = info[name] if cur[name] is None else pick(cur[name], info[name])
     return dict(sorted(out.items()))
-
-
-def tasks_with_sample_counts() -> QuerySet[Task]:
-    return Task.objects.select_related("worker", "topic").annotate(
-        n_samples=Sum("chunks__n_samples"),
-        n_chunks=Count("chunks"),
-        first_ms=Min("chunks__first_ms"),
-        last_ms=Max("chunks__last_ms"),
-    )
 
 
 TURN_COLUMNS = [

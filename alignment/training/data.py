@@ -1,6 +1,6 @@
 """Prompt formatting, tokenisation and collators for SFT and preference training.
 
-Two decisions here fix mistakes of the original pipeline (see shared/paper/NOTES.md):
+Two decisions here fix mistakes of the paper's original pipeline:
 
 * Responses ALWAYS end with the tokenizer's EOS token.  When a response is too long it is
   truncated first and EOS is appended after the cut, so the model still learns to stop

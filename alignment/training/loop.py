@@ -50,7 +50,6 @@ __all__ = ["train_sft", "train_preference", "disable_dropout", "OnStep", "Should
 
 OnStep = Callable[[int, int, dict[str, float]], None]
 ShouldStop = Callable[[], bool]
-LossFn = Callable[[nn.Module, Mapping[str, Tensor]], tuple[Tensor, dict[str, Tensor]]]
 
 STATE_FILE = "trainer_state.json"
 
