@@ -31,7 +31,7 @@ __all__ = [
     "tokenize_sft_example",
     "tokenize_preference_example",
     "SFTDataset",
-    "PreferenceDataset",
+    "TokenizedPairs",
     "SFTCollator",
     "PreferenceCollator",
 ]
@@ -181,8 +181,12 @@ def _confidence(value: Any) -> float:
     return float(value)
 
 
-class PreferenceDataset(Dataset):
-    """Tokenised pairs from preference records; keeps ``confidence`` (NaN when absent)."""
+class TokenizedPairs(Dataset):
+    """Tokenised pairs from preference records; keeps ``confidence`` (NaN when absent).
+
+    A torch ``Dataset`` for the training loop; not to be confused with the database model
+    ``alignment.models.PreferenceDataset`` (the stored pairs these records come from).
+    """
 
     def __init__(
         self,
