@@ -51,11 +51,11 @@ def turns_frame(*, tasks: QuerySet[Task] | None = None) -> pd.DataFrame:
         rows.append(
             {
                 "turn_id": t.pk,
-                "query_id": t.release_query_id if t.release_query_id is not None else t.pk,
+                "query_id": t.public_id,
                 "worker": t.task.worker.pseudonym,
-                "task_id": t.task.release_task_id if t.task.release_task_id is not None else t.task_id,
+                "task_id": t.task.public_id,
                 "task_pk": t.task_id,
-                "mode": "pairwise" if t.model_2 else "pointwise",
+                "mode": t.mode,
                 "query": t.query,
                 "response_1": t.response_1,
                 "response_2": t.response_2,
