@@ -13,6 +13,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+from jobs.exceptions import JobCancelled
 from jobs.models import Job
 from jobs.runner import JobContext, job_task
 
@@ -54,7 +55,10 @@ class _Reporter:
         self.ctx.log(f"step {step}/{total} loss {metrics.get('loss/train', float('nan')):.4f}")
         try:
             self.ctx.progress(5 + 90 * step / max(total, 1), f"step {step} of {total}")
-        except Exception:  # JobCancelled: stop at the next should_stop()
+        except JobCancelled:
+            # Stop cleanly at the loop's next should_stop() (it saves a checkpoint first). Any
+            # other error (a database failure) propagates and fails the job, visibly: it must
+            # not end SUCCEEDED with a partial checkpoint.
             self._cancelled = True
 
     def should_stop(self) -> bool:
@@ -90,9 +94,11 @@ def train(ctx: JobContext, *, run_pk: int) -> dict:
     reporter = _Reporter(ctx, run)
     if run.method == TrainingRun.Method.SFT:
         # The evaluation queries are held out of SFT so the judged answers are never trained on.
-        holdout = int(run.config.pop("holdout_test_queries", 300))
+        # Read from a copy: the run's recorded configuration stays as the user wrote it.
+        overrides = dict(run.config)
+        holdout = int(overrides.pop("holdout_test_queries", 300))
         exclude = {_normalise(q) for q in test_queries(n=holdout)}
-        cfg = _config(SFTConfig, dict(run.config), str(output_dir))
+        cfg = _config(SFTConfig, overrides, str(output_dir))
         records = sft_records(exclude_prompts=exclude)
         ctx.progress(2, f"loading {run.base_model}")
         model, tokenizer = _load(run.base_model)

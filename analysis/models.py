@@ -45,7 +45,8 @@ class RewardPrediction(models.Model):
     """Out-of-fold prediction for one labelled pair: what the alignment jobs train on.
 
     ``prob_1`` is P(response 1 preferred); ``p_winner`` the probability of the predicted winner
-    (never P(class 1): NOTES, the original used P(class 1) as every pair's confidence).
+    (never P(class 1): the paper's original pipeline used P(class 1) as every pair's confidence,
+which gave every pair predicted "2" the maximum flip rate).
     """
 
     run = models.ForeignKey(RewardModelRun, on_delete=models.CASCADE, related_name="predictions")

@@ -39,8 +39,7 @@ def database_inputs(*, tasks=None) -> tuple[pd.DataFrame, list[tuple[tuple[str, 
     with_samples = tasks.filter(chunks__isnull=False).distinct().select_related("worker")
     keys = []
     for task in with_samples.order_by("pk"):
-        key = (task.worker.pseudonym, task.release_task_id if task.release_task_id is not None else task.pk)
-        keys.append((key, task.mode or "pointwise", task.pk))
+        keys.append(((task.worker.pseudonym, task.public_id), task.effective_mode, task.pk))
     return turns, keys
 
 

@@ -37,7 +37,7 @@ import torch  # noqa: E402
 from transformers import ByT5Tokenizer, Qwen2Config, Qwen2ForCausalLM  # noqa: E402
 
 from alignment.training.config import DPOConfig, SFTConfig  # noqa: E402
-from alignment.training.data import PreferenceDataset, SFTDataset, format_prompt  # noqa: E402
+from alignment.training.data import SFTDataset, TokenizedPairs, format_prompt  # noqa: E402
 from alignment.training.loop import train_preference, train_sft  # noqa: E402
 
 WORDS = "the model answer question data user mouse gaze reward long short token train value result".split()
@@ -188,7 +188,7 @@ def run_phase(phase: str, args: argparse.Namespace) -> dict:
                 "params_m": sum(p.numel() for p in model.parameters()) / 1e6}
     # Non-padding tokens of our tokenisation (chosen + rejected): the same count for us and TRL.
     pref_tokens = sum(len(e["chosen_input_ids"]) + len(e["rejected_input_ids"])
-                      for e in PreferenceDataset(prefs, tokenizer, **shape).examples)
+                      for e in TokenizedPairs(prefs, tokenizer, **shape).examples)
     if phase == "rdpo":
         policy, reference = load(), load()
         start = reset_peak()

@@ -189,6 +189,19 @@ class Task(models.Model):
     def __str__(self) -> str:
         return f"{self.worker} / {self.topic}"
 
+    @property
+    def public_id(self) -> int:
+        """The id exports and feature tables use: the release's task id, else the primary key."""
+        return self.release_task_id if self.release_task_id is not None else self.pk
+
+    @property
+    def effective_mode(self) -> str:
+        """``mode``, else what the models say: a task with a second model is pairwise.
+
+        ``mode`` is blank only for release tasks without a trajectory folder (the folder names it).
+        """
+        return self.mode or (Mode.PAIRWISE.value if self.model_2 else Mode.POINTWISE.value)
+
 
 class Turn(models.Model):
     """One query and the answer(s) shown for it, with the worker's ratings.
@@ -242,6 +255,16 @@ class Turn(models.Model):
 
     def __str__(self) -> str:
         return f"{self.task_id}#{self.index}: {self.query[:40]}"
+
+    @property
+    def public_id(self) -> int:
+        """The release's query id, else the primary key (``query_id`` in every export)."""
+        return self.release_query_id if self.release_query_id is not None else self.pk
+
+    @property
+    def mode(self) -> str:
+        """Pairwise when the turn showed two models' answers."""
+        return Mode.PAIRWISE.value if self.model_2 else Mode.POINTWISE.value
 
 
 class TrajectoryChunk(models.Model):

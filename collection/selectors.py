@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pandas as pd
-from django.db.models import Count, IntegerField, Max, Min, OuterRef, QuerySet, Subquery, Sum
+from django.db.models import Count, IntegerField, OuterRef, QuerySet, Subquery, Sum
 from django.db.models.functions import Coalesce
 
 from .models import Task, TrajectoryChunk, Turn
@@ -57,15 +57,6 @@ def tasks_with_turn_and_sample_counts(qs: QuerySet[Task]) -> QuerySet[Task]:
     )
 
 
-def tasks_with_sample_counts() -> QuerySet[Task]:
-    return Task.objects.select_related("worker", "topic").annotate(
-        n_samples=Sum("chunks__n_samples"),
-        n_chunks=Count("chunks"),
-        first_ms=Min("chunks__first_ms"),
-        last_ms=Max("chunks__last_ms"),
-    )
-
-
 TURN_COLUMNS = [
     "turn_id", "query_id", "worker", "task_id", "task_pk", "mode", "query", "response_1",
     "response_2", "error_1", "error_2", "model_1", "model_2", "likert_1", "likert_2",
@@ -87,11 +78,11 @@ def turns_frame(*, tasks: QuerySet[Task] | None = None) -> pd.DataFrame:
         rows.append(
             {
                 "turn_id": t.pk,
-                "query_id": t.release_query_id if t.release_query_id is not None else t.pk,
+                "query_id": t.public_id,
                 "worker": t.task.worker.pseudonym,
-                "task_id": t.task.release_task_id if t.task.release_task_id is not None else t.task_id,
+                "task_id": t.task.public_id,
                 "task_pk": t.task_id,
-                "mode": "pairwise" if t.model_2 else "pointwise",
+                "mode": t.mode,
                 "query": t.query,
                 "response_1": t.response_1,
                 "response_2": t.response_2,

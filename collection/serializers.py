@@ -9,7 +9,6 @@ first bad position, e.g. ``{"columns": {"x": ["item 17: a number is required"]}}
 
 from __future__ import annotations
 
-import math
 from typing import Any
 
 import numpy as np
@@ -17,8 +16,6 @@ import pyarrow as pa
 import pyarrow.compute as pc
 from django.utils.translation import gettext_lazy as _
 from drf_spectacular.extensions import OpenApiSerializerFieldExtension
-from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 #: Most samples one batch may carry (a 5 s batch at 100 ms in pairwise has 300; the page seals
@@ -221,17 +218,3 @@ class SampleColumnsSerializer(serializers.Serializer):
         return attrs
 
 
-def finite_or_none(value: float | None) -> float | None:
-    """JSON has no NaN: turn non-finite floats into null for responses."""
-    return value if value is None or math.isfinite(value) else None
-
-
-@extend_schema_field(OpenApiTypes.OBJECT)
-class JSONObjectField(serializers.JSONField):
-    """A JSON object (not a list or scalar)."""
-
-    def to_internal_value(self, data: Any) -> Any:
-        value = super().to_internal_value(data)
-        if not isinstance(value, dict):
-            raise serializers.ValidationError(_("an object is required"))
-        return value

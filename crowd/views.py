@@ -180,10 +180,8 @@ def turn_samples(turn: Turn) -> pd.DataFrame:
     if samples["turn_id"].notna().any():
         return samples[samples["turn_id"] == turn.pk]
     turns = order_turns(turns_frame(tasks=Task.objects.filter(pk=task.pk)))
-    mode = task.mode or ("pairwise" if task.model_2 else "pointwise")
-    matched = match_task(samples, turns, mode).samples
-    query_id = turn.release_query_id if turn.release_query_id is not None else turn.pk
-    return matched[matched["turn"] == query_id]
+    matched = match_task(samples, turns, task.effective_mode).samples
+    return matched[matched["turn"] == turn.public_id]
 
 
 class TurnReplayView(StaffPage):

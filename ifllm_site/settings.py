@@ -288,7 +288,7 @@ SPECTACULAR_SETTINGS = {
     "SERVE_INCLUDE_SCHEMA": False,
     "POSTPROCESSING_HOOKS": [
         "drf_spectacular.hooks.postprocess_schema_enums",
-        "collection.schema.add_answer_stream",
+        "collection.openapi.add_answer_stream",
     ],
 }
 

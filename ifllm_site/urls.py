@@ -1,11 +1,9 @@
 """URL configuration of IFllm Lab.
 
-Each app that has a ``urls.py`` is mounted here without editing this file: ``collection`` at the
-site root (the study pages), ``analysis`` under ``analysis/`` and ``alignment`` under
-``alignment/``. An app's ``urls.py`` should set ``app_name`` for namespaced reversing.
+``collection`` owns the site root (the study pages and ``/api/study/``); the staff pages of
+``analysis`` and ``crowd`` sit under their own prefixes; ``alignment`` has no pages of its own
+(everything is in the admin). Each app's ``urls.py`` sets ``app_name`` for namespaced reversing.
 """
-
-from importlib.util import find_spec
 
 from django.contrib import admin
 from django.urls import include, path
@@ -17,10 +15,8 @@ urlpatterns = [
     path("admin/", admin.site.urls),
     path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),
     path("api/jobs/", include("jobs.urls")),
+    # Most specific prefixes first: collection owns the root.
+    path("analysis/", include("analysis.urls")),
+    path("crowd/", include("crowd.urls")),
+    path("", include("collection.urls")),
 ]
-
-# Most specific prefixes first: collection owns the root.
-_APP_MOUNTS = [("analysis", "analysis/"), ("alignment", "alignment/"), ("crowd", "crowd/"), ("collection", "")]
-for _app, _prefix in _APP_MOUNTS:
-    if find_spec(f"{_app}.urls") is not None:
-        urlpatterns.append(path(_prefix, include(f"{_app}.urls")))

@@ -1,6 +1,6 @@
 from django.urls import path
 
-from .apis import JobDetailApi
+from .api import JobDetailApi
 
 app_name = "jobs"
 

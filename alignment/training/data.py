@@ -1,6 +1,6 @@
 """Prompt formatting, tokenisation and collators for SFT and preference training.
 
-Two decisions here fix mistakes of the original pipeline (see shared/paper/NOTES.md):
+Two decisions here fix mistakes of the paper's original pipeline:
 
 * Responses ALWAYS end with the tokenizer's EOS token.  When a response is too long it is
   truncated first and EOS is appended after the cut, so the model still learns to stop
@@ -31,7 +31,7 @@ __all__ = [
     "tokenize_sft_example",
     "tokenize_preference_example",
     "SFTDataset",
-    "PreferenceDataset",
+    "TokenizedPairs",
     "SFTCollator",
     "PreferenceCollator",
 ]
@@ -181,8 +181,12 @@ def _confidence(value: Any) -> float:
     return float(value)
 
 
-class PreferenceDataset(Dataset):
-    """Tokenised pairs from preference records; keeps ``confidence`` (NaN when absent)."""
+class TokenizedPairs(Dataset):
+    """Tokenised pairs from preference records; keeps ``confidence`` (NaN when absent).
+
+    A torch ``Dataset`` for the training loop; not to be confused with the database model
+    ``alignment.models.PreferenceDataset`` (the stored pairs these records come from).
+    """
 
     def __init__(
         self,

@@ -1,7 +1,8 @@
 """Aggregate judged SFT-vs-DPO comparisons into a Table-3-style summary.
 
 Input: one row per (base model, test query) with the two answers and the judge's result, as
-produced by :func:`judge_comparisons`.  Fixes relative to the original evaluation (NOTES.md):
+produced by :func:`judge_comparisons`.  Fixes relative to the paper's
+original evaluation:
 
 * Win / tie / loss are reported as three shares of all comparisons, plus a DPO win rate that
   EXCLUDES ties from its denominator (ties were counted as non-wins before).

@@ -42,7 +42,7 @@ from torch import Tensor, nn
 from torch.utils.data import DataLoader, Dataset, Subset
 
 from .config import DPOConfig, SFTConfig, TrainConfig
-from .data import PreferenceCollator, PreferenceDataset, SFTCollator, SFTDataset
+from .data import PreferenceCollator, SFTCollator, SFTDataset, TokenizedPairs
 from .logps import concatenated_forward, fused_lm_head, sequence_logps
 from .losses import flip_rate_from_confidence, nll_loss, preference_loss
 
@@ -50,7 +50,6 @@ __all__ = ["train_sft", "train_preference", "disable_dropout", "OnStep", "Should
 
 OnStep = Callable[[int, int, dict[str, float]], None]
 ShouldStop = Callable[[], bool]
-LossFn = Callable[[nn.Module, Mapping[str, Tensor]], tuple[Tensor, dict[str, Tensor]]]
 
 STATE_FILE = "trainer_state.json"
 
@@ -380,7 +379,7 @@ def train_preference(
     disable_dropout(reference)
     reference.eval()
     reference.requires_grad_(False)
-    dataset = PreferenceDataset(
+    dataset = TokenizedPairs(
         records, tokenizer, max_length=cfg.max_length, max_prompt_length=cfg.max_prompt_length,
         template=cfg.prompt_template,
     )

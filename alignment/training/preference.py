@@ -1,6 +1,7 @@
 """Build preference records (prompt, chosen, rejected, confidence) from IFllm data.
 
-Label conventions are the main trap here (shared/paper/NOTES.md, "Alignment"):
+Label conventions are the main trap here (each rule below fixes a bug of the paper's original
+pipeline):
 
 * Explicit pairwise labels: ``preference`` 1 = response 1 (left) preferred, 2 = response 2
   (right).  The release stores them as the strings ``"1.0"``/``"2.0"``; ``int("1.0")`` raises,

@@ -47,11 +47,6 @@ def feature_columns(table: pd.DataFrame, groups: Iterable[str] = FEATURE_GROUPS)
     return [c for c in table.columns if c.split(".", 1)[0] in groups and "." in c]
 
 
-def column_group(name: str) -> str:
-    """Group of a feature column: the part before the first dot."""
-    return name.split(".", 1)[0]
-
-
 def task_turns(queries: pd.DataFrame, worker: str, task_id: int) -> pd.DataFrame:
     """The queries of one task, in asked order."""
     sel = (queries["worker"] == worker) & (queries["task_id"] == task_id)

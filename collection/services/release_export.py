@@ -18,10 +18,6 @@ from .release_import import UNKNOWN_TOPIC
 FORMATS = ("release", "parquet")
 
 
-def _task_key(task: Task) -> int:
-    return task.release_task_id if task.release_task_id is not None else task.pk
-
-
 def workers_frame(workers: QuerySet[Worker]) -> pd.DataFrame:
     rows = [
         {
@@ -50,7 +46,7 @@ def tasks_frame(tasks: QuerySet[Task]) -> pd.DataFrame:
         rows.append(
             {
                 "worker": t.worker.pseudonym,
-                "task_id": _task_key(t),
+                "task_id": t.public_id,
                 "topic": "" if t.topic.title == UNKNOWN_TOPIC else t.topic.title,
                 "mode": t.mode,
                 "model_1": t.model_1,
@@ -96,9 +92,9 @@ def release_export(
             samples = task_samples(task=task)
             files = task.extra.get("release_files", {})
             writer.write_task_trajectories(
-                root / "user_behavior" / task.worker.pseudonym / str(_task_key(task)),
+                root / "user_behavior" / task.worker.pseudonym / str(task.public_id),
                 samples,
-                mode=task.mode or "pointwise",
+                mode=task.effective_mode,
                 rel_columns=files.get("rel_columns"),
                 unquoted=files.get("unquoted"),
             )
@@ -115,7 +111,7 @@ def release_export(
     try:
         for done, task in enumerate(with_samples, start=1):
             samples = task_samples(task=task)
-            samples.insert(0, "task_id", _task_key(task))
+            samples.insert(0, "task_id", task.public_id)
             samples.insert(0, "worker", task.worker.pseudonym)
             for col in ("signal", "frame"):
                 samples[col] = samples[col].astype(str)

@@ -19,5 +19,6 @@ def test_alignment_gpu_benchmark_tiny(tmp_path):
     for name in ("ours_sft", "ours_rdpo"):
         assert result[name]["tokens_per_s"] > 0 and result[name]["peak_mem_gib"] > 0
     trl = result["trl_dpo"]
-    # TRL is pinned in requirements.txt; if it is absent the script must say so, not crash.
-    assert "tokens_per_s" in trl or "skipped" in trl, trl
+    # TRL is pinned in requirements.txt: a broken TRL import must fail here, not be skipped.
+    assert "skipped" not in trl, trl
+    assert trl["tokens_per_s"] > 0 and trl["peak_mem_gib"] > 0, trl

@@ -5,8 +5,8 @@ import pytest
 from alignment.training.data import (
     DEFAULT_PROMPT_TEMPLATE,
     PreferenceCollator,
-    PreferenceDataset,
     SFTCollator,
+    TokenizedPairs,
     format_prompt,
     tokenize_preference_example,
     tokenize_sft_example,
@@ -81,7 +81,7 @@ def test_preference_collator_common_length(tokenizer):
         {"pair_id": "1", "prompt": "p", "chosen": "short", "rejected": "a much longer answer", "confidence": 0.8},
         {"pair_id": "2", "prompt": "p2", "chosen": "x" * 40, "rejected": "y"},
     ]
-    ds = PreferenceDataset(records, tokenizer, max_length=128, max_prompt_length=32)
+    ds = TokenizedPairs(records, tokenizer, max_length=128, max_prompt_length=32)
     batch = PreferenceCollator(tokenizer.pad_token_id)([ds[0], ds[1]])
     assert batch["chosen_input_ids"].shape == batch["rejected_input_ids"].shape
     assert batch["chosen_labels"].shape == batch["rejected_attention_mask"].shape

@@ -16,7 +16,7 @@ import torch
 from transformers import GPT2LMHeadModel
 
 from alignment.training.config import DPOConfig, SFTConfig
-from alignment.training.data import PreferenceDataset
+from alignment.training.data import TokenizedPairs
 from alignment.training.evaluate import judge_comparisons, table3
 from alignment.training.generate import generate_answers, select_test_queries
 from alignment.training.judge import openai_client_fn
@@ -73,7 +73,7 @@ def test_pipeline_end_to_end(tokenizer, tmp_path, fake_llm_server):
     assert len(train) >= 8
 
     # EOS at the end of every chosen/rejected label sequence, even when truncated
-    ds = PreferenceDataset(train, tokenizer, **SHAPE)
+    ds = TokenizedPairs(train, tokenizer, **SHAPE)
     for ex in ds.examples:
         assert ex["chosen_labels"][-1] == ex["rejected_labels"][-1] == tokenizer.eos_token_id
         assert len(ex["chosen_input_ids"]) <= SHAPE["max_length"]

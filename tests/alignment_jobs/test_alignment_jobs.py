@@ -325,3 +325,72 @@ def test_human_evaluation_export_and_import(tmp_path) -> None:  # noqa: ANN001
     assert summary["overall"]["human_vs_judge"] > 0.5
     ev.refresh_from_db()
     assert ev.human_eval["results"]["overall"]["n"] == 32
+
+
+def test_database_error_during_training_fails_the_job(
+    base_model, django_capture_on_commit_callbacks, monkeypatch
+) -> None:  # noqa: ANN001
+    """Only a cancellation stops training quietly: a failing progress write fails the job."""
+    from django.db import OperationalError
+
+    from jobs.runner import JobContext
+
+    real_progress = JobContext.progress
+
+    def flaky_progress(self, pct: float, message: str = "") -> None:  # noqa: ANN001
+        if message.startswith("step"):
+            raise OperationalError("server closed the connection unexpectedly")
+        real_progress(self, pct, message)
+
+    monkeypatch.setattr(JobContext, "progress", flaky_progress)
+    with django_capture_on_commit_callbacks(execute=True):
+        run = training_run_start(method="sft", base_model=base_model, config={**TINY, "holdout_test_queries": 3})
+    run.job.refresh_from_db()
+    assert run.job.status == Job.Status.FAILED
+    assert "server closed the connection" in run.job.error
+    assert not (Path(run.output_dir) / "final").exists()
+
+
+def test_cancellation_during_training_stops_at_a_checkpoint(
+    base_model, django_capture_on_commit_callbacks, monkeypatch
+) -> None:  # noqa: ANN001
+    from jobs.exceptions import JobCancelled
+    from jobs.runner import JobContext
+
+    real_progress = JobContext.progress
+
+    def cancelled(self, pct: float, message: str = "") -> None:  # noqa: ANN001
+        if message.startswith("step"):
+            Job.objects.filter(pk=self.job.pk).update(status=Job.Status.CANCELLED)
+        real_progress(self, pct, message)  # raises JobCancelled once the row is CANCELLED
+
+    monkeypatch.setattr(JobContext, "progress", cancelled)
+    with django_capture_on_commit_callbacks(execute=True):
+        run = training_run_start(method="sft", base_model=base_model, config={**TINY, "holdout_test_queries": 3})
+    run.job.refresh_from_db()
+    run.refresh_from_db()
+    assert run.job.status == Job.Status.CANCELLED, run.job.error
+    assert run.metrics["stopped"] is True
+    assert JobCancelled.__name__ not in run.job.error  # a clean stop, not a traceback
+
+
+def test_training_job_leaves_the_run_config_as_recorded(base_model, django_capture_on_commit_callbacks) -> None:  # noqa: ANN001
+    """The job reads its overrides from a copy: every save of the run carries the config as given."""
+    from django.db.models.signals import post_save
+
+    config = {**TINY, "holdout_test_queries": 3}
+    seen: list[dict] = []
+
+    def record(sender, instance, **kwargs) -> None:  # noqa: ANN001
+        seen.append(dict(instance.config))
+
+    post_save.connect(record, sender=TrainingRun)
+    try:
+        with django_capture_on_commit_callbacks(execute=True):
+            run = training_run_start(method="sft", base_model=base_model, config=dict(config))
+    finally:
+        post_save.disconnect(record, sender=TrainingRun)
+    _job_ok(run.job)
+    run.refresh_from_db()
+    assert run.config == config
+    assert len(seen) > 2 and all(c == config for c in seen)

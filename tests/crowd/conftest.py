@@ -33,7 +33,7 @@ def stubbed_client(environment: str = "sandbox") -> tuple[object, Stubber]:
 @pytest.fixture
 def stub(monkeypatch: pytest.MonkeyPatch) -> Iterator[Stubber]:
     client, stubber = stubbed_client()
-    monkeypatch.setattr(services, "mturk_client", lambda *, environment: client)
+    monkeypatch.setattr(services.platform, "mturk_client", lambda *, environment: client)
     with stubber:
         yield stubber
     stubber.assert_no_pending_responses()

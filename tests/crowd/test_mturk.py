@@ -6,7 +6,6 @@ from __future__ import annotations
 from decimal import Decimal
 
 import pytest
-from botocore.stub import ANY
 
 from crowd import mturk
 
@@ -127,12 +126,13 @@ def test_bonus_carries_amount_and_token() -> None:
     stub.add_response(
         "send_bonus",
         {},
-        {"WorkerId": "W1", "AssignmentId": "A1", "BonusAmount": "0.50", "Reason": "thanks", "UniqueRequestToken": ANY},
+        {"WorkerId": "W1", "AssignmentId": "A1", "BonusAmount": "0.50", "Reason": "thanks", "UniqueRequestToken": "t"},
     )
     with stub:
         api.send_bonus(
             worker_id="W1", assignment_id="A1", amount=Decimal("0.5"), reason="thanks", unique_request_token="t"
         )
+    stub.assert_no_pending_responses()  # the call was made, with exactly these parameters
 
 
 def test_refusal_becomes_mturk_refused_and_is_audited() -> None:

@@ -1,50 +1,24 @@
-"""Writes of the crowd app: platform calls, QC, review decisions and exports.
-
-Every service that spends money or changes what a worker sees on a platform takes the acting
-``user`` and checks the permission itself (``user=None`` means the system: Celery, commands), so
-a view or admin action that forgets a check still cannot pay. Platform calls go through
-:mod:`crowd.mturk` and are written to :class:`~crowd.models.AuditLog` whether they succeed or not.
-"""
+"""Crowd-platform writes: HITs, assignment sync and matching, approve/reject, bonuses, blocks,
+notifications (MTurk through :mod:`crowd.mturk`, every call audited), Prolific submissions."""
 
 from __future__ import annotations
 
-import json
 import uuid
-from collections.abc import Callable
 from decimal import Decimal
-from pathlib import Path
 from typing import Any
 
-import pandas as pd
-from django.conf import settings
-from django.core.exceptions import PermissionDenied, ValidationError
+from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.utils import timezone
 
 from collection.models import Platform, Task, Worker
 
-from . import anonymise, mturk, prolific, qc
-from .models import HIT, Assignment, AuditLog, Payment, Study, TaskQC
+from .. import mturk, prolific
+from ..models import HIT, Assignment, AuditLog, Payment, Study
+from .base import CrowdError, _acting, _jsonable, _require
+from .qc import _enqueue_qc
 
 
-class CrowdError(Exception):
-    """A crowd operation is not allowed in the current state (shown to staff as is)."""
-
-
-def _require(user: Any, perm: str) -> None:
-    if user is not None and not user.has_perm(perm):
-        raise PermissionDenied(f"{getattr(user, 'username', user)} lacks {perm}")
-
-
-def _acting(user: Any) -> Any:
-    return user if user is not None and getattr(user, "is_authenticated", False) else None
-
-
-def _jsonable(value: Any) -> Any:
-    return json.loads(json.dumps(value, default=str))
-
-
-# --------------------------------------------------------------------------- MTurk plumbing
 def mturk_client(*, environment: str) -> Any:
     """The boto3 client for ``environment`` (tests replace this function with a stubbed client)."""
     return mturk.make_client(environment)
@@ -84,7 +58,6 @@ def _study_qualification(*, study: Study, api: mturk.MTurk) -> str | None:
     return study.retake_qualification_id
 
 
-# --------------------------------------------------------------------------- HITs
 def hit_create(*, study: Study, user: Any = None) -> HIT:
     """Create one HIT for the study. The HIT row and its token are stored before the call, so a
     retry (:func:`hit_create_retry`) can never create a second HIT on MTurk."""
@@ -151,7 +124,6 @@ def hit_create_retry(*, hit: HIT, user: Any = None) -> HIT:
     return hit
 
 
-# --------------------------------------------------------------------------- assignments
 def assignment_match(*, assignment: Assignment) -> Assignment:
     """Find the task this submission is for and record what does not add up.
 
@@ -384,280 +356,3 @@ def prolific_submissions_import(*, study: Study, csv_text: str, user: Any = None
             item.save()
             counts["flagged"] += item.flagged
     return counts
-
-
-# --------------------------------------------------------------------------- quality control
-def task_study(*, task: Task) -> Study | None:
-    """The study a task was collected for: through its assignment, else its HIT id."""
-    assignment = Assignment.objects.filter(task=task).select_related("study").first()
-    if assignment is not None:
-        return assignment.study
-    if task.hit_id:
-        hit = HIT.objects.filter(hit_id=task.hit_id).select_related("study").first()
-        if hit is not None:
-            return hit.study
-    return None
-
-
-def _ms(value: Any) -> float | None:
-    return None if value is None else value.timestamp() * 1000.0
-
-
-def _validation_passed(task: Task) -> bool | None:
-    attempts = getattr(task, "calibration_attempts", None)
-    if attempts is not None:
-        last = attempts.order_by("-created_at", "-pk").first()
-        if last is not None:
-            return bool(last.passed)
-    passed = (task.validation or {}).get("passed")
-    return None if passed is None else bool(passed)
-
-
-def task_qc_compute(*, task: Task, thresholds: dict[str, float | None] | None = None) -> TaskQC:
-    """Compute (or recompute) a task's QC figures and flags; a staff decision is kept."""
-    from collection.selectors import task_samples, turns_frame
-
-    study = task_study(task=task)
-    if thresholds is None:
-        thresholds = study.thresholds() if study is not None else dict(qc.DEFAULT_THRESHOLDS)
-    samples = task_samples(task=task)
-    turns = turns_frame(tasks=Task.objects.filter(pk=task.pk))
-    mode = task.mode or ("pairwise" if task.model_2 else "pointwise")
-    imported = task.worker.platform == Platform.RELEASE
-    metrics = qc.task_metrics(
-        samples,
-        turns,
-        mode=mode,
-        calibration_score=task.calibration_score,
-        validation_passed=_validation_passed(task),
-        summary=task.summary,
-        # Release times are in the server's clock, sometimes hours off the samples' epoch.
-        started_ms=None if imported else _ms(task.chat_started_at or task.started_at),
-        finished_ms=None if imported else _ms(task.finished_at),
-    )
-    reasons = qc.flag_reasons(metrics, thresholds)
-    codes = [r["code"] for r in reasons]
-    fields = {
-        name: metrics.get(name)
-        for name in (
-            "calibration_score", "validation_passed", "response_score", "max_index_score", "sampling_rate_hz",
-            "median_interval_ms", "head_in_box_share", "time_on_task_s", "max_log_gap_s", "total_gap_s",
-        )
-    }  # fmt: skip
-    fields.update(
-        n_gaze_samples=metrics["n_gaze_samples"],
-        n_mouse_samples=metrics["n_mouse_samples"],
-        n_gaps=metrics["n_gaps"],
-        summary_words=metrics["summary_words"],
-        n_turns=metrics["n_turns"],
-    )
-    row, _ = TaskQC.objects.update_or_create(
-        task=task,
-        defaults={
-            **fields,
-            "study": study,
-            "metrics": _jsonable(metrics),
-            "thresholds": _jsonable(thresholds),
-            "flagged": bool(reasons),
-            "flags": "," + ",".join(codes) + "," if codes else "",
-            "reasons": _jsonable(reasons),
-        },
-    )
-    return row
-
-
-def _enqueue_qc(task_pk: int) -> None:
-    from jobs.services import job_start
-
-    job_start(kind="crowd.compute_qc", params={"task_ids": [task_pk]})
-
-
-def task_completed(*, task: Task) -> None:
-    """Hook for the site's completion service: compute QC once the completion has committed."""
-    transaction.on_commit(lambda pk=task.pk: _enqueue_qc(pk))
-
-
-def task_exclude(*, task: Task, user: Any = None, note: str = "") -> Task:
-    """Leave the task out of every exported dataset (reversible with :func:`task_keep`)."""
-    _require(user, "crowd.review_task")
-    return _decide(task=task, user=user, note=note, decision=TaskQC.Decision.EXCLUDE)
-
-
-def task_keep(*, task: Task, user: Any = None, note: str = "") -> Task:
-    """Keep a task in the dataset even if flagged (a staff judgement, recorded with its author)."""
-    _require(user, "crowd.review_task")
-    return _decide(task=task, user=user, note=note, decision=TaskQC.Decision.KEEP)
-
-
-@transaction.atomic
-def _decide(*, task: Task, user: Any, note: str, decision: str) -> Task:
-    task.excluded = decision == TaskQC.Decision.EXCLUDE
-    task.save(update_fields=["excluded"])
-    row, _ = TaskQC.objects.get_or_create(task=task)
-    row.decision, row.decided_by, row.decided_at = decision, _acting(user), timezone.now()
-    if note:
-        row.note = note
-    row.save(update_fields=["decision", "decided_by", "decided_at", "note"])
-    return task
-
-
-# --------------------------------------------------------------------------- export
-def dataset_export(
-    *,
-    path: str | Path,
-    user: Any = None,
-    formats: tuple[str, ...] = ("release", "parquet", "hf"),
-    include_free_text: bool = False,
-    include_demographics: bool = True,
-    progress: Callable[[int, int], None] | None = None,
-) -> dict[str, Any]:
-    """Export the cleaned dataset (excluded tasks left out) with keyed worker pseudonyms.
-
-    ``release``: the IFllm release layout; ``parquet``: one table per entity; ``hf``: Hugging
-    Face preference JSONL (``prompt``/``chosen``/``rejected``) with a dataset card. Platform ids,
-    assignment/HIT ids, completion codes and raw duplicate rows are never written; free text typed
-    by workers (summary, feedback, copied sentences, location) only with ``include_free_text``.
-    """
-    from collection.release import writer
-    from collection.selectors import task_samples, turns_frame
-    from collection.services.release_export import tasks_frame, workers_frame
-
-    _require(user, "crowd.export_dataset")
-    unknown = set(formats) - {"release", "parquet", "hf"}
-    if unknown:
-        raise ValueError(f"unknown export format(s): {sorted(unknown)}")
-    root = Path(path)
-    root.mkdir(parents=True, exist_ok=True)
-    tasks = Task.objects.filter(excluded=False)
-    workers = Worker.objects.filter(tasks__in=tasks).distinct()
-    mapping = anonymise.pseudonym_map(settings.IFLLM_PSEUDONYM_KEY, workers.values_list("pseudonym", flat=True))
-    blank_tasks = () if include_free_text else anonymise.TASK_FREE_TEXT
-    blank_workers: tuple[str, ...] = () if include_free_text else anonymise.WORKER_FREE_TEXT
-    if not include_demographics:
-        blank_workers = tuple(set(blank_workers) | set(anonymise.DEMOGRAPHICS))
-    wf = anonymise.anonymise_frame(workers_frame(workers), mapping, blank=blank_workers)
-    tf = anonymise.anonymise_frame(tasks_frame(tasks), mapping, blank=blank_tasks)
-    qf = anonymise.anonymise_frame(turns_frame(tasks=tasks), mapping)
-    with_samples = list(tasks.filter(chunks__isnull=False).distinct().select_related("worker"))
-    counts: dict[str, Any] = {"workers": len(wf), "tasks": len(tf), "turns": len(qf), "samples": 0}
-
-    def task_key(task: Task) -> int:
-        return task.release_task_id if task.release_task_id is not None else task.pk
-
-    if "release" in formats:
-        out = root / "release"
-        writer.write_tables(out, workers=wf, tasks=tf, queries=qf.drop(columns=["turn_id", "task_pk"]))
-    if "parquet" in formats:
-        out = root / "parquet"
-        out.mkdir(parents=True, exist_ok=True)
-        wf.drop(columns=["raw_overrides"], errors="ignore").to_parquet(out / "workers.parquet", index=False)
-        tf.drop(columns=["raw_overrides"], errors="ignore").to_parquet(out / "tasks.parquet", index=False)
-        qf.drop(columns=["raw_overrides"]).to_parquet(out / "turns.parquet", index=False)
-    sample_frames = []
-    for done, task in enumerate(with_samples, start=1):
-        samples = task_samples(task=task)
-        counts["samples"] += len(samples)
-        pseudonym = mapping[task.worker.pseudonym]
-        if "release" in formats:
-            files = task.extra.get("release_files", {})
-            writer.write_task_trajectories(
-                root / "release" / "user_behavior" / pseudonym / str(task_key(task)),
-                samples,
-                mode=task.mode or "pointwise",
-                rel_columns=files.get("rel_columns"),
-                unquoted=files.get("unquoted"),
-            )
-        if "parquet" in formats:
-            samples.insert(0, "task_id", task_key(task))
-            samples.insert(0, "worker", pseudonym)
-            for col in ("signal", "frame"):
-                samples[col] = samples[col].astype(str)
-            sample_frames.append(samples)
-        if progress:
-            progress(done, len(with_samples))
-    if "parquet" in formats and sample_frames:
-        pd.concat(sample_frames, ignore_index=True).to_parquet(root / "parquet" / "samples.parquet", index=False)
-    if "hf" in formats:
-        counts["preference_records"] = _write_hf(root / "hf", qf, counts)
-    manifest = {
-        "created_at": timezone.now().isoformat(),
-        "formats": list(formats),
-        "include_free_text": include_free_text,
-        "include_demographics": include_demographics,
-        "excluded_tasks_left_out": Task.objects.filter(excluded=True).count(),
-        "pseudonyms": "HMAC-SHA256 under IFLLM_PSEUDONYM_KEY (stable across exports with the same key)",
-        "counts": counts,
-    }
-    (root / "manifest.json").write_text(json.dumps(manifest, indent=2))
-    return counts
-
-
-def _write_hf(out: Path, turns: pd.DataFrame, counts: dict[str, Any]) -> int:
-    from alignment.training.preference import records_from_explicit_labels, write_jsonl
-
-    pairwise = turns[turns["mode"] == "pairwise"]
-    pairs = pd.DataFrame(
-        {
-            "pair_id": pairwise["query_id"].astype(str).to_numpy(),
-            "prompt": pairwise["query"].to_numpy(),
-            "response_1": pairwise["response_1"].to_numpy(),
-            "response_2": pairwise["response_2"].to_numpy(),
-            "preference": pairwise["preferred"].astype(object).to_numpy(),
-        }
-    )
-    records = records_from_explicit_labels(pairs, source="ifllm-workers")
-    write_jsonl(records, out / "preferences.jsonl")
-    (out / "README.md").write_text(_dataset_card(n_records=len(records), counts=counts))
-    return len(records)
-
-
-def _dataset_card(*, n_records: int, counts: dict[str, Any]) -> str:
-    return f"""---
-license: apache-2.0
-language:
-- en
-task_categories:
-- text-generation
-pretty_name: IFllm pairwise preferences (cleaned)
-size_categories:
-- n<1K
-configs:
-- config_name: default
-  data_files:
-  - split: train
-    path: preferences.jsonl
----
-
-# IFllm pairwise preferences (cleaned)
-
-Pairwise preferences of crowd workers between two LLM answers to the same query, collected with
-the IFllm Lab site (gaze and mouse were tracked while they read; see the release layout export
-for the trajectories).
-
-- `prompt`: the worker's query as typed (without any formatting instruction sent to the models).
-- `chosen` / `rejected`: the answer the worker preferred / did not prefer.
-- `pair_id`: the query id of the turn; `confidence` is empty (explicit labels); `source`
-  says where the label comes from.
-
-{n_records} records, from {counts["tasks"]} tasks of {counts["workers"]} workers that passed quality
-control (tasks excluded by staff are left out; turns with a provider error, a missing label or
-identical answers are skipped).
-
-## Privacy
-
-Worker ids are replaced by keyed pseudonyms (HMAC-SHA256 under a lab secret). No platform ids,
-assignment ids, IP addresses or free text describing the worker are included unless the exporting
-staff member opted in.
-"""
-
-
-def release_worker_table(*, thresholds: dict[str, float | None]) -> pd.DataFrame:
-    """Per release worker: mean QC figures over their tasks with trajectories, and whether the
-    thresholds would exclude them (see :func:`crowd.qc.worker_table`)."""
-    rows = TaskQC.objects.filter(task__worker__platform=Platform.RELEASE, n_gaze_samples__gt=0).values(
-        "task__worker__pseudonym", *[r.metric for r in qc.RULES if r.metric != "validation_passed"]
-    )
-    df = pd.DataFrame(list(rows)).rename(columns={"task__worker__pseudonym": "worker"})
-    if df.empty:
-        return df
-    return qc.worker_table(df, thresholds)

@@ -1,0 +1,51 @@
+"""Writes of the crowd app, one module per concern: ``platform`` (MTurk and Prolific calls),
+``qc`` (quality control and review decisions), ``export`` (the cleaned dataset).
+
+Every service that spends money or changes what a worker sees on a platform takes the acting
+``user`` and checks the permission itself (``user=None`` means the system: Celery, commands), so
+a view or admin action that forgets a check still cannot pay. Platform calls go through
+:mod:`crowd.mturk` and are written to :class:`~crowd.models.AuditLog` whether they succeed or not.
+"""
+
+from .. import mturk
+from .base import CrowdError
+from .export import dataset_export
+from .platform import (
+    assignment_approve,
+    assignment_match,
+    assignment_reject,
+    bonus_pay,
+    hit_create,
+    hit_create_retry,
+    hit_sync_assignments,
+    mturk_client,
+    mturk_for,
+    prolific_submissions_import,
+    worker_block,
+    workers_notify,
+)
+from .qc import release_worker_table, task_completed, task_exclude, task_keep, task_qc_compute, task_study
+
+__all__ = [
+    "CrowdError",
+    "assignment_approve",
+    "assignment_match",
+    "assignment_reject",
+    "bonus_pay",
+    "dataset_export",
+    "hit_create",
+    "hit_create_retry",
+    "hit_sync_assignments",
+    "mturk",
+    "mturk_client",
+    "mturk_for",
+    "prolific_submissions_import",
+    "release_worker_table",
+    "task_completed",
+    "task_exclude",
+    "task_keep",
+    "task_qc_compute",
+    "task_study",
+    "worker_block",
+    "workers_notify",
+]
