@@ -18,7 +18,7 @@ from django.utils.translation import gettext_lazy as _
 from crowd.privacy import PrivateFieldsAdmin
 
 from .admin_site import invitations_create
-from .models import ImportRun, LLMModel, Task, Topic, TrajectoryChunk, Turn, Worker
+from .models import LLMModel, Task, Topic, TrajectoryChunk, Turn, Worker
 from .selectors import task_stream_summary, tasks_with_turn_and_sample_counts
 
 
