@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from django.contrib.admin.views.decorators import staff_member_required
 from django.http import HttpRequest, HttpResponse, HttpResponseBadRequest, HttpResponseForbidden, JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
@@ -10,6 +9,7 @@ from rest_framework import serializers
 
 from .leaderboard_services import leaderboard_start
 from .models import Leaderboard
+from .views import staff_page
 
 #: What starting a job from the page needs: the same permission as adding one in the admin.
 START_PERMISSION = "analysis.add_leaderboard"
@@ -30,7 +30,7 @@ def _errors(serializer: serializers.Serializer) -> HttpResponse:
     return HttpResponseBadRequest(text, content_type="text/plain")
 
 
-@staff_member_required
+@staff_page
 def leaderboard_page(request: HttpRequest) -> HttpResponse:
     """The latest (or ``?pk=``) leaderboard: tables per source, style coefficients, agreement, plot.
 
@@ -77,25 +77,25 @@ def _board(pk: int, *fields: str) -> Leaderboard:
     return get_object_or_404(Leaderboard.objects.only("pk", "created_at", *fields), pk=pk)
 
 
-@staff_member_required
+@staff_page
 def leaderboard_csv(request: HttpRequest, pk: int) -> HttpResponse:
     response = HttpResponse(_board(pk, "csv").csv, content_type="text/csv")
     response["Content-Disposition"] = f'attachment; filename="leaderboard-{pk}.csv"'
     return response
 
 
-@staff_member_required
+@staff_page
 def leaderboard_json(request: HttpRequest, pk: int) -> HttpResponse:
     response = JsonResponse(_board(pk, "results").results, json_dumps_params={"indent": 2})
     response["Content-Disposition"] = f'attachment; filename="leaderboard-{pk}.json"'
     return response
 
 
-@staff_member_required
+@staff_page
 def leaderboard_png(request: HttpRequest, pk: int) -> HttpResponse:
     return HttpResponse(bytes(_board(pk, "png").png), content_type="image/png")
 
 
-@staff_member_required
+@staff_page
 def leaderboard_svg(request: HttpRequest, pk: int) -> HttpResponse:
     return HttpResponse(_board(pk, "svg").svg, content_type="image/svg+xml")

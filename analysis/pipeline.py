@@ -241,7 +241,7 @@ def run_reward_table(
         def fold_done(done: int, total: int, share: float = share, mode: str = mode) -> None:
             if on_progress is not None:
                 width = 0.75 if mode == "pairwise" else 0.2
-                on_progress(share + width * done / total, f"{mode}: fold {done}/{total}")
+                on_progress(share + width * done / total, f"{mode}: fold {done} of {total}")
 
         results[mode.capitalize()] = evaluate_table(
             data.X, data.y, data.groups, query_ids=data.query_ids, specs=mode_specs, config=cfg,

@@ -43,7 +43,7 @@ def text_reward(ctx: JobContext, *, run_pk: int) -> dict:
     return _execute_run(ctx, run_pk, text_reward_run_execute)
 
 
-@job_task("analysis.leaderboard")
+@job_task("analysis.leaderboard", permission="analysis.add_leaderboard")
 def leaderboard(ctx: JobContext, *, leaderboard_pk: int) -> dict:
     """Bradley–Terry leaderboard of every requested vote source, with bootstrap intervals."""
     from .leaderboard_services import leaderboard_execute

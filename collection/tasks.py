@@ -13,7 +13,7 @@ from pathlib import Path
 from jobs.runner import JobContext, job_task
 
 
-@job_task("collection.import_release")
+@job_task("collection.import_release", permission="collection.add_importrun")
 def import_release(ctx: JobContext, *, path: str, label: str = "", uploaded: bool = False) -> dict:
     """Import a release folder or archive (``path`` on the server) with progress.
 

@@ -397,7 +397,7 @@ def calibrate(request: HttpRequest, worker: Worker, task_id: int) -> HttpRespons
 @study_page
 def calibration_failed(request: HttpRequest, worker: Worker, task_id: int) -> HttpResponse:
     """The way out after too many failed calibrations: why, and what to do now (never a dead end)."""
-    task = _own_task(worker, task_id)
+    task = _own_task(request, worker, task_id)
     if task.calibration_failed_at is None:
         return next_step(request, worker)
     cfg = study.study_settings_get()

@@ -88,7 +88,7 @@ def test_cancelled_reward_job_stops_between_folds_and_stores_nothing(
     run.refresh_from_db()
     assert job.status == Job.Status.CANCELLED
     assert folds_after_cancel == []  # stopped at the fold where it was cancelled
-    assert "pairwise: paper, seed 0, fold 2 of 3 done" in job.log_tail  # the log says what it did
+    assert "pairwise: fold 2 of " in job.log_tail  # the log says what it did
     assert run.results == [] and run.table_text == "" and not run.predictions.exists()
 
 

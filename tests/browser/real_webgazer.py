@@ -8,7 +8,10 @@ import os
 import re
 from pathlib import Path
 
+from django.urls import reverse
+
 from collection.models import LLMModel, Topic
+from collection.services import identity
 
 SHOTS = os.environ.get("IFLLM_SCREENSHOT_DIR")
 
@@ -49,14 +52,15 @@ def shot(page, name: str) -> None:  # noqa: ANN001
 def study_content() -> None:
     for i in range(3):
         Topic.objects.get_or_create(title=f"Webcam topic {i}")
-    LLMModel.objects.get_or_create(name="demo-a", defaults={"provider": "demo", "model_id": "demo-a"})
-    LLMModel.objects.get_or_create(name="demo-b", defaults={"provider": "demo", "model_id": "demo-b"})
+    LLMModel.objects.get_or_create(name="demo-a", defaults={"provider": "demo", "model_id": "demo-a", "enabled": True})
+    LLMModel.objects.get_or_create(name="demo-b", defaults={"provider": "demo", "model_id": "demo-b", "enabled": True})
 
 
 def enter_to_calibration(page, worker_id: str, *, consent_shot: str | None = None) -> None:  # noqa: ANN001
     """Lab entry, consent, demographics, one topic, instructions: the calibration intro."""
-    page.goto("/")
-    page.get_by_label("Worker ID").fill(worker_id)
+    # Lab entry as staff hand it out: a participant and a one-time invitation link.
+    worker = identity.lab_participant_create(participant_id=worker_id)
+    page.goto(reverse("collection:join", kwargs={"token": identity.invitation_create(worker=worker).token}))
     page.get_by_role("button", name="Start").click()
     if consent_shot:
         shot(page, consent_shot)

@@ -158,7 +158,7 @@ def _states() -> dict:
     for i in range(6):
         Topic.objects.create(title=f"Topic {i}")
     for c in "abc":
-        LLMModel.objects.create(name=f"demo-{c}", provider="demo", model_id=f"demo-{c}", quota=100)
+        LLMModel.objects.create(name=f"demo-{c}", provider="demo", model_id=f"demo-{c}", quota=100, enabled=True)
     cfg = study.study_settings_get()
     cfg.min_seconds, cfg.lab_typed_ids = 0, True  # the typed-id form is checked too
     cfg.save()

@@ -11,7 +11,7 @@ from decimal import Decimal
 
 from django.contrib.auth.models import User
 
-from collection.models import CalibrationAttempt, ImportRun, LLMModel, Task
+from collection.models import CalibrationAttempt, IdentityEvent, ImportRun, Invitation, LLMModel, Task
 from collection.services.study import study_settings_get
 from crowd.models import HIT, Assignment, AuditLog, Payment, Study
 from jobs.models import Job
@@ -41,6 +41,8 @@ def one_of_each(*, task: Task, user: User, tag: str = "a") -> None:
     job = Job.objects.create(kind="jobs.count", params={"n": 1}, status=Job.Status.SUCCEEDED, created_by=user)
     judge = LLMModel.objects.create(name=f"judge-{tag}", provider="demo", model_id=f"judge-{tag}")
     ImportRun.objects.create(path=f"/data/release-{tag}", created_by=user, summary={"loaded": {"tasks": 1}})
+    Invitation.objects.create(worker=task.worker, token=f"invitation-{tag}", created_by=user)
+    IdentityEvent.objects.create(kind=IdentityEvent.Kind.values[0], worker=task.worker, task=task, detail={"tag": tag})
     CalibrationAttempt.objects.create(
         task=task, kind=CalibrationAttempt.Kind.CALIBRATION, score=80.0, threshold=70.0, passed=True,
         viewport_w=1366, viewport_h=768, n_clicks=45, points=[], raw={},
