@@ -26,6 +26,7 @@ from asgiref.sync import iscoroutinefunction, markcoroutinefunction
 from django.conf import settings
 from django.core.exceptions import RequestDataTooBig
 from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.http.multipartparser import MultiPartParserError
 from django.shortcuts import render
 from django.utils.cache import add_never_cache_headers, patch_cache_control
 from django.utils.decorators import sync_and_async_middleware
@@ -63,7 +64,14 @@ class RequestGuardMiddleware:
         bad = [k for k, v in request.COOKIES.items() if NUL in k or NUL in v]
         for key in bad:
             del request.COOKIES[key]
-        field = nul_field(request)
+        try:
+            field = nul_field(request)
+        except MultiPartParserError as exc:
+            # A malformed multipart body (no or a bad boundary) is the client's error, not a 500.
+            message = _("The request body is not valid form data: %(error)s") % {"error": exc}
+            if _wants_json(request):
+                return JsonResponse({"non_field_errors": [message], "code": "parse_error"}, status=400)
+            return render(request, "collection/error.html", {"message": message}, status=400)
         if field is not None:
             message = _("The field “%(field)s” contains a NUL character, which is not allowed.") % {"field": field}
             if _wants_json(request):

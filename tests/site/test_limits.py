@@ -67,6 +67,13 @@ def test_nul_elsewhere_is_400_never_500(client, topics, demo_models, settings_ro
     assert other.get(reverse("collection:resume")).status_code == 302
 
 
+@pytest.mark.parametrize("content_type", ["multipart/form-data", "multipart/form-data; boundary="])
+def test_malformed_multipart_body_is_400_never_500(client, content_type):
+    """Found by schemathesis: a multipart body without a usable boundary broke the NUL check."""
+    r = client.post(reverse("collection:start"), data=b"worker_id=x", content_type=content_type)
+    assert r.status_code == 400 and "not valid form data" in r.content.decode()
+
+
 def test_nul_in_admin_search_is_400(admin_client):
     r = admin_client.get(reverse("admin:collection_worker_changelist"), {"q": "x\x00"})
     assert r.status_code == 400 and "q" in r.content.decode()
