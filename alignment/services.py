@@ -22,7 +22,7 @@ from .models import EvaluationRun, PreferenceDataset, PreferencePair, TrainingRu
 from .training import preference as pref
 
 
-def usable_pairs(*, tasks=None) -> pd.DataFrame:  # noqa: ANN001 - QuerySet[Task] | None
+def usable_pairs(*, tasks=None) -> pd.DataFrame:
     """Pairwise turns with two answers and no provider error, from tasks not excluded.
 
     Columns: ``pair_id`` (turn pk), ``prompt``, ``response_1``, ``response_2``, ``preference``
@@ -75,7 +75,7 @@ def test_queries(*, n: int = 300, seed: int = 0) -> list[str]:
 REWARD_MODEL_ORDER = ("RF + IF", "Text FT + IF", "Text FT")
 
 
-def reward_run_labeller(run) -> tuple[str, str] | None:  # noqa: ANN001 - analysis.RewardModelRun
+def reward_run_labeller(run) -> tuple[str, str] | None:
     """(model_name, protocol) whose predictions label a dataset built from ``run``, or None.
 
     Worker-grouped predictions are preferred because they are the honest out-of-fold estimate:
@@ -94,13 +94,13 @@ def preference_dataset_build(
     *,
     name: str,
     source: str,
-    reward_run=None,  # noqa: ANN001 - analysis.RewardModelRun
+    reward_run=None,
     reward_model: str = "",
     reward_protocol: str = "",
     valid: float = 0.1,
     test: float = 0.1,
     seed: int = 0,
-    user=None,  # noqa: ANN001
+    user=None,
 ) -> PreferenceDataset:
     """Create a dataset from explicit labels or from a reward-model run's OOF predictions.
 
@@ -246,7 +246,7 @@ def training_run_start(
     sft_run: TrainingRun | None = None,
     config: dict[str, Any] | None = None,
     name: str = "",
-    user=None,  # noqa: ANN001
+    user=None,
 ) -> TrainingRun:
     """Create a training run and start its job on the ``gpu`` queue.
 
@@ -256,7 +256,7 @@ def training_run_start(
     from .checks import check_training
 
     errors = check_training(method=method, base_model=base_model, dataset=dataset, sft_run=sft_run,
-                            config=config or {})  # fmt: skip
+                            config=config or {})
     if errors:
         raise ValueError("; ".join(f"{field}: {msg}" for field, msg in errors.items()))
     if method != TrainingRun.Method.SFT:
@@ -264,7 +264,7 @@ def training_run_start(
     run = TrainingRun.objects.create(
         name=name, method=method, base_model=base_model, dataset=dataset, sft_run=sft_run,
         config=config or {}, created_by=user,
-    )  # fmt: skip
+    )
     run.output_dir = str(runs_dir() / f"run-{run.pk}")
     run.job = job_start(kind="alignment.train", params={"run_pk": run.pk}, user=user)
     run.save(update_fields=["output_dir", "job"])
@@ -275,10 +275,10 @@ def evaluation_run_start(
     *,
     sft_run: TrainingRun,
     aligned_run: TrainingRun,
-    judge=None,  # noqa: ANN001 - collection.LLMModel
+    judge=None,
     params: dict[str, Any] | None = None,
     name: str = "",
-    user=None,  # noqa: ANN001
+    user=None,
 ) -> EvaluationRun:
     from .checks import check_evaluation
 

@@ -27,7 +27,7 @@ def _latest_checkpoint(output_dir: Path) -> Path | None:
     return max(steps)[1] if steps else None
 
 
-def _load(path: str):  # noqa: ANN202 - (model, tokenizer)
+def _load(path: str):
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
     tokenizer = AutoTokenizer.from_pretrained(path)
@@ -40,7 +40,7 @@ def _load(path: str):  # noqa: ANN202 - (model, tokenizer)
 class _Reporter:
     """Throttled progress/metrics writes and cancellation checks for the training loop."""
 
-    def __init__(self, ctx: JobContext, run, every_s: float = 2.0) -> None:  # noqa: ANN001
+    def __init__(self, ctx: JobContext, run, every_s: float = 2.0) -> None:
         self.ctx, self.run, self.every_s = ctx, run, every_s
         self._last = 0.0
         self._cancelled = False
@@ -106,7 +106,7 @@ def train(ctx: JobContext, *, run_pk: int) -> dict:
         result = loop.train_sft(
             model, tokenizer, records, cfg, on_step=reporter.on_step, should_stop=reporter.should_stop,
             resume_from=resume,
-        )  # fmt: skip
+        )
     else:
         sft_dir = Path(run.sft_run.output_dir) / "final"
         if not sft_dir.exists():
@@ -120,7 +120,7 @@ def train(ctx: JobContext, *, run_pk: int) -> dict:
         result = loop.train_preference(
             policy, reference, tokenizer, records, cfg, method=run.method,
             on_step=reporter.on_step, should_stop=reporter.should_stop, resume_from=resume,
-        )  # fmt: skip
+        )
     for warning in result.get("warnings", []):
         ctx.log(f"warning: {warning}")
     run.metrics = {
@@ -147,7 +147,7 @@ def _thin(history: list[dict[str, float]], most: int = 500) -> list[dict[str, fl
     return [{k: (None if v != v else v) for k, v in row.items()} for row in history]
 
 
-def judge_client_fn(llm) -> Any:  # noqa: ANN001 - collection.LLMModel
+def judge_client_fn(llm) -> Any:
     """A ``prompt -> reply`` function for the judge model from the registry."""
     import os
 
@@ -187,7 +187,7 @@ def evaluate(ctx: JobContext, *, eval_pk: int) -> dict:
         answers[label] = generate_answers(
             model, tokenizer, queries, max_new_tokens=params["max_new_tokens"], seed=params["seed"],
             template=train_run.config.get("prompt_template") or _template(),
-        )  # fmt: skip
+        )
     ctx.progress(70, f"judging {len(queries)} pairs with {run.judge}")
     comparisons = pd.DataFrame(
         {

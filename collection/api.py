@@ -38,7 +38,7 @@ logger = logging.getLogger(__name__)
 
 
 class _CsrfCheck(CsrfViewMiddleware):
-    def _reject(self, request: Any, reason: str) -> str:  # noqa: ANN401 - middleware protocol
+    def _reject(self, request: Any, reason: str) -> str:
         return reason
 
 

@@ -80,7 +80,7 @@ class TaskReviewView(StaffPage):
                 failed = any(r["code"] == rule.metric for r in qc_row.reasons)
                 figures.append({"label": rule.label, "value": value, "limit": limits.get(rule.name), "failed": failed})
             for key in ("n_gaze_samples", "n_mouse_samples", "median_interval_ms", "total_gap_s", "n_gaps",
-                        "tail_gap_s", "time_on_task_source", "validation_passed"):  # fmt: skip
+                        "tail_gap_s", "time_on_task_source", "validation_passed"):
                 figures.append(
                     {"label": key.replace("_", " "), "value": metrics.get(key), "limit": None, "failed": False}
                 )
@@ -132,7 +132,7 @@ class WorkerReviewView(StaffPage):
 
     template_name = "crowd/worker_review.html"
     averaged = ("response_score", "max_index_score", "calibration_score", "sampling_rate_hz", "head_in_box_share",
-                "time_on_task_s", "max_log_gap_s", "summary_words")  # fmt: skip
+                "time_on_task_s", "max_log_gap_s", "summary_words")
 
     def get_context_data(self, **kwargs: Any) -> dict[str, Any]:
         worker = get_object_or_404(Worker, pk=kwargs["worker_id"])

@@ -65,7 +65,7 @@ def gradient_boosting(random_state: int) -> HistGradientBoostingClassifier:
     return HistGradientBoostingClassifier(
         learning_rate=0.05, max_iter=150, max_depth=3, min_samples_leaf=20, l2_regularization=1.0,
         random_state=random_state,
-    )  # fmt: skip
+    )
 
 
 @dataclass(frozen=True)
@@ -152,4 +152,4 @@ def text_specs() -> list[ModelSpec]:
         ModelSpec("MiniLM + Text (LogReg)", keep_groups=("emb",), make_classifier=logistic_regression),
         ModelSpec("MiniLM + Text + IF (LogReg)", use_if=True, extra_groups=("emb",),
                   make_classifier=logistic_regression),
-    ]  # fmt: skip
+    ]

@@ -170,7 +170,7 @@ def _to_pandas(table: pa.Table) -> pd.DataFrame:
     return conform(df)
 
 
-def _types_mapper(arrow_type: pa.DataType):  # noqa: ANN202 - pandas' callback protocol
+def _types_mapper(arrow_type: pa.DataType):
     mapping = {
         pa.int8(): pd.Int8Dtype(),
         pa.int32(): pd.Int32Dtype(),

@@ -151,7 +151,7 @@ def topic_pool_draw(*, worker: Worker) -> list[int]:
     return pool[: study_settings_get().topic_pool_size]
 
 
-def _live_tasks():  # noqa: ANN202 - QuerySet[Task]
+def _live_tasks():
     """Tasks that count against quotas: the site's own, not abandoned (release imports excluded)."""
     return Task.objects.filter(release_task_id__isnull=True).exclude(status=Task.Status.ABANDONED)
 
@@ -257,7 +257,7 @@ def tasks_create_for_topics(
     return tasks
 
 
-def tasks_open(*, worker: Worker, assignment_id: str | None = None):  # noqa: ANN201 - QuerySet[Task]
+def tasks_open(*, worker: Worker, assignment_id: str | None = None):
     """The worker's unfinished tasks, oldest first: the first one is where the worker is.
 
     ``assignment_id`` (the session's entry) keeps to the tasks that assignment started: an open

@@ -14,7 +14,7 @@ from collection.services.release_export import FORMATS, release_export
 class Command(BaseCommand):
     help = "Export the data in the IFllm release layout, or as Parquet tables."
 
-    def add_arguments(self, parser) -> None:  # noqa: ANN001
+    def add_arguments(self, parser) -> None:
         parser.add_argument("path")
         parser.add_argument("--format", choices=FORMATS, default="release")
         parser.add_argument(

@@ -16,7 +16,7 @@ from collection.services.release_import import release_import
 class Command(BaseCommand):
     help = "Import an IFllm release folder (query_logs_table.csv, task_table.csv, ...). Idempotent."
 
-    def add_arguments(self, parser) -> None:  # noqa: ANN001
+    def add_arguments(self, parser) -> None:
         parser.add_argument("path", help="release folder, or a .tar.xz archive of one")
         parser.add_argument("--jobs", type=int, default=2, help="parser processes (default 2)")
         parser.add_argument("--show-problems", type=int, default=20, help="problems to list")

@@ -18,7 +18,7 @@ class Command(BaseCommand):
         "preference JSONL, with keyed worker pseudonyms and without platform ids or free text."
     )
 
-    def add_arguments(self, parser) -> None:  # noqa: ANN001
+    def add_arguments(self, parser) -> None:
         parser.add_argument("path")
         parser.add_argument("--format", action="append", choices=FORMATS, help="repeat; default: all three")
         parser.add_argument("--include-free-text", action="store_true", help="keep summaries, feedback, location")
