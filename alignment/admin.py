@@ -18,6 +18,8 @@ from django.http import HttpRequest, HttpResponse
 from django.utils.html import format_html, format_html_join
 from django.utils.safestring import mark_safe
 
+from analysis import admin as analysis_admin
+from analysis.models import RewardModelRun
 from jobs.exceptions import JobStateError
 from jobs.html import job_anchor
 from jobs.services import job_cancel, job_start, job_user_may_run
@@ -514,3 +516,35 @@ def _fmt(value: object) -> str:
     if value is None or (isinstance(value, float) and value != value):
         return "–"
     return f"{value:.3f}" if isinstance(value, float) else str(value)
+
+
+# --------------------------------------------------------------------------- reward-model runs
+@admin.action(
+    description="Build a preference dataset from the selected runs' out-of-fold predictions", permissions=["build"]
+)
+def build_dataset(modeladmin: admin.ModelAdmin, request: HttpRequest, queryset: QuerySet) -> None:
+    for run in queryset:
+        try:
+            ds = preference_dataset_build(name="", source="reward_run", reward_run=run, user=request.user)
+        except ValueError as exc:
+            modeladmin.message_user(request, f"{run}: {exc}.", messages.WARNING)
+            continue
+        message = f"Dataset {ds.pk} built from {ds.reward_model} ({ds.reward_protocol}): {ds.counts}."
+        modeladmin.message_user(request, message)
+
+
+class RewardModelRunAdmin(analysis_admin.RewardModelRunAdmin):
+    """analysis's run admin plus the alignment action that turns a run into a preference dataset.
+
+    Defined here, not in ``analysis.admin``, so that analysis never imports alignment: the apps
+    depend one way (collection <- analysis <- alignment).
+    """
+
+    actions = [build_dataset, *analysis_admin.RewardModelRunAdmin.actions]
+
+    def has_build_permission(self, request: HttpRequest) -> bool:
+        return request.user.has_perm("alignment.add_preferencedataset")
+
+
+admin.site.unregister(RewardModelRun)
+admin.site.register(RewardModelRun, RewardModelRunAdmin)

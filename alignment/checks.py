@@ -135,6 +135,13 @@ def check_evaluation(
         errors["judge"] = f"{judge} is not marked as a judge in the LLM registry."
     elif judge.provider not in JUDGE_PROVIDERS:
         errors["judge"] = f"{judge} ({judge.get_provider_display()}) cannot act as a judge."
+    elif judge.provider != "demo":  # the offline demo judge needs no key
+        from collection.llm.clients import ProviderError, api_key
+
+        try:
+            api_key(judge)  # the lab's one key rule: a named variable that is not set is refused
+        except ProviderError as exc:
+            errors["judge"] = f"{judge}: {exc}."
     runs = {"sft_run": sft_run, "aligned_run": aligned_run}
     if sft_run is not None and sft_run.method != TrainingRun.Method.SFT:
         errors["sft_run"] = f"{sft_run} is not an SFT run."

@@ -19,6 +19,7 @@ from collection.models import Task, Turn
 from jobs.services import job_start
 
 from .models import EvaluationRun, PreferenceDataset, PreferencePair, TrainingRun
+from .training import hub
 from .training import preference as pref
 
 
@@ -167,12 +168,14 @@ def preference_dataset_build(
 
 
 def dataset_records(*, dataset: PreferenceDataset, split: str | None = None) -> list[dict[str, Any]]:
-    qs = dataset.pairs.order_by("pk")
+    """The dataset's pairs as preference records; ``pair_id`` is the turn's public query id, the
+    id the crowd export gives the same pair."""
+    qs = dataset.pairs.select_related("turn").order_by("pk")
     if split:
         qs = qs.filter(split=split)
     return [
         {
-            "pair_id": p.turn_id,
+            "pair_id": str(p.turn.public_id),
             "prompt": p.prompt,
             "chosen": p.chosen,
             "rejected": p.rejected,
@@ -183,55 +186,18 @@ def dataset_records(*, dataset: PreferenceDataset, split: str | None = None) -> 
     ]
 
 
-DATASET_CARD = """---
-license: apache-2.0
-task_categories: [text-generation]
-tags: [dpo, preference, implicit-feedback, ifllm]
-configs:
-- config_name: default
-  data_files:
-{data_files}
----
-# {name}
-
-Preference pairs exported by IFllm Lab (`prompt`/`chosen`/`rejected`/`confidence`).
-
-- Source: {source}{reward}
-- Pairs: {counts}
-- One record per labelled turn (`pair_id`); repeated prompts are separate pairs.
-- Splits are grouped by prompt text: no prompt is in two splits.
-- `confidence` is the probability of the chosen answer (reward-model datasets); empty for
-  explicit worker labels.
-
-Load every split with `datasets.load_dataset("path/to/this/folder")` (Parquet), or one file
-with `datasets.load_dataset("json", data_files={{"train": "train.jsonl"}})`; the columns are
-the ones TRL's `DPOTrainer` reads.
-"""
-
-#: Our split names -> the names `datasets` and the Hub use.
-HF_SPLITS = {"train": "train", "valid": "validation", "test": "test"}
-
-
 def preference_dataset_export(*, dataset: PreferenceDataset, path: str | Path) -> Path:
     """Write ``{split}.jsonl`` and ``{split}.parquet`` plus a dataset card (README.md)."""
-    root = Path(path)
-    root.mkdir(parents=True, exist_ok=True)
-    data_files = []
-    for split in PreferencePair.Split.values:
-        records = dataset_records(dataset=dataset, split=split)
-        pref.write_jsonl(records, root / f"{split}.jsonl")
-        pref.write_parquet(records, root / f"{split}.parquet")
-        if records:  # `datasets` refuses a split whose only file is empty
-            data_files.append(f"  - split: {HF_SPLITS[split]}\n    path: {split}.parquet")
     reward = ""
     if dataset.reward_run_id:
         reward = f" (run {dataset.reward_run_id}, {dataset.reward_model} {dataset.reward_protocol})"
-    card = DATASET_CARD.format(
-        name=dataset.name, source=dataset.get_source_display(), reward=reward, counts=dataset.counts,
-        data_files="\n".join(data_files),
+    about = (
+        f"Preference pairs exported by IFllm Lab.\n\n- Source: {dataset.get_source_display()}{reward}\n"
+        f"- Pairs: {dataset.counts}"
     )
-    (root / "README.md").write_text(card)
-    return root
+    splits = {split: dataset_records(dataset=dataset, split=split) for split in PreferencePair.Split.values}
+    return hub.write_preference_dataset(path, splits, title=dataset.name or f"IFllm preferences {dataset.pk}",
+                                        about=about)
 
 
 def runs_dir() -> Path:

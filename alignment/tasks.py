@@ -148,19 +148,23 @@ def _thin(history: list[dict[str, float]], most: int = 500) -> list[dict[str, fl
 
 
 def judge_client_fn(llm) -> Any:
-    """A ``prompt -> reply`` function for the judge model from the registry."""
-    import os
+    """A ``prompt -> reply`` function for the judge model from the registry.
+
+    The key comes from ``collection.llm.clients.api_key``, the rule the chat clients follow: a
+    judge whose key variable is not set fails the job here, before any generation, instead of
+    sending a placeholder key.
+    """
+    from collection.llm.clients import api_key
+    from collection.models import LLMProvider
 
     from .training.judge import anthropic_client_fn, demo_judge_fn, openai_client_fn
 
-    key = os.environ.get(llm.api_key_env, "") if llm.api_key_env else ""
-    if llm.provider == "openai":
-        return openai_client_fn(llm.base_url or None, llm.model_id, key or "none")
-    if llm.provider == "anthropic":
-        return anthropic_client_fn(llm.base_url or None, llm.model_id, key or "none")
-    if llm.provider == "demo":
+    if llm.provider == LLMProvider.DEMO:
         return demo_judge_fn
-    raise ValueError(f"model {llm.name!r} ({llm.provider}) cannot act as a judge")
+    factories = {LLMProvider.OPENAI: openai_client_fn, LLMProvider.ANTHROPIC: anthropic_client_fn}
+    if llm.provider not in factories:
+        raise ValueError(f"model {llm.name!r} ({llm.provider}) cannot act as a judge")
+    return factories[llm.provider](llm.base_url or None, llm.model_id, api_key(llm))
 
 
 @job_task("alignment.evaluate", permission="alignment.add_evaluationrun")

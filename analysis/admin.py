@@ -24,22 +24,6 @@ class RewardModelRunForm(forms.ModelForm):
         help_texts = {"params": f"Defaults: {DEFAULT_PARAMS}"}
 
 
-@admin.action(
-    description="Build a preference dataset from the selected runs' out-of-fold predictions", permissions=["build"]
-)
-def build_dataset(modeladmin: admin.ModelAdmin, request: HttpRequest, queryset: QuerySet) -> None:
-    from alignment.services import preference_dataset_build
-
-    for run in queryset:
-        try:
-            ds = preference_dataset_build(name="", source="reward_run", reward_run=run, user=request.user)
-        except ValueError as exc:
-            modeladmin.message_user(request, f"{run}: {exc}.", messages.WARNING)
-            continue
-        message = f"Dataset {ds.pk} built from {ds.reward_model} ({ds.reward_protocol}): {ds.counts}."
-        modeladmin.message_user(request, message)
-
-
 @admin.action(description="Re-run selected reward-model evaluations", permissions=["run"])
 def rerun(modeladmin: admin.ModelAdmin, request: HttpRequest, queryset: QuerySet) -> None:
     for run in queryset:
@@ -125,10 +109,8 @@ class RewardModelRunAdmin(admin.ModelAdmin):
     form = RewardModelRunForm
     list_display = ["id", "name", "settings_kind", "n_samples", "job_link", "created_at"]
     list_select_related = ["job"]
-    actions = [build_dataset, rerun, compare_runs]
-
-    def has_build_permission(self, request: HttpRequest) -> bool:
-        return request.user.has_perm("alignment.add_preferencedataset")
+    #: ``alignment.admin`` adds "Build a preference dataset" (alignment depends on analysis, not back).
+    actions = [rerun, compare_runs]
 
     def has_run_permission(self, request: HttpRequest) -> bool:
         return job_user_may_run(request.user, "analysis.reward_models")

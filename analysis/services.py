@@ -7,7 +7,6 @@ data and the site's own sessions go through identical computation.
 
 from __future__ import annotations
 
-import io
 import time
 from collections.abc import Callable, Iterator
 from typing import Any
@@ -280,72 +279,25 @@ def _transfer_run(run, params, features, turns, table, config, specs, report, ti
 
 
 # --------------------------------------------------------------------------- figures
-def _png_svg(fig) -> tuple[bytes, str]:
-    png, svg = io.BytesIO(), io.StringIO()
-    fig.savefig(png, format="png", dpi=110, bbox_inches="tight")
-    fig.savefig(svg, format="svg", bbox_inches="tight")
-    return png.getvalue(), svg.getvalue()
-
-
 def figures_render(*, job=None, progress: Progress = _noop) -> list[AnalysisFigure]:
-    """Render every behaviour figure of paper section 4 / appendix A.3 from the database."""
-    import numpy as np
-    from sklearn.ensemble import RandomForestClassifier
+    """Render every behaviour figure of paper section 4 / appendix A.3 from the database.
 
+    The computation is ``analysis.figures`` (pure); this feeds it the database's turns and samples
+    and stores one ``AnalysisFigure`` per figure.
+    """
+    from analysis import figures as pure_figures
     from analysis import pipeline
-    from analysis.features import feature_columns
-    from analysis.plots import behaviour, importance
-    from analysis.reward import pairwise_labels
 
     turns, keys = database_inputs()
     matches, _ = pipeline.match_all(turns, _samples_iter(keys, progress, 5, 40))
-    points = behaviour.trajectory_points(matches, turns)
-    figures: list[tuple[str, str, Any]] = []
-    if not points.empty:
-        for signal in ("gaze", "mouse"):
-            figures.append((f"reading_position_length_{signal}", f"Reading position by length ({signal})",
-                            behaviour.reading_position(points, "length", signal=signal)))
-            figures.append((f"reading_position_side_{signal}", f"Reading position by side ({signal})",
-                            behaviour.reading_position(points, "side", signal=signal)))
-            figures.append((f"heatmap_{signal}", f"Per-character heatmap ({signal})",
-                            behaviour.reading_heatmap(points, signal=signal)))
-            figures.append((f"positions_{signal}", f"Position distributions ({signal})",
-                            behaviour.position_distributions(points, "length", signal=signal)))
-        matrix = behaviour.trajectory_matrix(points)
-        if len(matrix) >= 6:
-            _, _, fig = behaviour.cluster_trajectories(matrix, n_clusters=min(6, len(matrix) // 2))
-            figures.append(("clusters", "Trajectory clusters (BisectingKMeans centres)", fig))
-        _, fig = behaviour.gaze_mouse_correlation(points)
-        figures.append(("gaze_mouse_correlation", "Gaze-mouse correlation", fig))
+    figures = pure_figures.behaviour_figures(matches, turns)
     progress(60, "feature importances")
     _, table = feature_table(params={"worker_normalise": False}, progress=lambda *_: None)
-    feats = table.features
-    labels = pairwise_labels(turns)
-    rows = feats[(feats["mode"] == "pairwise") & feats["query_id"].isin(labels.index)].set_index("query_id")
-    if len(rows) >= 20:
-        X = rows[feature_columns(rows)].fillna(-1.0)
-        y = labels.loc[rows.index]
-        forest = RandomForestClassifier(n_estimators=300, min_samples_leaf=5, random_state=0, n_jobs=2).fit(X, y)
-        imp = pd.Series(forest.feature_importances_, index=X.columns)
-        figures.append(("importances", "Feature importances (RF, all features)", importance.importance_figure(imp)))
-        lengths = rows.filter(like="text.response_length").sum(axis=1)
-        cuts = np.nanquantile(lengths, [1 / 3, 2 / 3])
-        by_group = {}
-        for name, mask in (("short", lengths <= cuts[0]), ("medium", (lengths > cuts[0]) & (lengths <= cuts[1])),
-                           ("long", lengths > cuts[1])):
-            if mask.sum() >= 10 and y[mask].nunique() == 2:
-                f = RandomForestClassifier(n_estimators=200, min_samples_leaf=5, random_state=0, n_jobs=2)
-                by_group[name] = pd.Series(f.fit(X[mask], y[mask]).feature_importances_, index=X.columns)
-        if by_group:
-            figures.append(("signal_weight", "Total weight per signal by length group",
-                            importance.signal_weight_figure(by_group)))
-        top = list(imp.sort_values(ascending=False).index[:3])
-        figures.append(("partial_dependence", "Partial dependence of the top features",
-                        importance.partial_dependence_figure(forest, X, top)))
+    figures += pure_figures.importance_figures(table.features, turns)
     out = []
     for i, (name, title, fig) in enumerate(figures):
         progress(70 + 25 * i / max(len(figures), 1), f"rendering {name}")
-        png, svg = _png_svg(fig)
+        png, svg = pure_figures.png_svg(fig)
         out.append(AnalysisFigure.objects.create(name=name, title=title, job=job, png=png, svg=svg))
     return out
 

@@ -51,7 +51,13 @@ def _timeout() -> object:
     return httpx2.Timeout(READ_TIMEOUT_S, connect=CONNECT_TIMEOUT_S)
 
 
-def _api_key(model: LLMModel) -> str:
+def api_key(model: LLMModel) -> str:
+    """The API key of a registry entry, read from its environment variable at call time.
+
+    The one key rule of the lab (chat clients here, the alignment judge in
+    ``alignment.tasks.judge_client_fn``): a model that names a variable which is not set raises
+    ProviderError instead of sending a placeholder key that the provider would refuse later.
+    """
     if not model.api_key_env:
         return "not-needed"  # local servers (vLLM, Ollama) accept any key
     key = os.environ.get(model.api_key_env, "")
@@ -68,7 +74,7 @@ class OpenAICompatibleClient:
 
         self.name, self.model_id, self.max_tokens = model.name, model.model_id, model.max_tokens
         self._client = openai.AsyncOpenAI(
-            api_key=_api_key(model), base_url=model.base_url or None, timeout=_timeout(), max_retries=MAX_RETRIES
+            api_key=api_key(model), base_url=model.base_url or None, timeout=_timeout(), max_retries=MAX_RETRIES
         )
 
     async def stream(self, messages: list[Message]) -> AsyncIterator[str]:
@@ -84,9 +90,7 @@ class OpenAICompatibleClient:
                     if choice.delta and choice.delta.content:
                         got_text = True
                         yield choice.delta.content
-        except openai.APIError as exc:
-            raise ProviderError(f"{type(exc).__name__}: {exc}") from exc
-        except (httpx.HTTPError, OSError) as exc:  # transport errors the SDK did not wrap
+        except (openai.APIError, httpx.HTTPError, OSError) as exc:  # OSError etc.: transport errors not wrapped
             raise ProviderError(f"{type(exc).__name__}: {exc}") from exc
         finally:
             await self._client.close()
@@ -102,7 +106,7 @@ class AnthropicClient:
 
         self.name, self.model_id, self.max_tokens = model.name, model.model_id, model.max_tokens
         self._client = anthropic.AsyncAnthropic(
-            api_key=_api_key(model), base_url=model.base_url or None, timeout=_timeout(),
+            api_key=api_key(model), base_url=model.base_url or None, timeout=_timeout(),
             max_retries=MAX_RETRIES,
         )
 
@@ -118,9 +122,7 @@ class AnthropicClient:
                     if text:
                         got_text = True
                         yield text
-        except anthropic.APIError as exc:
-            raise ProviderError(f"{type(exc).__name__}: {exc}") from exc
-        except (httpx.HTTPError, OSError) as exc:  # transport errors the SDK did not wrap
+        except (anthropic.APIError, httpx.HTTPError, OSError) as exc:  # OSError etc.: transport errors not wrapped
             raise ProviderError(f"{type(exc).__name__}: {exc}") from exc
         finally:
             await self._client.close()

@@ -80,6 +80,8 @@ def test_explicit_dataset_has_one_pair_per_labelled_turn(tmp_path) -> None:
     assert len(rows) == ds.pairs.count()
     assert {"prompt", "chosen", "rejected", "confidence"} <= set(rows[0])
     assert "Splits are grouped by prompt" in (out / "README.md").read_text()
+    # pair_id is the turn's public query id: the crowd export names the same pair the same way
+    assert sorted(r["pair_id"] for r in rows) == sorted(str(p.turn.public_id) for p in ds.pairs.select_related("turn"))
 
 
 def test_exported_dataset_loads_and_trains_in_trl(tmp_path, base_model) -> None:
@@ -394,3 +396,21 @@ def test_training_job_leaves_the_run_config_as_recorded(base_model, django_captu
     run.refresh_from_db()
     assert run.config == config
     assert len(seen) > 2 and all(c == config for c in seen)
+
+
+def test_judge_with_an_unset_key_variable_is_refused_not_sent_a_placeholder(monkeypatch) -> None:
+    """One key rule (collection.llm.clients.api_key) for chat models and the judge."""
+    from alignment.checks import check_evaluation
+    from alignment.tasks import judge_client_fn
+    from collection.llm.clients import ProviderError
+
+    monkeypatch.delenv("IFLLM_TEST_JUDGE_KEY", raising=False)
+    judge = LLMModel.objects.create(name="keyed judge", provider="openai", model_id="j", can_judge=True,
+                                    api_key_env="IFLLM_TEST_JUDGE_KEY")
+    with pytest.raises(ProviderError, match="IFLLM_TEST_JUDGE_KEY is not set"):
+        judge_client_fn(judge)
+    errors = check_evaluation(sft_run=None, aligned_run=None, judge=judge, params={})
+    assert "IFLLM_TEST_JUDGE_KEY is not set" in errors["judge"]
+    monkeypatch.setenv("IFLLM_TEST_JUDGE_KEY", "sk-test")
+    assert callable(judge_client_fn(judge))
+    assert "judge" not in check_evaluation(sft_run=None, aligned_run=None, judge=judge, params={})
