@@ -9,7 +9,7 @@ from django.db import transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
-from .... import signals
+from ... import signals
 from ...models import (
     Task,
 )
