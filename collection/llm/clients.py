@@ -14,7 +14,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import os
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import TYPE_CHECKING, Protocol
 
 import httpx
@@ -66,6 +66,27 @@ def api_key(model: LLMModel) -> str:
     return key
 
 
+async def _guarded(
+    pieces: AsyncIterator[str], sdk_error: type[Exception], close: Callable[[], Awaitable[None]]
+) -> AsyncIterator[str]:
+    """An SDK's stream of text pieces held to the contract of :class:`LLMClient`: SDK and transport
+    errors (``OSError`` and the ``httpx`` errors the SDK did not wrap) become ProviderError, the
+    client is closed however the stream ends, and an answer without text is an error."""
+    got_text = False
+    try:
+        async for piece in pieces:
+            if piece:
+                got_text = True
+                yield piece
+    except (sdk_error, httpx.HTTPError, OSError) as exc:
+        raise ProviderError(f"{type(exc).__name__}: {exc}") from exc
+    finally:
+        await pieces.aclose()
+        await close()
+    if not got_text:
+        raise ProviderError("the model returned an empty answer")
+
+
 class OpenAICompatibleClient:
     """OpenAI chat completions (also DeepSeek, Together, vLLM, Ollama) through the ``openai`` SDK."""
 
@@ -77,25 +98,19 @@ class OpenAICompatibleClient:
             api_key=api_key(model), base_url=model.base_url or None, timeout=_timeout(), max_retries=MAX_RETRIES
         )
 
-    async def stream(self, messages: list[Message]) -> AsyncIterator[str]:
+    def stream(self, messages: list[Message]) -> AsyncIterator[str]:
         import openai
 
-        got_text = False
-        try:
-            response = await self._client.chat.completions.create(
-                model=self.model_id, messages=messages, max_tokens=self.max_tokens, stream=True
-            )
-            async for chunk in response:
-                for choice in chunk.choices:
-                    if choice.delta and choice.delta.content:
-                        got_text = True
-                        yield choice.delta.content
-        except (openai.APIError, httpx.HTTPError, OSError) as exc:  # OSError etc.: transport errors not wrapped
-            raise ProviderError(f"{type(exc).__name__}: {exc}") from exc
-        finally:
-            await self._client.close()
-        if not got_text:
-            raise ProviderError("the model returned an empty answer")
+        return _guarded(self._pieces(messages), openai.APIError, self._client.close)
+
+    async def _pieces(self, messages: list[Message]) -> AsyncIterator[str]:
+        response = await self._client.chat.completions.create(
+            model=self.model_id, messages=messages, max_tokens=self.max_tokens, stream=True
+        )
+        async for chunk in response:
+            for choice in chunk.choices:
+                if choice.delta and choice.delta.content:
+                    yield choice.delta.content
 
 
 class AnthropicClient:
@@ -110,24 +125,17 @@ class AnthropicClient:
             max_retries=MAX_RETRIES,
         )
 
-    async def stream(self, messages: list[Message]) -> AsyncIterator[str]:
+    def stream(self, messages: list[Message]) -> AsyncIterator[str]:
         import anthropic
 
-        got_text = False
-        try:
-            async with self._client.messages.stream(
-                model=self.model_id, messages=messages, max_tokens=self.max_tokens
-            ) as stream:
-                async for text in stream.text_stream:
-                    if text:
-                        got_text = True
-                        yield text
-        except (anthropic.APIError, httpx.HTTPError, OSError) as exc:  # OSError etc.: transport errors not wrapped
-            raise ProviderError(f"{type(exc).__name__}: {exc}") from exc
-        finally:
-            await self._client.close()
-        if not got_text:
-            raise ProviderError("the model returned an empty answer")
+        return _guarded(self._pieces(messages), anthropic.APIError, self._client.close)
+
+    async def _pieces(self, messages: list[Message]) -> AsyncIterator[str]:
+        async with self._client.messages.stream(
+            model=self.model_id, messages=messages, max_tokens=self.max_tokens
+        ) as stream:
+            async for text in stream.text_stream:
+                yield text
 
 
 _DEMO_SENTENCES = (

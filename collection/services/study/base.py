@@ -27,3 +27,15 @@ class StudyError(Exception):
 def _lock(task: Task) -> Task:
     """The task row, locked until the end of the transaction (two tabs cannot both advance it)."""
     return Task.objects.select_for_update().get(pk=task.pk)
+
+
+def _lock_in(task: Task, *statuses: str, refusal: str) -> Task:
+    """The locked task row if its status is one of ``statuses``; else ``StudyError(refusal)``.
+
+    Each step of the flow starts here; a step that was already taken (a double click, a reload)
+    passes its target status too, so the caller can return the task unchanged.
+    """
+    task = _lock(task)
+    if task.status not in statuses:
+        raise StudyError(refusal, code="state")
+    return task

@@ -13,19 +13,18 @@ from ...models import (
     CalibrationAttempt,
     Task,
 )
-from .base import StudyError, _lock
+from .base import StudyError, _lock_in
 from .workers import study_settings_get
 
 
 @transaction.atomic
 def task_calibration_start(*, task: Task) -> Task:
     """CHOSEN -> CALIBRATING (idempotent while calibrating)."""
-    task = _lock(task)
+    task = _lock_in(task, Task.Status.CHOSEN, Task.Status.CALIBRATING,
+                    refusal=_("This task is not waiting for calibration."))
     if task.status == Task.Status.CHOSEN:
         task.status = Task.Status.CALIBRATING
         task.save(update_fields=["status"])
-    elif task.status != Task.Status.CALIBRATING:
-        raise StudyError(_("This task is not waiting for calibration."), code="state")
     return task
 
 
@@ -47,9 +46,8 @@ def calibration_attempt_record(
     the score is the centre score of the point flagged ``centre``. Task must be CHOSEN or
     CALIBRATING; leaves it CALIBRATING (failed) or CHATTING (passed).
     """
-    task = _lock(task)
-    if task.status not in (Task.Status.CHOSEN, Task.Status.CALIBRATING):
-        raise StudyError(_("This task is not waiting for calibration."), code="state")
+    task = _lock_in(task, Task.Status.CHOSEN, Task.Status.CALIBRATING,
+                    refusal=_("This task is not waiting for calibration."))
     cfg = study_settings_get()
     centre = [p for p in points if p.get("centre")]
     if len(centre) != 1:

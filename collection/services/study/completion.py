@@ -13,7 +13,7 @@ from ... import signals
 from ...models import (
     Task,
 )
-from .base import StudyError, _lock
+from .base import StudyError, _lock_in
 from .turns import task_chat_progress
 
 POST_STEPS = ("summary", "understanding", "sentence")
@@ -35,9 +35,7 @@ def _answers_text(task: Task) -> list[str]:
 @transaction.atomic
 def task_post_answer(*, task: Task, step: str, data: dict[str, Any]) -> Task:
     """Save one post-task page; the last one completes the task. Task must be POST_TASK."""
-    task = _lock(task)
-    if task.status != Task.Status.POST_TASK:
-        raise StudyError(_("This task is not in the post-task step."), code="state")
+    task = _lock_in(task, Task.Status.POST_TASK, refusal=_("This task is not in the post-task step."))
     if step != task_post_step(task):
         raise StudyError(_("Please answer the questions in order."), code="order")
     if step == "summary":
@@ -84,11 +82,9 @@ def task_completeness_problems(task: Task) -> list[str]:
 @transaction.atomic
 def task_complete(*, task: Task) -> Task:
     """POST_TASK -> COMPLETED with a random completion code unique to this task/assignment."""
-    task = _lock(task)
+    task = _lock_in(task, Task.Status.POST_TASK, Task.Status.COMPLETED, refusal=_("This task is not finished."))
     if task.status == Task.Status.COMPLETED:
         return task
-    if task.status != Task.Status.POST_TASK:
-        raise StudyError(_("This task is not finished."), code="state")
     problems = task_completeness_problems(task)
     if problems:
         raise StudyError(_("This task is not complete: %(p)s.") % {"p": ", ".join(problems)}, code="incomplete")

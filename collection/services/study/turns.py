@@ -14,7 +14,7 @@ from ...models import (
     Task,
     Turn,
 )
-from .base import MAX_QUERY_CHARS, StudyError, _lock, _rng
+from .base import MAX_QUERY_CHARS, StudyError, _lock_in, _rng
 from .workers import study_settings_get
 
 
@@ -41,9 +41,7 @@ def _rated_turns(task: Task) -> list[Turn]:
 @transaction.atomic
 def turn_create(*, task: Task, query: str) -> Turn:
     """Ask a new question. Task must be CHATTING and the previous turn answered and fully rated."""
-    task = _lock(task)
-    if task.status != Task.Status.CHATTING:
-        raise StudyError(_("This task is not in the chat step."), code="state")
+    task = _lock_in(task, Task.Status.CHATTING, refusal=_("This task is not in the chat step."))
     query = (query or "").strip()
     if not query:
         raise StudyError(_("Please type a question."), field="query")
@@ -148,11 +146,9 @@ def task_chat_progress(*, task: Task) -> dict[str, Any]:
 @transaction.atomic
 def task_chat_finish(*, task: Task) -> Task:
     """CHATTING -> POST_TASK once at least N turns are rated and T seconds have passed."""
-    task = _lock(task)
+    task = _lock_in(task, Task.Status.CHATTING, Task.Status.POST_TASK, refusal=_("This task is not in the chat step."))
     if task.status == Task.Status.POST_TASK:
         return task
-    if task.status != Task.Status.CHATTING:
-        raise StudyError(_("This task is not in the chat step."), code="state")
     progress = task_chat_progress(task=task)
     if progress["rated_turns"] < progress["min_turns"]:
         raise StudyError(
