@@ -14,7 +14,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import os
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable
 from typing import TYPE_CHECKING, Protocol
 
 import httpx
@@ -67,7 +67,7 @@ def api_key(model: LLMModel) -> str:
 
 
 async def _guarded(
-    pieces: AsyncIterator[str], sdk_error: type[Exception], close: Callable[[], Awaitable[None]]
+    pieces: AsyncGenerator[str, None], sdk_error: type[Exception], close: Callable[[], Awaitable[None]]
 ) -> AsyncIterator[str]:
     """An SDK's stream of text pieces held to the contract of :class:`LLMClient`: SDK and transport
     errors (``OSError`` and the ``httpx`` errors the SDK did not wrap) become ProviderError, the
@@ -103,7 +103,7 @@ class OpenAICompatibleClient:
 
         return _guarded(self._pieces(messages), openai.APIError, self._client.close)
 
-    async def _pieces(self, messages: list[Message]) -> AsyncIterator[str]:
+    async def _pieces(self, messages: list[Message]) -> AsyncGenerator[str, None]:
         response = await self._client.chat.completions.create(
             model=self.model_id, messages=messages, max_tokens=self.max_tokens, stream=True
         )
@@ -130,7 +130,7 @@ class AnthropicClient:
 
         return _guarded(self._pieces(messages), anthropic.APIError, self._client.close)
 
-    async def _pieces(self, messages: list[Message]) -> AsyncIterator[str]:
+    async def _pieces(self, messages: list[Message]) -> AsyncGenerator[str, None]:
         async with self._client.messages.stream(
             model=self.model_id, messages=messages, max_tokens=self.max_tokens
         ) as stream:
