@@ -18,6 +18,8 @@ from django.http import HttpRequest, HttpResponse
 from django.utils.html import format_html, format_html_join
 from django.utils.safestring import mark_safe
 
+from analysis import admin as analysis_admin
+from analysis.models import RewardModelRun
 from jobs.exceptions import JobStateError
 from jobs.html import job_anchor
 from jobs.services import job_cancel, job_start, job_user_may_run
@@ -74,16 +76,16 @@ class PreferenceDatasetAdmin(admin.ModelAdmin):
     def has_export_permission(self, request: HttpRequest) -> bool:
         return request.user.has_perm("crowd.export_dataset")
 
-    def get_readonly_fields(self, request: HttpRequest, obj=None) -> list[str]:  # noqa: ANN001
+    def get_readonly_fields(self, request: HttpRequest, obj=None) -> list[str]:
         return ["name", "source", "reward_run", "reward_model", "reward_protocol", "counts", "params"] if obj else []
 
-    def save_model(self, request: HttpRequest, obj: PreferenceDataset, form, change: bool) -> None:  # noqa: ANN001
+    def save_model(self, request: HttpRequest, obj: PreferenceDataset, form, change: bool) -> None:
         if change:
             return
         built = preference_dataset_build(
             name=obj.name, source=obj.source, reward_run=obj.reward_run, reward_model=obj.reward_model,
             reward_protocol=obj.reward_protocol, user=request.user,
-        )  # fmt: skip
+        )
         obj.pk = built.pk
         obj.counts = built.counts
 
@@ -101,7 +103,7 @@ class PreferencePairAdmin(admin.ModelAdmin):
     def has_add_permission(self, request: HttpRequest) -> bool:
         return False  # pairs are made by building a dataset
 
-    def has_change_permission(self, request: HttpRequest, obj=None) -> bool:  # noqa: ANN001
+    def has_change_permission(self, request: HttpRequest, obj=None) -> bool:
         return False
 
 
@@ -160,23 +162,23 @@ class TrainingRunForm(ConfigFieldsMixin, forms.ModelForm):
     batch_size = forms.IntegerField(min_value=1, label="Batch size (per micro-batch)")
     grad_accum = forms.IntegerField(min_value=1, label="Gradient accumulation")
     warmup_steps = forms.IntegerField(min_value=0, label="Warm-up steps",
-                                      help_text="Scaled to a tenth of the run when not shorter than it.")  # fmt: skip
+                                      help_text="Scaled to a tenth of the run when not shorter than it.")
     max_length = forms.IntegerField(min_value=8, label="Max tokens (prompt + answer)")
     max_prompt_length = forms.IntegerField(min_value=1, label="Max prompt tokens",
-                                           help_text="Must be below max tokens.")  # fmt: skip
+                                           help_text="Must be below max tokens.")
     beta = forms.FloatField(min_value=0, label="β (DPO/rDPO only)")
     nll_weight = forms.FloatField(min_value=0, label="NLL weight (DPO/rDPO only)")
     COMMON = ("lr", "epochs", "batch_size", "grad_accum", "warmup_steps", "max_length", "max_prompt_length", "beta",
-              "nll_weight")  # fmt: skip
+              "nll_weight")
     DPO_ONLY = {"beta", "nll_weight"}
 
     class Meta:
         model = TrainingRun
         fields = ["name", "method", "base_model", "dataset", "sft_run", "lr", "epochs", "batch_size", "grad_accum",
-                  "warmup_steps", "max_length", "max_prompt_length", "beta", "nll_weight", "config"]  # fmt: skip
+                  "warmup_steps", "max_length", "max_prompt_length", "beta", "nll_weight", "config"]
         labels = {"config": "Other settings", "sft_run": "SFT run"}
 
-    def __init__(self, *args, **kwargs) -> None:  # noqa: ANN002, ANN003
+    def __init__(self, *args, **kwargs) -> None:
         super().__init__(*args, **kwargs)
         defaults = {**config_defaults(TrainingRun.Method.SFT), **config_defaults(TrainingRun.Method.DPO)}
         self._add_common_fields(defaults)
@@ -200,7 +202,7 @@ class TrainingRunForm(ConfigFieldsMixin, forms.ModelForm):
         config = self._merged(data, keep)
         data["config"] = config
         errors = check_training(method=method, base_model=data.get("base_model", ""), dataset=data.get("dataset"),
-                                sft_run=data.get("sft_run"), config=config)  # fmt: skip
+                                sft_run=data.get("sft_run"), config=config)
         for field, message in errors.items():
             if field not in self.errors:
                 self.add_error(field, message)
@@ -227,7 +229,7 @@ def resume_runs(modeladmin: admin.ModelAdmin, request: HttpRequest, queryset: Qu
             modeladmin.message_user(
                 request, f"{run}: finished, so it is not resumed (its outputs are kept). "
                 "Start a new run to train again.", messages.ERROR,
-            )  # fmt: skip
+            )
             continue
         run.job = job_start(kind="alignment.train", params={"run_pk": run.pk}, user=request.user)
         run.save(update_fields=["job"])
@@ -247,7 +249,7 @@ class TrainingRunAdmin(admin.ModelAdmin):
     form = TrainingRunForm
     change_list_template = "admin/alignment/trainingrun/change_list.html"
     list_display = ["id", "name", "method", "base_model_short", "dataset", "sft_run", "job_state", "step",
-                    "created_at"]  # fmt: skip
+                    "created_at"]
     list_filter = ["method"]
     search_fields = ["name", "base_model"]
     list_select_related = ["job", "dataset", "sft_run"]
@@ -256,13 +258,13 @@ class TrainingRunAdmin(admin.ModelAdmin):
     def has_run_permission(self, request: HttpRequest) -> bool:
         return job_user_may_run(request.user, "alignment.train")
 
-    def get_readonly_fields(self, request: HttpRequest, obj=None) -> list[str]:  # noqa: ANN001
+    def get_readonly_fields(self, request: HttpRequest, obj=None) -> list[str]:
         if obj is None:
             return []
         return ["name", "method", "base_model", "dataset", "sft_run", "job_state", "step", "curves", "config_used",
-                "warnings", "output_dir", "final_metrics"]  # fmt: skip
+                "warnings", "output_dir", "final_metrics"]
 
-    def get_fields(self, request: HttpRequest, obj=None) -> list[str]:  # noqa: ANN001
+    def get_fields(self, request: HttpRequest, obj=None) -> list[str]:
         return self.get_readonly_fields(request, obj) or list(self.form.Meta.fields)
 
     def get_urls(self) -> list:
@@ -286,7 +288,7 @@ class TrainingRunAdmin(admin.ModelAdmin):
         if made:
             self.message_user(request, f"Smoke-test model (random weights, only for trying the loop) made at {path}.")
         query = urlencode({"method": TrainingRun.Method.SFT, "base_model": str(path),
-                           "name": "SFT of the smoke-test model", **SMOKE_CONFIG})  # fmt: skip
+                           "name": "SFT of the smoke-test model", **SMOKE_CONFIG})
         return redirect(reverse("admin:alignment_trainingrun_add") + "?" + query)
 
     def changelist_view(self, request: HttpRequest, extra_context: dict | None = None) -> HttpResponse:
@@ -294,7 +296,7 @@ class TrainingRunAdmin(admin.ModelAdmin):
 
         context = {"smoke_exists": (models_dir() / SMOKE_NAME / "config.json").exists(),
                    "smoke_path": models_dir() / SMOKE_NAME, "has_runs": TrainingRun.objects.exists(),
-                   **(extra_context or {})}  # fmt: skip
+                   **(extra_context or {})}
         return super().changelist_view(request, extra_context=context)
 
     @admin.display(description="base model")
@@ -327,9 +329,9 @@ class TrainingRunAdmin(admin.ModelAdmin):
     @admin.display(description="final metrics")
     def final_metrics(self, obj: TrainingRun) -> str:
         rows = [(k, f"{v:.4g}" if isinstance(v, float) else v) for k, v in obj.metrics.items()
-                if k not in {"history", "warnings"}]  # fmt: skip
+                if k not in {"history", "warnings"}]
         return format_html('<table class="ifllm-kv">{}</table>',
-                           format_html_join("", "<tr><th>{}</th><td>{}</td></tr>", rows)) if rows else "–"  # fmt: skip
+                           format_html_join("", "<tr><th>{}</th><td>{}</td></tr>", rows)) if rows else "–"
 
     @admin.display(description="curves")
     def curves(self, obj: TrainingRun) -> str:
@@ -340,21 +342,21 @@ class TrainingRunAdmin(admin.ModelAdmin):
             return "– (drawn from the stored metrics once the run has finished or stopped)"
         return mark_safe(training_curves_svg(history))  # noqa: S308 - SVG made by matplotlib from numbers
 
-    def save_model(self, request: HttpRequest, obj: TrainingRun, form, change: bool) -> None:  # noqa: ANN001
+    def save_model(self, request: HttpRequest, obj: TrainingRun, form, change: bool) -> None:
         if change:
             return
         run = training_run_start(
             method=obj.method, base_model=obj.base_model, dataset=obj.dataset, sft_run=obj.sft_run,
             config=obj.config, name=obj.name, user=request.user,
-        )  # fmt: skip
+        )
         obj.pk = run.pk
         self.message_user(request, format_html("Training started as {}; its page shows the progress.",
-                                               job_anchor(run.job)))  # fmt: skip
+                                               job_anchor(run.job)))
 
 
 #: Settings the smoke-test SFT form starts with: a few minutes on a CPU.
 SMOKE_CONFIG = {"epochs": 1, "batch_size": 4, "grad_accum": 1, "max_length": 128, "max_prompt_length": 64, "lr": 1e-3,
-                "warmup_steps": 0}  # fmt: skip
+                "warmup_steps": 0}
 
 
 @admin.action(description="Download Table 3 as CSV", permissions=["view"])
@@ -381,7 +383,7 @@ def export_human_batch(modeladmin: admin.ModelAdmin, request: HttpRequest, query
             modeladmin.message_user(
                 request, f"{run}: batch.csv, template.html and key.csv written to {folder}. Import the "
                 f"results with: manage.py import_human_eval {run.pk} RESULTS.csv"
-            )  # fmt: skip
+            )
 
 
 class EvaluationRunForm(ConfigFieldsMixin, forms.ModelForm):
@@ -397,7 +399,7 @@ class EvaluationRunForm(ConfigFieldsMixin, forms.ModelForm):
         fields = ["name", "sft_run", "aligned_run", "judge", "n_queries", "max_new_tokens", "seed", "params"]
         labels = {"params": "Other settings", "sft_run": "SFT run", "aligned_run": "Aligned run"}
 
-    def __init__(self, *args, **kwargs) -> None:  # noqa: ANN002, ANN003
+    def __init__(self, *args, **kwargs) -> None:
         from collection.models import LLMModel
 
         super().__init__(*args, **kwargs)
@@ -422,7 +424,7 @@ class EvaluationRunForm(ConfigFieldsMixin, forms.ModelForm):
         if self.errors:
             return data
         errors = check_evaluation(sft_run=data.get("sft_run"), aligned_run=data.get("aligned_run"),
-                                  judge=data.get("judge"), params=params)  # fmt: skip
+                                  judge=data.get("judge"), params=params)
         for field, message in errors.items():
             self.add_error(field, message)
         return data
@@ -444,13 +446,13 @@ class EvaluationRunAdmin(admin.ModelAdmin):
     def has_export_permission(self, request: HttpRequest) -> bool:
         return request.user.has_perm("crowd.export_dataset")
 
-    def get_readonly_fields(self, request: HttpRequest, obj=None) -> list[str]:  # noqa: ANN001
+    def get_readonly_fields(self, request: HttpRequest, obj=None) -> list[str]:
         if obj is None:
             return []
         return ["name", "sft_run", "aligned_run", "judge", "params_used", "job_state", "win_chart", "table_html",
-                "answers", "human_eval"]  # fmt: skip
+                "answers", "human_eval"]
 
-    def get_fields(self, request: HttpRequest, obj=None) -> list[str]:  # noqa: ANN001
+    def get_fields(self, request: HttpRequest, obj=None) -> list[str]:
         return self.get_readonly_fields(request, obj) or list(self.form.Meta.fields)
 
     @admin.display(description="job")
@@ -475,7 +477,7 @@ class EvaluationRunAdmin(admin.ModelAdmin):
             ((format_html_join("", "<td>{}</td>", ((_fmt(row.get(c)),) for c in cols)),) for row in obj.table),
         )
         return format_html('<table class="ifllm-results"><thead><tr>{}</tr></thead><tbody>{}</tbody></table>',
-                           head, body)  # fmt: skip
+                           head, body)
 
     @admin.display(description="wins, ties, losses")
     def win_chart(self, obj: EvaluationRun) -> str:
@@ -494,7 +496,7 @@ class EvaluationRunAdmin(admin.ModelAdmin):
              c.get("winner", ""),
              _fmt(c.get("score_sft")), _fmt(c.get("score_dpo")))
             for c in obj.comparisons[:200]
-        )  # fmt: skip
+        )
         return format_html(
             '<table class="ifllm-answers"><thead><tr><th>query</th><th>SFT answer</th><th>aligned answer</th>'
             "<th>winner</th><th>SFT score</th><th>aligned score</th></tr></thead><tbody>{}</tbody></table>{}",
@@ -502,13 +504,13 @@ class EvaluationRunAdmin(admin.ModelAdmin):
             f"(first 200 of {len(obj.comparisons)})" if len(obj.comparisons) > 200 else "",
         )
 
-    def save_model(self, request: HttpRequest, obj: EvaluationRun, form, change: bool) -> None:  # noqa: ANN001
+    def save_model(self, request: HttpRequest, obj: EvaluationRun, form, change: bool) -> None:
         if change:
             return
         run = evaluation_run_start(
             sft_run=obj.sft_run, aligned_run=obj.aligned_run, judge=obj.judge, params=obj.params,
             name=obj.name, user=request.user,
-        )  # fmt: skip
+        )
         obj.pk = run.pk
         self.message_user(request, format_html("Evaluation started as {}.", job_anchor(run.job)))
 
@@ -517,3 +519,35 @@ def _fmt(value: object) -> str:
     if value is None or (isinstance(value, float) and value != value):
         return "–"
     return f"{value:.3f}" if isinstance(value, float) else str(value)
+
+
+# --------------------------------------------------------------------------- reward-model runs
+@admin.action(
+    description="Build a preference dataset from the selected runs' out-of-fold predictions", permissions=["build"]
+)
+def build_dataset(modeladmin: admin.ModelAdmin, request: HttpRequest, queryset: QuerySet) -> None:
+    for run in queryset:
+        try:
+            ds = preference_dataset_build(name="", source="reward_run", reward_run=run, user=request.user)
+        except ValueError as exc:
+            modeladmin.message_user(request, f"{run}: {exc}.", messages.WARNING)
+            continue
+        message = f"Dataset {ds.pk} built from {ds.reward_model} ({ds.reward_protocol}): {ds.counts}."
+        modeladmin.message_user(request, message)
+
+
+class RewardModelRunAdmin(analysis_admin.RewardModelRunAdmin):
+    """analysis's run admin plus the alignment action that turns a run into a preference dataset.
+
+    Defined here, not in ``analysis.admin``, so that analysis never imports alignment: the apps
+    depend one way (collection <- analysis <- alignment).
+    """
+
+    actions = [build_dataset, *analysis_admin.RewardModelRunAdmin.actions]
+
+    def has_build_permission(self, request: HttpRequest) -> bool:
+        return request.user.has_perm("alignment.add_preferencedataset")
+
+
+admin.site.unregister(RewardModelRun)
+admin.site.register(RewardModelRun, RewardModelRunAdmin)

@@ -53,14 +53,14 @@ def check_config(method: str, config: dict[str, Any]) -> list[str]:
             else isinstance(value, int) and not isinstance(value, bool) if isinstance(default, int)
             else isinstance(value, (int, float)) and not isinstance(value, bool) if isinstance(default, float)
             else isinstance(value, str)
-        )  # fmt: skip
+        )
         if not ok:
             problems.append(f"{key} must be a {type(default).__name__}, not {json.dumps(value)}")
     if not problems:
         used = {**defaults, **config}
         if used["max_prompt_length"] >= used["max_length"]:
             problems.append(f"max_prompt_length ({used['max_prompt_length']}) must be below max_length "
-                            f"({used['max_length']}): the answer needs room")  # fmt: skip
+                            f"({used['max_length']}): the answer needs room")
     return problems
 
 
@@ -135,6 +135,13 @@ def check_evaluation(
         errors["judge"] = f"{judge} is not marked as a judge in the LLM registry."
     elif judge.provider not in JUDGE_PROVIDERS:
         errors["judge"] = f"{judge} ({judge.get_provider_display()}) cannot act as a judge."
+    elif judge.provider != "demo":  # the offline demo judge needs no key
+        from collection.llm.clients import ProviderError, api_key
+
+        try:
+            api_key(judge)  # the lab's one key rule: a named variable that is not set is refused
+        except ProviderError as exc:
+            errors["judge"] = f"{judge}: {exc}."
     runs = {"sft_run": sft_run, "aligned_run": aligned_run}
     if sft_run is not None and sft_run.method != TrainingRun.Method.SFT:
         errors["sft_run"] = f"{sft_run} is not an SFT run."
@@ -159,7 +166,7 @@ def check_evaluation(
         longest = max(
             (min(256, len(tokenizer(format_prompt(q, template), add_special_tokens=False)["input_ids"]))
              for q in queries), default=0,
-        )  # fmt: skip
+        )
         if longest + max_new > context:
             errors["max_new_tokens"] = (
                 f"the longest prompt ({longest} tokens) + max_new_tokens ({max_new}) exceeds the "

@@ -19,10 +19,11 @@ from collection.models import Task, Turn
 from jobs.services import job_start
 
 from .models import EvaluationRun, PreferenceDataset, PreferencePair, TrainingRun
+from .training import hub
 from .training import preference as pref
 
 
-def usable_pairs(*, tasks=None) -> pd.DataFrame:  # noqa: ANN001 - QuerySet[Task] | None
+def usable_pairs(*, tasks=None) -> pd.DataFrame:
     """Pairwise turns with two answers and no provider error, from tasks not excluded.
 
     Columns: ``pair_id`` (turn pk), ``prompt``, ``response_1``, ``response_2``, ``preference``
@@ -75,7 +76,7 @@ def test_queries(*, n: int = 300, seed: int = 0) -> list[str]:
 REWARD_MODEL_ORDER = ("RF + IF", "Text FT + IF", "Text FT")
 
 
-def reward_run_labeller(run) -> tuple[str, str] | None:  # noqa: ANN001 - analysis.RewardModelRun
+def reward_run_labeller(run) -> tuple[str, str] | None:
     """(model_name, protocol) whose predictions label a dataset built from ``run``, or None.
 
     Worker-grouped predictions are preferred because they are the honest out-of-fold estimate:
@@ -94,13 +95,13 @@ def preference_dataset_build(
     *,
     name: str,
     source: str,
-    reward_run=None,  # noqa: ANN001 - analysis.RewardModelRun
+    reward_run=None,
     reward_model: str = "",
     reward_protocol: str = "",
     valid: float = 0.1,
     test: float = 0.1,
     seed: int = 0,
-    user=None,  # noqa: ANN001
+    user=None,
 ) -> PreferenceDataset:
     """Create a dataset from explicit labels or from a reward-model run's OOF predictions.
 
@@ -167,12 +168,14 @@ def preference_dataset_build(
 
 
 def dataset_records(*, dataset: PreferenceDataset, split: str | None = None) -> list[dict[str, Any]]:
-    qs = dataset.pairs.order_by("pk")
+    """The dataset's pairs as preference records; ``pair_id`` is the turn's public query id, the
+    id the crowd export gives the same pair."""
+    qs = dataset.pairs.select_related("turn").order_by("pk")
     if split:
         qs = qs.filter(split=split)
     return [
         {
-            "pair_id": p.turn_id,
+            "pair_id": str(p.turn.public_id),
             "prompt": p.prompt,
             "chosen": p.chosen,
             "rejected": p.rejected,
@@ -183,55 +186,18 @@ def dataset_records(*, dataset: PreferenceDataset, split: str | None = None) -> 
     ]
 
 
-DATASET_CARD = """---
-license: apache-2.0
-task_categories: [text-generation]
-tags: [dpo, preference, implicit-feedback, ifllm]
-configs:
-- config_name: default
-  data_files:
-{data_files}
----
-# {name}
-
-Preference pairs exported by IFllm Lab (`prompt`/`chosen`/`rejected`/`confidence`).
-
-- Source: {source}{reward}
-- Pairs: {counts}
-- One record per labelled turn (`pair_id`); repeated prompts are separate pairs.
-- Splits are grouped by prompt text: no prompt is in two splits.
-- `confidence` is the probability of the chosen answer (reward-model datasets); empty for
-  explicit worker labels.
-
-Load every split with `datasets.load_dataset("path/to/this/folder")` (Parquet), or one file
-with `datasets.load_dataset("json", data_files={{"train": "train.jsonl"}})`; the columns are
-the ones TRL's `DPOTrainer` reads.
-"""
-
-#: Our split names -> the names `datasets` and the Hub use.
-HF_SPLITS = {"train": "train", "valid": "validation", "test": "test"}
-
-
 def preference_dataset_export(*, dataset: PreferenceDataset, path: str | Path) -> Path:
     """Write ``{split}.jsonl`` and ``{split}.parquet`` plus a dataset card (README.md)."""
-    root = Path(path)
-    root.mkdir(parents=True, exist_ok=True)
-    data_files = []
-    for split in PreferencePair.Split.values:
-        records = dataset_records(dataset=dataset, split=split)
-        pref.write_jsonl(records, root / f"{split}.jsonl")
-        pref.write_parquet(records, root / f"{split}.parquet")
-        if records:  # `datasets` refuses a split whose only file is empty
-            data_files.append(f"  - split: {HF_SPLITS[split]}\n    path: {split}.parquet")
     reward = ""
     if dataset.reward_run_id:
         reward = f" (run {dataset.reward_run_id}, {dataset.reward_model} {dataset.reward_protocol})"
-    card = DATASET_CARD.format(
-        name=dataset.name, source=dataset.get_source_display(), reward=reward, counts=dataset.counts,
-        data_files="\n".join(data_files),
+    about = (
+        f"Preference pairs exported by IFllm Lab.\n\n- Source: {dataset.get_source_display()}{reward}\n"
+        f"- Pairs: {dataset.counts}"
     )
-    (root / "README.md").write_text(card)
-    return root
+    splits = {split: dataset_records(dataset=dataset, split=split) for split in PreferencePair.Split.values}
+    return hub.write_preference_dataset(path, splits, title=dataset.name or f"IFllm preferences {dataset.pk}",
+                                        about=about)
 
 
 def runs_dir() -> Path:
@@ -246,7 +212,7 @@ def training_run_start(
     sft_run: TrainingRun | None = None,
     config: dict[str, Any] | None = None,
     name: str = "",
-    user=None,  # noqa: ANN001
+    user=None,
 ) -> TrainingRun:
     """Create a training run and start its job on the ``gpu`` queue.
 
@@ -256,7 +222,7 @@ def training_run_start(
     from .checks import check_training
 
     errors = check_training(method=method, base_model=base_model, dataset=dataset, sft_run=sft_run,
-                            config=config or {})  # fmt: skip
+                            config=config or {})
     if errors:
         raise ValueError("; ".join(f"{field}: {msg}" for field, msg in errors.items()))
     if method != TrainingRun.Method.SFT:
@@ -264,7 +230,7 @@ def training_run_start(
     run = TrainingRun.objects.create(
         name=name, method=method, base_model=base_model, dataset=dataset, sft_run=sft_run,
         config=config or {}, created_by=user,
-    )  # fmt: skip
+    )
     run.output_dir = str(runs_dir() / f"run-{run.pk}")
     run.job = job_start(kind="alignment.train", params={"run_pk": run.pk}, user=user)
     run.save(update_fields=["output_dir", "job"])
@@ -275,10 +241,10 @@ def evaluation_run_start(
     *,
     sft_run: TrainingRun,
     aligned_run: TrainingRun,
-    judge=None,  # noqa: ANN001 - collection.LLMModel
+    judge=None,
     params: dict[str, Any] | None = None,
     name: str = "",
-    user=None,  # noqa: ANN001
+    user=None,
 ) -> EvaluationRun:
     from .checks import check_evaluation
 

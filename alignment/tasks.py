@@ -27,7 +27,7 @@ def _latest_checkpoint(output_dir: Path) -> Path | None:
     return max(steps)[1] if steps else None
 
 
-def _load(path: str):  # noqa: ANN202 - (model, tokenizer)
+def _load(path: str):
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
     tokenizer = AutoTokenizer.from_pretrained(path)
@@ -40,7 +40,7 @@ def _load(path: str):  # noqa: ANN202 - (model, tokenizer)
 class _Reporter:
     """Throttled progress/metrics writes and cancellation checks for the training loop."""
 
-    def __init__(self, ctx: JobContext, run, every_s: float = 2.0) -> None:  # noqa: ANN001
+    def __init__(self, ctx: JobContext, run, every_s: float = 2.0) -> None:
         self.ctx, self.run, self.every_s = ctx, run, every_s
         self._last = 0.0
         self._cancelled = False
@@ -106,7 +106,7 @@ def train(ctx: JobContext, *, run_pk: int) -> dict:
         result = loop.train_sft(
             model, tokenizer, records, cfg, on_step=reporter.on_step, should_stop=reporter.should_stop,
             resume_from=resume,
-        )  # fmt: skip
+        )
     else:
         sft_dir = Path(run.sft_run.output_dir) / "final"
         if not sft_dir.exists():
@@ -120,7 +120,7 @@ def train(ctx: JobContext, *, run_pk: int) -> dict:
         result = loop.train_preference(
             policy, reference, tokenizer, records, cfg, method=run.method,
             on_step=reporter.on_step, should_stop=reporter.should_stop, resume_from=resume,
-        )  # fmt: skip
+        )
     for warning in result.get("warnings", []):
         ctx.log(f"warning: {warning}")
     run.metrics = {
@@ -147,20 +147,24 @@ def _thin(history: list[dict[str, float]], most: int = 500) -> list[dict[str, fl
     return [{k: (None if v != v else v) for k, v in row.items()} for row in history]
 
 
-def judge_client_fn(llm) -> Any:  # noqa: ANN001 - collection.LLMModel
-    """A ``prompt -> reply`` function for the judge model from the registry."""
-    import os
+def judge_client_fn(llm) -> Any:
+    """A ``prompt -> reply`` function for the judge model from the registry.
+
+    The key comes from ``collection.llm.clients.api_key``, the rule the chat clients follow: a
+    judge whose key variable is not set fails the job here, before any generation, instead of
+    sending a placeholder key.
+    """
+    from collection.llm.clients import api_key
+    from collection.models import LLMProvider
 
     from .training.judge import anthropic_client_fn, demo_judge_fn, openai_client_fn
 
-    key = os.environ.get(llm.api_key_env, "") if llm.api_key_env else ""
-    if llm.provider == "openai":
-        return openai_client_fn(llm.base_url or None, llm.model_id, key or "none")
-    if llm.provider == "anthropic":
-        return anthropic_client_fn(llm.base_url or None, llm.model_id, key or "none")
-    if llm.provider == "demo":
+    if llm.provider == LLMProvider.DEMO:
         return demo_judge_fn
-    raise ValueError(f"model {llm.name!r} ({llm.provider}) cannot act as a judge")
+    factories = {LLMProvider.OPENAI: openai_client_fn, LLMProvider.ANTHROPIC: anthropic_client_fn}
+    if llm.provider not in factories:
+        raise ValueError(f"model {llm.name!r} ({llm.provider}) cannot act as a judge")
+    return factories[llm.provider](llm.base_url or None, llm.model_id, api_key(llm))
 
 
 @job_task("alignment.evaluate", permission="alignment.add_evaluationrun")
@@ -187,7 +191,7 @@ def evaluate(ctx: JobContext, *, eval_pk: int) -> dict:
         answers[label] = generate_answers(
             model, tokenizer, queries, max_new_tokens=params["max_new_tokens"], seed=params["seed"],
             template=train_run.config.get("prompt_template") or _template(),
-        )  # fmt: skip
+        )
     ctx.progress(70, f"judging {len(queries)} pairs with {run.judge}")
     comparisons = pd.DataFrame(
         {

@@ -24,22 +24,6 @@ class RewardModelRunForm(forms.ModelForm):
         help_texts = {"params": f"Defaults: {DEFAULT_PARAMS}"}
 
 
-@admin.action(
-    description="Build a preference dataset from the selected runs' out-of-fold predictions", permissions=["build"]
-)
-def build_dataset(modeladmin: admin.ModelAdmin, request: HttpRequest, queryset: QuerySet) -> None:
-    from alignment.services import preference_dataset_build
-
-    for run in queryset:
-        try:
-            ds = preference_dataset_build(name="", source="reward_run", reward_run=run, user=request.user)
-        except ValueError as exc:
-            modeladmin.message_user(request, f"{run}: {exc}.", messages.WARNING)
-            continue
-        message = f"Dataset {ds.pk} built from {ds.reward_model} ({ds.reward_protocol}): {ds.counts}."
-        modeladmin.message_user(request, message)
-
-
 @admin.action(description="Re-run selected reward-model evaluations", permissions=["run"])
 def rerun(modeladmin: admin.ModelAdmin, request: HttpRequest, queryset: QuerySet) -> None:
     for run in queryset:
@@ -77,7 +61,7 @@ def table2_html(rows: list[dict]) -> str:
                 text = f"{mean:.3f}" + (f" ± {sd:.3f}" if sd is not None else "")
                 lo, hi = r.get(f"{m}_lo"), r.get(f"{m}_hi")
                 interval = format_html(' <span class="ci">[{}, {}]</span>', f"{lo:.3f}", f"{hi:.3f}") \
-                    if lo is not None and hi is not None else ""  # fmt: skip
+                    if lo is not None and hi is not None else ""
                 if mean == best[m]:
                     return format_html('<td class="best"><strong>{}</strong>{}</td>', text, interval)
                 return format_html("<td>{}{}</td>", text, interval)
@@ -85,12 +69,12 @@ def table2_html(rows: list[dict]) -> str:
             body = format_html_join("", "<tr><th>{}</th>{}</tr>", (
                 (r["model"] + (" (length-only baseline)" if r["model"] == "RF + Text lengths" else ""),
                  mark_safe("".join(cell(r, m) for m in METRICS)))  # noqa: S308 - built with format_html
-                for r in group))  # fmt: skip
+                for r in group))
             head = format_html_join("", "<th>{}</th>", ((METRIC_LABELS[m],) for m in METRICS))
             parts.append(format_html(
                 '<table class="ifllm-results"><caption>{} · {} <span class="help">{}</span></caption>'
                 "<thead><tr><th>model</th>{}</tr></thead><tbody>{}</tbody></table>",
-                setting, protocol, PROTOCOLS.get(protocol, ""), head, body))  # fmt: skip
+                setting, protocol, PROTOCOLS.get(protocol, ""), head, body))
     note = format_html('<p class="help">Bold: best mean in its column. Mean ± standard deviation over seeds{}.</p>',
                        "; [interval] as stored by the run" if any("accuracy_lo" in r for r in rows) else "")
     return format_html("{}{}", note, mark_safe("".join(parts)))  # noqa: S308 - built with format_html
@@ -111,9 +95,9 @@ def compare_runs(modeladmin: admin.ModelAdmin, request: HttpRequest, queryset: Q
          "plot": mark_safe(svg_text(accuracy_figure(run.results))) if run.results else "",  # noqa: S308
          "params": run.params}
         for run in runs
-    ]  # fmt: skip
+    ]
     context = {**modeladmin.admin_site.each_context(request), "title": "Compare reward-model runs",
-               "columns": columns, "opts": modeladmin.model._meta}  # fmt: skip
+               "columns": columns, "opts": modeladmin.model._meta}
     return TemplateResponse(request, "admin/analysis/rewardmodelrun/compare.html", context)
 
 
@@ -125,21 +109,19 @@ class RewardModelRunAdmin(admin.ModelAdmin):
     form = RewardModelRunForm
     list_display = ["id", "name", "settings_kind", "n_samples", "job_link", "created_at"]
     list_select_related = ["job"]
-    actions = [build_dataset, rerun, compare_runs]
-
-    def has_build_permission(self, request: HttpRequest) -> bool:
-        return request.user.has_perm("alignment.add_preferencedataset")
+    #: ``alignment.admin`` adds "Build a preference dataset" (alignment depends on analysis, not back).
+    actions = [rerun, compare_runs]
 
     def has_run_permission(self, request: HttpRequest) -> bool:
         return job_user_may_run(request.user, "analysis.reward_models")
 
-    def get_readonly_fields(self, request: HttpRequest, obj=None) -> list[str]:  # noqa: ANN001
+    def get_readonly_fields(self, request: HttpRequest, obj=None) -> list[str]:
         if obj is None:
             return []
         return ["name", "settings_kind", "params", "job_link", "n_samples", "accuracy_plot", "table", "report",
-                "timings", "data_version"]  # fmt: skip
+                "timings", "data_version"]
 
-    def get_fields(self, request: HttpRequest, obj=None) -> list[str]:  # noqa: ANN001
+    def get_fields(self, request: HttpRequest, obj=None) -> list[str]:
         return self.get_readonly_fields(request, obj) or ["name", "params"]
 
     job_link = admin.display(description="job")(lambda self, obj: job_link(obj))
@@ -164,7 +146,7 @@ class RewardModelRunAdmin(admin.ModelAdmin):
     def settings_kind(self, obj: RewardModelRun) -> str:
         return run_kind(obj)
 
-    def save_model(self, request: HttpRequest, obj: RewardModelRun, form, change: bool) -> None:  # noqa: ANN001
+    def save_model(self, request: HttpRequest, obj: RewardModelRun, form, change: bool) -> None:
         if change:
             return
         obj.params = {**DEFAULT_PARAMS, **(obj.params or {})}
@@ -173,7 +155,7 @@ class RewardModelRunAdmin(admin.ModelAdmin):
         obj.job = job_start(kind="analysis.reward_models", params={"run_pk": obj.pk}, user=request.user)
         obj.save(update_fields=["job"])
         self.message_user(request, format_html("Reward models started as {}; its page follows it.",
-                                               job_anchor(obj.job)))  # fmt: skip
+                                               job_anchor(obj.job)))
 
 
 @admin.register(RewardPrediction)
@@ -185,7 +167,7 @@ class RewardPredictionAdmin(admin.ModelAdmin):
     def has_add_permission(self, request: HttpRequest) -> bool:
         return False  # only reward-model jobs make predictions
 
-    def has_change_permission(self, request: HttpRequest, obj=None) -> bool:  # noqa: ANN001
+    def has_change_permission(self, request: HttpRequest, obj=None) -> bool:
         return False
 
 
@@ -221,7 +203,7 @@ class AnalysisFigureAdmin(admin.ModelAdmin):
         return format_html(
             '<img src="{}" style="max-width:900px"><br><a href="{}">SVG</a>',
             reverse("analysis:figure_png", args=[obj.pk]), reverse("analysis:figure_svg", args=[obj.pk]),
-        )  # fmt: skip
+        )
 
 
 # --------------------------------------------------------------------------- leaderboards
@@ -230,13 +212,13 @@ class LeaderboardForm(forms.ModelForm):
 
     sources = forms.MultipleChoiceField(
         choices=Leaderboard.Source.choices, initial=["explicit"], widget=forms.CheckboxSelectMultiple,
-    )  # fmt: skip
+    )
     rounds = forms.IntegerField(min_value=50, max_value=10_000, initial=1000)
 
     class Meta:
         model = Leaderboard
         fields = ["name", "sources", "style_control", "reward_run", "reward_model", "reward_protocol", "soft",
-                  "rounds", "seed"]  # fmt: skip
+                  "rounds", "seed"]
 
     def clean(self) -> dict:
         from .leaderboard_selectors import reward_prediction_choices, reward_run_latest
@@ -266,10 +248,10 @@ class LeaderboardAdmin(admin.ModelAdmin):
     list_display = ["id", "name", "sources", "style_control", "n_votes", "job_link", "created_at", "page"]
     actions = [leaderboard_recompute]
 
-    def get_fields(self, request: HttpRequest, obj=None) -> list[str]:  # noqa: ANN001
+    def get_fields(self, request: HttpRequest, obj=None) -> list[str]:
         return list(LeaderboardForm.Meta.fields) if obj is None else self.get_readonly_fields(request, obj)
 
-    def get_readonly_fields(self, request: HttpRequest, obj=None) -> list[str]:  # noqa: ANN001
+    def get_readonly_fields(self, request: HttpRequest, obj=None) -> list[str]:
         if obj is None:
             return []
         return [*LeaderboardForm.Meta.fields, "job_link", "n_votes", "page", "table"]
@@ -284,7 +266,7 @@ class LeaderboardAdmin(admin.ModelAdmin):
     def table(self, obj: Leaderboard) -> str:
         return format_html("<pre style='font-size:12px'>{}</pre>", obj.table_text or "–")
 
-    def save_model(self, request: HttpRequest, obj: Leaderboard, form, change: bool) -> None:  # noqa: ANN001
+    def save_model(self, request: HttpRequest, obj: Leaderboard, form, change: bool) -> None:
         from .leaderboard_services import leaderboard_start
 
         if change:

@@ -28,7 +28,7 @@ def leaderboard_compute(
     *, sources: list[str], style_control: bool = True, reward_run: RewardModelRun | None = None,
     reward_model: str = "RF + IF", reward_protocol: str = "grouped", soft: bool = True, rounds: int = 1000,
     seed: int = 0,
-) -> tuple[Board, RewardModelRun | None]:  # fmt: skip
+) -> tuple[Board, RewardModelRun | None]:
     """The leaderboard of the database's votes. Implicit and mixed sources read ``reward_run``'s
     predictions (default: the latest run that has some); returns the run used."""
     sources = ["explicit", *[s for s in sources if s != "explicit"]]
@@ -69,7 +69,7 @@ def leaderboard_execute(*, leaderboard: Leaderboard, progress: Progress = _noop)
         reward_run=leaderboard.reward_run, reward_model=leaderboard.reward_model,
         reward_protocol=leaderboard.reward_protocol, soft=leaderboard.soft, rounds=leaderboard.rounds,
         seed=leaderboard.seed,
-    )  # fmt: skip
+    )
     progress(80, "plotting")
     fig = forest_figure(board)
     png, svg = io.BytesIO(), io.StringIO()

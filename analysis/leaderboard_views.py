@@ -58,7 +58,7 @@ def leaderboard_page(request: HttpRequest) -> HttpResponse:
         board = Leaderboard.objects.create(
             sources=sorted(start.validated_data["sources"]), style_control=start.validated_data["style_control"],
             rounds=start.validated_data["rounds"], created_by=request.user,
-        )  # fmt: skip
+        )
         leaderboard_start(leaderboard=board, user=request.user)
         return redirect(f"{reverse('analysis:leaderboard')}?pk={board.pk}")
     query = LeaderboardQuerySerializer(data=request.GET.dict())
@@ -78,7 +78,7 @@ def leaderboard_page(request: HttpRequest) -> HttpResponse:
         "board": board, "sources": sources, "can_start": can_start,
         "recent": Leaderboard.objects.defer("png", "svg", "results", "csv", "table_text").select_related("job")[:8],
         "source_choices": Leaderboard.Source.choices,
-    }  # fmt: skip
+    }
     return render(request, "analysis/leaderboard.html", context)
 
 

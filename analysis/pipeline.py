@@ -185,7 +185,7 @@ def reward_run_config(params: dict) -> tuple[EvalConfig, list[ModelSpec], list[M
         seeds=tuple(int(s) for s in p["seeds"]), k=int(p["k"]), n_splits=int(p["n_splits"]),
         selector_n_estimators=trees, regression_n_estimators=max(50, trees // 2),
         calibration=str(p["calibration"]), n_jobs=int(p["n_jobs"]),
-    )  # fmt: skip
+    )
     specs = default_specs(forest)
     return config, specs, [s for s in specs if s.name.startswith("RF")]
 
@@ -211,8 +211,8 @@ def run_reward_table(
     pointwise_specs: Sequence[ModelSpec] | None = None,
     text_embeddings: pd.DataFrame | None = None,
     likert: bool = True,
-    should_stop=None,  # noqa: ANN001 - callable() -> bool, polled between folds
-    on_progress=None,  # noqa: ANN001 - callable(fraction 0..1, message)
+    should_stop=None,
+    on_progress=None,
 ) -> RewardRun:
     """Evaluate the reward models on pairwise and pointwise rows; build Table 2.
 
@@ -246,7 +246,7 @@ def run_reward_table(
         results[mode.capitalize()] = evaluate_table(
             data.X, data.y, data.groups, query_ids=data.query_ids, specs=mode_specs, config=cfg,
             should_stop=should_stop, on_progress=fold_done,
-        )  # fmt: skip
+        )
         timings[f"{mode}_s"] = time.perf_counter() - started
         for key in ("selector_s", "models_s", "calibration_s"):
             timings[f"{mode}.{key}"] = results[mode.capitalize()].timings.get(key, 0.0)
@@ -261,11 +261,11 @@ def run_reward_table(
             likert_scores = evaluate_regression(
                 X, target[keep], rows.loc[keep, "worker"],
                 config=EvalConfig(**{**config.__dict__, "protocols": ("grouped", "ungrouped")}),
-            )  # fmt: skip
+            )
         timings["likert_s"] = time.perf_counter() - started
     oof = pd.concat(
         [r.oof.assign(setting=name) for name, r in results.items()], ignore_index=True
-    ) if results else pd.DataFrame()  # fmt: skip
+    ) if results else pd.DataFrame()
     started = time.perf_counter()
     table = format_table(results)
     intervals = {name: interval_summary(r) for name, r in results.items()}

@@ -7,7 +7,6 @@ data and the site's own sessions go through identical computation.
 
 from __future__ import annotations
 
-import io
 import time
 from collections.abc import Callable, Iterator
 from typing import Any
@@ -32,7 +31,7 @@ def _noop(pct: float, message: str = "") -> None:
     return None
 
 
-def database_inputs(*, tasks=None) -> tuple[pd.DataFrame, list[tuple[tuple[str, int], str, Any]]]:  # noqa: ANN001
+def database_inputs(*, tasks=None) -> tuple[pd.DataFrame, list[tuple[tuple[str, int], str, Any]]]:
     """Turns (release ``queries`` columns) and the task keys with their sample loaders."""
     tasks = Task.objects.filter(excluded=False) if tasks is None else tasks
     turns = turns_frame(tasks=tasks)
@@ -66,7 +65,7 @@ def _task_fingerprints(keys: list) -> list[tuple[tuple[str, int], str]]:
     return [(key, by_task[pk].hexdigest()[:16] if pk in by_task else "") for key, _, pk in keys]
 
 
-def feature_table(*, params: dict[str, Any], progress: Progress = _noop):  # noqa: ANN201 - (turns, FeatureTable)
+def feature_table(*, params: dict[str, Any], progress: Progress = _noop):
     """Match every task and extract the paper's features (plus the worker-relative copies).
 
     The matched feature table is cached as Parquet under ``var/cache/features`` keyed by the data
@@ -132,7 +131,7 @@ def _store_predictions(run: RewardModelRun, oof: pd.DataFrame, turns: pd.DataFra
                 label=(1 if r.y == 1 else 2) if pd.notna(r.y) else None, fold=int(r.fold),
                 prob_1_cal=None if pd.isna(r.prob_1_cal) else float(r.prob_1_cal),
                 p_winner_cal=None if pd.isna(r.prob_1_cal) else float(max(r.prob_1_cal, 1 - r.prob_1_cal)),
-            )  # fmt: skip
+            )
         )
     RewardPrediction.objects.filter(run=run).delete()
     RewardPrediction.objects.bulk_create(rows, batch_size=2000)
@@ -210,11 +209,11 @@ def reward_model_run_execute(
         progress(50 + 44 * fraction, f"reward models, {message}")
 
     log(f"reward models: {len(specs)} models, protocols {', '.join(config.protocols)}, "
-        f"seeds {list(config.seeds)}, {config.n_splits} folds, {params['trees']} trees")  # fmt: skip
+        f"seeds {list(config.seeds)}, {config.n_splits} folds, {params['trees']} trees")
     rr = pipeline.run_reward_table(
         features, turns, config=config, specs=specs, pointwise_specs=pointwise_specs, text_embeddings=embeddings,
         should_stop=should_stop, on_progress=on_progress,
-    )  # fmt: skip
+    )
     timings["reward models"] = time.perf_counter() - t
     timings.update({f"of which {k}": v for k, v in rr.timings.items()})
     run.results = _results_rows(rr.results)
@@ -241,7 +240,7 @@ def _records(frame: pd.DataFrame) -> list[dict[str, Any]]:
     return [{k: (None if pd.isna(v) else v) for k, v in rec.items()} for rec in frame.to_dict("records")]
 
 
-def _save_run(run, params, features, table, report, timings) -> None:  # noqa: ANN001
+def _save_run(run, params, features, table, report, timings) -> None:
     report["timings"] = {k: round(v, 3) for k, v in timings.items()}
     run.timings = timings
     run.report = report
@@ -251,7 +250,7 @@ def _save_run(run, params, features, table, report, timings) -> None:  # noqa: A
     run.save()
 
 
-def _transfer_run(run, params, features, turns, table, config, specs, report, timings, progress):  # noqa: ANN001, ANN202
+def _transfer_run(run, params, features, turns, table, config, specs, report, timings, progress):
     """Fit on ``train_workers``, score on ``test_workers`` (both from the database)."""
     from analysis.reward.summary import format_interval_table
     from analysis.transfer import transfer_settings
@@ -268,7 +267,7 @@ def _transfer_run(run, params, features, turns, table, config, specs, report, ti
     result, summaries = transfer_settings(
         features[features["worker"].isin(train_w)], turns, features[features["worker"].isin(test_w)], turns,
         config=config, specs=specs,
-    )  # fmt: skip
+    )
     timings["transfer"] = time.perf_counter() - t
     report["transfer"] = result
     report["intervals"] = {k: _records(v) for k, v in summaries.items()}
@@ -280,72 +279,25 @@ def _transfer_run(run, params, features, turns, table, config, specs, report, ti
 
 
 # --------------------------------------------------------------------------- figures
-def _png_svg(fig) -> tuple[bytes, str]:  # noqa: ANN001 - matplotlib Figure
-    png, svg = io.BytesIO(), io.StringIO()
-    fig.savefig(png, format="png", dpi=110, bbox_inches="tight")
-    fig.savefig(svg, format="svg", bbox_inches="tight")
-    return png.getvalue(), svg.getvalue()
+def figures_render(*, job=None, progress: Progress = _noop) -> list[AnalysisFigure]:
+    """Render every behaviour figure of paper section 4 / appendix A.3 from the database.
 
-
-def figures_render(*, job=None, progress: Progress = _noop) -> list[AnalysisFigure]:  # noqa: ANN001
-    """Render every behaviour figure of paper section 4 / appendix A.3 from the database."""
-    import numpy as np
-    from sklearn.ensemble import RandomForestClassifier
-
+    The computation is ``analysis.figures`` (pure); this feeds it the database's turns and samples
+    and stores one ``AnalysisFigure`` per figure.
+    """
+    from analysis import figures as pure_figures
     from analysis import pipeline
-    from analysis.features import feature_columns
-    from analysis.plots import behaviour, importance
-    from analysis.reward import pairwise_labels
 
     turns, keys = database_inputs()
     matches, _ = pipeline.match_all(turns, _samples_iter(keys, progress, 5, 40))
-    points = behaviour.trajectory_points(matches, turns)
-    figures: list[tuple[str, str, Any]] = []
-    if not points.empty:
-        for signal in ("gaze", "mouse"):
-            figures.append((f"reading_position_length_{signal}", f"Reading position by length ({signal})",
-                            behaviour.reading_position(points, "length", signal=signal)))  # fmt: skip
-            figures.append((f"reading_position_side_{signal}", f"Reading position by side ({signal})",
-                            behaviour.reading_position(points, "side", signal=signal)))  # fmt: skip
-            figures.append((f"heatmap_{signal}", f"Per-character heatmap ({signal})",
-                            behaviour.reading_heatmap(points, signal=signal)))  # fmt: skip
-            figures.append((f"positions_{signal}", f"Position distributions ({signal})",
-                            behaviour.position_distributions(points, "length", signal=signal)))  # fmt: skip
-        matrix = behaviour.trajectory_matrix(points)
-        if len(matrix) >= 6:
-            _, _, fig = behaviour.cluster_trajectories(matrix, n_clusters=min(6, len(matrix) // 2))
-            figures.append(("clusters", "Trajectory clusters (BisectingKMeans centres)", fig))
-        _, fig = behaviour.gaze_mouse_correlation(points)
-        figures.append(("gaze_mouse_correlation", "Gaze-mouse correlation", fig))
+    figures = pure_figures.behaviour_figures(matches, turns)
     progress(60, "feature importances")
     _, table = feature_table(params={"worker_normalise": False}, progress=lambda *_: None)
-    feats = table.features
-    labels = pairwise_labels(turns)
-    rows = feats[(feats["mode"] == "pairwise") & feats["query_id"].isin(labels.index)].set_index("query_id")
-    if len(rows) >= 20:
-        X = rows[feature_columns(rows)].fillna(-1.0)
-        y = labels.loc[rows.index]
-        forest = RandomForestClassifier(n_estimators=300, min_samples_leaf=5, random_state=0, n_jobs=2).fit(X, y)
-        imp = pd.Series(forest.feature_importances_, index=X.columns)
-        figures.append(("importances", "Feature importances (RF, all features)", importance.importance_figure(imp)))
-        lengths = rows.filter(like="text.response_length").sum(axis=1)
-        cuts = np.nanquantile(lengths, [1 / 3, 2 / 3])
-        by_group = {}
-        for name, mask in (("short", lengths <= cuts[0]), ("medium", (lengths > cuts[0]) & (lengths <= cuts[1])),
-                           ("long", lengths > cuts[1])):  # fmt: skip
-            if mask.sum() >= 10 and y[mask].nunique() == 2:
-                f = RandomForestClassifier(n_estimators=200, min_samples_leaf=5, random_state=0, n_jobs=2)
-                by_group[name] = pd.Series(f.fit(X[mask], y[mask]).feature_importances_, index=X.columns)
-        if by_group:
-            figures.append(("signal_weight", "Total weight per signal by length group",
-                            importance.signal_weight_figure(by_group)))  # fmt: skip
-        top = list(imp.sort_values(ascending=False).index[:3])
-        figures.append(("partial_dependence", "Partial dependence of the top features",
-                        importance.partial_dependence_figure(forest, X, top)))  # fmt: skip
+    figures += pure_figures.importance_figures(table.features, turns)
     out = []
     for i, (name, title, fig) in enumerate(figures):
         progress(70 + 25 * i / max(len(figures), 1), f"rendering {name}")
-        png, svg = _png_svg(fig)
+        png, svg = pure_figures.png_svg(fig)
         out.append(AnalysisFigure.objects.create(name=name, title=title, job=job, png=png, svg=svg))
     return out
 
@@ -393,7 +345,7 @@ def text_reward_run_execute(
         return TextPairClassifier(
             params["model_path"], epochs=int(params["epochs"]), lr=float(params["lr"]),
             batch_size=int(params["batch_size"]), max_length=int(params["max_length"]), seed=seed,
-        )  # fmt: skip
+        )
 
     scores, oof = cross_validate_text(
         pairs, labels.loc[rows.index].to_numpy(), rows["worker"].to_numpy(), rows.index.to_numpy(),
@@ -401,7 +353,7 @@ def text_reward_run_execute(
         seeds=[int(s) for s in params["seeds"]], n_splits=int(params["n_splits"]),
         features=rows[feature_columns(rows)] if params["with_features"] else None, k=int(params["k"]),
         on_fold=lambda done, total: progress(10 + 85 * done / total, f"fold {done} of {total}"),
-    )  # fmt: skip
+    )
     result = EvalResult(scores=scores, oof=oof, importances=pd.DataFrame())
     run.params = params
     run.results = _results_rows({"Pairwise": result})

@@ -8,7 +8,7 @@ from __future__ import annotations
 from jobs.runner import JobContext, job_task
 
 
-def _execute_run(ctx: JobContext, run_pk: int, execute) -> dict:  # noqa: ANN001 - a services *_execute
+def _execute_run(ctx: JobContext, run_pk: int, execute) -> dict:
     """Attach the job to the run, compute it, and log its table."""
     from .models import RewardModelRun
 

@@ -51,7 +51,7 @@ def encode_texts(texts: list[str], *, encoder=None, batch_size: int = 32, max_se
         out[nonempty] = encoder.encode(
             [texts[i] for i in nonempty], batch_size=batch_size, normalize_embeddings=True,
             show_progress_bar=False, convert_to_numpy=True,
-        )  # fmt: skip
+        )
     return out
 
 
@@ -65,7 +65,7 @@ def turn_texts(queries: pd.DataFrame) -> pd.DataFrame:
         {"query": q["query"].fillna("").to_numpy(), "text_1": q["response_1"].fillna("").to_numpy(),
          "text_2": text_2},
         index=pd.Index(q["query_id"].to_numpy(), name="query_id"),
-    )  # fmt: skip
+    )
 
 
 def embedding_features(embeddings: dict[str, np.ndarray], index: pd.Index) -> pd.DataFrame:

@@ -78,7 +78,7 @@ def transfer_predictions(
             pc = np.full(len(p1), np.nan)
             if config.calibration != "none":
 
-                def fit_predict(tr: np.ndarray, te: np.ndarray, spec=spec, seed=seed, columns=columns, Xs=Xs, ys=ys):  # noqa: ANN001, ANN202
+                def fit_predict(tr: np.ndarray, te: np.ndarray, spec=spec, seed=seed, columns=columns, Xs=Xs, ys=ys):
                     inner = _fit_one(spec, seed, columns, Xs.iloc[tr], ys[tr], config.selector_n_jobs)
                     return _prob_class_1(inner, Xs.iloc[te])
 
@@ -87,7 +87,7 @@ def transfer_predictions(
                 pc = Calibrator(config.calibration).fit(scores[ok], ys[ok]).transform(p1)
             parts.append(pd.DataFrame({"query_id": qids, "worker": groups_test, "y": y_test, "prob_1": p1,
                                        "prob_1_cal": pc, "model": spec.name, "protocol": "transfer",
-                                       "seed": seed}))  # fmt: skip
+                                       "seed": seed}))
     return pd.concat(parts, ignore_index=True)
 
 
@@ -96,7 +96,7 @@ def transfer_evaluate(
     test: dict[str, object],
     *,
     specs=None,
-    config: EvalConfig = DEFAULT_EVAL_CONFIG,  # noqa: ANN001
+    config: EvalConfig = DEFAULT_EVAL_CONFIG,
     n_boot: int = 2000,
 ) -> tuple[dict, pd.DataFrame]:
     """Summary per model of :func:`transfer_predictions`: ``(json_dict, predictions)``.
@@ -110,13 +110,13 @@ def transfer_evaluate(
     preds = transfer_predictions(
         train["X"][columns], train["y"], train["groups"], test["X"][columns], test["y"], test["groups"],
         specs=specs, config=config, query_ids=test.get("query_ids"),
-    )  # fmt: skip
+    )
     summary = predictions_summary(preds, n_boot=n_boot)
     out = {r["model"]: {k: _plain(r[k]) for k in SUMMARY_COLUMNS} for r in summary.to_dict("records")}
     return out, preds
 
 
-def _plain(v):  # noqa: ANN001, ANN202 - JSON-friendly scalar
+def _plain(v):
     return (
         None
         if v is None or (isinstance(v, float) and np.isnan(v))
@@ -132,7 +132,7 @@ def transfer_settings(
     *,
     config: EvalConfig = DEFAULT_EVAL_CONFIG,
     specs=None,
-    n_boot: int = 2000,  # noqa: ANN001
+    n_boot: int = 2000,
 ) -> tuple[dict, dict[str, pd.DataFrame]]:
     """Pairwise and pointwise transfer from feature tables: ``({setting: {model: metrics}}, summaries)``."""
     from analysis.pipeline import labelled_set

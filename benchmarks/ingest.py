@@ -107,7 +107,7 @@ def _setup_database(url: str, n_workers: int) -> list[dict]:
     return out
 
 
-async def _worker(client, info: dict, args, results: dict, t_end: float) -> None:  # noqa: ANN001
+async def _worker(client, info: dict, args, results: dict, t_end: float) -> None:
     import httpx
 
     url = f"{args.base}/api/study/tasks/{info['task']}/batches/"
@@ -145,7 +145,7 @@ async def _worker(client, info: dict, args, results: dict, t_end: float) -> None
         await asyncio.sleep(max(0.0, next_at - time.monotonic()))
 
 
-async def _run(args, infos: list[dict], seconds: float) -> dict:  # noqa: ANN001
+async def _run(args, infos: list[dict], seconds: float) -> dict:
     import httpx
 
     results = {"latency": [], "created": 0, "acked_again": 0, "errors": 0, "sent_samples": 0}
@@ -173,7 +173,7 @@ def _stored() -> tuple[int, int]:
     return agg["n"] or 0, agg["c"]
 
 
-def _step(args, infos: list[dict], seconds: float) -> dict:  # noqa: ANN001
+def _step(args, infos: list[dict], seconds: float) -> dict:
     """Run ``len(infos)`` browsers for ``seconds``; what the server stored meanwhile, and how fast."""
     n0, c0 = _stored()
     results = asyncio.run(_run(args, infos, seconds))

@@ -93,9 +93,9 @@ def main(argv: list[str] | None = None) -> int:
         _, summaries = transfer_settings(
             features[features["worker"].isin(train)], queries, features[~features["worker"].isin(train)], queries,
             config=config, specs=specs,
-        )  # fmt: skip
+        )
         print(f"\nDev-internal transfer: fitted on {len(train)} workers, scored on the other "
-              f"{len(workers) - len(train)} ({time.perf_counter() - t:.1f} s)")  # fmt: skip
+              f"{len(workers) - len(train)} ({time.perf_counter() - t:.1f} s)")
         print(format_interval_table(summaries))
     return 0
 

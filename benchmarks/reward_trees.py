@@ -40,7 +40,7 @@ def main(argv: list[str] | None = None) -> int:
     for trees in (int(t) for t in args.trees.split(",")):
         rf = ForestParams(n_estimators=trees).classifier
         specs = [ModelSpec("RF + Text lengths", keep_groups=("text",), make_classifier=rf),
-                 ModelSpec("RF + IF", use_if=True, make_classifier=rf)]  # fmt: skip
+                 ModelSpec("RF + IF", use_if=True, make_classifier=rf)]
         cfg = EvalConfig(seeds=seeds, protocols=("grouped",), selector_n_estimators=trees, calibration="none")
         t = time.perf_counter()
         res = evaluate_table(data.X, data.y, data.groups, query_ids=data.query_ids, specs=specs, config=cfg)

@@ -36,7 +36,7 @@ class TurnInline(admin.TabularInline):
     fields = ["index", "query", "model_1", "likert_1", "model_2", "likert_2", "preferred", "better_than_previous"]
     readonly_fields = fields
 
-    def has_add_permission(self, request: HttpRequest, obj=None) -> bool:  # noqa: ANN001
+    def has_add_permission(self, request: HttpRequest, obj=None) -> bool:
         return False
 
 
@@ -90,7 +90,7 @@ class TaskAdmin(admin.ModelAdmin):
     list_display = [
         "id", "worker", "topic", "mode", "status", "n_turns", "calibration_score",
         "n_samples", "excluded", "finished_at",
-    ]  # fmt: skip
+    ]
     list_filter = ["mode", "status", "excluded", "worker__platform", "model_1", "model_2"]
     search_fields = ["worker__pseudonym", "topic__title", "completion_code", "assignment_id", "summary"]
     list_select_related = ["worker", "topic"]
@@ -178,7 +178,7 @@ class TrajectoryChunkAdmin(admin.ModelAdmin):
     def has_add_permission(self, request: HttpRequest) -> bool:
         return False
 
-    def has_change_permission(self, request: HttpRequest, obj=None) -> bool:  # noqa: ANN001
+    def has_change_permission(self, request: HttpRequest, obj=None) -> bool:
         return False
 
     @admin.display(description=_("first sample"), ordering="first_ms")

@@ -30,10 +30,10 @@ class StudySettingsAdmin(admin.ModelAdmin):
         ("Platforms", {"fields": ["prolific_completion_url", "lab_typed_ids"]}),
     ]
 
-    def has_add_permission(self, request) -> bool:  # noqa: ANN001
+    def has_add_permission(self, request) -> bool:
         return not StudySettings.objects.exists()
 
-    def has_delete_permission(self, request, obj=None) -> bool:  # noqa: ANN001
+    def has_delete_permission(self, request, obj=None) -> bool:
         return False
 
 
@@ -46,7 +46,7 @@ class CalibrationAttemptAdmin(admin.ModelAdmin):
                        "head_in_box_share", "face_found_share", "points", "raw", "created_at"]
     list_select_related = ["task__worker", "task__topic"]
 
-    def has_add_permission(self, request) -> bool:  # noqa: ANN001
+    def has_add_permission(self, request) -> bool:
         return False
 
 
@@ -85,20 +85,20 @@ class InvitationAdmin(admin.ModelAdmin):
     list_select_related = ["worker", "created_by"]
     readonly_fields = ["worker", "link", "created_at", "created_by", "expires_at", "used_at"]
 
-    def get_form(self, request, obj=None, **kwargs):  # noqa: ANN001, ANN003, ANN201
+    def get_form(self, request, obj=None, **kwargs):
         if obj is None:
             kwargs["form"] = InvitationAddForm
         return super().get_form(request, obj, **kwargs)
 
-    def get_fields(self, request, obj=None):  # noqa: ANN001, ANN201
+    def get_fields(self, request, obj=None):
         if obj is None:
             return ["participant_id", "note", "valid_days"]
         return ["worker", "note", "link", "created_at", "created_by", "expires_at", "used_at"]
 
-    def get_readonly_fields(self, request, obj=None):  # noqa: ANN001, ANN201
+    def get_readonly_fields(self, request, obj=None):
         return [] if obj is None else self.readonly_fields
 
-    def save_model(self, request, obj, form, change) -> None:  # noqa: ANN001
+    def save_model(self, request, obj, form, change) -> None:
         if change:
             return super().save_model(request, obj, form, change)
         worker = identity.lab_participant_create(participant_id=form.cleaned_data["participant_id"])
@@ -115,11 +115,11 @@ class InvitationAdmin(admin.ModelAdmin):
         url = request.build_absolute_uri(reverse("collection:join", kwargs={"token": obj.token}))
         return format_html('<input readonly size="60" value="{}" onclick="this.select()">', url)
 
-    def changelist_view(self, request, extra_context=None):  # noqa: ANN001, ANN201
+    def changelist_view(self, request, extra_context=None):
         self._request = request
         return super().changelist_view(request, extra_context)
 
-    def changeform_view(self, request, *args, **kwargs):  # noqa: ANN001, ANN002, ANN003, ANN201
+    def changeform_view(self, request, *args, **kwargs):
         self._request = request
         return super().changeform_view(request, *args, **kwargs)
 
@@ -153,5 +153,5 @@ class IdentityEventAdmin(admin.ModelAdmin):
     def has_add_permission(self, request: HttpRequest) -> bool:
         return False
 
-    def has_change_permission(self, request: HttpRequest, obj=None) -> bool:  # noqa: ANN001
+    def has_change_permission(self, request: HttpRequest, obj=None) -> bool:
         return False

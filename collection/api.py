@@ -38,7 +38,7 @@ logger = logging.getLogger(__name__)
 
 
 class _CsrfCheck(CsrfViewMiddleware):
-    def _reject(self, request: Any, reason: str) -> str:  # noqa: ANN401 - middleware protocol
+    def _reject(self, request: Any, reason: str) -> str:
         return reason
 
 
@@ -164,6 +164,13 @@ class TaskDetailApi(StudyApi):
         return Response(self.OutputSerializer(task).data)
 
 
+def _validated_items(serializer_class: type[serializers.Serializer], value: list[dict]) -> list[dict]:
+    """Each object of a list validated by ``serializer_class`` (a 400 names the item), as dicts."""
+    ser = serializer_class(data=value, many=True)
+    ser.is_valid(raise_exception=True)
+    return [dict(item) for item in ser.validated_data]
+
+
 class CalibrationAttemptCreateApi(StudyApi):
     """Store one calibration/validation attempt; the server computes the score and pass/fail."""
 
@@ -181,9 +188,7 @@ class CalibrationAttemptCreateApi(StudyApi):
         samples = serializers.ListField(child=serializers.DictField(), max_length=5000)
 
         def validate_samples(self, value: list[dict]) -> list[dict]:
-            ser = CalibrationAttemptCreateApi.SampleSerializer(data=value, many=True)
-            ser.is_valid(raise_exception=True)
-            return [dict(s) for s in ser.validated_data]
+            return _validated_items(CalibrationAttemptCreateApi.SampleSerializer, value)
 
     @extend_schema_serializer(component_name="StudyCalibrationAttemptCreateClick")
     class ClickSerializer(serializers.Serializer):
@@ -203,14 +208,10 @@ class CalibrationAttemptCreateApi(StudyApi):
         face_found_share = serializers.FloatField(min_value=0, max_value=1, default=None, allow_null=True)
 
         def validate_clicks(self, value: list[dict]) -> list[dict]:
-            ser = CalibrationAttemptCreateApi.ClickSerializer(data=value, many=True)
-            ser.is_valid(raise_exception=True)
-            return [dict(c) for c in ser.validated_data]
+            return _validated_items(CalibrationAttemptCreateApi.ClickSerializer, value)
 
         def validate_points(self, value: list[dict]) -> list[dict]:
-            ser = CalibrationAttemptCreateApi.PointSerializer(data=value, many=True)
-            ser.is_valid(raise_exception=True)
-            return [dict(p) for p in ser.validated_data]
+            return _validated_items(CalibrationAttemptCreateApi.PointSerializer, value)
 
     @extend_schema_serializer(component_name="StudyCalibrationAttemptCreateOutput")
     class OutputSerializer(serializers.ModelSerializer):

@@ -61,7 +61,7 @@ TURN_COLUMNS = [
     "turn_id", "query_id", "worker", "task_id", "task_pk", "mode", "query", "response_1",
     "response_2", "error_1", "error_2", "model_1", "model_2", "likert_1", "likert_2",
     "preferred", "better_than_previous", "bullet_instruction", "asked_at", "raw_overrides",
-]  # fmt: skip
+]
 
 
 def turns_frame(*, tasks: QuerySet[Task] | None = None) -> pd.DataFrame:

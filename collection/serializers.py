@@ -18,6 +18,8 @@ from django.utils.translation import gettext_lazy as _
 from drf_spectacular.extensions import OpenApiSerializerFieldExtension
 from rest_framework import serializers
 
+from collection.release.schema import BROWSER_COLUMNS, FRAMES, SCHEMA, SIGNALS
+
 #: Most samples one batch may carry (a 5 s batch at 100 ms in pairwise has 300; the page seals
 #: a batch at 400). The request body limit must hold this many samples: see
 #: :func:`batch_body_bytes_bound` and the system check in ``collection.checks``.
@@ -154,10 +156,6 @@ class ColumnField(serializers.Field):
         return value
 
 
-def _col(kind: str, arrow_type: pa.DataType, **kw: Any) -> ColumnField:
-    return ColumnField(kind=kind, arrow_type=arrow_type, **kw)
-
-
 class ColumnFieldExtension(OpenApiSerializerFieldExtension):
     """OpenAPI of a column: an array of the item type, with its bounds and choices."""
 
@@ -184,28 +182,47 @@ _COORD = 1e6  # CSS pixels; anything beyond is a bug or an attack, not a screen
 _EPOCH_MIN, _EPOCH_MAX = 946_684_800_000, 4_102_444_800_000  # 2000-01-01 .. 2100-01-01
 
 
-class SampleColumnsSerializer(serializers.Serializer):
-    """Every sample field the browser sends (``row`` and ``received_ms`` are set by the server)."""
+#: How each browser column is validated. Names, order and stored types come from the one sample
+#: schema (``collection.release.schema``); a column added there without a rule here fails at import.
+_COLUMN_RULES: dict[str, dict[str, Any]] = {
+    "signal": {"kind": "str", "choices": SIGNALS},
+    "frame": {"kind": "str", "choices": FRAMES},
+    "x": {"kind": "float", "nullable": True, "min_value": -_COORD, "max_value": _COORD},
+    "y": {"kind": "float", "nullable": True, "min_value": -_COORD, "max_value": _COORD},
+    "snippet": {"kind": "str", "nullable": True, "max_length": MAX_SNIPPET_CHARS},
+    "char_index": {"kind": "int", "nullable": True, "min_value": 0, "max_value": 10_000_000},
+    "page_timer_ms": {"kind": "float", "min_value": 0, "max_value": 1e10},
+    "head_in_box": {"kind": "bool", "nullable": True},
+    "epoch_ms": {"kind": "int", "min_value": _EPOCH_MIN, "max_value": _EPOCH_MAX},
+    "turn_id": {"kind": "int", "nullable": True, "min_value": 1, "max_value": 2**62},
+    "viewport_w": {"kind": "int", "min_value": 1, "max_value": 100_000},
+    "viewport_h": {"kind": "int", "min_value": 1, "max_value": 100_000},
+    "box_left": {"kind": "float", "nullable": True, "min_value": -_COORD, "max_value": _COORD},
+    "box_top": {"kind": "float", "nullable": True, "min_value": -_COORD, "max_value": _COORD},
+    "box_width": {"kind": "float", "nullable": True, "min_value": 0, "max_value": _COORD},
+    "box_height": {"kind": "float", "nullable": True, "min_value": 0, "max_value": _COORD},
+    "scroll_left": {"kind": "float", "nullable": True, "min_value": 0, "max_value": _COORD},
+    "scroll_top": {"kind": "float", "nullable": True, "min_value": 0, "max_value": _COORD},
+    "no_face": {"kind": "bool"},
+}
+if set(_COLUMN_RULES) != set(BROWSER_COLUMNS):
+    raise ImportError(f"sample column rules {sorted(_COLUMN_RULES)} differ from the schema's {BROWSER_COLUMNS}")
 
-    signal = _col("str", pa.string(), choices=("gaze", "mouse"))
-    frame = _col("str", pa.string(), choices=("abs", "box1", "box2"))
-    x = _col("float", pa.float64(), nullable=True, min_value=-_COORD, max_value=_COORD)
-    y = _col("float", pa.float64(), nullable=True, min_value=-_COORD, max_value=_COORD)
-    snippet = _col("str", pa.string(), nullable=True, max_length=MAX_SNIPPET_CHARS)
-    char_index = _col("int", pa.int32(), nullable=True, min_value=0, max_value=10_000_000)
-    page_timer_ms = _col("float", pa.float64(), min_value=0, max_value=1e10)
-    head_in_box = _col("bool", pa.int8(), nullable=True)
-    epoch_ms = _col("int", pa.int64(), min_value=_EPOCH_MIN, max_value=_EPOCH_MAX)
-    turn_id = _col("int", pa.int64(), nullable=True, min_value=1, max_value=2**62)
-    viewport_w = _col("int", pa.int32(), min_value=1, max_value=100_000)
-    viewport_h = _col("int", pa.int32(), min_value=1, max_value=100_000)
-    box_left = _col("float", pa.float32(), nullable=True, min_value=-_COORD, max_value=_COORD)
-    box_top = _col("float", pa.float32(), nullable=True, min_value=-_COORD, max_value=_COORD)
-    box_width = _col("float", pa.float32(), nullable=True, min_value=0, max_value=_COORD)
-    box_height = _col("float", pa.float32(), nullable=True, min_value=0, max_value=_COORD)
-    scroll_left = _col("float", pa.float32(), nullable=True, min_value=0, max_value=_COORD)
-    scroll_top = _col("float", pa.float32(), nullable=True, min_value=0, max_value=_COORD)
-    no_face = _col("bool", pa.bool_())
+
+def _stored_type(name: str) -> pa.DataType:
+    """The column's Arrow type in a stored chunk (a dictionary column is validated as its values)."""
+    stored = SCHEMA.field(name).type
+    return stored.value_type if pa.types.is_dictionary(stored) else stored
+
+
+class SampleColumnsSerializer(serializers.Serializer):
+    """Every sample field the browser sends (``row`` and ``received_ms`` are set by the server).
+
+    One field per ``BROWSER_COLUMNS`` of the sample schema, in its order.
+    """
+
+    def get_fields(self) -> dict[str, ColumnField]:
+        return {name: ColumnField(arrow_type=_stored_type(name), **_COLUMN_RULES[name]) for name in BROWSER_COLUMNS}
 
     def validate(self, attrs: dict[str, pa.Array]) -> dict[str, pa.Array]:
         lengths = {name: len(a) for name, a in attrs.items()}

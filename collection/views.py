@@ -54,7 +54,7 @@ def study_page(view: Callable[..., HttpResponse]) -> Callable[..., HttpResponse]
     return wrapper
 
 
-def _tasks_open(request: HttpRequest, worker: Worker):  # noqa: ANN202 - QuerySet[Task]
+def _tasks_open(request: HttpRequest, worker: Worker):
     """The open tasks this session may see: the worker's, of the assignment it entered with."""
     return study.tasks_open(worker=worker, assignment_id=study_session.entry_get(request).assignment_id)
 

@@ -45,7 +45,7 @@ class _Roles:
         return request.user.has_perm("crowd.export_dataset")
 
 
-def _run(modeladmin: admin.ModelAdmin, request: HttpRequest, label: str, fn, items) -> None:  # noqa: ANN001
+def _run(modeladmin: admin.ModelAdmin, request: HttpRequest, label: str, fn, items) -> None:
     """Apply ``fn`` to each item; report successes and each failure with its reason."""
     done = 0
     for item in items:
@@ -113,7 +113,7 @@ class StudyAdmin(_Roles, admin.ModelAdmin):
                     "locales",
                     "block_retakes",
                     "retake_qualification_id",
-                ]  # fmt: skip
+                ]
             },
         ),
         (_("Prolific"), {"fields": ["prolific_study_id", "prolific_completion_codes"]}),
@@ -247,7 +247,7 @@ class PaymentInline(admin.TabularInline):
     fields = ["key", "amount", "reason", "status", "paid_at", "error"]
     readonly_fields = fields
 
-    def has_add_permission(self, request: HttpRequest, obj=None) -> bool:  # noqa: ANN001
+    def has_add_permission(self, request: HttpRequest, obj=None) -> bool:
         return False
 
 
@@ -259,7 +259,7 @@ class AssignmentAdmin(PrivateFieldsAdmin, _Roles, admin.ModelAdmin):
     list_display = [
         "assignment_id", "study", "platform", "status", "flagged", "flag_list", "task_link",
         "completion_code", "submitted_at",
-    ]  # fmt: skip
+    ]
     list_filter = ["flagged", "status", "platform", "study", "hit__environment"]
     search_fields = ["assignment_id", "platform_worker_id", "completion_code"]
     list_select_related = ["study", "task"]
@@ -270,7 +270,7 @@ class AssignmentAdmin(PrivateFieldsAdmin, _Roles, admin.ModelAdmin):
     def has_add_permission(self, request: HttpRequest) -> bool:
         return False  # assignments come from the platform (sync) only
 
-    def get_inlines(self, request: HttpRequest, obj=None):  # noqa: ANN001, ANN201
+    def get_inlines(self, request: HttpRequest, obj=None):
         return self.inlines if request.user.has_perm("crowd.view_payment") else []
 
     @admin.display(description=_("answer"))
@@ -297,7 +297,7 @@ class PaymentAdmin(_Roles, admin.ModelAdmin):
     def has_add_permission(self, request: HttpRequest) -> bool:
         return False
 
-    def has_change_permission(self, request: HttpRequest, obj=None) -> bool:  # noqa: ANN001
+    def has_change_permission(self, request: HttpRequest, obj=None) -> bool:
         return False
 
 
@@ -316,10 +316,10 @@ class AuditLogAdmin(PrivateFieldsAdmin, admin.ModelAdmin):
     def has_add_permission(self, request: HttpRequest) -> bool:
         return False
 
-    def has_change_permission(self, request: HttpRequest, obj=None) -> bool:  # noqa: ANN001
+    def has_change_permission(self, request: HttpRequest, obj=None) -> bool:
         return False
 
-    def has_delete_permission(self, request: HttpRequest, obj=None) -> bool:  # noqa: ANN001
+    def has_delete_permission(self, request: HttpRequest, obj=None) -> bool:
         return False
 
     @staticmethod
@@ -386,11 +386,11 @@ class TaskQCAdmin(_Roles, admin.ModelAdmin):
     list_display = [
         "task_link", "worker", "platform", "status", "flagged", "reason_list", "response_score",
         "max_index_score", "calibration_score", "sampling_rate_hz", "max_log_gap_s", "decision", "excluded",
-    ]  # fmt: skip
+    ]
     list_filter = [
         "flagged", FlagFilter, "decision", "study", "task__worker__platform", "task__status", "task__mode",
         "task__excluded",
-    ]  # fmt: skip
+    ]
     search_fields = ["task__worker__pseudonym", "task__topic__title", "task__summary"]
     list_select_related = ["task", "task__worker", "study"]
     actions = [compute_qc, exclude_tasks, keep_tasks, export_dataset]
@@ -399,7 +399,7 @@ class TaskQCAdmin(_Roles, admin.ModelAdmin):
     def has_add_permission(self, request: HttpRequest) -> bool:
         return False
 
-    def has_change_permission(self, request: HttpRequest, obj=None) -> bool:  # noqa: ANN001
+    def has_change_permission(self, request: HttpRequest, obj=None) -> bool:
         return False  # decisions go through the review screen and actions (services)
 
     @admin.display(description=_("task"), ordering="task_id")

@@ -58,7 +58,7 @@ def qc_histograms(table: pd.DataFrame, thresholds: Mapping[str, float | None], *
             ax.hist(values, bins=bin_edges(values), color="#4c72b0", edgecolor="#4c72b0" if constant else "white")
             if constant and len(values) > 1:
                 ax.text(0.5, 0.92, f"all {len(values)} equal {values[0]:.4g}", ha="center", va="top",
-                        transform=ax.transAxes, fontsize=8)  # fmt: skip
+                        transform=ax.transAxes, fontsize=8)
         else:
             ax.text(0.5, 0.5, "no data", ha="center", va="center", transform=ax.transAxes)
         if limit is not None and np.isfinite(limit):

@@ -8,6 +8,8 @@ permissions again.
 from __future__ import annotations
 
 import io
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import numpy as np
@@ -63,6 +65,20 @@ def _svg(fig: Any) -> str:
 
 
 # --------------------------------------------------------------------------- task review
+@contextmanager
+def _reported(request: HttpRequest, success: str) -> Iterator[None]:
+    """Run a staff operation of a review page: a refusal (validation, MTurk, crowd rule) becomes
+    an error message on the page, anything else a success message; other errors propagate."""
+    try:
+        yield
+    except ValidationError as exc:
+        messages.error(request, "; ".join(exc.messages))
+    except (MTurkError, services.CrowdError) as exc:
+        messages.error(request, str(exc))
+    else:
+        messages.success(request, success)
+
+
 class TaskReviewView(StaffPage):
     """Summary, answers and QC figures of one task side by side, with the decisions."""
 
@@ -80,7 +96,7 @@ class TaskReviewView(StaffPage):
                 failed = any(r["code"] == rule.metric for r in qc_row.reasons)
                 figures.append({"label": rule.label, "value": value, "limit": limits.get(rule.name), "failed": failed})
             for key in ("n_gaze_samples", "n_mouse_samples", "median_interval_ms", "total_gap_s", "n_gaps",
-                        "tail_gap_s", "time_on_task_source", "validation_passed"):  # fmt: skip
+                        "tail_gap_s", "time_on_task_source", "validation_passed"):
                 figures.append(
                     {"label": key.replace("_", " "), "value": metrics.get(key), "limit": None, "failed": False}
                 )
@@ -100,7 +116,9 @@ class TaskReviewView(StaffPage):
         task = get_object_or_404(Task, pk=task_id)
         op = request.POST.get("op", "")
         note = request.POST.get("note", "")
-        try:
+        if op not in ("exclude", "keep", "recompute", "approve", "reject"):
+            return HttpResponse("unknown operation", status=400)
+        with _reported(request, f"{op}: done."):
             if op == "exclude":
                 services.task_exclude(task=task, user=request.user, note=note)
             elif op == "keep":
@@ -109,20 +127,12 @@ class TaskReviewView(StaffPage):
                 if not request.user.has_perm("crowd.review_task"):
                     raise PermissionDenied("recomputing QC needs the researcher role")
                 services.task_qc_compute(task=task)
-            elif op in ("approve", "reject"):
+            else:
                 assignment = get_object_or_404(Assignment, pk=request.POST.get("assignment"), task=task)
                 if op == "approve":
                     services.assignment_approve(assignment=assignment, user=request.user)
                 else:
                     services.assignment_reject(assignment=assignment, user=request.user, feedback=note)
-            else:
-                return HttpResponse("unknown operation", status=400)
-        except ValidationError as exc:
-            messages.error(request, "; ".join(exc.messages))
-        except (MTurkError, services.CrowdError) as exc:
-            messages.error(request, str(exc))
-        else:
-            messages.success(request, f"{op}: done.")
         return HttpResponseRedirect(reverse("crowd:task_review", args=[task.pk]))
 
 
@@ -132,7 +142,7 @@ class WorkerReviewView(StaffPage):
 
     template_name = "crowd/worker_review.html"
     averaged = ("response_score", "max_index_score", "calibration_score", "sampling_rate_hz", "head_in_box_share",
-                "time_on_task_s", "max_log_gap_s", "summary_words")  # fmt: skip
+                "time_on_task_s", "max_log_gap_s", "summary_words")
 
     def get_context_data(self, **kwargs: Any) -> dict[str, Any]:
         worker = get_object_or_404(Worker, pk=kwargs["worker_id"])
@@ -153,14 +163,8 @@ class WorkerReviewView(StaffPage):
         worker = get_object_or_404(Worker, pk=worker_id)
         if request.POST.get("op") != "block":
             return HttpResponse("unknown operation", status=400)
-        try:
+        with _reported(request, f"{worker} blocked."):
             services.worker_block(worker=worker, user=request.user, reason=request.POST.get("reason", ""))
-        except ValidationError as exc:
-            messages.error(request, "; ".join(exc.messages))
-        except (MTurkError, services.CrowdError) as exc:
-            messages.error(request, str(exc))
-        else:
-            messages.success(request, f"{worker} blocked.")
         return HttpResponseRedirect(reverse("crowd:worker_review", args=[worker.pk]))
 
 

@@ -28,7 +28,7 @@ def _celery_eager(request: pytest.FixtureRequest) -> Iterator[None]:
 
 
 @pytest.fixture
-def tiny_bert(tmp_path) -> str:  # noqa: ANN001
+def tiny_bert(tmp_path) -> str:
     """A 1-layer random BERT pair classifier with the offline ByT5 tokenizer, saved like a checkpoint."""
     import torch
     from transformers import BertConfig, BertForSequenceClassification, ByT5Tokenizer
@@ -36,7 +36,7 @@ def tiny_bert(tmp_path) -> str:  # noqa: ANN001
     tok = ByT5Tokenizer()
     torch.manual_seed(0)
     config = BertConfig(vocab_size=len(tok), hidden_size=32, num_hidden_layers=1, num_attention_heads=2,
-                        intermediate_size=64, max_position_embeddings=256, pad_token_id=tok.pad_token_id)  # fmt: skip
+                        intermediate_size=64, max_position_embeddings=256, pad_token_id=tok.pad_token_id)
     path = tmp_path / "tiny-bert"
     BertForSequenceClassification(config).save_pretrained(path)
     tok.save_pretrained(path)

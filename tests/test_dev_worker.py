@@ -49,7 +49,7 @@ def test_job_runs_in_the_worker_not_in_the_request(tmp_path: Path) -> None:
     # Started before any worker exists: returns at once with the job waiting, not done.
     t0 = time.monotonic()
     out = subprocess.run([python, "manage.py", "shell", "-c", start], cwd=ROOT, env=env, check=True,
-                         capture_output=True, text=True).stdout.split()  # fmt: skip
+                         capture_output=True, text=True).stdout.split()
     pk, status = int(out[-2]), out[-1]
     assert status == "PENDING", out
     assert list((tmp_path / "broker" / "messages").glob("*.msg")), "no message in the folder broker"
@@ -58,7 +58,7 @@ def test_job_runs_in_the_worker_not_in_the_request(tmp_path: Path) -> None:
     assert time.monotonic() - t0 < TIMEOUT_S
 
     celery = [python, "-m", "celery", "-A", "ifllm_site", "worker", "-Q", "default,cpu,gpu",
-              "-c", "1", "-n", f"pytest-{os.getpid()}@%h", "-l", "info"]  # fmt: skip
+              "-c", "1", "-n", f"pytest-{os.getpid()}@%h", "-l", "info"]
     with open(tmp_path / "worker.log", "w+") as log:
         worker = subprocess.Popen(celery, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
         try:

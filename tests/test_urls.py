@@ -16,6 +16,6 @@ HUGE = "9" * 40
         f"/api/jobs/{HUGE}/",
     ],
 )
-def test_huge_ids_are_not_found(admin_client, url) -> None:  # noqa: ANN001
+def test_huge_ids_are_not_found(admin_client, url) -> None:
     assert admin_client.get(url).status_code == 404
     assert admin_client.get(url.replace(HUGE, "1")).status_code != 500

@@ -55,7 +55,7 @@ def win_tie_loss_svg(table: Sequence[Mapping[str, object]]) -> str:
     ax = fig.subplots()
     left = [0.0] * len(rows)
     for key, name, color in (("dpo_win_share", "aligned wins", "#2e7d32"), ("tie_share", "tie", "#9e9e9e"),
-                             ("sft_win_share", "SFT wins", "#c62828")):  # fmt: skip
+                             ("sft_win_share", "SFT wins", "#c62828")):
         values = [float(r.get(key) or 0.0) for r in rows]
         ax.barh(labels, values, left=left, color=color, label=name)
         for i, v in enumerate(values):

@@ -36,7 +36,7 @@ def make_smoke_model(path: str | Path, *, seed: int = 0, n_embd: int = 64, n_pos
         vocab_size=len(tokenizer), n_layer=2, n_embd=n_embd, n_head=2, n_positions=n_positions,
         bos_token_id=tokenizer.eos_token_id, eos_token_id=tokenizer.eos_token_id,
         pad_token_id=tokenizer.pad_token_id,
-    )  # fmt: skip
+    )
     config.ifllm_smoke_test = True  # stored in config.json: the model says what it is
     path.mkdir(parents=True, exist_ok=True)
     GPT2LMHeadModel(config).save_pretrained(path)

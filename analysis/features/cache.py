@@ -42,7 +42,7 @@ def data_version(
     """Hash of the inputs of :func:`~analysis.features.build_feature_table`."""
     h = hashlib.sha256(FEATURE_VERSION.encode())
     cols = [c for c in ("query_id", "worker", "task_id", "query", "response_1", "response_2", "asked_at")
-            if c in queries.columns]  # fmt: skip
+            if c in queries.columns]
     h.update(pd.util.hash_pandas_object(queries[cols].astype(str), index=False).to_numpy().tobytes())
     for key, fp in sorted(task_fingerprints, key=lambda kv: str(kv[0])):
         h.update(f"{key}:{fp};".encode())

@@ -223,7 +223,7 @@ def pair_sides(
             side_table["query_id"], side_table["signal"], side_table["box"],
             side_table[feature_names + ["head_ratio"]].to_dict("records"), strict=False,
         )
-    }  # fmt: skip
+    }
     out = []
     qids = [int(q) for q in turns["query_id"]]
     for pos, (qid, query, r1, r2) in enumerate(

@@ -13,7 +13,7 @@ import pandas as pd
 
 #: Per-side absolute features that get a worker-relative copy.
 ABSOLUTE_FEATURES = ("total_time", "reviewing_time", "late_time", "total_points", "reviewing_points",
-                     "total_records", "max_char")  # fmt: skip
+                     "total_records", "max_char")
 
 
 def add_worker_normalised(features: pd.DataFrame, *, eps: float = 1.0) -> pd.DataFrame:

@@ -25,7 +25,7 @@ class Agreement:
 
     def as_dict(self) -> dict:
         return {"tau": self.tau, "lower": self.lower, "upper": self.upper, "n_models": self.n_models,
-                "n_pairs": self.n_pairs, "swaps": [list(s) for s in self.swaps]}  # fmt: skip
+                "n_pairs": self.n_pairs, "swaps": [list(s) for s in self.swaps]}
 
 
 def _tau(a: np.ndarray, b: np.ndarray) -> float:
@@ -52,7 +52,7 @@ def agreement(reference: BradleyTerryFit, other: BradleyTerryFit, alpha: float =
     swaps = [
         (common[i], common[j]) for i, j in combinations(range(len(common)), 2)
         if np.sign(ref[i] - ref[j]) != np.sign(oth[i] - oth[j])
-    ]  # fmt: skip
+    ]
     if reference.boot.shape[0] != other.boot.shape[0]:
         raise ValueError("the two fits have different numbers of bootstrap rounds")
     taus = np.array([_tau(a, b) for a, b in zip(reference.boot[:, ri], other.boot[:, oi], strict=True)])

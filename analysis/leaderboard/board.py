@@ -73,7 +73,7 @@ class Leaderboard:
             entry: dict = {
                 "source": name, "votes": b.votes, "workers": b.raw.n_workers, "anchor": b.raw.anchor,
                 "raw": _records(b.raw.table()),
-            }  # fmt: skip
+            }
             if b.styled is not None:
                 entry["style_controlled"] = _records(b.styled.table())
                 entry["style_coefficients"] = _records(b.styled.style)
@@ -92,7 +92,7 @@ class Leaderboard:
 
 def _records(df: pd.DataFrame) -> list[dict]:
     return [{k: (round(v, 4) if isinstance(v, float) else v) for k, v in r.items()}
-            for r in json.loads(df.to_json(orient="records"))]  # fmt: skip
+            for r in json.loads(df.to_json(orient="records"))]
 
 
 def format_board(board: SourceBoard, params: dict) -> str:
@@ -112,10 +112,10 @@ def format_board(board: SourceBoard, params: dict) -> str:
     lines.append(head)
     for r in df.itertuples(index=False):
         line = (f"{r.rank:>4}  {r.model:<{width}}  {r.score:6.0f}  "
-                f"{f'[{r.lower:.0f}, {r.upper:.0f}]':>13}  {r.votes:>5}")  # fmt: skip
+                f"{f'[{r.lower:.0f}, {r.upper:.0f}]':>13}  {r.votes:>5}")
         if board.styled is not None:
             line += (f"  | {r.style_rank:>15}  {r.style_score:6.0f}  "
-                     f"{f'[{r.style_lower:.0f}, {r.style_upper:.0f}]':>13}")  # fmt: skip
+                     f"{f'[{r.style_lower:.0f}, {r.style_upper:.0f}]':>13}")
         lines.append(line)
     if board.styled is not None and not board.styled.style.empty:
         lines.append("Style coefficients (logit per typical difference, a minus b; 95% interval):")
@@ -134,7 +134,7 @@ def format_board(board: SourceBoard, params: dict) -> str:
 def vote_sources(
     turns: pd.DataFrame, predictions: pd.DataFrame | None = None, *, soft: bool = True,
     sources: Sequence[str] = SOURCES,
-) -> dict[str, pd.DataFrame]:  # fmt: skip
+) -> dict[str, pd.DataFrame]:
     """Votes of each requested source; implicit and mixed need ``predictions``."""
     unknown = set(sources) - set(SOURCES)
     if unknown:
@@ -191,5 +191,5 @@ def build_leaderboard(
                 b.agreement_styled = agreement(ref.styled, b.styled)
     boards = {name: fits[name] for name in SOURCES if name in sources and name in fits}
     params = {**common, "sources": list(boards), "style_control": style_control, "soft": soft,
-              "anchor": anchor}  # fmt: skip
+              "anchor": anchor}
     return Leaderboard(boards, params)

@@ -49,7 +49,7 @@ def model_design(votes: pd.DataFrame, models: Sequence[str]) -> np.ndarray:
 def fit_logistic(
     X: np.ndarray, y: np.ndarray, weights: np.ndarray | None = None, *, l2: float = 1e-3,
     tol: float = 1e-10, max_iter: int = 100,
-) -> np.ndarray:  # fmt: skip
+) -> np.ndarray:
     """Ridge logistic regression without intercept for a batch of row weightings.
 
     Minimises Σ_i w_bi·[−y_i log σ(x_i·β_b) − (1 − y_i) log(1 − σ(x_i·β_b))] + l2/2·|β_b|² for
@@ -80,7 +80,7 @@ def fit_logistic(
 
 def bootstrap_weights(
     groups: np.ndarray, universe: Sequence, rounds: int, seed: int = 0
-) -> np.ndarray:  # fmt: skip
+) -> np.ndarray:
     """(rounds, n) row weights of a cluster bootstrap: draw ``len(universe)`` groups with
     replacement, and give each row the number of times its group was drawn.
 
@@ -132,7 +132,7 @@ class BradleyTerryFit:
         df = pd.DataFrame(
             {"rank": self.ranks, "model": self.models, "score": self.scores, "lower": self.lower,
              "upper": self.upper, "votes": self.n_votes.astype(int)}
-        )  # fmt: skip
+        )
         return df.sort_values(["score", "model"], ascending=[False, True], ignore_index=True)
 
 
@@ -206,7 +206,7 @@ def fit_bradley_terry(
         models=models, scores=_scores(beta[:m], a, anchor_score), lower=lower, upper=upper,
         n_votes=counts.reindex(models).to_numpy(), anchor=anchor, boot=boot, resample=resample,
         n_workers=votes["worker"].nunique(),
-    )  # fmt: skip
+    )
     if style_control:
         gamma_boot = boot_beta[:, m:]
         lo, hi = np.percentile(gamma_boot, q, axis=0)

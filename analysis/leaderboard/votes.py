@@ -17,7 +17,7 @@ import pandas as pd
 VOTE_COLUMNS = [
     "query_id", "worker", "model_a", "model_b", "outcome", "bullet_instruction",
     "len_a", "len_b", "lists_a", "lists_b", "markdown_a", "markdown_b",
-]  # fmt: skip
+]
 
 _LIST_ITEM = re.compile(r"^\s*(?:[-*+•]|\d{1,3}[.)])\s+\S", re.MULTILINE)
 _HEADER = re.compile(r"^\s*#{1,6}\s+\S", re.MULTILINE)

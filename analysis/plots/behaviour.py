@@ -50,7 +50,7 @@ def trajectory_points(matches: Mapping[tuple[str, int], TaskMatch], queries: pd.
                     "query_id": int(qid), "worker": worker, "mode": mode, "side": SIDE_NAMES[mode][box],
                     "signal": d["signal"].to_numpy()[on], "t_norm": t_norm[on], "char": char[on],
                     "norm_char": char[on] / len(text), "response_length": len(text),
-                }))  # fmt: skip
+                }))
     return pd.concat(parts, ignore_index=True) if parts else pd.DataFrame()
 
 
@@ -95,7 +95,7 @@ def reading_heatmap(points: pd.DataFrame, *, signal: str = "gaze", char_bin: int
     for ax, side in zip(axes, sides, strict=False):
         part = df[df["side"] == side]
         h, _, _ = np.histogram2d(part["t_norm"], part["char"], bins=[n_bins, max_char // char_bin],
-                                 range=[[0, 1], [0, max_char]])  # fmt: skip
+                                 range=[[0, 1], [0, max_char]])
         im = ax.imshow(h / max(h.sum(), 1), aspect="auto", origin="lower", extent=[0, max_char, 0, 1])
         ax.set_title(side)
         ax.set_xlabel("character index")
@@ -113,7 +113,7 @@ def trajectory_matrix(points: pd.DataFrame, *, signal: str = "gaze", n_bins: int
     df = points[points["signal"] == signal]
     bins = np.minimum((df["t_norm"] * n_bins).astype(int), n_bins - 1)
     wide = df.assign(bin=bins).pivot_table(index=["query_id", "side"], columns="bin", values="norm_char",
-                                           aggfunc="mean").reindex(columns=range(n_bins))  # fmt: skip
+                                           aggfunc="mean").reindex(columns=range(n_bins))
     wide = wide[wide.notna().sum(axis=1) >= n_bins / 2]
     return wide.interpolate(axis=1, limit_direction="both")
 

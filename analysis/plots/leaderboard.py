@@ -38,7 +38,7 @@ def forest_figure(board: Leaderboard) -> Figure:
                 hi.append(fit.upper[j] - fit.scores[j])
         hollow = "style" in label
         ax.errorbar(x, y, xerr=[lo, hi], fmt=marker, color=colour, mfc="white" if hollow else colour,
-                    capsize=3, label=label)  # fmt: skip
+                    capsize=3, label=label)
     ax.set_yticks(range(len(order)), order, fontsize=8)
     ax.invert_yaxis()
     anchor = next(iter(board.boards.values())).raw.anchor
@@ -53,7 +53,7 @@ def forest_figure(board: Leaderboard) -> Figure:
             s = fit.style.set_index("covariate").reindex(names)
             yy = np.arange(len(names)) - 0.4 + sstep * (k + 0.5)
             ax2.errorbar(s["coef"], yy, xerr=[s["coef"] - s["lower"], s["upper"] - s["coef"]], fmt="s",
-                         color=_COLOURS.get(name, "k"), mfc="white", capsize=3, label=name)  # fmt: skip
+                         color=_COLOURS.get(name, "k"), mfc="white", capsize=3, label=name)
         ax2.axvline(0, color="0.7", lw=0.8, ls="--")
         ax2.set_yticks(range(len(names)), names, fontsize=8)
         ax2.invert_yaxis()

@@ -40,7 +40,7 @@ def accuracy_figure(rows: Sequence[Mapping[str, object]], metric: str = "accurac
             ys, xs, errs = [], [], [[], []]
             for i, model in enumerate(models):
                 row = next((r for r in rows if r["setting"] == setting and r["model"] == model
-                            and r["protocol"] == protocol), None)  # fmt: skip
+                            and r["protocol"] == protocol), None)
                 if row is None:
                     continue
                 mean = _num(row.get(f"{metric}_mean"))
@@ -53,16 +53,16 @@ def accuracy_figure(rows: Sequence[Mapping[str, object]], metric: str = "accurac
                 errs[0].append(mean - lo)
                 errs[1].append(hi - mean)
             bars = ax.barh(ys, xs, height=height, xerr=errs, color=PROTOCOL_COLOURS.get(protocol, None),
-                           label=protocol, error_kw={"elinewidth": 0.8, "capsize": 2})  # fmt: skip
+                           label=protocol, error_kw={"elinewidth": 0.8, "capsize": 2})
             for bar, y in zip(bars, ys, strict=True):
                 if models[round(y)] == BASELINE:
                     bar.set_hatch("///")
                     bar.set_edgecolor("black")
         base = next((r for r in rows if r["setting"] == setting and r["model"] == BASELINE
-                     and r["protocol"] == "grouped"), None)  # fmt: skip
+                     and r["protocol"] == "grouped"), None)
         if base is not None:
             ax.axvline(_num(base.get(f"{metric}_mean")), color="black", linestyle="--", linewidth=0.8,
-                       label="length-only baseline (grouped)")  # fmt: skip
+                       label="length-only baseline (grouped)")
         ax.axvline(0.5, color="#c62828", linewidth=0.6, alpha=0.6)
         ax.set_title(setting, fontsize=9)
         ax.set_xlabel(metric, fontsize=8)

@@ -86,7 +86,7 @@ def inner_oof_scores(
     return out
 
 
-def clone_fit_predict(model, X, y) -> Callable[[np.ndarray, np.ndarray], np.ndarray]:  # noqa: ANN001
+def clone_fit_predict(model, X, y) -> Callable[[np.ndarray, np.ndarray], np.ndarray]:
     """``fit_predict`` for :func:`inner_oof_scores` from an unfitted estimator and a DataFrame."""
 
     def run(train: np.ndarray, test: np.ndarray) -> np.ndarray:

@@ -179,11 +179,11 @@ def _rankable(X: pd.DataFrame) -> pd.DataFrame:
     return X.loc[:, [c for c in X.columns if column_group(c) not in UNRANKED_GROUPS]]
 
 
-def _limit_threads(estimator, n_jobs: int | None):  # noqa: ANN001, ANN202
+def _limit_threads(estimator, n_jobs: int | None):
     """Set every ``*n_jobs`` parameter (pipeline steps, nested forests) to ``n_jobs``."""
     # only where a value was set: LogisticRegression's n_jobs is deprecated (and unused)
     params = {k: n_jobs for k, v in estimator.get_params(deep=True).items()
-              if (k == "n_jobs" or k.endswith("__n_jobs")) and v is not None}  # fmt: skip
+              if (k == "n_jobs" or k.endswith("__n_jobs")) and v is not None}
     return estimator.set_params(**params) if params else estimator
 
 
@@ -193,7 +193,7 @@ def _fit_selector(selector: TopKImportance, X: pd.DataFrame, y: np.ndarray, n_jo
     return selector, time.perf_counter() - started
 
 
-def _fit_one(spec: ModelSpec, seed: int, columns, X_train: pd.DataFrame, y_train: np.ndarray, n_jobs):  # noqa: ANN001, ANN202
+def _fit_one(spec: ModelSpec, seed: int, columns, X_train: pd.DataFrame, y_train: np.ndarray, n_jobs):
     model = _limit_threads(spec.pipeline(seed, fixed_columns=columns if spec.use_if else None), n_jobs)
     try:
         return model.fit(X_train, y_train)
@@ -225,10 +225,10 @@ def _fold_task(
     """
     with threadpool_limits(limits=n_jobs or 1, user_api="openmp"):
         return _fold_task_body(Xs, ys, gs, train, test, specs, fixed, selector, seed, calibration,
-                               calibration_splits, n_jobs)  # fmt: skip
+                               calibration_splits, n_jobs)
 
 
-def _fold_task_body(Xs, ys, gs, train, test, specs, fixed, selector, seed, calibration, calibration_splits, n_jobs):  # noqa: ANN001, ANN202, E501
+def _fold_task_body(Xs, ys, gs, train, test, specs, fixed, selector, seed, calibration, calibration_splits, n_jobs):  # noqa: E501
     timings = {"selector_s": 0.0, "calibration_s": 0.0}
     X_train, X_test, y_train = Xs.iloc[train], Xs.iloc[test], ys[train]
     columns, importances = fixed, None
@@ -258,7 +258,7 @@ def _fold_task_body(Xs, ys, gs, train, test, specs, fixed, selector, seed, calib
     return {"prob": prob, "prob_cal": prob_cal, "importances": importances, "timings": timings}
 
 
-def _run_parallel(calls: list, config: EvalConfig, should_stop, on_done) -> list:  # noqa: ANN001
+def _run_parallel(calls: list, config: EvalConfig, should_stop, on_done) -> list:
     """Run joblib ``delayed`` calls; check ``should_stop`` and report progress as each ends."""
     out = []
     if config.n_jobs == 1:
@@ -344,14 +344,14 @@ def evaluate_table(
             ys, gs = y[rows], groups[rows]
             splits = make_splits(protocol, ys, gs, config.n_splits, seed)
             plans.append({"protocol": protocol, "seed": seed, "rows": rows, "Xs": X.iloc[rows], "ys": ys,
-                          "gs": gs, "splits": splits, "fixed": None})  # fmt: skip
+                          "gs": gs, "splits": splits, "fixed": None})
     timings: dict[str, float] = {"selector_s": 0.0, "calibration_s": 0.0}
     imp_parts = []
     paper = [p for p in plans if p["protocol"] == "paper"] if need_if else []
     fitted = _run_parallel(
         [delayed(_fit_selector)(make_selector(p["seed"]), _rankable(p["Xs"]), p["ys"], inner_jobs) for p in paper],
         config, should_stop, None,
-    )  # fmt: skip
+    )
     for plan, (selector, seconds) in zip(paper, fitted, strict=True):
         plan["fixed"] = selector.selected_columns_
         timings["selector_s"] += seconds
@@ -369,7 +369,7 @@ def evaluate_table(
             calls.append(delayed(_fold_task)(
                 plan["Xs"], plan["ys"], plan["gs"], train, test, task_specs, plan["fixed"], selector, plan["seed"],
                 calibration, config.calibration_splits, inner_jobs,
-            ))  # fmt: skip
+            ))
             keys.append((i, fold))
     outputs = _run_parallel(calls, config, should_stop, on_progress)
 
@@ -405,7 +405,7 @@ def evaluate_table(
         for spec in specs:
             p1, pc = prob[i][spec.name], prob_cal[i][spec.name]
             row = {"protocol": plan["protocol"], "model": spec.name, "seed": plan["seed"], "n": len(rows),
-                   **classification_scores(plan["ys"], p1)}  # fmt: skip
+                   **classification_scores(plan["ys"], p1)}
             if not np.isnan(pc).any():
                 cal = classification_scores(plan["ys"], pc)
                 row.update({"accuracy_cal": cal["accuracy"], "ece_cal": cal["ece"], "brier_cal": cal["brier"]})
@@ -416,7 +416,7 @@ def evaluate_table(
                     {"query_id": qids[rows], "worker": plan["gs"], "y": plan["ys"], "prob_1": p1, "winner": winner,
                      "p_winner": p_winner, "prob_1_cal": pc, "fold": fold_of[i], "protocol": plan["protocol"],
                      "model": spec.name, "seed": plan["seed"]}
-                )  # fmt: skip
+                )
             )
     timings["wall_s"] = time.perf_counter() - wall
     return EvalResult(
@@ -472,7 +472,7 @@ def format_table(results: Mapping[str, EvalResult], *, metrics: Sequence[str] = 
     return "\n".join(lines)
 
 
-def _fit_regressor(model, X: pd.DataFrame, y: np.ndarray, train: np.ndarray, test: np.ndarray) -> np.ndarray:  # noqa: ANN001
+def _fit_regressor(model, X: pd.DataFrame, y: np.ndarray, train: np.ndarray, test: np.ndarray) -> np.ndarray:
     return clone(model).fit(X.iloc[train], y[train]).predict(X.iloc[test])
 
 
@@ -508,7 +508,7 @@ def evaluate_regression(
             model = RandomForestRegressor(
                 n_estimators=config.regression_n_estimators, max_depth=10, min_samples_split=10, min_samples_leaf=5,
                 random_state=seed, n_jobs=inner_jobs,
-            )  # fmt: skip
+            )
             for train, test in splits:
                 calls.append(delayed(_fit_regressor)(model, X, y, train, test))
                 keys.append((protocol, seed, test))

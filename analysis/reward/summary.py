@@ -18,7 +18,7 @@ LENGTH_BASELINE = "RF + Text lengths"
 
 #: Columns of :func:`interval_summary` (stable: HTML pages and JSON use them).
 SUMMARY_COLUMNS = ("accuracy", "acc_lo", "acc_hi", "diff", "diff_lo", "diff_hi", "auc", "ece", "brier",
-                   "ece_cal", "brier_cal", "n_test", "workers_test")  # fmt: skip
+                   "ece_cal", "brier_cal", "n_test", "workers_test")
 
 
 def predictions_summary(
@@ -43,13 +43,13 @@ def predictions_summary(
                 b = base.reindex(rows.index)
                 base_correct = ((b["prob_1"] >= 0.5).astype(int) == b["y"]).to_numpy(float)
             ci = worker_bootstrap(correct, rows["worker"].to_numpy(), baseline_correct=base_correct,
-                                  n_boot=n_boot, seed=seed)  # fmt: skip
+                                  n_boot=n_boot, seed=seed)
             y, p = rows["y"].to_numpy(), rows["prob_1"].to_numpy()
             rec = {"protocol": protocol, "model": model, **ci,
                    "auc": roc_auc_score(y, p) if len(np.unique(y)) == 2 else float("nan"),
                    "ece": expected_calibration_error(y, p), "brier": brier(y, p),
                    "n_test": int(rows.index.get_level_values("query_id").nunique()),
-                   "workers_test": int(rows["worker"].nunique())}  # fmt: skip
+                   "workers_test": int(rows["worker"].nunique())}
             if "prob_1_cal" in rows and rows["prob_1_cal"].notna().all():
                 pc = rows["prob_1_cal"].to_numpy()
                 rec.update({"ece_cal": expected_calibration_error(y, pc), "brier_cal": brier(y, pc)})
@@ -63,7 +63,7 @@ def predictions_summary(
     return frame[["protocol", "model", *SUMMARY_COLUMNS]]
 
 
-def interval_summary(result, **kwargs) -> pd.DataFrame:  # noqa: ANN001 - EvalResult
+def interval_summary(result, **kwargs) -> pd.DataFrame:
     """:func:`predictions_summary` of an :class:`~analysis.reward.evaluate.EvalResult`."""
     return predictions_summary(result.oof, **kwargs)
 
@@ -71,14 +71,14 @@ def interval_summary(result, **kwargs) -> pd.DataFrame:  # noqa: ANN001 - EvalRe
 def format_interval_table(summaries: Mapping[str, pd.DataFrame]) -> str:
     """Markdown: accuracy [95 % worker-bootstrap CI], increment over length [CI], AUC, ECE, Brier."""
     lines = ["| Method | Accuracy [95% CI, workers] | Δ vs length-only [95% CI] | AUC | ECE | ECE calibrated |",
-             "|---|---|---|---|---|---|"]  # fmt: skip
+             "|---|---|---|---|---|---|"]
     for setting, frame in summaries.items():
         for protocol, part in frame.groupby("protocol", sort=False):
             lines.append(f"| **{setting}, {protocol}** ({int(part['n_test'].max())} rows, "
-                         f"{int(part['workers_test'].max())} workers) | | | | | |")  # fmt: skip
+                         f"{int(part['workers_test'].max())} workers) | | | | | |")
             for r in part.itertuples(index=False):
                 diff = "-" if pd.isna(r.diff) else f"{r.diff:+.3f} [{r.diff_lo:+.3f}, {r.diff_hi:+.3f}]"
                 cal = "-" if pd.isna(r.ece_cal) else f"{r.ece_cal:.3f}"
                 lines.append(f"| {r.model} | {r.accuracy:.3f} [{r.acc_lo:.3f}, {r.acc_hi:.3f}] | {diff} | "
-                             f"{r.auc:.3f} | {r.ece:.3f} | {cal} |")  # fmt: skip
+                             f"{r.auc:.3f} | {r.ece:.3f} | {cal} |")
     return "\n".join(lines)

@@ -150,9 +150,9 @@ def cross_validate_text(
                 if on_fold:
                     on_fold(done, total)
             scores.append({"protocol": protocol, "model": model_name, "seed": seed, "n": len(y),
-                           **classification_scores(y, prob)})  # fmt: skip
+                           **classification_scores(y, prob)})
             winner, p_winner = winner_from_prob(prob)
             oof.append(pd.DataFrame({"query_id": qids, "y": y, "prob_1": prob, "winner": winner,
                                      "p_winner": p_winner, "fold": fold_of, "protocol": protocol,
-                                     "model": model_name, "seed": seed}))  # fmt: skip
+                                     "model": model_name, "seed": seed}))
     return pd.DataFrame(scores), pd.concat(oof, ignore_index=True)

@@ -14,7 +14,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import os
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable
 from typing import TYPE_CHECKING, Protocol
 
 import httpx
@@ -51,13 +51,40 @@ def _timeout() -> object:
     return httpx2.Timeout(READ_TIMEOUT_S, connect=CONNECT_TIMEOUT_S)
 
 
-def _api_key(model: LLMModel) -> str:
+def api_key(model: LLMModel) -> str:
+    """The API key of a registry entry, read from its environment variable at call time.
+
+    The one key rule of the lab (chat clients here, the alignment judge in
+    ``alignment.tasks.judge_client_fn``): a model that names a variable which is not set raises
+    ProviderError instead of sending a placeholder key that the provider would refuse later.
+    """
     if not model.api_key_env:
         return "not-needed"  # local servers (vLLM, Ollama) accept any key
     key = os.environ.get(model.api_key_env, "")
     if not key:
         raise ProviderError(f"environment variable {model.api_key_env} is not set")
     return key
+
+
+async def _guarded(
+    pieces: AsyncGenerator[str, None], sdk_error: type[Exception], close: Callable[[], Awaitable[None]]
+) -> AsyncIterator[str]:
+    """An SDK's stream of text pieces held to the contract of :class:`LLMClient`: SDK and transport
+    errors (``OSError`` and the ``httpx`` errors the SDK did not wrap) become ProviderError, the
+    client is closed however the stream ends, and an answer without text is an error."""
+    got_text = False
+    try:
+        async for piece in pieces:
+            if piece:
+                got_text = True
+                yield piece
+    except (sdk_error, httpx.HTTPError, OSError) as exc:
+        raise ProviderError(f"{type(exc).__name__}: {exc}") from exc
+    finally:
+        await pieces.aclose()
+        await close()
+    if not got_text:
+        raise ProviderError("the model returned an empty answer")
 
 
 class OpenAICompatibleClient:
@@ -68,30 +95,22 @@ class OpenAICompatibleClient:
 
         self.name, self.model_id, self.max_tokens = model.name, model.model_id, model.max_tokens
         self._client = openai.AsyncOpenAI(
-            api_key=_api_key(model), base_url=model.base_url or None, timeout=_timeout(), max_retries=MAX_RETRIES
+            api_key=api_key(model), base_url=model.base_url or None, timeout=_timeout(), max_retries=MAX_RETRIES
         )
 
-    async def stream(self, messages: list[Message]) -> AsyncIterator[str]:
+    def stream(self, messages: list[Message]) -> AsyncIterator[str]:
         import openai
 
-        got_text = False
-        try:
-            response = await self._client.chat.completions.create(
-                model=self.model_id, messages=messages, max_tokens=self.max_tokens, stream=True
-            )
-            async for chunk in response:
-                for choice in chunk.choices:
-                    if choice.delta and choice.delta.content:
-                        got_text = True
-                        yield choice.delta.content
-        except openai.APIError as exc:
-            raise ProviderError(f"{type(exc).__name__}: {exc}") from exc
-        except (httpx.HTTPError, OSError) as exc:  # transport errors the SDK did not wrap
-            raise ProviderError(f"{type(exc).__name__}: {exc}") from exc
-        finally:
-            await self._client.close()
-        if not got_text:
-            raise ProviderError("the model returned an empty answer")
+        return _guarded(self._pieces(messages), openai.APIError, self._client.close)
+
+    async def _pieces(self, messages: list[Message]) -> AsyncGenerator[str, None]:
+        response = await self._client.chat.completions.create(
+            model=self.model_id, messages=messages, max_tokens=self.max_tokens, stream=True
+        )
+        async for chunk in response:
+            for choice in chunk.choices:
+                if choice.delta and choice.delta.content:
+                    yield choice.delta.content
 
 
 class AnthropicClient:
@@ -102,30 +121,21 @@ class AnthropicClient:
 
         self.name, self.model_id, self.max_tokens = model.name, model.model_id, model.max_tokens
         self._client = anthropic.AsyncAnthropic(
-            api_key=_api_key(model), base_url=model.base_url or None, timeout=_timeout(),
+            api_key=api_key(model), base_url=model.base_url or None, timeout=_timeout(),
             max_retries=MAX_RETRIES,
         )
 
-    async def stream(self, messages: list[Message]) -> AsyncIterator[str]:
+    def stream(self, messages: list[Message]) -> AsyncIterator[str]:
         import anthropic
 
-        got_text = False
-        try:
-            async with self._client.messages.stream(
-                model=self.model_id, messages=messages, max_tokens=self.max_tokens
-            ) as stream:
-                async for text in stream.text_stream:
-                    if text:
-                        got_text = True
-                        yield text
-        except anthropic.APIError as exc:
-            raise ProviderError(f"{type(exc).__name__}: {exc}") from exc
-        except (httpx.HTTPError, OSError) as exc:  # transport errors the SDK did not wrap
-            raise ProviderError(f"{type(exc).__name__}: {exc}") from exc
-        finally:
-            await self._client.close()
-        if not got_text:
-            raise ProviderError("the model returned an empty answer")
+        return _guarded(self._pieces(messages), anthropic.APIError, self._client.close)
+
+    async def _pieces(self, messages: list[Message]) -> AsyncGenerator[str, None]:
+        async with self._client.messages.stream(
+            model=self.model_id, messages=messages, max_tokens=self.max_tokens
+        ) as stream:
+            async for text in stream.text_stream:
+                yield text
 
 
 _DEMO_SENTENCES = (

@@ -38,14 +38,14 @@ QUERY_COLUMNS = [
     "query_ID", "user_id", "task_id", "user_query", "llm_response_1", "llm_response_2",
     "llm_name_1", "llm_name_2", "likert_1", "likert_2", "preference", "adjustment",
     "query_timestamp",
-]  # fmt: skip
+]
 TASK_COLUMNS = [
     "user_id", "task_id", "copy_sentence", "summary", "feedback", "understand_before",
     "understand_after", "query_copy", "llm_response_copy", "accuracy", "finished", "domain",
-]  # fmt: skip
+]
 RECORD_COLUMNS = [
     "user_id", "consent", "age", "location", "education", "race", "gender", "inserted_at",
-]  # fmt: skip
+]
 
 #: Release file name -> (signal, frame).  ``box1`` is the single box (pointwise) or the left
 #: box (response 1, pairwise); ``box2`` is the right box (response 2).

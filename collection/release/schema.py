@@ -66,6 +66,10 @@ SCHEMA = pa.schema(
     ]
 )
 COLUMNS = tuple(SCHEMA.names)
+#: Columns the server fills in; every other column is sent by the browser's logger
+#: (``static/collection/js/logger/queue.mjs`` lists them, a test holds that list to this one).
+SERVER_COLUMNS = ("row", "received_ms")
+BROWSER_COLUMNS = tuple(c for c in COLUMNS if c not in SERVER_COLUMNS)
 
 #: pandas dtypes used when a block is decoded, so that missing values stay missing
 #: (nullable integers) instead of turning integers into floats.
@@ -170,7 +174,7 @@ def _to_pandas(table: pa.Table) -> pd.DataFrame:
     return conform(df)
 
 
-def _types_mapper(arrow_type: pa.DataType):  # noqa: ANN202 - pandas' callback protocol
+def _types_mapper(arrow_type: pa.DataType):
     mapping = {
         pa.int8(): pd.Int8Dtype(),
         pa.int32(): pd.Int32Dtype(),

@@ -79,12 +79,12 @@ def _nn(value: Any) -> Any:
     return value
 
 
-def _dt(value: Any):  # noqa: ANN202 - returns datetime | None
+def _dt(value: Any):
     value = _nn(value)
     return None if value is None else pd.Timestamp(value).to_pydatetime()
 
 
-def _stage(row, values: dict[str, Any], new: list, changed: list, model: type, **keys: Any) -> None:  # noqa: ANN001
+def _stage(row, values: dict[str, Any], new: list, changed: list, model: type, **keys: Any) -> None:
     """Queue a row for ``bulk_create`` (not stored yet: ``model(**keys, **values)``) or for
     ``bulk_update`` (``row`` updated in place)."""
     if row is None:
@@ -132,7 +132,7 @@ TASK_FIELDS = (
     "topic", "mode", "model_1", "model_2", "status", "calibration_score", "finished_at",
     "summary", "understand_before", "understand_after", "copy_sentence", "feedback",
     "query_copy", "llm_response_copy", "raw_overrides", "extra",
-)  # fmt: skip
+)
 
 
 def _import_tasks(
@@ -197,7 +197,7 @@ TURN_FIELDS = (
     "task", "index", "query", "bullet_instruction", "model_1", "model_2", "response_1",
     "response_2", "error_1", "error_2", "likert_1", "likert_2", "preferred",
     "better_than_previous", "asked_at", "raw_overrides",
-)  # fmt: skip
+)
 
 
 def _import_turns(queries: pd.DataFrame, tasks: dict[tuple[str, int], Task]) -> int:
@@ -300,7 +300,7 @@ def release_import(
     path: str | Path,
     n_jobs: int = 2,
     progress: Callable[[int, int], None] | None = None,
-    user=None,  # noqa: ANN001 - settings.AUTH_USER_MODEL instance
+    user=None,
     label: str = "",
 ) -> ImportSummary:
     """Import (or re-import) a release folder; returns counts and every problem found.

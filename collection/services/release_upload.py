@@ -135,7 +135,7 @@ def release_upload_store(*, upload: UploadedFile) -> Path:
             {"archive": f"{name} is {upload.size / MB:.0f} MB; uploads are limited to "
                         f"{settings.IFLLM_IMPORT_MAX_UPLOAD_MB} MB. Copy it to the server and give its path."},
             code="too_large",
-        )  # fmt: skip
+        )
     folder = imports_dir() / "uploads" / uuid.uuid4().hex
     folder.mkdir(parents=True)
     target = folder / name
@@ -169,7 +169,7 @@ def release_path_check(*, path: str) -> Path:
     raise ValidationError({"path": f"{src} does not exist on the server"}, code="missing")
 
 
-def release_import_start(*, path: str = "", upload: UploadedFile | None = None, user=None) -> Job:  # noqa: ANN001
+def release_import_start(*, path: str = "", upload: UploadedFile | None = None, user=None) -> Job:
     """Queue the import of a server path or an uploaded archive as a ``collection.import_release`` job.
 
     The job's ``label`` (what the *Import runs* page shows) is the path staff typed or the

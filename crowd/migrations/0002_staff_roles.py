@@ -4,7 +4,7 @@ from django.contrib.auth.management import create_permissions
 from django.db import migrations
 
 
-def forwards(apps, schema_editor):  # noqa: ANN001
+def forwards(apps, schema_editor):
     from crowd.roles import LAB_APPS, roles_sync
 
     # Permissions are normally created after all migrations (post_migrate); create them now
@@ -17,7 +17,7 @@ def forwards(apps, schema_editor):  # noqa: ANN001
     roles_sync(apps)
 
 
-def backwards(apps, schema_editor):  # noqa: ANN001
+def backwards(apps, schema_editor):
     apps.get_model("auth", "Group").objects.filter(name__in=["researcher", "viewer"]).delete()
 
 

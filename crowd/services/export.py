@@ -105,7 +105,8 @@ def dataset_export(
 
 
 def _write_hf(out: Path, turns: pd.DataFrame, counts: dict[str, Any]) -> int:
-    from alignment.training.preference import records_from_explicit_labels, write_jsonl
+    from alignment.training.hub import write_preference_dataset
+    from alignment.training.preference import records_from_explicit_labels
 
     pairwise = turns[turns["mode"] == "pairwise"]
     pairs = pd.DataFrame(
@@ -117,43 +118,20 @@ def _write_hf(out: Path, turns: pd.DataFrame, counts: dict[str, Any]) -> int:
             "preference": pairwise["preferred"].astype(object).to_numpy(),
         }
     )
-    records = records_from_explicit_labels(pairs, source="ifllm-workers")
-    write_jsonl(records, out / "preferences.jsonl")
-    (out / "README.md").write_text(_dataset_card(n_records=len(records), counts=counts))
+    records = records_from_explicit_labels(pairs)
+    write_preference_dataset(out, {"train": records}, title="IFllm pairwise preferences (cleaned)",
+                             about=_card_about(n_records=len(records), counts=counts))
     return len(records)
 
 
-def _dataset_card(*, n_records: int, counts: dict[str, Any]) -> str:
-    return f"""---
-license: apache-2.0
-language:
-- en
-task_categories:
-- text-generation
-pretty_name: IFllm pairwise preferences (cleaned)
-size_categories:
-- n<1K
-configs:
-- config_name: default
-  data_files:
-  - split: train
-    path: preferences.jsonl
----
-
-# IFllm pairwise preferences (cleaned)
-
-Pairwise preferences of crowd workers between two LLM answers to the same query, collected with
+def _card_about(*, n_records: int, counts: dict[str, Any]) -> str:
+    return f"""Pairwise preferences of crowd workers between two LLM answers to the same query, collected with
 the IFllm Lab site (gaze and mouse were tracked while they read; see the release layout export
 for the trajectories).
 
-- `prompt`: the worker's query as typed (without any formatting instruction sent to the models).
-- `chosen` / `rejected`: the answer the worker preferred / did not prefer.
-- `pair_id`: the query id of the turn; `confidence` is empty (explicit labels); `source`
-  says where the label comes from.
-
 {n_records} records, from {counts["tasks"]} tasks of {counts["workers"]} workers that passed quality
 control (tasks excluded by staff are left out; turns with a provider error, a missing label or
-identical answers are skipped).
+identical answers are skipped). All of them are in the train split.
 
 ## Privacy
 

@@ -70,7 +70,7 @@ def task_qc_compute(*, task: Task, thresholds: dict[str, float | None] | None = 
             "calibration_score", "validation_passed", "response_score", "max_index_score", "sampling_rate_hz",
             "median_interval_ms", "head_in_box_share", "time_on_task_s", "max_log_gap_s", "total_gap_s",
         )
-    }  # fmt: skip
+    }
     fields.update(
         n_gaze_samples=metrics["n_gaze_samples"],
         n_mouse_samples=metrics["n_mouse_samples"],

@@ -22,13 +22,13 @@ from jobs.models import Job
 from tests.support.paths import MINI
 
 TINY = {"batch_size": 4, "grad_accum": 1, "max_length": 96, "max_prompt_length": 32, "lr": 1e-3,
-        "warmup_steps": 0, "optimizer": "adamw", "holdout_test_queries": 3}  # fmt: skip
+        "warmup_steps": 0, "optimizer": "adamw", "holdout_test_queries": 3}
 
 pytestmark = pytest.mark.django_db
 
 
 @pytest.fixture(autouse=True)
-def _site(settings, tmp_path) -> None:  # noqa: ANN001
+def _site(settings, tmp_path) -> None:
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     settings.IFLLM_RUNS_DIR = tmp_path / "runs"
     settings.IFLLM_MODELS_DIR = tmp_path / "models"
@@ -36,7 +36,7 @@ def _site(settings, tmp_path) -> None:  # noqa: ANN001
 
 
 @pytest.fixture
-def smoke(tmp_path) -> str:  # noqa: ANN001
+def smoke(tmp_path) -> str:
     out = StringIO()
     call_command("make_smoke_model", stdout=out)
     path = tmp_path / "models" / SMOKE_NAME
@@ -45,7 +45,7 @@ def smoke(tmp_path) -> str:  # noqa: ANN001
 
 
 @pytest.fixture
-def finished_sft(smoke, django_capture_on_commit_callbacks) -> TrainingRun:  # noqa: ANN001
+def finished_sft(smoke, django_capture_on_commit_callbacks) -> TrainingRun:
     with django_capture_on_commit_callbacks(execute=True):
         run = training_run_start(method="sft", base_model=smoke, config=TINY)
     run.refresh_from_db()
@@ -54,17 +54,17 @@ def finished_sft(smoke, django_capture_on_commit_callbacks) -> TrainingRun:  # n
     return run
 
 
-def _errors(response) -> dict[str, str]:  # noqa: ANN001
+def _errors(response) -> dict[str, str]:
     form = response.context["adminform"].form
     return {k: " ".join(v) for k, v in form.errors.items()}
 
 
-def test_add_form_refuses_unknown_settings_and_missing_paths(admin_client, tmp_path) -> None:  # noqa: ANN001
+def test_add_form_refuses_unknown_settings_and_missing_paths(admin_client, tmp_path) -> None:
     response = admin_client.post(
         "/admin/alignment/trainingrun/add/",
         {"name": "x", "method": "sft", "base_model": str(tmp_path / "no-such-model"), "config": '{"tree": 50}',
          "lr": "abc"},
-    )  # fmt: skip
+    )
     assert response.status_code == 200
     errors = _errors(response)
     assert "the path does not exist" in errors["base_model"]
@@ -73,7 +73,7 @@ def test_add_form_refuses_unknown_settings_and_missing_paths(admin_client, tmp_p
     assert not TrainingRun.objects.exists() and not Job.objects.exists()
 
 
-def test_add_form_shows_defaults_and_stores_the_settings(admin_client, smoke, django_capture_on_commit_callbacks) -> None:  # noqa: ANN001, E501
+def test_add_form_shows_defaults_and_stores_the_settings(admin_client, smoke, django_capture_on_commit_callbacks) -> None:  # noqa: E501
     page = admin_client.get("/admin/alignment/trainingrun/add/").content.decode()
     assert 'name="warmup_steps"' in page and 'value="150"' in page  # the default, shown in the field
     assert "Default: 5e-07" in page
@@ -83,18 +83,18 @@ def test_add_form_shows_defaults_and_stores_the_settings(admin_client, smoke, dj
             {"name": "s", "method": "sft", "base_model": smoke, "lr": "0.001", "epochs": "1", "batch_size": "4",
              "grad_accum": "1", "warmup_steps": "0", "max_length": "96", "beta": "0.1", "nll_weight": "1",
              "config": '{"max_prompt_length": 32}'},
-        )  # fmt: skip
+        )
     assert response.status_code == 302, _errors(response)
     run = TrainingRun.objects.get()
     assert run.config == {"lr": 0.001, "epochs": 1, "batch_size": 4, "grad_accum": 1, "warmup_steps": 0,
-                          "max_length": 96, "max_prompt_length": 32}  # no DPO-only settings on SFT  # fmt: skip
+                          "max_length": 96, "max_prompt_length": 32}  # no DPO-only settings on SFT
     page = admin_client.get(reverse("admin:alignment_trainingrun_change", args=[run.pk])).content.decode()
     assert "Config used" in page and "rmsprop" in page  # defaults the run uses, not "-"
     messages = [str(m) for m in response.wsgi_request._messages]
     assert any(f"job {run.job_id}" in m for m in messages)
 
 
-def test_sft_run_field_accepts_only_finished_sft_runs(admin_client, finished_sft) -> None:  # noqa: ANN001
+def test_sft_run_field_accepts_only_finished_sft_runs(admin_client, finished_sft) -> None:
     dataset = preference_dataset_build(name="explicit", source=PreferenceDataset.Source.EXPLICIT)
     dpo = TrainingRun.objects.create(method="dpo", base_model="x", sft_run=finished_sft, dataset=dataset)
     unfinished = TrainingRun.objects.create(method="sft", base_model=finished_sft.base_model)
@@ -108,19 +108,19 @@ def test_sft_run_field_accepts_only_finished_sft_runs(admin_client, finished_sft
         assert message in _errors(response)["sft_run"]
 
 
-def test_resume_refuses_a_finished_run_and_keeps_its_checkpoint(admin_client, finished_sft) -> None:  # noqa: ANN001
+def test_resume_refuses_a_finished_run_and_keeps_its_checkpoint(admin_client, finished_sft) -> None:
     final = Path(finished_sft.output_dir) / "final" / "model.safetensors"
     before = final.stat().st_mtime_ns
     response = admin_client.post(
         "/admin/alignment/trainingrun/",
         {"action": "resume_runs", "_selected_action": [finished_sft.pk]}, follow=True,
-    )  # fmt: skip
+    )
     assert "is not resumed" in response.content.decode()
     finished_sft.refresh_from_db()
     assert Job.objects.count() == 1 and final.stat().st_mtime_ns == before
 
 
-def test_resumed_run_shows_its_new_job(admin_client, smoke, django_capture_on_commit_callbacks) -> None:  # noqa: ANN001
+def test_resumed_run_shows_its_new_job(admin_client, smoke, django_capture_on_commit_callbacks) -> None:
     from jobs.services import job_cancel
 
     with django_capture_on_commit_callbacks(execute=False):
@@ -134,7 +134,7 @@ def test_resumed_run_shows_its_new_job(admin_client, smoke, django_capture_on_co
     assert f"job {run.job_id}: Pending" in listing and "Cancelled" not in listing
 
 
-def test_empty_training_runs_page_makes_the_smoke_model(admin_client, tmp_path) -> None:  # noqa: ANN001
+def test_empty_training_runs_page_makes_the_smoke_model(admin_client, tmp_path) -> None:
     page = admin_client.get("/admin/alignment/trainingrun/").content.decode()
     assert "Make the smoke-test model" in page
     response = admin_client.post(reverse("admin:alignment_smoke_model"))
@@ -144,7 +144,7 @@ def test_empty_training_runs_page_makes_the_smoke_model(admin_client, tmp_path) 
     assert form.initial["base_model"] == str(tmp_path / "models" / SMOKE_NAME)
 
 
-def test_evaluation_form_offers_judges_only_and_checks_the_context(admin_client, finished_sft) -> None:  # noqa: ANN001
+def test_evaluation_form_offers_judges_only_and_checks_the_context(admin_client, finished_sft) -> None:
     chat = LLMModel.objects.create(name="chat", provider="demo", model_id="demo-a", enabled=True)
     judge = LLMModel.objects.create(name="demo judge", provider="demo", model_id="demo-judge", can_judge=True)
     form = admin_client.get("/admin/alignment/evaluationrun/add/").context["adminform"].form
@@ -154,7 +154,7 @@ def test_evaluation_form_offers_judges_only_and_checks_the_context(admin_client,
         "/admin/alignment/evaluationrun/add/",
         {"sft_run": finished_sft.pk, "aligned_run": finished_sft.pk, "judge": chat.pk, "n_queries": "3",
          "max_new_tokens": "5000", "seed": "0", "params": "{}"},
-    )  # fmt: skip
+    )
     errors = _errors(response)
     assert "judge" in errors and "aligned_run" in errors
     assert not EvaluationRun.objects.exists() and Job.objects.count() == 1
@@ -162,7 +162,7 @@ def test_evaluation_form_offers_judges_only_and_checks_the_context(admin_client,
     from alignment.checks import check_evaluation
 
     problems = check_evaluation(sft_run=finished_sft, aligned_run=None, judge=judge,
-                                params={"n_queries": 3, "max_new_tokens": 5000})  # fmt: skip
+                                params={"n_queries": 3, "max_new_tokens": 5000})
     assert re.search(r"exceeds the 1024-token context", problems["max_new_tokens"])
     assert check_evaluation(sft_run=finished_sft, aligned_run=None, judge=judge,
-                            params={"n_queries": 3, "max_new_tokens": 64}) == {}  # fmt: skip
+                            params={"n_queries": 3, "max_new_tokens": 64}) == {}

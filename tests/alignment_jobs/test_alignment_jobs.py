@@ -31,20 +31,20 @@ from tests.support.fake_llm_server import FakeLLMServer
 from tests.support.paths import MINI
 
 TINY = {"batch_size": 4, "grad_accum": 1, "max_length": 128, "max_prompt_length": 32, "lr": 1e-3,
-        "warmup_steps": 0, "optimizer": "adamw"}  # fmt: skip
+        "warmup_steps": 0, "optimizer": "adamw"}
 
 pytestmark = pytest.mark.django_db
 
 
 @pytest.fixture(autouse=True)
-def _offline(settings, tmp_path) -> None:  # noqa: ANN001
+def _offline(settings, tmp_path) -> None:
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     settings.IFLLM_RUNS_DIR = tmp_path / "runs"
     call_command("import_ifllm", str(MINI), "--jobs", "1", stdout=StringIO())
 
 
 @pytest.fixture
-def base_model(tmp_path) -> str:  # noqa: ANN001
+def base_model(tmp_path) -> str:
     from transformers import ByT5Tokenizer, GPT2Config, GPT2LMHeadModel
 
     tok = ByT5Tokenizer()
@@ -52,7 +52,7 @@ def base_model(tmp_path) -> str:  # noqa: ANN001
     config = GPT2Config(
         vocab_size=len(tok), n_layer=2, n_embd=32, n_head=2, n_positions=256,
         bos_token_id=tok.eos_token_id, eos_token_id=tok.eos_token_id, pad_token_id=tok.pad_token_id,
-    )  # fmt: skip
+    )
     path = tmp_path / "tiny-gpt2"
     GPT2LMHeadModel(config).save_pretrained(path)
     tok.save_pretrained(path)
@@ -64,7 +64,7 @@ def _job_ok(job: Job) -> None:
     assert job.status == Job.Status.SUCCEEDED, job.error
 
 
-def test_explicit_dataset_has_one_pair_per_labelled_turn(tmp_path) -> None:  # noqa: ANN001
+def test_explicit_dataset_has_one_pair_per_labelled_turn(tmp_path) -> None:
     ds = preference_dataset_build(name="explicit", source=PreferenceDataset.Source.EXPLICIT)
     labelled = Turn.objects.exclude(model_2="").exclude(preferred=None).filter(error_1="", error_2="")
     assert ds.pairs.count() == labelled.count() == sum(ds.counts.values())
@@ -80,9 +80,11 @@ def test_explicit_dataset_has_one_pair_per_labelled_turn(tmp_path) -> None:  # n
     assert len(rows) == ds.pairs.count()
     assert {"prompt", "chosen", "rejected", "confidence"} <= set(rows[0])
     assert "Splits are grouped by prompt" in (out / "README.md").read_text()
+    # pair_id is the turn's public query id: the crowd export names the same pair the same way
+    assert sorted(r["pair_id"] for r in rows) == sorted(str(p.turn.public_id) for p in ds.pairs.select_related("turn"))
 
 
-def test_exported_dataset_loads_and_trains_in_trl(tmp_path, base_model) -> None:  # noqa: ANN001
+def test_exported_dataset_loads_and_trains_in_trl(tmp_path, base_model) -> None:
     """The export is a Hub-style folder: `load_dataset(folder)` -> TRL's DPOTrainer, unchanged."""
     import datasets
     from transformers import AutoModelForCausalLM, AutoTokenizer
@@ -101,7 +103,7 @@ def test_exported_dataset_loads_and_trains_in_trl(tmp_path, base_model) -> None:
         args=DPOConfig(output_dir=str(tmp_path / "trl"), max_steps=2, per_device_train_batch_size=2,
                        max_length=128, use_cpu=True, report_to=[], save_strategy="no", disable_tqdm=True),
         train_dataset=loaded["train"], processing_class=AutoTokenizer.from_pretrained(base_model),
-    )  # fmt: skip
+    )
     result = trainer.train()
     assert result.global_step == 2 and math.isfinite(result.training_loss)
 
@@ -115,7 +117,7 @@ def _reward_run() -> RewardModelRun:
         RewardPrediction.objects.create(
             run=run, turn=turn, model_name="RF + IF", protocol="grouped", prob_1=prob_1,
             predicted=predicted, p_winner=max(prob_1, 1 - prob_1), label=turn.preferred,
-        )  # fmt: skip
+        )
     return run
 
 
@@ -129,7 +131,7 @@ def test_reward_dataset_uses_predicted_winner_and_its_probability() -> None:
         assert pair.confidence >= 0.5
 
 
-def _build_action(admin_client, run: RewardModelRun):  # noqa: ANN001, ANN202
+def _build_action(admin_client, run: RewardModelRun):
     return admin_client.post(
         "/admin/analysis/rewardmodelrun/",
         {"action": "build_dataset", "_selected_action": [run.pk]},
@@ -137,14 +139,14 @@ def _build_action(admin_client, run: RewardModelRun):  # noqa: ANN001, ANN202
     )
 
 
-def test_admin_action_builds_dataset_from_rf_if_predictions(admin_client) -> None:  # noqa: ANN001
+def test_admin_action_builds_dataset_from_rf_if_predictions(admin_client) -> None:
     run = _reward_run()
     # A weaker model's predictions in the same run must not be the ones used.
     for p in run.predictions.all():
         RewardPrediction.objects.create(
             run=run, turn_id=p.turn_id, model_name="Text FT", protocol="grouped", prob_1=1 - p.prob_1,
             predicted=3 - p.predicted, p_winner=p.p_winner, label=p.label,
-        )  # fmt: skip
+        )
     response = _build_action(admin_client, run)
     assert response.status_code == 200
     ds = PreferenceDataset.objects.get()
@@ -154,14 +156,14 @@ def test_admin_action_builds_dataset_from_rf_if_predictions(admin_client) -> Non
     assert {p.turn_id: p.chosen_side for p in ds.pairs.all()} == rf
 
 
-def test_admin_action_warns_when_a_run_has_no_predictions(admin_client) -> None:  # noqa: ANN001
+def test_admin_action_warns_when_a_run_has_no_predictions(admin_client) -> None:
     run = RewardModelRun.objects.create(name="empty")
     response = _build_action(admin_client, run)
     assert b"no RF + IF or text reward-model predictions" in response.content
     assert not PreferenceDataset.objects.exists()
 
 
-def test_dataset_add_form_refuses_a_reward_source_without_predictions(admin_client) -> None:  # noqa: ANN001
+def test_dataset_add_form_refuses_a_reward_source_without_predictions(admin_client) -> None:
     empty = RewardModelRun.objects.create(name="empty")
     for run in ("", empty.pk):
         response = admin_client.post(
@@ -175,21 +177,21 @@ def test_dataset_add_form_refuses_a_reward_source_without_predictions(admin_clie
         "/admin/alignment/preferencedataset/add/",
         {"name": "rf", "source": "reward_run", "reward_run": _reward_run().pk, "reward_model": "",
          "reward_protocol": ""},
-    )  # fmt: skip
+    )
     assert response.status_code == 302
     assert (PreferenceDataset.objects.get().reward_model, PreferenceDataset.objects.get().reward_protocol) == (
         "RF + IF", "grouped",
-    )  # fmt: skip
+    )
 
 
-def test_dataset_from_a_text_reward_model(admin_client, tiny_bert, django_capture_on_commit_callbacks) -> None:  # noqa: ANN001
+def test_dataset_from_a_text_reward_model(admin_client, tiny_bert, django_capture_on_commit_callbacks) -> None:
     """analysis.text_reward (a real fine-tuned text classifier) -> admin action -> rDPO-ready dataset."""
     from jobs.services import job_start
 
     run = RewardModelRun.objects.create(name="text", params={
         "model_path": tiny_bert, "epochs": 1, "batch_size": 8, "max_length": 64, "n_splits": 2,
         "quality_filter": False, "protocols": ["grouped"],
-    })  # fmt: skip
+    })
     with django_capture_on_commit_callbacks(execute=True):
         job = job_start(kind="analysis.text_reward", params={"run_pk": run.pk})
     _job_ok(job)
@@ -205,21 +207,21 @@ def test_dataset_from_a_text_reward_model(admin_client, tiny_bert, django_captur
         assert pair.confidence == pytest.approx(pred.p_winner)
 
 
-def test_rdpo_refuses_explicit_labels(base_model) -> None:  # noqa: ANN001
+def test_rdpo_refuses_explicit_labels(base_model) -> None:
     ds = preference_dataset_build(name="explicit", source=PreferenceDataset.Source.EXPLICIT)
     sft = TrainingRun.objects.create(method="sft", base_model=base_model)
     with pytest.raises(ValueError, match="confidences"):
         training_run_start(method="rdpo", dataset=ds, sft_run=sft)
 
 
-def _judge_reply(messages, request) -> str:  # noqa: ANN001
+def _judge_reply(messages, request) -> str:
     prompt = messages[-1]["content"]
     a = re.search(r"\[Answer A\]\n(.*?)\n\n\[Answer B\]", prompt, re.S).group(1)
     b = re.search(r"\[Answer B\]\n(.*?)\n\nReply", prompt, re.S).group(1)
     return json.dumps({"score_a": 1 + len(a) % 10, "score_b": 1 + len(b) % 10, "winner": "A"})
 
 
-def test_sft_then_rdpo_then_evaluation(base_model, django_capture_on_commit_callbacks) -> None:  # noqa: ANN001
+def test_sft_then_rdpo_then_evaluation(base_model, django_capture_on_commit_callbacks) -> None:
     dataset = preference_dataset_build(
         name="rf", source=PreferenceDataset.Source.REWARD_RUN, reward_run=_reward_run()
     )
@@ -256,13 +258,13 @@ def test_sft_then_rdpo_then_evaluation(base_model, django_capture_on_commit_call
     assert {c["winner"] for c in ev.comparisons} <= {"dpo", "sft", "tie"}
 
 
-def test_training_refuses_a_missing_checkpoint_before_starting(tmp_path) -> None:  # noqa: ANN001
+def test_training_refuses_a_missing_checkpoint_before_starting(tmp_path) -> None:
     with pytest.raises(ValueError, match="the path does not exist"):
         training_run_start(method="sft", base_model=str(tmp_path / "missing"), config=TINY)
     assert not TrainingRun.objects.exists() and not Job.objects.exists()
 
 
-def test_training_job_failure_is_recorded(tmp_path, django_capture_on_commit_callbacks) -> None:  # noqa: ANN001
+def test_training_job_failure_is_recorded(tmp_path, django_capture_on_commit_callbacks) -> None:
     broken = tmp_path / "broken"  # looks like a checkpoint, but no weights or tokenizer load from it
     broken.mkdir()
     (broken / "config.json").write_text('{"model_type": "gpt2"}')
@@ -272,7 +274,7 @@ def test_training_job_failure_is_recorded(tmp_path, django_capture_on_commit_cal
     assert run.job.status == Job.Status.FAILED and run.job.error
 
 
-def test_admin_pages(admin_client, base_model) -> None:  # noqa: ANN001
+def test_admin_pages(admin_client, base_model) -> None:
     preference_dataset_build(name="explicit", source=PreferenceDataset.Source.EXPLICIT)
     TrainingRun.objects.create(method="sft", base_model=base_model)
     for name in ("preferencedataset", "preferencepair", "trainingrun", "evaluationrun"):
@@ -282,14 +284,14 @@ def test_admin_pages(admin_client, base_model) -> None:  # noqa: ANN001
         "/admin/alignment/trainingrun/add/",
         {"name": "x", "method": "rdpo", "base_model": "", "config": "{}",
          "dataset": PreferenceDataset.objects.get().pk},
-    )  # fmt: skip
+    )
     assert response.status_code == 200  # form redisplayed with errors, nothing started
     assert b"start from an SFT run" in response.content
     assert not Job.objects.exists()
     assert Task.objects.exists() and PreferencePair.objects.exists() and not EvaluationRun.objects.exists()
 
 
-def test_human_evaluation_export_and_import(tmp_path) -> None:  # noqa: ANN001
+def test_human_evaluation_export_and_import(tmp_path) -> None:
     import pandas as pd
 
     from alignment.services import human_batch_export
@@ -300,7 +302,7 @@ def test_human_evaluation_export_and_import(tmp_path) -> None:  # noqa: ANN001
         {"query": f"q{i}", "sft_answer": f"short {i}", "dpo_answer": f"a longer answer {i}",
          "score_sft": float(3 + i % 3), "score_dpo": float(5 + i % 4), "winner": "dpo"}
         for i in range(8)
-    ]  # fmt: skip
+    ]
     ev = EvaluationRun.objects.create(sft_run=sft, aligned_run=dpo, comparisons=comparisons)
     folder = human_batch_export(evaluation=ev)
     batch = pd.read_csv(folder / "batch.csv")
@@ -315,7 +317,7 @@ def test_human_evaluation_export_and_import(tmp_path) -> None:  # noqa: ANN001
             b_sys = "sft" if a_sys == "dpo" else "dpo"
             rows.append({"WorkerId": worker, "Input.item_id": item,
                          "Answer.overall_a": min(5, judge[a_sys] - 2), "Answer.overall_b": min(5, judge[b_sys] - 2),
-                         "Answer.comparison": "A" if a_sys == "dpo" else "B"})  # fmt: skip
+                         "Answer.comparison": "A" if a_sys == "dpo" else "B"})
     results = tmp_path / "results.csv"
     pd.DataFrame(rows).to_csv(results, index=False)
     out = StringIO()
@@ -329,7 +331,7 @@ def test_human_evaluation_export_and_import(tmp_path) -> None:  # noqa: ANN001
 
 def test_database_error_during_training_fails_the_job(
     base_model, django_capture_on_commit_callbacks, monkeypatch
-) -> None:  # noqa: ANN001
+) -> None:
     """Only a cancellation stops training quietly: a failing progress write fails the job."""
     from django.db import OperationalError
 
@@ -337,7 +339,7 @@ def test_database_error_during_training_fails_the_job(
 
     real_progress = JobContext.progress
 
-    def flaky_progress(self, pct: float, message: str = "") -> None:  # noqa: ANN001
+    def flaky_progress(self, pct: float, message: str = "") -> None:
         if message.startswith("step"):
             raise OperationalError("server closed the connection unexpectedly")
         real_progress(self, pct, message)
@@ -353,13 +355,13 @@ def test_database_error_during_training_fails_the_job(
 
 def test_cancellation_during_training_stops_at_a_checkpoint(
     base_model, django_capture_on_commit_callbacks, monkeypatch
-) -> None:  # noqa: ANN001
+) -> None:
     from jobs.exceptions import JobCancelled
     from jobs.runner import JobContext
 
     real_progress = JobContext.progress
 
-    def cancelled(self, pct: float, message: str = "") -> None:  # noqa: ANN001
+    def cancelled(self, pct: float, message: str = "") -> None:
         if message.startswith("step"):
             Job.objects.filter(pk=self.job.pk).update(status=Job.Status.CANCELLED)
         real_progress(self, pct, message)  # raises JobCancelled once the row is CANCELLED
@@ -374,14 +376,14 @@ def test_cancellation_during_training_stops_at_a_checkpoint(
     assert JobCancelled.__name__ not in run.job.error  # a clean stop, not a traceback
 
 
-def test_training_job_leaves_the_run_config_as_recorded(base_model, django_capture_on_commit_callbacks) -> None:  # noqa: ANN001
+def test_training_job_leaves_the_run_config_as_recorded(base_model, django_capture_on_commit_callbacks) -> None:
     """The job reads its overrides from a copy: every save of the run carries the config as given."""
     from django.db.models.signals import post_save
 
     config = {**TINY, "holdout_test_queries": 3}
     seen: list[dict] = []
 
-    def record(sender, instance, **kwargs) -> None:  # noqa: ANN001
+    def record(sender, instance, **kwargs) -> None:
         seen.append(dict(instance.config))
 
     post_save.connect(record, sender=TrainingRun)
@@ -394,3 +396,21 @@ def test_training_job_leaves_the_run_config_as_recorded(base_model, django_captu
     run.refresh_from_db()
     assert run.config == config
     assert len(seen) > 2 and all(c == config for c in seen)
+
+
+def test_judge_with_an_unset_key_variable_is_refused_not_sent_a_placeholder(monkeypatch) -> None:
+    """One key rule (collection.llm.clients.api_key) for chat models and the judge."""
+    from alignment.checks import check_evaluation
+    from alignment.tasks import judge_client_fn
+    from collection.llm.clients import ProviderError
+
+    monkeypatch.delenv("IFLLM_TEST_JUDGE_KEY", raising=False)
+    judge = LLMModel.objects.create(name="keyed judge", provider="openai", model_id="j", can_judge=True,
+                                    api_key_env="IFLLM_TEST_JUDGE_KEY")
+    with pytest.raises(ProviderError, match="IFLLM_TEST_JUDGE_KEY is not set"):
+        judge_client_fn(judge)
+    errors = check_evaluation(sft_run=None, aligned_run=None, judge=judge, params={})
+    assert "IFLLM_TEST_JUDGE_KEY is not set" in errors["judge"]
+    monkeypatch.setenv("IFLLM_TEST_JUDGE_KEY", "sk-test")
+    assert callable(judge_client_fn(judge))
+    assert "judge" not in check_evaluation(sft_run=None, aligned_run=None, judge=judge, params={})

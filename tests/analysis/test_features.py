@@ -67,7 +67,7 @@ def test_feature_table_on_mini(mini_table) -> None:
     cols = feature_columns(f)
     for name in ("text.query_length", "gaze.max_char.1", "mouse.reviewing_time.2", "gaze.win_19.1",
                  "gaze.reviewing_time.ratio", "both.gaze_mouse_ratio.1", "gaze.max_char.cmp"):
-        assert name in cols  # fmt: skip
+        assert name in cols
     pw = f[f["mode"] == "pairwise"]
     assert pw["gaze.head_ratio"].dropna().between(0, 1).all() and pw["gaze.head_ratio"].notna().any()
     # reviewing features are per turn: not all equal within a task (the original's bug)

@@ -81,7 +81,7 @@ def test_planted_strengths_recovered_within_their_intervals() -> None:
     assert fit.ranks[fit.models.index("m2")] == 1
 
 
-def _mean_width(fit) -> float:  # noqa: ANN001
+def _mean_width(fit) -> float:
     keep = [i for i, m in enumerate(fit.models) if m != fit.anchor]
     return float(np.mean(fit.upper[keep] - fit.lower[keep]))
 
@@ -157,7 +157,7 @@ def test_explicit_votes_clean_names_and_drop_what_is_not_a_vote() -> None:
         "preferred": [2, 1, 1, None, 1], "error_1": ["", "", "", "", "rate limit"], "error_2": [""] * 5,
         "response_1": ["- a\n- b\n**c**", "x", "x", "x", "x"], "response_2": ["plain", "y", "y", "y", "y"],
         "bullet_instruction": [True, False, False, False, False],
-    })  # fmt: skip
+    })
     votes = explicit_votes(turns)
     assert list(votes["query_id"]) == [1, 2]  # self-pair, no vote, provider error dropped
     assert list(votes["model_a"]) == ["deepseek-ai/DeepSeek-V3", "x"]
@@ -174,7 +174,7 @@ def test_style_covariates_flip_sign_when_sides_swap() -> None:
     swapped = votes.rename(columns={
         "len_a": "len_b", "len_b": "len_a", "lists_a": "lists_b", "lists_b": "lists_a",
         "markdown_a": "markdown_b", "markdown_b": "markdown_a",
-    })  # fmt: skip
+    })
     np.testing.assert_allclose(style_covariates(votes).to_numpy(), -style_covariates(swapped).to_numpy())
 
 

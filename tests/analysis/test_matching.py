@@ -43,7 +43,7 @@ def _turns(asked: list[int] | None = None) -> pd.DataFrame:
         "query_id": [11, 12], "query": ["q1", "q2"], "response_1": [R1, R2], "response_2": ["", ""],
         "error_1": ["", ""], "error_2": ["", ""],
         "asked_at": [pd.Timestamp(T0 + a, unit="ms", tz="UTC") for a in asked],
-    })  # fmt: skip
+    })
 
 
 def _assign(rows, turns=None, config: MatchConfig | None = None):
@@ -78,7 +78,7 @@ def test_each_rule() -> None:
     turns, rules, m = _assign(rows)
     assert turns == [-2, -1, -1, 11, 11, 0, 11, 12]
     assert rules == ["before_match", "instruction", "inherited", "response", "inherited",
-                     "unmatched", "inherited", "response"]  # fmt: skip
+                     "unmatched", "inherited", "response"]
     # report counts sample rows (abs + box per instant)
     assert m.report["response"] == 4 and m.report["inherited"] == 6 and m.report["before_match"] == 2
     assert m.report["clock_shift_hours"] == 0

@@ -33,7 +33,7 @@ def _synthetic(n: int = 120, seed: int = 0) -> tuple[pd.DataFrame, np.ndarray, n
         "gaze.reviewing_time.diff": t1 - t2, "gaze.reviewing_time.ratio": (t1 + 1) / (t2 + 1),
         "mouse.noise.1": rng.normal(size=n), "mouse.noise.2": rng.normal(size=n),
         "text.query_length": rng.integers(5, 100, n).astype(float),
-    })  # fmt: skip
+    })
     y = (t1 > t2).astype(int)
     groups = np.repeat(np.arange(8), n // 8 + 1)[:n]
     return X, y, groups

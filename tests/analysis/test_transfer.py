@@ -28,7 +28,7 @@ def _workers(n_workers: int, per_worker: int, signal: bool, seed: int, offset: i
         "mouse.noise.1": rng.normal(size=n), "mouse.noise.2": rng.normal(size=n),
         "text.response_length.1": rng.integers(50, 500, n).astype(float),
         "text.response_length.2": rng.integers(50, 500, n).astype(float),
-    })  # fmt: skip
+    })
     y = (t1 > t2).astype(int) if signal else rng.integers(0, 2, n)
     groups = np.repeat([f"w{offset + i}" for i in range(n_workers)], per_worker)
     return {"X": X, "y": y, "groups": groups, "query_ids": np.arange(offset * 1000, offset * 1000 + n)}

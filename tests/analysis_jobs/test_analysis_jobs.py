@@ -21,7 +21,7 @@ pytestmark = pytest.mark.django_db
 
 
 @pytest.fixture(scope="module")
-def release(tmp_path_factory) -> Path:  # noqa: ANN001
+def release(tmp_path_factory) -> Path:
     return scaled_release(MINI, tmp_path_factory.mktemp("scaled"), copies=4)
 
 
@@ -30,7 +30,7 @@ def _imported(release: Path) -> None:
     call_command("import_ifllm", str(release), "--jobs", "1", stdout=StringIO())
 
 
-def test_reward_model_job_stores_table_and_oof_predictions(django_capture_on_commit_callbacks, admin_client) -> None:  # noqa: ANN001, E501
+def test_reward_model_job_stores_table_and_oof_predictions(django_capture_on_commit_callbacks, admin_client) -> None:  # noqa: E501
     run = RewardModelRun.objects.create(params=SMALL)
     with django_capture_on_commit_callbacks(execute=True):
         job = job_start(kind="analysis.reward_models", params={"run_pk": run.pk})
@@ -58,13 +58,13 @@ def test_reward_model_job_stores_table_and_oof_predictions(django_capture_on_com
     assert "Pairwise (left vs right)" not in page and "Pairwise" in settings
     other = RewardModelRun.objects.create(name="other run", results=run.results, params=run.params)
     compare = admin_client.post("/admin/analysis/rewardmodelrun/",
-                                {"action": "compare_runs", "_selected_action": [run.pk, other.pk]})  # fmt: skip
+                                {"action": "compare_runs", "_selected_action": [run.pk, other.pk]})
     assert compare.status_code == 200
     assert compare.content.decode().count('<table class="ifllm-results">') == 2 * n_tables
 
 
 def test_cancelled_reward_job_stops_between_folds_and_stores_nothing(
-    django_capture_on_commit_callbacks, monkeypatch  # noqa: ANN001
+    django_capture_on_commit_callbacks, monkeypatch
 ) -> None:
     """Cancel while the second fold is logged: the next fold check stops the job; no half table."""
     from jobs.runner import JobContext
@@ -98,13 +98,13 @@ def test_reward_models_command_prints_table() -> None:
         "reward_models", "--seeds", "0", "--trees", "10", "--k", "20", "--n-splits", "3", "--no-quality-filter",
         stdout=out,
         stderr=StringIO(),
-    )  # fmt: skip
+    )
     text = out.getvalue()
     assert "Pairwise" in text and "grouped" in text
     assert RewardModelRun.objects.get().predictions.exists()
 
 
-def test_figures_job_renders_png_and_svg(django_capture_on_commit_callbacks) -> None:  # noqa: ANN001
+def test_figures_job_renders_png_and_svg(django_capture_on_commit_callbacks) -> None:
     with django_capture_on_commit_callbacks(execute=True):
         job = job_start(kind="analysis.figures", params={})
     job.refresh_from_db()
@@ -116,7 +116,7 @@ def test_figures_job_renders_png_and_svg(django_capture_on_commit_callbacks) -> 
     assert fig.job_id == job.pk
 
 
-def test_dashboard_and_admin(admin_client, client, django_capture_on_commit_callbacks) -> None:  # noqa: ANN001
+def test_dashboard_and_admin(admin_client, client, django_capture_on_commit_callbacks) -> None:
     with django_capture_on_commit_callbacks(execute=True):
         job_start(kind="analysis.figures", params={})
     fig = AnalysisFigure.objects.first()
@@ -131,7 +131,7 @@ def test_dashboard_and_admin(admin_client, client, django_capture_on_commit_call
     assert admin_client.get(f"/admin/analysis/analysisfigure/{fig.pk}/change/").status_code == 200
 
 
-def test_feature_table_is_cached_by_data_version(settings, tmp_path, monkeypatch) -> None:  # noqa: ANN001
+def test_feature_table_is_cached_by_data_version(settings, tmp_path, monkeypatch) -> None:
     import pandas as pd
 
     import analysis.features
@@ -141,7 +141,7 @@ def test_feature_table_is_cached_by_data_version(settings, tmp_path, monkeypatch
     _, first = feature_table(params={})
     assert list(tmp_path.glob("cache/features/features-*.parquet"))
 
-    def boom(*args, **kwargs):  # noqa: ANN002, ANN003, ANN202
+    def boom(*args, **kwargs):
         raise AssertionError("recomputed although nothing changed")
 
     monkeypatch.setattr(analysis.features, "build_feature_table", boom)
@@ -156,11 +156,11 @@ def test_feature_table_is_cached_by_data_version(settings, tmp_path, monkeypatch
 
 
 @pytest.mark.parametrize("with_features", [False, True])
-def test_text_reward_job_on_gpu_queue(tiny_bert, with_features, django_capture_on_commit_callbacks) -> None:  # noqa: ANN001
+def test_text_reward_job_on_gpu_queue(tiny_bert, with_features, django_capture_on_commit_callbacks) -> None:
     run = RewardModelRun.objects.create(params={
         "model_path": tiny_bert, "epochs": 1, "batch_size": 8, "max_length": 128, "n_splits": 3,
         "quality_filter": False, "with_features": with_features, "k": 5, "protocols": ["grouped"],
-    })  # fmt: skip
+    })
     with django_capture_on_commit_callbacks(execute=True):
         job = job_start(kind="analysis.text_reward", params={"run_pk": run.pk})
     job.refresh_from_db()
@@ -175,7 +175,7 @@ def test_text_reward_job_on_gpu_queue(tiny_bert, with_features, django_capture_o
     assert f"| {name} |" in run.table_text
 
 
-def test_text_reward_needs_a_checkpoint(django_capture_on_commit_callbacks) -> None:  # noqa: ANN001
+def test_text_reward_needs_a_checkpoint(django_capture_on_commit_callbacks) -> None:
     run = RewardModelRun.objects.create(params={})
     with django_capture_on_commit_callbacks(execute=True):
         job = job_start(kind="analysis.text_reward", params={"run_pk": run.pk})
@@ -183,7 +183,7 @@ def test_text_reward_needs_a_checkpoint(django_capture_on_commit_callbacks) -> N
     assert job.status == Job.Status.FAILED and "model_path" in job.error
 
 
-def test_calibrated_confidence_is_stored_and_labels_preference_datasets(django_capture_on_commit_callbacks) -> None:  # noqa: ANN001
+def test_calibrated_confidence_is_stored_and_labels_preference_datasets(django_capture_on_commit_callbacks) -> None:
     from alignment.models import PreferenceDataset
     from alignment.services import preference_dataset_build
 
@@ -212,7 +212,7 @@ def test_calibrated_confidence_is_stored_and_labels_preference_datasets(django_c
         assert pair.chosen_side == (1 if pred.prob_1_cal >= 0.5 else 2)
 
 
-def test_reward_models_command_transfer_between_worker_files(tmp_path) -> None:  # noqa: ANN001
+def test_reward_models_command_transfer_between_worker_files(tmp_path) -> None:
     import json
 
     from collection.models import Worker
@@ -227,7 +227,7 @@ def test_reward_models_command_transfer_between_worker_files(tmp_path) -> None: 
         "reward_models", "--seeds", "0", "--trees", "10", "--k", "10", "--no-quality-filter",
         "--train-workers", str(tmp_path / "train.txt"), "--test-workers", str(tmp_path / "test.txt"),
         "--json", str(tmp_path / "out.json"), stdout=out, stderr=StringIO(),
-    )  # fmt: skip
+    )
     assert "Δ vs length-only" in out.getvalue()
     result = json.loads((tmp_path / "out.json").read_text())
     assert result  # settings with enough labelled rows on the mini copies
@@ -237,7 +237,7 @@ def test_reward_models_command_transfer_between_worker_files(tmp_path) -> None: 
     assert rf["acc_lo"] <= rf["accuracy"] <= rf["acc_hi"]
 
 
-def test_reward_models_command_refuses_overlapping_workers(tmp_path) -> None:  # noqa: ANN001
+def test_reward_models_command_refuses_overlapping_workers(tmp_path) -> None:
     from django.core.management.base import CommandError
 
     from collection.models import Worker
@@ -247,5 +247,5 @@ def test_reward_models_command_refuses_overlapping_workers(tmp_path) -> None:  #
     with pytest.raises(CommandError, match="test_workers"):
         call_command("reward_models", "--seeds", "0", "--trees", "10", "--no-quality-filter",
                      "--train-workers", str(tmp_path / "a.txt"), "--test-workers", str(tmp_path / "a.txt"),
-                     stdout=StringIO(), stderr=StringIO())  # fmt: skip
+                     stdout=StringIO(), stderr=StringIO())
     assert not RewardModelRun.objects.exists()

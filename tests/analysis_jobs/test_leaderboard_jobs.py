@@ -35,11 +35,11 @@ def reward_run(votes_in_db: list[Turn]) -> RewardModelRun:
         RewardPrediction(run=run, turn=t, model_name="RF + IF", protocol="grouped", prob_1=float(t.preferred == 1),
                          predicted=t.preferred, p_winner=1.0, label=t.preferred)
         for t in votes_in_db
-    ])  # fmt: skip
+    ])
     return run
 
 
-def _run_job(board: Leaderboard, capture) -> Job:  # noqa: ANN001
+def _run_job(board: Leaderboard, capture) -> Job:
     with capture(execute=True):
         job = leaderboard_start(leaderboard=board)
     job.refresh_from_db()
@@ -47,7 +47,7 @@ def _run_job(board: Leaderboard, capture) -> Job:  # noqa: ANN001
     return job
 
 
-def test_job_on_cpu_queue_stores_every_source_with_plot(reward_run, django_capture_on_commit_callbacks) -> None:  # noqa: ANN001, E501
+def test_job_on_cpu_queue_stores_every_source_with_plot(reward_run, django_capture_on_commit_callbacks) -> None:  # noqa: E501
     board = Leaderboard.objects.create(sources=["explicit", "implicit", "mixed"], rounds=100)
     job = _run_job(board, django_capture_on_commit_callbacks)
     assert job.status == Job.Status.SUCCEEDED, job.error
@@ -64,7 +64,7 @@ def test_job_on_cpu_queue_stores_every_source_with_plot(reward_run, django_captu
     assert "gamma-70b" in job.log_tail
 
 
-def test_page_and_downloads_are_staff_only(admin_client, client, votes_in_db, django_capture_on_commit_callbacks) -> None:  # noqa: ANN001, E501
+def test_page_and_downloads_are_staff_only(admin_client, client, votes_in_db, django_capture_on_commit_callbacks) -> None:  # noqa: E501
     board = Leaderboard.objects.create(sources=["explicit"], rounds=60)
     _run_job(board, django_capture_on_commit_callbacks)
     for url in ("/analysis/leaderboard/", f"/analysis/leaderboard/{board.pk}.csv"):
@@ -82,7 +82,7 @@ def test_page_and_downloads_are_staff_only(admin_client, client, votes_in_db, dj
     assert b"Model leaderboard" in admin_client.get("/analysis/").content
 
 
-def test_bad_input_gets_a_400_naming_the_field(admin_client) -> None:  # noqa: ANN001
+def test_bad_input_gets_a_400_naming_the_field(admin_client) -> None:
     bad = admin_client.get("/analysis/leaderboard/?pk=abc")
     assert bad.status_code == 400 and b"pk" in bad.content
     bad = admin_client.post("/analysis/leaderboard/", {"sources": ["bogus"]})
@@ -92,7 +92,7 @@ def test_bad_input_gets_a_400_naming_the_field(admin_client) -> None:  # noqa: A
     assert not Leaderboard.objects.exists()
 
 
-def test_a_viewer_cannot_start_jobs(client, votes_in_db) -> None:  # noqa: ANN001
+def test_a_viewer_cannot_start_jobs(client, votes_in_db) -> None:
     viewer = User.objects.create_user("viewer", password="pw", is_staff=True)
     viewer.user_permissions.add(Permission.objects.get(codename="view_leaderboard"))
     client.force_login(viewer)
@@ -103,7 +103,7 @@ def test_a_viewer_cannot_start_jobs(client, votes_in_db) -> None:  # noqa: ANN00
     assert not Job.objects.exists() and not Leaderboard.objects.exists()
 
 
-def test_staff_with_the_add_permission_start_a_job_from_the_page(client, votes_in_db, django_capture_on_commit_callbacks) -> None:  # noqa: ANN001, E501
+def test_staff_with_the_add_permission_start_a_job_from_the_page(client, votes_in_db, django_capture_on_commit_callbacks) -> None:  # noqa: E501
     analyst = User.objects.create_user("analyst", password="pw", is_staff=True)
     analyst.user_permissions.add(*Permission.objects.filter(codename__in=["view_leaderboard", "add_leaderboard"]))
     client.force_login(analyst)
@@ -116,14 +116,14 @@ def test_staff_with_the_add_permission_start_a_job_from_the_page(client, votes_i
     assert board.job.status == Job.Status.SUCCEEDED and board.style_control and board.created_by == analyst
 
 
-def test_admin_add_form_needs_predictions_for_implicit_votes(admin_client, votes_in_db, django_capture_on_commit_callbacks) -> None:  # noqa: ANN001, E501
+def test_admin_add_form_needs_predictions_for_implicit_votes(admin_client, votes_in_db, django_capture_on_commit_callbacks) -> None:  # noqa: E501
     form = {"sources": ["explicit", "implicit"], "style_control": "on", "reward_model": "RF + IF",
-            "reward_protocol": "grouped", "soft": "on", "rounds": 60, "seed": 0}  # fmt: skip
+            "reward_protocol": "grouped", "soft": "on", "rounds": 60, "seed": 0}
     page = admin_client.post("/admin/analysis/leaderboard/add/", form)
     assert page.status_code == 200 and b"need a reward-model run" in page.content
     run = RewardModelRun.objects.create(name="empty")
     RewardPrediction.objects.create(run=run, turn=votes_in_db[0], model_name="LogReg + IF", protocol="grouped",
-                                    prob_1=0.6, predicted=1, p_winner=0.6)  # fmt: skip
+                                    prob_1=0.6, predicted=1, p_winner=0.6)
     page = admin_client.post("/admin/analysis/leaderboard/add/", form)
     assert b"no predictions of this model" in page.content
     with django_capture_on_commit_callbacks(execute=True):
@@ -134,14 +134,14 @@ def test_admin_add_form_needs_predictions_for_implicit_votes(admin_client, votes
     assert admin_client.get(f"/admin/analysis/leaderboard/{board.pk}/change/").status_code == 200
 
 
-def test_command_prints_the_table_for_every_source(reward_run) -> None:  # noqa: ANN001
+def test_command_prints_the_table_for_every_source(reward_run) -> None:
     out = StringIO()
     call_command("leaderboard", "--rounds", "100", stdout=out, stderr=StringIO())
     lines = out.getvalue().splitlines()
     assert "Explicit votes" in lines[0] and "gamma-70b" in lines[3] and "alpha-7b" in lines[5]
     out = StringIO()
     call_command("leaderboard", "--source", "implicit", "--style-control", "--rounds", "100", stdout=out,
-                 stderr=StringIO())  # fmt: skip
+                 stderr=StringIO())
     text = out.getvalue()
     assert "Implicit votes" in text and "style-ctrl rank" in text and "bullet suffix × lists" in text
     assert "Kendall tau +1.00 [+1.00, +1.00]; 0 of 3 pairs swap order" in text
@@ -150,7 +150,7 @@ def test_command_prints_the_table_for_every_source(reward_run) -> None:  # noqa:
     assert out.getvalue().splitlines()[0] == "source,control,rank,model,score,lower,upper,votes"
 
 
-def test_command_reads_a_release_folder_and_explains_errors(votes_in_db) -> None:  # noqa: ANN001
+def test_command_reads_a_release_folder_and_explains_errors(votes_in_db) -> None:
     out = StringIO()
     call_command("leaderboard", "--release", str(MINI), "--rounds", "60", stdout=out, stderr=StringIO())
     assert "Explicit votes" in out.getvalue()

@@ -62,7 +62,7 @@ def browser() -> Iterator[object]:
 
 
 @pytest.fixture(scope="module")
-def face_browser(tmp_path_factory) -> Iterator[object]:  # noqa: ANN001
+def face_browser(tmp_path_factory) -> Iterator[object]:
     """Chromium whose camera shows a face (a Y4M made at test time, see ``face_video``)."""
     missing = _missing()
     if missing:
@@ -96,7 +96,7 @@ def _free_port() -> int:
 
 
 @pytest.fixture
-def asgi_server(transactional_db) -> Iterator[str]:  # noqa: ANN001
+def asgi_server(transactional_db) -> Iterator[str]:
     """The site under uvicorn on http://localhost:PORT (localhost: the CSRF origin the pages use)."""
     import uvicorn
 

@@ -42,7 +42,7 @@ new MutationObserver((records) => {
 """
 
 
-def shot(page, name: str) -> None:  # noqa: ANN001
+def shot(page, name: str) -> None:
     """Screenshots for people to look at (set IFLLM_SCREENSHOT_DIR); no effect otherwise."""
     if SHOTS:
         Path(SHOTS).mkdir(parents=True, exist_ok=True)
@@ -56,7 +56,7 @@ def study_content() -> None:
     LLMModel.objects.get_or_create(name="demo-b", defaults={"provider": "demo", "model_id": "demo-b", "enabled": True})
 
 
-def enter_to_calibration(page, worker_id: str, *, consent_shot: str | None = None) -> None:  # noqa: ANN001
+def enter_to_calibration(page, worker_id: str, *, consent_shot: str | None = None) -> None:
     """Lab entry, consent, demographics, one topic, instructions: the calibration intro."""
     # Lab entry as staff hand it out: a participant and a one-time invitation link.
     worker = identity.lab_participant_create(participant_id=worker_id)
@@ -78,7 +78,7 @@ def enter_to_calibration(page, worker_id: str, *, consent_shot: str | None = Non
     page.wait_for_url(re.compile(r"/calibrate/$"))
 
 
-def click_all_points(page) -> None:  # noqa: ANN001
+def click_all_points(page) -> None:
     """Click every calibration dot 5 times at its centre (the centre dot appears last)."""
     page.wait_for_selector(".calib-point", timeout=60_000)
     for i in range(9):
@@ -90,7 +90,7 @@ def click_all_points(page) -> None:  # noqa: ANN001
             page.wait_for_timeout(60)
 
 
-def heading_clear(page, selector: str) -> bool:  # noqa: ANN001
+def heading_clear(page, selector: str) -> bool:
     """The element at a heading's first characters is the heading (no preview over it)."""
     return page.evaluate(
         """(sel) => { const h = document.querySelector(sel); const b = h.getBoundingClientRect();

@@ -46,7 +46,7 @@ def _database_url() -> str:
 
 
 @pytest.fixture
-def worker(transactional_db, tmp_path) -> Iterator[None]:  # noqa: ANN001
+def worker(transactional_db, tmp_path) -> Iterator[None]:
     missing = None if os.environ.get("REDIS_URL") else "REDIS_URL is not set"
     if connection.vendor != "postgresql":
         missing = "the worker process needs PostgreSQL"
@@ -58,13 +58,13 @@ def worker(transactional_db, tmp_path) -> Iterator[None]:  # noqa: ANN001
 
     app.control.purge()
     env = {**os.environ, "DATABASE_URL": _database_url(), "DJANGO_SETTINGS_MODULE": "ifllm_site.settings",
-           "PYTHONUNBUFFERED": "1"}  # fmt: skip
+           "PYTHONUNBUFFERED": "1"}
     log = open(tmp_path / "worker.log", "w+")  # noqa: SIM115 - closed below
     proc = subprocess.Popen(
         [sys.executable, "-m", "celery", "-A", "ifllm_site", "worker", "-Q", "default,cpu,gpu", "--pool=solo",
          "-n", f"browser-{uuid.uuid4().hex[:8]}@%h", "-l", "info"],
         cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT,
-    )  # fmt: skip
+    )
     try:
         yield
     finally:
@@ -85,11 +85,11 @@ def _reward_dataset() -> PreferenceDataset:
         RewardPrediction.objects.create(
             run=run, turn=turn, model_name="RF + IF", protocol="grouped", prob_1=prob_1,
             predicted=1 if prob_1 >= 0.5 else 2, p_winner=max(prob_1, 1 - prob_1), label=turn.preferred,
-        )  # fmt: skip
+        )
     return preference_dataset_build(name="RF + IF labels", source=PreferenceDataset.Source.REWARD_RUN, reward_run=run)
 
 
-def _wait_for_job(page, name: str) -> None:  # noqa: ANN001
+def _wait_for_job(page, name: str) -> None:
     """Open the job from the success message and let its page follow it to the end."""
     page.wait_for_load_state()
     if page.locator(".errornote").count():
@@ -106,7 +106,7 @@ def _wait_for_job(page, name: str) -> None:  # noqa: ANN001
     shot(page, f"{name}-job-done")
 
 
-def _shots(page, name: str) -> None:  # noqa: ANN001
+def _shots(page, name: str) -> None:
     for label, (w, h) in SIZES.items():
         page.set_viewport_size({"width": w, "height": h})
         shot(page, f"{name}-{label}")
@@ -116,7 +116,7 @@ def _shots(page, name: str) -> None:  # noqa: ANN001
 @pytest.mark.real_celery
 @pytest.mark.django_db(transaction=True)
 def test_smoke_model_sft_rdpo_evaluation_from_the_admin(browser, asgi_server, worker, settings, tmp_path,
-                                                        django_user_model) -> None:  # noqa: ANN001
+                                                        django_user_model) -> None:
     settings.IFLLM_RUNS_DIR = tmp_path / "runs"
     settings.IFLLM_MODELS_DIR = tmp_path / "models"
     call_command("import_ifllm", str(MINI), "--jobs", "1", stdout=StringIO())
@@ -152,7 +152,7 @@ def test_smoke_model_sft_rdpo_evaluation_from_the_admin(browser, asgi_server, wo
     page.get_by_label("SFT run").select_option(str(sft.pk))
     for label, value in (("Learning rate", "0.001"), ("Batch size (per micro-batch)", "4"),
                          ("Gradient accumulation", "1"), ("Warm-up steps", "0"),
-                         ("Max tokens (prompt + answer)", "128"), ("Max prompt tokens", "64")):  # fmt: skip
+                         ("Max tokens (prompt + answer)", "128"), ("Max prompt tokens", "64")):
         page.get_by_label(label).fill(value)
     page.get_by_role("button", name="Save", exact=True).click()
     _wait_for_job(page, "a05-rdpo")

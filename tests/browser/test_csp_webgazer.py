@@ -23,7 +23,7 @@ document.addEventListener('securitypolicyviolation', (e) => {
 """
 
 
-def _calibration_page(browser, base_url: str):  # noqa: ANN001, ANN202
+def _calibration_page(browser, base_url: str):
     """A worker bound to a browser session with a chosen topic, on its calibration page."""
     worker = Worker.objects.create(pseudonym="csp-worker", platform="lab", platform_worker_id="csp-1", consent=True)
     task = Task.objects.create(worker=worker, topic=Topic.objects.create(title="CSP topic"))
@@ -44,7 +44,7 @@ def _calibration_page(browser, base_url: str):  # noqa: ANN001, ANN202
     return context, page, response.headers["content-security-policy"], wasm, console
 
 
-def _start_webgazer(page, wasm: list[str]) -> None:  # noqa: ANN001
+def _start_webgazer(page, wasm: list[str]) -> None:
     page.get_by_role("button", name="Start").click()
     page.wait_for_function("() => !!window.webgazer", timeout=30_000)
     deadline = time.monotonic() + 60
@@ -54,7 +54,7 @@ def _start_webgazer(page, wasm: list[str]) -> None:  # noqa: ANN001
 
 
 @pytest.mark.django_db(transaction=True)
-def test_webgazer_runs_under_the_policy(browser, asgi_server) -> None:  # noqa: ANN001
+def test_webgazer_runs_under_the_policy(browser, asgi_server) -> None:
     context, page, policy, wasm, console = _calibration_page(browser, asgi_server)
     # WebGazer's bundle needs eval: allowed on its pages only (collection.views.webgazer_csp).
     assert "'wasm-unsafe-eval'" in policy and "'unsafe-eval'" in policy
@@ -67,7 +67,7 @@ def test_webgazer_runs_under_the_policy(browser, asgi_server) -> None:  # noqa: 
 
 
 @pytest.mark.django_db(transaction=True)
-def test_the_site_wide_policy_alone_would_break_webgazer(browser, asgi_server, monkeypatch) -> None:  # noqa: ANN001
+def test_the_site_wide_policy_alone_would_break_webgazer(browser, asgi_server, monkeypatch) -> None:
     """Without the page's eval allowance the check sees the violation (so it can fail)."""
     from collection import views
 

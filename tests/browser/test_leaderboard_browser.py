@@ -17,14 +17,14 @@ SHOTS = os.environ.get("IFLLM_SCREENSHOT_DIR")
 
 
 @pytest.mark.django_db(transaction=True)
-def test_leaderboard_page_shows_tables_and_forest_plot(browser, asgi_server) -> None:  # noqa: ANN001
+def test_leaderboard_page_shows_tables_and_forest_plot(browser, asgi_server) -> None:
     turns = store_simulated_votes({"alpha-7b": 0.0, "beta-13b": 0.8, "gamma-70b": 1.6})
     run = RewardModelRun.objects.create(name="noisy oracle")
     RewardPrediction.objects.bulk_create([
         RewardPrediction(run=run, turn=t, model_name="RF + IF", protocol="grouped",
                          prob_1=0.7 if (t.preferred == 1) != (i % 4 == 0) else 0.3, predicted=1, p_winner=0.7)
         for i, t in enumerate(turns)
-    ])  # fmt: skip
+    ])
     User.objects.create_superuser("boss", "boss@example.org", "pw-123456")
     context = browser.new_context(viewport={"width": 1366, "height": 768})
     page = context.new_page()
@@ -54,7 +54,7 @@ def test_leaderboard_page_shows_tables_and_forest_plot(browser, asgi_server) -> 
     if SHOTS:
         Path(SHOTS).mkdir(parents=True, exist_ok=True)
         for name, size in (("leaderboard-1366", (1366, 768)), ("leaderboard-1920", (1920, 1080)),
-                           ("leaderboard-390", (390, 844))):  # fmt: skip
+                           ("leaderboard-390", (390, 844))):
             page.set_viewport_size({"width": size[0], "height": size[1]})
             page.screenshot(path=f"{SHOTS}/{name}.png", full_page=True)
     context.close()

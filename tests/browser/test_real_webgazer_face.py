@@ -19,7 +19,7 @@ from .real_webgazer import WATCH_TARGETS, click_all_points, enter_to_calibration
 SIZES = [(1280, 720), (1366, 768), (1366, 800), (1440, 900), (1920, 1080)]
 
 
-def _calibrate(page, name: str) -> dict:  # noqa: ANN001
+def _calibrate(page, name: str) -> dict:
     page.get_by_role("button", name="Start").click()
     click_all_points(page)
     shot(page, f"{name}-validation")
@@ -29,7 +29,7 @@ def _calibrate(page, name: str) -> dict:  # noqa: ANN001
 
 
 @pytest.mark.django_db(transaction=True)
-def test_calibration_targets_clear_at_every_size(face_browser, asgi_server):  # noqa: ANN001
+def test_calibration_targets_clear_at_every_size(face_browser, asgi_server):
     study_content()
     cfg = study.study_settings_get()
     cfg.max_calibration_attempts = 0  # sizes are checked, not passing
@@ -59,7 +59,7 @@ def test_calibration_targets_clear_at_every_size(face_browser, asgi_server):  # 
 
 
 @pytest.mark.django_db(transaction=True)
-def test_pairwise_task_with_the_real_webgazer_then_qc(face_browser, asgi_server):  # noqa: ANN001
+def test_pairwise_task_with_the_real_webgazer_then_qc(face_browser, asgi_server):
     study_content()
     cfg = study.study_settings_get()
     cfg.min_turns, cfg.min_seconds, cfg.pointwise_quota = 1, 5, 0  # pairwise only

@@ -15,7 +15,7 @@ from .real_webgazer import WATCH_TARGETS, click_all_points, enter_to_calibration
 
 
 @pytest.mark.django_db(transaction=True)
-def test_no_face_leads_to_the_way_out(browser, asgi_server):  # noqa: ANN001
+def test_no_face_leads_to_the_way_out(browser, asgi_server):
     study_content()
     cfg = study.study_settings_get()
     cfg.max_calibration_attempts = 2

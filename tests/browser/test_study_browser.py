@@ -37,14 +37,14 @@ FAILED: list[str] = []
 SHOTS = os.environ.get("IFLLM_SCREENSHOT_DIR")
 
 
-def shot(page, name: str) -> None:  # noqa: ANN001
+def shot(page, name: str) -> None:
     """Screenshots for people to look at (set IFLLM_SCREENSHOT_DIR); no effect otherwise."""
     if SHOTS:
         Path(SHOTS).mkdir(parents=True, exist_ok=True)
         page.screenshot(path=f"{SHOTS}/{name}.png", full_page=True)
 
 
-def _watch(page) -> None:  # noqa: ANN001
+def _watch(page) -> None:
     page.on("response", lambda r: FAILED.append(f"{r.status} {r.url} {r.text()[:200]}") if r.status >= 400 and
             "favicon" not in r.url else None)
 
@@ -55,19 +55,19 @@ class Counter:
     def __init__(self) -> None:
         self.by_task: dict[int, int] = {}
 
-    def take(self, page, task_id: int) -> None:  # noqa: ANN001
+    def take(self, page, task_id: int) -> None:
         page.evaluate("window.ifllmLogger.pauseClock()")
         n = page.evaluate("window.ifllmLogger.stats.generated")
         assert n > 0
         self.by_task[task_id] = self.by_task.get(task_id, 0) + n
 
 
-def current_task(page) -> Task:  # noqa: ANN001
+def current_task(page) -> Task:
     task_id = int(re.search(r"/task/(\d+)/", page.url).group(1))
     return Task.objects.get(pk=task_id)
 
 
-def calibrate(page, n: int) -> None:  # noqa: ANN001
+def calibrate(page, n: int) -> None:
     shot(page, f"06-calibrate-intro-{n}")
     page.get_by_role("button", name="Start").click()
     page.wait_for_timeout(300)
@@ -84,14 +84,14 @@ def calibrate(page, n: int) -> None:  # noqa: ANN001
     page.wait_for_url(re.compile(r"/chat/$"))
 
 
-def hover_box(page, side: int = 1) -> None:  # noqa: ANN001
+def hover_box(page, side: int = 1) -> None:
     box = page.locator(f"#response-{side}").bounding_box()
     for k in range(6):
         page.mouse.move(box["x"] + 30 + 40 * k, box["y"] + 20 + 15 * k)
         page.wait_for_timeout(120)
 
 
-def ask_and_rate(page, question: str, mode: str, *, before_rating=None, after_rating=None) -> None:  # noqa: ANN001
+def ask_and_rate(page, question: str, mode: str, *, before_rating=None, after_rating=None) -> None:
     page.get_by_label("Your question").fill(question)
     page.get_by_role("button", name="Ask").click()
     page.wait_for_function(f"() => window.ifllmChat.current && window.ifllmChat.current.query === {question!r}")
@@ -118,7 +118,7 @@ def ask_and_rate(page, question: str, mode: str, *, before_rating=None, after_ra
         raise AssertionError(f"question box stays disabled; page says: {status!r} {state} {FAILED}") from exc
 
 
-def post_task_and_code(page, task: Task) -> str:  # noqa: ANN001
+def post_task_and_code(page, task: Task) -> str:
     page.wait_for_url(re.compile(r"/after/$"))
     shot(page, "10-post-summary")
     page.get_by_label(re.compile("what did you learn")).fill("I learned several things about this topic today.")
@@ -137,7 +137,7 @@ def post_task_and_code(page, task: Task) -> str:  # noqa: ANN001
     return page.locator("#completion-code").inner_text()
 
 
-def finish(page, counter: Counter, task: Task) -> None:  # noqa: ANN001
+def finish(page, counter: Counter, task: Task) -> None:
     page.wait_for_function("() => !document.querySelector('#finish').disabled", timeout=30_000)
     counter.take(page, task.pk)
     page.get_by_role("button", name="I am done with this topic").click()
@@ -165,7 +165,7 @@ def assert_samples_exact(task: Task, generated: int) -> None:
 
 
 @pytest.mark.django_db(transaction=True)
-def test_pointwise_and_pairwise_flow_lossless(browser, asgi_server):  # noqa: ANN001
+def test_pointwise_and_pairwise_flow_lossless(browser, asgi_server):
     for i in range(3):
         Topic.objects.create(title=f"Browser topic {i}")
     LLMModel.objects.create(name="demo-a", provider="demo", model_id="demo-a", enabled=True)
@@ -223,13 +223,13 @@ def test_pointwise_and_pairwise_flow_lossless(browser, asgi_server):  # noqa: AN
         if n_topic == 0:
             ask_and_rate(page, "What is this topic about?", mode)
 
-            def cut_network(page=page) -> None:  # noqa: ANN001
+            def cut_network(page=page) -> None:
                 context.set_offline(True)
                 t0 = time.monotonic()
                 while time.monotonic() - t0 < 30:
                     hover_box(page, 1)
 
-            def ratings_survive_the_cut(page=page) -> None:  # noqa: ANN001
+            def ratings_survive_the_cut(page=page) -> None:
                 # Rated while offline: the choice stays, the page says it is not saved yet,
                 # and it is saved once the network is back (issue 10, item 5).
                 page.wait_for_selector('#save-state[data-state="retrying"]', timeout=10_000)

@@ -23,7 +23,7 @@ def imported() -> None:
 
 
 @pytest.mark.parametrize("model", MODELS, ids=lambda m: m.__name__)
-def test_changelist_and_change_pages(admin_client, imported, model) -> None:  # noqa: ANN001
+def test_changelist_and_change_pages(admin_client, imported, model) -> None:
     meta = model._meta
     url = reverse(f"admin:{meta.app_label}_{meta.model_name}_changelist")
     response = admin_client.get(url)
@@ -35,7 +35,7 @@ def test_changelist_and_change_pages(admin_client, imported, model) -> None:  # 
     assert admin_client.get(url, {"q": "a"}).status_code == 200
 
 
-def test_task_page_shows_stream_counts_not_rows(admin_client, imported) -> None:  # noqa: ANN001
+def test_task_page_shows_stream_counts_not_rows(admin_client, imported) -> None:
     task = Task.objects.filter(chunks__isnull=False).distinct().first()
     html = admin_client.get(reverse("admin:collection_task_change", args=[task.pk])).content.decode()
     total = sum(TrajectoryChunk.objects.filter(task=task).values_list("n_samples", flat=True))
@@ -45,7 +45,7 @@ def test_task_page_shows_stream_counts_not_rows(admin_client, imported) -> None:
     assert len(html) < 500_000
 
 
-def test_admin_needs_staff(client, django_user_model) -> None:  # noqa: ANN001
+def test_admin_needs_staff(client, django_user_model) -> None:
     url = reverse("admin:collection_task_changelist")
     assert client.get(url).status_code == 302
     user = django_user_model.objects.create_user("worker", password="pw-12345-abc")
@@ -74,7 +74,7 @@ def test_a_model_added_to_the_registry_is_neither_a_study_model_nor_a_judge(admi
     assert (model.enabled, model.can_judge) == (False, False)
 
 
-def test_task_list_counts_samples_once_however_many_turns(admin_client) -> None:  # noqa: ANN001
+def test_task_list_counts_samples_once_however_many_turns(admin_client) -> None:
     """Regression: the Samples column summed every chunk once per turn (a JOIN of both)."""
     from tests.support.site_tasks import site_task
 

@@ -36,14 +36,14 @@ def _fingerprint() -> dict:
             Task.objects.values_list(
                 "worker__pseudonym", "release_task_id", "topic__title", "mode", "model_1", "model_2",
                 "calibration_score", "finished_at", "summary", "copy_sentence",
-            )  # fmt: skip
+            )
         ),
         "turns": sorted(
             Turn.objects.values_list(
                 "release_query_id", "task__release_task_id", "index", "query", "response_1",
                 "response_2", "likert_1", "likert_2", "preferred", "better_than_previous",
                 "bullet_instruction", "asked_at",
-            )  # fmt: skip
+            )
         ),
         "chunks": sorted(
             TrajectoryChunk.objects.values_list("task__release_task_id", "seq", "n_samples", "digest")

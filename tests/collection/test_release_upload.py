@@ -29,7 +29,7 @@ MINI_SAMPLES, MINI_TURNS = 84972, 28
 
 
 @pytest.fixture(autouse=True)
-def var_dir(settings, tmp_path: Path) -> Path:  # noqa: ANN001
+def var_dir(settings, tmp_path: Path) -> Path:
     settings.VAR_DIR = tmp_path / "var"
     settings.VAR_DIR.mkdir()
     return settings.VAR_DIR
@@ -69,7 +69,7 @@ def zip_of(tmp_path: Path, members: dict[str, bytes] | None = None, name: str = 
     return archive
 
 
-def _upload(client: Client, archive: Path, capture, **extra: str):  # noqa: ANN001, ANN202
+def _upload(client: Client, archive: Path, capture, **extra: str):
     """Post the upload; the job runs when the request's transaction commits (as without Redis);
     then open the page the post redirected to, like the browser."""
     with capture(execute=True):
@@ -85,7 +85,7 @@ def _left_in(var_dir: Path) -> list[str]:
 @pytest.mark.parametrize("kind", ["tar.xz", "zip"])
 def test_uploaded_archive_is_imported_by_a_job(
     kind: str, researcher: Client, tmp_path: Path, var_dir: Path, django_capture_on_commit_callbacks
-) -> None:  # noqa: ANN001
+) -> None:
     archive = tar_xz(tmp_path) if kind == "tar.xz" else zip_of(tmp_path)
     response = _upload(researcher, archive, django_capture_on_commit_callbacks)
     assert response.status_code == 200
@@ -107,13 +107,13 @@ def test_uploaded_archive_is_imported_by_a_job(
 
 def test_progress_is_reported_per_task_folder(
     researcher: Client, tmp_path: Path, django_capture_on_commit_callbacks, monkeypatch: pytest.MonkeyPatch
-) -> None:  # noqa: ANN001
+) -> None:
     from jobs import runner
 
     seen: list[tuple[int, str]] = []
     original = runner.JobContext.progress
 
-    def spy(self, pct: float, message: str = "") -> None:  # noqa: ANN001
+    def spy(self, pct: float, message: str = "") -> None:
         original(self, pct, message)
         seen.append((self.job.progress, message))
 
@@ -152,7 +152,7 @@ def _truncated(tmp_path: Path) -> Path:
 @pytest.mark.parametrize("case", ["garbage", "suffix", "no_release", "traversal", "truncated"])
 def test_bad_archive_is_a_clear_error_on_the_field(
     case: str, researcher: Client, tmp_path: Path, var_dir: Path, django_capture_on_commit_callbacks
-) -> None:  # noqa: ANN001
+) -> None:
     archive, message = _bad_archives(tmp_path)[case]
     response = _upload(researcher, archive, django_capture_on_commit_callbacks)
     assert response.status_code == 200
@@ -165,7 +165,7 @@ def test_bad_archive_is_a_clear_error_on_the_field(
 
 def test_upload_over_the_cap_is_refused(
     settings, researcher: Client, tmp_path: Path, var_dir: Path, django_capture_on_commit_callbacks
-) -> None:  # noqa: ANN001
+) -> None:
     settings.IFLLM_IMPORT_MAX_UPLOAD_MB = 0.5
     response = _upload(researcher, tar_xz(tmp_path), django_capture_on_commit_callbacks)
     errors = " ".join(response.context["form"].errors["archive"])
@@ -175,7 +175,7 @@ def test_upload_over_the_cap_is_refused(
 
 def test_archive_that_unpacks_too_big_is_refused(
     settings, researcher: Client, tmp_path: Path, django_capture_on_commit_callbacks
-) -> None:  # noqa: ANN001
+) -> None:
     settings.IFLLM_IMPORT_MAX_UNPACKED_MB = 1  # the mini release unpacks to ~4 MB
     response = _upload(researcher, zip_of(tmp_path), django_capture_on_commit_callbacks)
     assert "unpacks to more than 1 MB" in " ".join(response.context["form"].errors["archive"])
@@ -184,7 +184,7 @@ def test_archive_that_unpacks_too_big_is_refused(
 @pytest.mark.parametrize("as_archive", [False, True], ids=["folder", "archive"])
 def test_server_path_is_imported_and_named_as_given(
     as_archive: bool, researcher: Client, tmp_path: Path, var_dir: Path, django_capture_on_commit_callbacks
-) -> None:  # noqa: ANN001
+) -> None:
     src = tar_xz(tmp_path) if as_archive else MINI
     with django_capture_on_commit_callbacks(execute=True):
         response = researcher.post(IMPORT_URL, {"path": f"  {src}  "})

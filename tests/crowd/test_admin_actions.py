@@ -45,11 +45,11 @@ def assignment(study: Study) -> Assignment:
     )
 
 
-def _post(client: Client, action: str, pk: int, **data) -> object:  # noqa: ANN003
+def _post(client: Client, action: str, pk: int, **data) -> object:
     return client.post(reverse(URL), {"action": action, "_selected_action": [pk], **data}, follow=True)
 
 
-def test_reject_asks_for_feedback_then_rejects(researcher, assignment: Assignment, stub: Stubber) -> None:  # noqa: ANN001
+def test_reject_asks_for_feedback_then_rejects(researcher, assignment: Assignment, stub: Stubber) -> None:
     client = client_for(researcher)
     page = _post(client, "reject_assignments", assignment.pk)
     assert b'name="feedback"' in page.content and page.templates[0].name == "crowd/admin/action_form.html"
@@ -64,7 +64,7 @@ def test_reject_asks_for_feedback_then_rejects(researcher, assignment: Assignmen
     assert b"Rejected: 1 done." in page.content
 
 
-def test_approve_action_and_its_audit_trail(researcher, assignment: Assignment, stub: Stubber) -> None:  # noqa: ANN001
+def test_approve_action_and_its_audit_trail(researcher, assignment: Assignment, stub: Stubber) -> None:
     stub.add_response("approve_assignment", {}, {"AssignmentId": "A1"})
     stub.add_response("associate_qualification_with_worker", {}, None)
     _post(client_for(researcher), "approve_assignments", assignment.pk)
@@ -76,14 +76,14 @@ def test_approve_action_and_its_audit_trail(researcher, assignment: Assignment, 
     assert b"approve_assignment" in body
 
 
-def test_api_refusal_is_shown_not_raised(researcher, assignment: Assignment, stub: Stubber) -> None:  # noqa: ANN001
+def test_api_refusal_is_shown_not_raised(researcher, assignment: Assignment, stub: Stubber) -> None:
     stub.add_client_error("approve_assignment", "RequestError", "Assignment A1 does not exist", 400)
     page = _post(client_for(researcher), "approve_assignments", assignment.pk)
     assert b"does not exist" in page.content
     assert AuditLog.objects.get().ok is False
 
 
-def test_bonus_action_is_idempotent(researcher, assignment: Assignment, stub: Stubber) -> None:  # noqa: ANN001
+def test_bonus_action_is_idempotent(researcher, assignment: Assignment, stub: Stubber) -> None:
     client = client_for(researcher)
     assert b'name="amount"' in _post(client, "bonus_assignments", assignment.pk).content
     stub.add_response("send_bonus", {}, None)
@@ -93,7 +93,7 @@ def test_bonus_action_is_idempotent(researcher, assignment: Assignment, stub: St
     assert Payment.objects.get().status == "paid" and AuditLog.objects.count() == 1
 
 
-def test_block_and_notify_actions(researcher, assignment: Assignment, stub: Stubber) -> None:  # noqa: ANN001
+def test_block_and_notify_actions(researcher, assignment: Assignment, stub: Stubber) -> None:
     client = client_for(researcher)
     stub.add_response("create_worker_block", {}, {"WorkerId": "W1", "Reason": "bot"})
     _post(client, "block_workers", assignment.pk, apply="1", reason="bot")
@@ -105,7 +105,7 @@ def test_block_and_notify_actions(researcher, assignment: Assignment, stub: Stub
 
 def test_qc_actions_compute_exclude_keep(
     researcher, assignment: Assignment, django_capture_on_commit_callbacks
-) -> None:  # noqa: ANN001
+) -> None:
     client = client_for(researcher)
     qc = TaskQC.objects.create(task=assignment.task)
     url = reverse("admin:crowd_taskqc_changelist")
@@ -131,7 +131,7 @@ def test_export_action_runs_the_export_job(
     viewer,
     assignment: Assignment,
     tmp_path: Path,
-    django_capture_on_commit_callbacks,  # noqa: ANN001
+    django_capture_on_commit_callbacks,
 ) -> None:
     qc = TaskQC.objects.create(task=assignment.task)
     url = reverse("admin:crowd_taskqc_changelist")
@@ -144,7 +144,7 @@ def test_export_action_runs_the_export_job(
     assert job.result["tasks"] == 1 and Path(job.params["path"], "manifest.json").exists()
 
 
-def test_sync_action_starts_a_job(researcher, study: Study, stub: Stubber, django_capture_on_commit_callbacks) -> None:  # noqa: ANN001
+def test_sync_action_starts_a_job(researcher, study: Study, stub: Stubber, django_capture_on_commit_callbacks) -> None:
     HIT.objects.create(
         study=study, environment="sandbox", hit_id="H1", unique_request_token="t", max_assignments=1, reward="1.00"
     )

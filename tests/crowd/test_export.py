@@ -116,14 +116,17 @@ def test_export_has_no_platform_ids_and_no_free_text(site_data: Worker, tmp_path
 
 def test_hf_preferences_follow_the_labels(site_data: Worker, tmp_path: Path) -> None:
     services.dataset_export(path=tmp_path, formats=("hf",))
-    records = [json.loads(line) for line in (tmp_path / "hf" / "preferences.jsonl").read_text().splitlines()]
+    records = [json.loads(line) for line in (tmp_path / "hf" / "train.jsonl").read_text().splitlines()]
     by_prompt = {r["prompt"]: r for r in records}
     assert by_prompt["What is a saccade?"]["chosen"] == "A jump."  # preferred = 2 (right)
     assert by_prompt["Why?"]["chosen"] == "r1"
     pairwise_turns = Turn.objects.filter(task__excluded=False).exclude(response_2="").exclude(preferred=None)
     assert len(records) == pairwise_turns.count()
     card = (tmp_path / "hf" / "README.md").read_text()
-    assert card.startswith("---\nlicense:") and "preferences.jsonl" in card and f"{len(records)} records" in card
+    assert card.startswith("---\nlicense:") and "path: train.parquet" in card and f"{len(records)} records" in card
+    # the same pair gets the same record as in an alignment export: pair_id is the turn's query id
+    turn = Turn.objects.get(query="Why?")
+    assert by_prompt["Why?"]["pair_id"] == str(turn.public_id) and by_prompt["Why?"]["source"] == "explicit"
 
 
 def test_pseudonyms_are_stable_across_exports_and_change_with_the_key(site_data: Worker, tmp_path: Path) -> None:

@@ -157,7 +157,7 @@ def test_invalid_parameters_are_caught_by_the_service_model() -> None:
     assert err.value.code == "ParamValidation"
 
 
-def test_missing_credentials_give_a_clear_error(monkeypatch: pytest.MonkeyPatch, tmp_path) -> None:  # noqa: ANN001
+def test_missing_credentials_give_a_clear_error(monkeypatch: pytest.MonkeyPatch, tmp_path) -> None:
     for name in (
         "AWS_ACCESS_KEY_ID",
         "AWS_SECRET_ACCESS_KEY",

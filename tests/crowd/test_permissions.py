@@ -20,7 +20,7 @@ ACTORS = ["anonymous", "worker_session", "plain_user", "staff_no_role", "viewer"
 
 
 @pytest.fixture
-def clients(researcher, viewer, plain_user, staff_no_role) -> dict[str, Client]:  # noqa: ANN001
+def clients(researcher, viewer, plain_user, staff_no_role) -> dict[str, Client]:
     worker_session = Client()
     session = worker_session.session
     session["worker_id"] = 1  # what a study participant's session carries: no Django user
@@ -140,7 +140,7 @@ def test_viewer_sees_the_review_screen_without_decision_buttons(clients: dict[st
     assert 'value="exclude"' in body
 
 
-def test_csrf_is_enforced_on_staff_pages(researcher, data: dict[str, int]) -> None:  # noqa: ANN001
+def test_csrf_is_enforced_on_staff_pages(researcher, data: dict[str, int]) -> None:
     client = Client(enforce_csrf_checks=True)
     client.force_login(researcher)
     url = reverse("crowd:task_review", args=[data["task"]])
@@ -166,7 +166,7 @@ def test_roles_exist_with_the_documented_split() -> None:
 # new one is in the matrix the day it is added.
 
 
-def _request_for(user):  # noqa: ANN001, ANN202
+def _request_for(user):
     from django.test import RequestFactory
 
     request = RequestFactory().get("/admin/")
@@ -191,7 +191,7 @@ def test_every_admin_action_declares_permissions() -> None:
     assert [a for a in actions if not a[2]] == []
 
 
-def test_admin_actions_per_role(researcher, viewer, staff_no_role) -> None:  # noqa: ANN001
+def test_admin_actions_per_role(researcher, viewer, staff_no_role) -> None:
     """Viewers get only read-only actions (declared ``view``), researchers get every one."""
     from django.contrib import admin
 
@@ -217,7 +217,7 @@ def _staff_urls() -> list[tuple[str, object]]:
     public = {"collection", "admin", "jobs"}
     out = []
 
-    def walk(patterns, namespace: str | None) -> None:  # noqa: ANN001
+    def walk(patterns, namespace: str | None) -> None:
         for p in patterns:
             if isinstance(p, URLResolver):
                 ns = p.namespace or namespace
@@ -251,7 +251,7 @@ def staff_url_args(data: dict[str, int]) -> dict[str, dict[str, int]]:
 
 STAFF_PAGE_STATUS = {
     "anonymous": 302, "worker_session": 302, "plain_user": 302, "staff_no_role": 403, "viewer": 200, "researcher": 200,
-}  # fmt: skip
+}
 
 
 def test_every_staff_page_per_actor(clients: dict[str, Client], staff_url_args: dict) -> None:
@@ -280,7 +280,7 @@ def _job_kinds() -> list[str]:
     return sorted(REGISTRY)
 
 
-def test_every_job_kind_per_role(researcher, viewer, staff_no_role, plain_user) -> None:  # noqa: ANN001
+def test_every_job_kind_per_role(researcher, viewer, staff_no_role, plain_user) -> None:
     from django.contrib.auth.models import AnonymousUser
     from django.core.exceptions import PermissionDenied
 
@@ -310,14 +310,14 @@ def test_every_job_kind_per_role(researcher, viewer, staff_no_role, plain_user) 
         assert job.status == "CANCELLED" and job.cancelled_by == researcher
 
 
-def _job_admin_post(client: Client, action: str, job_pk: int):  # noqa: ANN202
+def _job_admin_post(client: Client, action: str, job_pk: int):
     return client.post(
         reverse("admin:jobs_job_changelist"), {"action": action, "_selected_action": [job_pk]}, follow=True
     )
 
 
 def test_job_admin_cancel_and_rerun_per_role(
-    clients: dict[str, Client], researcher, django_capture_on_commit_callbacks  # noqa: ANN001
+    clients: dict[str, Client], researcher, django_capture_on_commit_callbacks
 ) -> None:
     """The issue's case: a viewer re-ran an export it had no right to. Now the actions are not
     offered to viewers and a forged POST does nothing; researchers re-run, and the new job
@@ -345,7 +345,7 @@ def test_job_admin_cancel_and_rerun_per_role(
 
 
 def test_analysis_dashboard_job_needs_the_permission(
-    clients: dict[str, Client], researcher, django_capture_on_commit_callbacks  # noqa: ANN001
+    clients: dict[str, Client], researcher, django_capture_on_commit_callbacks
 ) -> None:
     from jobs.models import Job
 
@@ -372,12 +372,12 @@ def private_rows(study: Study) -> dict[str, object]:
     a = Assignment.objects.create(
         study=study, hit=hit, platform="mturk", assignment_id="A9", platform_worker_id=SECRET_WORKER,
         answer={"workerId": SECRET_WORKER, "code": "OK123"},
-    )  # fmt: skip
+    )
     log = AuditLog.objects.create(
         platform="mturk", environment="sandbox", operation="send_bonus", ok=False, study=study,
         request={"WorkerId": SECRET_WORKER, "BonusAmount": SECRET_AMOUNT, "AssignmentId": "A9"},
         response=None, error=f"worker {SECRET_WORKER} is blocked",
-    )  # fmt: skip
+    )
     worker = Worker.objects.create(pseudonym="p-secret", platform="mturk", platform_worker_id=SECRET_WORKER)
     return {"hit": hit, "assignment": a, "log": log, "worker": worker}
 

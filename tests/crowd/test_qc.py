@@ -174,7 +174,7 @@ def test_release_files_give_plausible_figures(task_id: int) -> None:
 
 
 @pytest.mark.django_db
-def test_compute_qc_job_on_the_imported_mini_release(mini_release: None, django_capture_on_commit_callbacks) -> None:  # noqa: ANN001
+def test_compute_qc_job_on_the_imported_mini_release(mini_release: None, django_capture_on_commit_callbacks) -> None:
     from collection.models import Task
     from crowd.models import TaskQC
     from jobs.models import Job

@@ -39,12 +39,12 @@ def _hit(study: Study) -> HIT:
     )
 
 
-def _assignment(study: Study, **kw) -> Assignment:  # noqa: ANN003
+def _assignment(study: Study, **kw) -> Assignment:
     defaults = {"platform": "mturk", "assignment_id": "A1", "platform_worker_id": "W1", "status": "Submitted"}
     return Assignment.objects.create(study=study, hit=_hit(study), **{**defaults, **kw})
 
 
-def test_hit_create_sends_study_settings_and_records_the_hit(study: Study, stub: Stubber, researcher) -> None:  # noqa: ANN001
+def test_hit_create_sends_study_settings_and_records_the_hit(study: Study, stub: Stubber, researcher) -> None:
     stub.add_response(
         "create_hit",
         {"HIT": {"HITId": HIT_ID, "HITTypeId": "3TYPE", "HITStatus": "Assignable"}},
@@ -173,7 +173,7 @@ def test_sync_matches_tasks_and_flags_what_does_not_add_up(study: Study, stub: S
     assert Assignment.objects.get(assignment_id="A9").status == "review"
 
 
-def test_bonus_is_idempotent_and_retries_with_the_same_token(study: Study, stub: Stubber, researcher) -> None:  # noqa: ANN001
+def test_bonus_is_idempotent_and_retries_with_the_same_token(study: Study, stub: Stubber, researcher) -> None:
     a = _assignment(study)
     stub.add_client_error("send_bonus", "ServiceUnavailable", "timeout", 503)
     with pytest.raises(services.mturk.MTurkError):
@@ -267,7 +267,7 @@ def test_block_and_notify(study: Study, stub: Stubber) -> None:
     assert failures == [{"NotifyWorkersFailureCode": "HardFailure", "WorkerId": "W99"}]
 
 
-def test_services_refuse_payments_to_viewers(study: Study, viewer) -> None:  # noqa: ANN001
+def test_services_refuse_payments_to_viewers(study: Study, viewer) -> None:
     a = _assignment(study)
     for call in (
         lambda: services.assignment_approve(assignment=a, user=viewer),
@@ -280,7 +280,7 @@ def test_services_refuse_payments_to_viewers(study: Study, viewer) -> None:  # n
     assert not AuditLog.objects.exists() and not Payment.objects.exists()
 
 
-def test_prolific_codes_map_to_approve_or_review(db) -> None:  # noqa: ANN001
+def test_prolific_codes_map_to_approve_or_review(db) -> None:
     study = Study.objects.create(
         name="prolific pilot", platform="prolific", prolific_completion_codes={"C0DE1": "approve", "CAL0": "review"}
     )

@@ -81,7 +81,7 @@ def pass_calibration(client: Client, task: Task) -> None:
 
 
 @pytest.fixture
-def chatting(client, topics, demo_models, settings_row):  # noqa: ANN001, ANN201
+def chatting(client, topics, demo_models, settings_row):
     """A client whose worker is in the chat step of one task; returns (client, task)."""
     enter_lab(client)
     complete_profile(client)

@@ -41,7 +41,7 @@ def make_columns(n: int = 6, *, turn_id: int | None = None, t0: int | None = Non
     return cols
 
 
-def post(client: Client, task, body, **kw):  # noqa: ANN001, ANN201
+def post(client: Client, task, body, **kw):
     return client.post(reverse("collection:api_batches", kwargs={"task_id": task.pk}), json.dumps(body),
                        content_type=kw.pop("content_type", "application/json"), **kw)
 

@@ -14,7 +14,7 @@ from .conftest import centre_points, choose, complete_profile, enter_lab
 pytestmark = pytest.mark.django_db
 
 
-def _attempt(client, task: Task, err: float, face: float | None):  # noqa: ANN001, ANN202
+def _attempt(client, task: Task, err: float, face: float | None):
     return client.post(reverse("collection:api_calibration", kwargs={"task_id": task.pk}), {
         "kind": "calibration", "viewport_w": 1000, "viewport_h": 800, "points": centre_points(err=err),
         "face_found_share": face,
@@ -22,7 +22,7 @@ def _attempt(client, task: Task, err: float, face: float | None):  # noqa: ANN00
 
 
 @pytest.mark.parametrize("face, reason", [(0.0, "did not find your face"), (0.95, "not accurate enough")])
-def test_failed_attempts_lead_to_the_way_out(client, topics, demo_models, face, reason):  # noqa: ANN001
+def test_failed_attempts_lead_to_the_way_out(client, topics, demo_models, face, reason):
     cfg = study.study_settings_get()
     cfg.max_calibration_attempts, cfg.calibration_way_out, cfg.partial_payment_code = 2, "code", "PART-7"
     cfg.researcher_contact = "Dr Who, who@example.org"
@@ -46,7 +46,7 @@ def test_failed_attempts_lead_to_the_way_out(client, topics, demo_models, face, 
     assert client.get(reverse("collection:calibrate", kwargs={"task_id": task.pk})).status_code == 302
 
 
-def test_unlimited_attempts_never_end_the_task(client, topics, demo_models):  # noqa: ANN001
+def test_unlimited_attempts_never_end_the_task(client, topics, demo_models):
     cfg = study.study_settings_get()
     cfg.max_calibration_attempts = 0
     cfg.save()
@@ -59,7 +59,7 @@ def test_unlimited_attempts_never_end_the_task(client, topics, demo_models):  # 
     assert task.status == Task.Status.CALIBRATING
 
 
-def test_consent_shows_contact_and_payment_and_pages_are_not_cached(client, topics):  # noqa: ANN001
+def test_consent_shows_contact_and_payment_and_pages_are_not_cached(client, topics):
     cfg = study.study_settings_get()
     cfg.researcher_contact, cfg.payment_info = "IFllm Lab, lab@example.org", "USD 4 for about 20 minutes"
     cfg.save()
@@ -76,7 +76,7 @@ def test_consent_shows_contact_and_payment_and_pages_are_not_cached(client, topi
     ({"assignmentId": "A", "hitId": "H", "workerId": "W", "turkSubmitTo": "https://evil.example"}, "Mechanical Turk"),
     ({"PROLIFIC_PID": "P"}, "Prolific"),
 ])
-def test_platform_error_pages_say_what_to_do(client, params, hint):  # noqa: ANN001
+def test_platform_error_pages_say_what_to_do(client, params, hint):
     r = client.get(reverse("collection:start"), params)
     assert r.status_code == 400
     html = r.content.decode()

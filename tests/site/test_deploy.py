@@ -34,7 +34,7 @@ def _check_deploy(**extra: str) -> subprocess.CompletedProcess:
     return subprocess.run(
         [sys.executable, "manage.py", "check", "--deploy", "--fail-level", "WARNING"],
         cwd=ROOT, env=env, capture_output=True, text=True, timeout=120,
-    )  # fmt: skip
+    )
 
 
 def test_check_deploy_is_clean_in_production() -> None:
@@ -67,7 +67,7 @@ def test_content_security_policy_with_nonce_for_inline_scripts(client: Client) -
 
 
 @pytest.mark.django_db
-def test_oversized_body_is_refused_before_authentication(client: Client, django_assert_num_queries) -> None:  # noqa: ANN001
+def test_oversized_body_is_refused_before_authentication(client: Client, django_assert_num_queries) -> None:
     from django.conf import settings
 
     client.cookies["sessionid"] = "x" * 32  # a session lookup would be a query
@@ -75,11 +75,11 @@ def test_oversized_body_is_refused_before_authentication(client: Client, django_
         response = client.generic(
             "POST", "/api/study/tasks/1/batches/", b"[]", content_type="application/json",
             CONTENT_LENGTH=str(settings.IFLLM_MAX_REQUEST_BODY + 1),
-        )  # fmt: skip
+        )
     assert response.status_code == 413 and "limit" in response.json()["detail"]
 
 
-def _asgi_call(app, headers: list[tuple[bytes, bytes]], chunks: list[bytes]) -> tuple[int, int]:  # noqa: ANN001
+def _asgi_call(app, headers: list[tuple[bytes, bytes]], chunks: list[bytes]) -> tuple[int, int]:
     """Run one request through ``app``; return (status, body chunks the app pulled)."""
     sent: list[dict] = []
     pulled = 0
@@ -99,12 +99,12 @@ def _asgi_call(app, headers: list[tuple[bytes, bytes]], chunks: list[bytes]) -> 
     return next(m["status"] for m in sent if m["type"] == "http.response.start"), pulled
 
 
-def test_asgi_cap_refuses_declared_and_streamed_bodies(settings) -> None:  # noqa: ANN001
+def test_asgi_cap_refuses_declared_and_streamed_bodies(settings) -> None:
     from ifllm_site.body_limit import RequestBodyLimitASGI
 
     settings.IFLLM_MAX_REQUEST_BODY = 1000
 
-    async def django_like(scope, receive, send) -> None:  # noqa: ANN001 - reads the whole body, then answers 200
+    async def django_like(scope, receive, send) -> None:
         while (await receive()).get("more_body"):
             pass
         await send({"type": "http.response.start", "status": 200, "headers": []})
@@ -118,7 +118,7 @@ def test_asgi_cap_refuses_declared_and_streamed_bodies(settings) -> None:  # noq
 
 
 @pytest.mark.django_db
-def test_admin_login_is_throttled(settings) -> None:  # noqa: ANN001
+def test_admin_login_is_throttled(settings) -> None:
     settings.AXES_FAILURE_LIMIT = 3
     User.objects.create_user("rita", password="right-password-1", is_staff=True)
     User.objects.create_user("other", password="right-password-2", is_staff=True)

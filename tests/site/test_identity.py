@@ -197,7 +197,7 @@ def test_demographics_cannot_be_overwritten_by_a_later_entry(client, topics, dem
     assert Worker.objects.get(platform_worker_id="W9").age == 30
 
 
-def _superuser():  # noqa: ANN202
+def _superuser():
     from django.contrib.auth import get_user_model
 
     return get_user_model().objects.create_superuser("root", "root@example.org", "pw")

@@ -18,14 +18,14 @@ from collection.services.chat import conversation_for_side
 from tests.support.fake_llm_server import FakeLLMServer, fake_llm_server  # noqa: F401
 
 
-def collect(client, messages) -> str:  # noqa: ANN001
+def collect(client, messages) -> str:
     async def run() -> str:
         return "".join([piece async for piece in client.stream(messages)])
 
     return async_to_sync(run)()
 
 
-def model(provider: str, server: FakeLLMServer, name: str = "m", **kw) -> LLMModel:  # noqa: ANN003
+def model(provider: str, server: FakeLLMServer, name: str = "m", **kw) -> LLMModel:
     base = server.openai_base_url if provider == "openai" else server.anthropic_base_url
     return LLMModel(name=name, provider=provider, model_id=f"{name}-id", base_url=base, **kw)
 
@@ -74,7 +74,7 @@ def test_demo_model_is_deterministic_and_streams():
     assert bullets.startswith("- ")
 
 
-def _events(client, task: Task, turn: Turn) -> list[dict]:  # noqa: ANN001
+def _events(client, task: Task, turn: Turn) -> list[dict]:
     async def run() -> list[dict]:
         ac = AsyncClient()
         ac.cookies = client.cookies
@@ -156,7 +156,7 @@ def test_answer_stream_only_for_own_chatting_task(pairwise_chat, topics):
     client, task, server = pairwise_chat
     turn = study.turn_create(task=task, query="x")
 
-    async def run(cookies) -> int:  # noqa: ANN001
+    async def run(cookies) -> int:
         ac = AsyncClient()
         if cookies is not None:
             ac.cookies = cookies

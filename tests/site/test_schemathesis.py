@@ -91,7 +91,7 @@ TIMES: Counter = Counter()
 
 
 @pytest.fixture(scope="module", autouse=True)
-def report(request) -> Iterator[None]:  # noqa: ANN001
+def report(request) -> Iterator[None]:
     """Print the count of cases and of 5xx answers (the figure the issue asks for)."""
     yield
     line = (f"schemathesis: {STATS['cases']} cases over {STATS['operations']} operations "
@@ -115,7 +115,7 @@ def _free_port() -> int:
 
 
 @pytest.fixture(scope="module")
-def live(django_db_setup, django_db_blocker) -> Iterator[dict]:  # noqa: ANN001
+def live(django_db_setup, django_db_blocker) -> Iterator[dict]:
     """Once per module: the deployed stack (``ifllm_site.asgi.application`` under uvicorn, on a
     free port) and one committed browser session per page state (see the module docstring).
     Module-scoped (set up once, flushed at the end) so the time goes into cases, not set-up."""
@@ -216,7 +216,7 @@ def snapshot() -> tuple:
     )
 
 
-def send(case, state: dict, base_url: str):  # noqa: ANN001, ANN201
+def send(case, state: dict, base_url: str):
     token = state["cookies"]["csrftoken"]
     case.cookies = {**(case.cookies or {}), **state["cookies"]}
     return case.call(base_url=base_url, headers={"X-CSRFToken": token}, allow_redirects=False, timeout=60)
@@ -231,7 +231,7 @@ def count(status: int) -> None:
 
 @schema.parametrize()
 @settings(max_examples=EXAMPLES, deadline=None, suppress_health_check=list(HealthCheck))
-def test_study_site_never_fails_or_changes_data_on_bad_input(case, live, django_db_blocker):  # noqa: ANN001
+def test_study_site_never_fails_or_changes_data_on_bad_input(case, live, django_db_blocker):
     state = live["states"][state_for(case.operation.path)]
     # Mostly aim at the session's real task and turn, so that validation (not only the 404 of an
     # unknown id) is what gets exercised; sometimes keep the generated ids.
@@ -269,7 +269,7 @@ HOSTILE_FORM = [
 ]
 
 
-def test_hostile_bodies_on_every_operation_are_4xx(live, django_db_blocker):  # noqa: ANN001
+def test_hostile_bodies_on_every_operation_are_4xx(live, django_db_blocker):
     with django_db_blocker.unblock():
         _hostile(live["states"], live["url"])
 

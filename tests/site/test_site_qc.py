@@ -27,7 +27,7 @@ pytestmark = pytest.mark.django_db
 BOX = {"left": 50.0, "top": 200.0, "width": 600.0, "height": 400.0}
 
 
-def _answer(client, task: Task, turn_id: int) -> None:  # noqa: ANN001
+def _answer(client, task: Task, turn_id: int) -> None:
     async def run() -> None:
         ac = AsyncClient()
         ac.cookies = client.cookies
@@ -67,7 +67,7 @@ def _reading_columns(turn: Turn, t0: int, n: int, *, reads: bool) -> dict[str, l
     return cols
 
 
-def _run_task(client, task: Task, *, reads: bool) -> Task:  # noqa: ANN001
+def _run_task(client, task: Task, *, reads: bool) -> Task:
     """Three turns: ask, stream the answer, send the gaze batch, rate; then finish the chat."""
     t0 = int(time.time() * 1000)
     for k in range(3):
@@ -93,7 +93,7 @@ def _run_task(client, task: Task, *, reads: bool) -> Task:  # noqa: ANN001
 
 
 @pytest.mark.parametrize("reads", [True, False], ids=["reads-answers", "looks-away"])
-def test_site_task_qc_passes_when_gaze_reads_answers(chatting, reads: bool) -> None:  # noqa: ANN001
+def test_site_task_qc_passes_when_gaze_reads_answers(chatting, reads: bool) -> None:
     client, task = chatting
     Task.objects.filter(pk=task.pk).update(mode=Mode.POINTWISE, model_2="")
     task = _run_task(client, task, reads=reads)

@@ -43,7 +43,7 @@ def _columns(n: int, t0: int, turn_id: int | None) -> dict[str, list]:
 
 
 @pytest.fixture
-def sqlite_site(tmp_path) -> str:  # noqa: ANN001
+def sqlite_site(tmp_path) -> str:
     env = {**os.environ, "DATABASE_URL": f"sqlite:///{tmp_path / 'db.sqlite3'}", "DEBUG": "true"}
     env.pop("REDIS_URL", None)
     subprocess.run([sys.executable, "manage.py", "migrate", "--noinput", "-v", "0"], cwd=ROOT, env=env, check=True)

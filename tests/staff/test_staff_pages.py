@@ -51,7 +51,7 @@ VARIANTS: dict[str, list[dict[str, str]]] = {
     "crowd:qc_plots": [
         {"level": "worker"}, {"source": "site"}, {"source": "release", "level": "worker"},
         {"min_response_score": "inf", "max_log_gap_s": "nan", "min_calibration_score": "abc"},
-    ],  # fmt: skip
+    ],
     "crowd:release_exclusions": [{"min_response_score": "0.9"}, {"min_response_score": ""}],
 }
 #: Admin pages without arguments that are not pages to look at.
@@ -176,7 +176,7 @@ def test_every_staff_page_with_many_tasks(staff: User) -> None:
         TaskQC.objects.filter(task=task).update(
             response_score=0.3 if i % 2 else 0.1 + 0.2, max_index_score=0.0, sampling_rate_hz=20.0,
             head_in_box_share=0.3 if i % 2 else 0.1 + 0.2, calibration_score=None,
-        )  # fmt: skip
+        )
     TaskQC.objects.filter(task=nan_task).update(
         sampling_rate_hz=float("nan"), head_in_box_share=float("nan"), max_index_score=None, response_score=None
     )

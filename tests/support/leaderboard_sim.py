@@ -9,7 +9,7 @@ import pandas as pd
 def simulate_turns(
     strengths: dict[str, float], *, n_workers: int = 40, per_worker: int = 30, worker_sd: float = 0.0,
     length_effect: float = 0.0, long_model: str | None = None, seed: int = 0,
-) -> pd.DataFrame:  # fmt: skip
+) -> pd.DataFrame:
     """Pairwise turns voted by simulated workers: P(1 wins) = σ(β_1 − β_2 + worker taste + length).
 
     ``worker_sd`` gives each worker their own taste for each model (votes of one worker are
@@ -32,11 +32,11 @@ def simulate_turns(
                 "preferred": 1 if rng.random() < 1 / (1 + np.exp(-logit)) else 2,
                 "response_1": "word " * n_i, "response_2": "word " * n_j,
                 "bullet_instruction": bool(rng.random() < 0.5), "error_1": "", "error_2": "",
-            })  # fmt: skip
+            })
     return pd.DataFrame(rows)
 
 
-def store_simulated_votes(strengths: dict[str, float], *, n_workers: int = 12, per_worker: int = 25, seed: int = 4):  # noqa: ANN201
+def store_simulated_votes(strengths: dict[str, float], *, n_workers: int = 12, per_worker: int = 25, seed: int = 4):
     """Write simulated pairwise turns to the database (one task per worker); returns the Turns."""
     from collection.models import Platform, Task, Topic, Turn, Worker
 
@@ -51,5 +51,5 @@ def store_simulated_votes(strengths: dict[str, float], *, n_workers: int = 12, p
                 task=task, index=i, query=f"q{r.query_id}", model_1=r.model_1, model_2=r.model_2,
                 response_1=r.response_1, response_2=r.response_2, preferred=r.preferred,
                 bullet_instruction=r.bullet_instruction,
-            ))  # fmt: skip
+            ))
     return Turn.objects.bulk_create(turns)

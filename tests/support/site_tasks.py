@@ -49,14 +49,14 @@ def site_task(
     task = Task.objects.create(
         worker=worker, topic=topic, mode=mode, model_1="demo-a", model_2="demo-b" if pairwise else "",
         status=Task.Status.COMPLETED, calibration_score=80.0, summary="The answers explained it well.",
-    )  # fmt: skip
+    )
     turns = [
         Turn.objects.create(
             task=task, index=i, query=f"Question {i} about {name}?", model_1="demo-a",
             response_1=f"Answer {i}: " + "words on the screen " * 20, likert_1=4,
             model_2="demo-b" if pairwise else "", response_2=("Other answer " * 20) if pairwise else "",
             likert_2=3 if pairwise else None, preferred=1 if pairwise else None,
-        )  # fmt: skip
+        )
         for i in range(n_turns)
     ]
     t0 = 1_700_000_000_000

@@ -46,20 +46,20 @@ def one_of_each(*, task: Task, user: User, tag: str = "a") -> None:
     CalibrationAttempt.objects.create(
         task=task, kind=CalibrationAttempt.Kind.CALIBRATION, score=80.0, threshold=70.0, passed=True,
         viewport_w=1366, viewport_h=768, n_clicks=45, points=[], raw={},
-    )  # fmt: skip
+    )
     study = Study.objects.create(name=f"study-{tag}")
     hit = HIT.objects.create(
         study=study, environment="sandbox", hit_id=f"HIT{tag}", unique_request_token=f"tok-{tag}",
         max_assignments=3, reward=Decimal("2.00"),
-    )  # fmt: skip
+    )
     assignment = Assignment.objects.create(
         study=study, hit=hit, platform=study.platform, assignment_id=f"ASSIGN{tag}", platform_worker_id=f"W{tag}",
         worker=task.worker, task=task,
-    )  # fmt: skip
+    )
     Payment.objects.create(
         assignment=assignment, amount=Decimal("0.50"), reason="bonus", unique_request_token=f"pay-{tag}",
         created_by=user,
-    )  # fmt: skip
+    )
     AuditLog.objects.create(user=user, platform=study.platform, operation="ListHITs", request={}, ok=True, study=study)
     run = RewardModelRun.objects.create(name=f"run-{tag}", job=job, created_by=user, n_samples=1)
     RewardPrediction.objects.create(
@@ -73,7 +73,7 @@ def one_of_each(*, task: Task, user: User, tag: str = "a") -> None:
     PreferencePair.objects.create(
         dataset=dataset, turn=turn, prompt=turn.query, chosen=turn.response_1, rejected="worse",
         chosen_side=1, split=PreferencePair.Split.TRAIN,
-    )  # fmt: skip
+    )
     sft = TrainingRun.objects.create(name=f"sft-{tag}", method=TrainingRun.Method.SFT, base_model="/models/tiny")
     dpo = TrainingRun.objects.create(
         name=f"dpo-{tag}", method=TrainingRun.Method.DPO, base_model="/models/tiny", dataset=dataset, sft_run=sft

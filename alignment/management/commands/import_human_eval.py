@@ -13,7 +13,7 @@ from alignment.services import human_results_import
 class Command(BaseCommand):
     help = "Import an MTurk results CSV of a human-evaluation batch and compare it with the LLM judge."
 
-    def add_arguments(self, parser) -> None:  # noqa: ANN001
+    def add_arguments(self, parser) -> None:
         parser.add_argument("evaluation", type=int)
         parser.add_argument("results_csv")
 

@@ -13,7 +13,7 @@ class Command(BaseCommand):
         "(a SMOKE-TEST model: for walking SFT -> rDPO -> evaluation on a CPU, not for results)."
     )
 
-    def add_arguments(self, parser) -> None:  # noqa: ANN001
+    def add_arguments(self, parser) -> None:
         parser.add_argument("--force", action="store_true", help="Make it again even if it exists.")
 
     def handle(self, *args, force: bool, **options) -> None:

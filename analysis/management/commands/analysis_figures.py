@@ -13,7 +13,7 @@ from analysis.services import figures_render
 class Command(BaseCommand):
     help = "Render every behaviour figure from the database; store them and optionally write files."
 
-    def add_arguments(self, parser) -> None:  # noqa: ANN001
+    def add_arguments(self, parser) -> None:
         parser.add_argument("--out", help="also write NAME.png and NAME.svg into this folder")
 
     def handle(self, *args, out: str | None, **opts) -> None:

@@ -17,7 +17,7 @@ class Command(BaseCommand):
         "votes, a reward-model run's out-of-fold predictions (implicit), or both (mixed)."
     )
 
-    def add_arguments(self, parser) -> None:  # noqa: ANN001
+    def add_arguments(self, parser) -> None:
         parser.add_argument("--source", choices=["explicit", "implicit", "mixed"], default="explicit")
         parser.add_argument("--style-control", action="store_true", help="fit the style covariates jointly")
         parser.add_argument("--release", help="read the votes of a release folder instead of the database")
@@ -48,7 +48,7 @@ class Command(BaseCommand):
             self.stdout.write(format_board(board.boards[opts["source"]], board.params))
         self.stderr.write(f"leaderboard computed in {time.perf_counter() - started:.1f} s")
 
-    def _from_release(self, opts: dict):  # noqa: ANN202 - analysis.leaderboard.Leaderboard
+    def _from_release(self, opts: dict):
         from collection.release import reader
 
         if opts["source"] != "explicit":
@@ -59,7 +59,7 @@ class Command(BaseCommand):
         queries = reader.read_queries(path, [])
         return build_leaderboard(queries, style_control=opts["style_control"], rounds=opts["rounds"], seed=opts["seed"])
 
-    def _from_database(self, opts: dict):  # noqa: ANN202
+    def _from_database(self, opts: dict):
         from analysis.leaderboard_services import leaderboard_compute
         from analysis.models import RewardModelRun
 
@@ -72,5 +72,5 @@ class Command(BaseCommand):
             sources=[opts["source"]], style_control=opts["style_control"], reward_run=run,
             reward_model=opts["reward_model"], reward_protocol=opts["protocol"], soft=not opts["hard"],
             rounds=opts["rounds"], seed=opts["seed"],
-        )  # fmt: skip
+        )
         return board

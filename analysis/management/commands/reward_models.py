@@ -14,7 +14,7 @@ from analysis.services import DEFAULT_PARAMS, reward_model_run_execute, workers_
 class Command(BaseCommand):
     help = "Evaluate the reward models (paper / worker-grouped / nested protocols) and store a run."
 
-    def add_arguments(self, parser) -> None:  # noqa: ANN001
+    def add_arguments(self, parser) -> None:
         parser.add_argument("--seeds", default=",".join(map(str, DEFAULT_PARAMS["seeds"])))
         parser.add_argument("--trees", type=int, default=DEFAULT_PARAMS["trees"])
         parser.add_argument("--k", type=int, default=DEFAULT_PARAMS["k"])

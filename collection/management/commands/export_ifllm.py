@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-import sys
-
 from django.core.management.base import BaseCommand
-from tqdm import tqdm
 
+from collection.management.progress import task_progress_bar
 from collection.models import Task
 from collection.services.release_export import FORMATS, release_export
 
@@ -14,7 +12,7 @@ from collection.services.release_export import FORMATS, release_export
 class Command(BaseCommand):
     help = "Export the data in the IFllm release layout, or as Parquet tables."
 
-    def add_arguments(self, parser) -> None:  # noqa: ANN001
+    def add_arguments(self, parser) -> None:
         parser.add_argument("path")
         parser.add_argument("--format", choices=FORMATS, default="release")
         parser.add_argument(
@@ -23,14 +21,6 @@ class Command(BaseCommand):
 
     def handle(self, *args, path: str, format: str, cleaned: bool, **options) -> None:  # noqa: A002
         tasks = Task.objects.filter(excluded=False) if cleaned else Task.objects.all()
-        bar = tqdm(total=0, unit="task", desc="trajectories", file=sys.stderr, disable=None)
-
-        def progress(done: int, total: int) -> None:
-            bar.total = total
-            bar.update(done - bar.n)
-
-        try:
+        with task_progress_bar() as progress:
             counts = release_export(path=path, format=format, tasks=tasks, progress=progress)
-        finally:
-            bar.close()
         self.stdout.write(self.style.SUCCESS(f"Exported to {path} ({format}): {counts}"))

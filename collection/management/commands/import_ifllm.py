@@ -2,21 +2,20 @@
 
 from __future__ import annotations
 
-import sys
 import tarfile
 import tempfile
 from pathlib import Path
 
 from django.core.management.base import BaseCommand, CommandError
-from tqdm import tqdm
 
+from collection.management.progress import task_progress_bar
 from collection.services.release_import import release_import
 
 
 class Command(BaseCommand):
     help = "Import an IFllm release folder (query_logs_table.csv, task_table.csv, ...). Idempotent."
 
-    def add_arguments(self, parser) -> None:  # noqa: ANN001
+    def add_arguments(self, parser) -> None:
         parser.add_argument("path", help="release folder, or a .tar.xz archive of one")
         parser.add_argument("--jobs", type=int, default=2, help="parser processes (default 2)")
         parser.add_argument("--show-problems", type=int, default=20, help="problems to list")
@@ -38,18 +37,11 @@ class Command(BaseCommand):
             self._import(src, jobs, show_problems, label=str(src.resolve()))
 
     def _import(self, root: Path, jobs: int, show_problems: int, *, label: str) -> None:
-        bar = tqdm(total=0, unit="task", desc="trajectories", file=sys.stderr, disable=None)
-
-        def progress(done: int, total: int) -> None:
-            bar.total = total
-            bar.update(done - bar.n)
-
-        try:
-            summary = release_import(path=root, n_jobs=jobs, progress=progress, label=label)
-        except FileNotFoundError as exc:
-            raise CommandError(str(exc)) from exc
-        finally:
-            bar.close()
+        with task_progress_bar() as progress:
+            try:
+                summary = release_import(path=root, n_jobs=jobs, progress=progress, label=label)
+            except FileNotFoundError as exc:
+                raise CommandError(str(exc)) from exc
         data = summary.as_dict()
         self.stdout.write(self.style.SUCCESS("Loaded:"))
         for key, value in data["loaded"].items():

@@ -18,13 +18,13 @@ DEMO_TOPICS = [
     "Periodic table", "Burj Khalifa", "Alexander the Great", "Bundesliga", "Moomins",
     "Jack the Ripper", "Formula One", "Photosynthesis", "Great Barrier Reef", "Printing press",
     "Ottoman Empire", "Jazz", "Marie Curie", "Volcano", "Silk Road", "Honey bee",
-]  # fmt: skip
+]
 
 
 class Command(BaseCommand):
     help = "Create demo topics, the offline demo LLM entries and a staff account (prints its password)."
 
-    def add_arguments(self, parser) -> None:  # noqa: ANN001
+    def add_arguments(self, parser) -> None:
         parser.add_argument("--username", default="staff")
 
     def handle(self, *args, username: str, **options) -> None:

@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-import sys
-
 from django.core.management.base import BaseCommand
-from tqdm import tqdm
 
+from collection.management.progress import task_progress_bar
 from crowd.services import dataset_export
 
 FORMATS = ("release", "parquet", "hf")
@@ -18,20 +16,14 @@ class Command(BaseCommand):
         "preference JSONL, with keyed worker pseudonyms and without platform ids or free text."
     )
 
-    def add_arguments(self, parser) -> None:  # noqa: ANN001
+    def add_arguments(self, parser) -> None:
         parser.add_argument("path")
         parser.add_argument("--format", action="append", choices=FORMATS, help="repeat; default: all three")
         parser.add_argument("--include-free-text", action="store_true", help="keep summaries, feedback, location")
         parser.add_argument("--no-demographics", action="store_true", help="blank age, gender, education, race")
 
     def handle(self, *args, path: str, format: list[str] | None, **options) -> None:  # noqa: A002
-        bar = tqdm(total=0, unit="task", desc="trajectories", file=sys.stderr, disable=None)
-
-        def progress(done: int, total: int) -> None:
-            bar.total = total
-            bar.update(done - bar.n)
-
-        try:
+        with task_progress_bar() as progress:
             counts = dataset_export(
                 path=path,
                 formats=tuple(format or FORMATS),
@@ -39,6 +31,4 @@ class Command(BaseCommand):
                 include_demographics=not options["no_demographics"],
                 progress=progress,
             )
-        finally:
-            bar.close()
         self.stdout.write(self.style.SUCCESS(f"Exported to {path}: {counts}"))

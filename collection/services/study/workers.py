@@ -1,0 +1,94 @@
+"""Study flow: settings and identity."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+
+from django.conf import settings
+from django.db import transaction
+from django.utils import timezone
+from django.utils.translation import gettext as _
+
+from ...models import (
+    Platform,
+    StudySettings,
+    Worker,
+)
+from .base import StudyError
+
+
+def study_settings_get() -> StudySettings:
+    """The singleton settings row, created with defaults on first use."""
+    obj, _created = StudySettings.objects.get_or_create(pk=1)
+    return obj
+
+
+def worker_pseudonym(*, platform: str, platform_worker_id: str) -> str:
+    """HMAC of the platform id under the lab key: stable per person, meaningless outside the lab."""
+    key = settings.IFLLM_PSEUDONYM_KEY.encode()
+    digest = hmac.new(key, f"{platform}:{platform_worker_id}".encode(), hashlib.sha256).hexdigest()
+    return f"w{digest[:31]}"
+
+
+@transaction.atomic
+def worker_get_or_create(*, platform: str, platform_worker_id: str) -> Worker:
+    """The worker with this platform id, created (without consent) when new.
+
+    Raises StudyError for an empty/overlong id and for blocked workers.
+    """
+    wid = platform_worker_id.strip()
+    if not wid or len(wid) > 128 or "\x00" in wid:
+        raise StudyError(_("Please enter a valid worker ID."), field="worker_id")
+    if platform not in (Platform.MTURK, Platform.PROLIFIC, Platform.LAB):
+        raise StudyError(_("Unknown platform."), field="platform")
+    worker, _created = Worker.objects.get_or_create(
+        platform=platform,
+        platform_worker_id=wid,
+        defaults={
+            "pseudonym": worker_pseudonym(platform=platform, platform_worker_id=wid),
+            "created_at": timezone.now(),
+        },
+    )
+    if worker.blocked:
+        raise StudyError(_("This worker ID cannot take part in the study."), code="blocked")
+    return worker
+
+
+@transaction.atomic
+def worker_consent_give(*, worker: Worker, consent: bool) -> Worker:
+    """Record consent; refusing is an error so that the page can say why it cannot continue."""
+    if not consent:
+        raise StudyError(_("You need to tick the consent box to take part."), field="consent")
+    worker.consent = True
+    worker.consented_at = timezone.now()
+    worker.save(update_fields=["consent", "consented_at"])
+    return worker
+
+
+@transaction.atomic
+def worker_demographics_set(
+    *, worker: Worker, age: int, location: str, education: str, race: str, gender: str
+) -> Worker:
+    """Store demographics (already validated by the form; the ranges are re-checked here)."""
+    if worker.consent is not True:
+        raise StudyError(_("Consent is needed first."), code="no_consent")
+    if not 18 <= int(age) <= 122:
+        raise StudyError(_("Age must be between 18 and 122."), field="age")
+    for name, value in (("location", location), ("education", education), ("race", race), ("gender", gender)):
+        if not value.strip() or len(value) > 100:
+            raise StudyError(_("Please answer this question."), field=name)
+    worker.age = int(age)
+    worker.location, worker.education = location.strip(), education.strip()
+    worker.race, worker.gender = race.strip(), gender.strip()
+    worker.save(update_fields=["age", "location", "education", "race", "gender"])
+    return worker
+
+
+def worker_needs_profile(worker: Worker) -> str | None:
+    """'consent' or 'demographics' while the worker still owes them, else None."""
+    if worker.consent is not True:
+        return "consent"
+    if worker.age is None:
+        return "demographics"
+    return None
