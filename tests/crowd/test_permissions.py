@@ -238,7 +238,7 @@ def staff_url_args(data: dict[str, int]) -> dict[str, dict[str, int]]:
 
     fig = AnalysisFigure.objects.create(name="demo", title="Demo", png=b"\x89PNG", svg="<svg/>")
     board = Leaderboard.objects.create(name="demo", csv="model,score\n", png=b"\x89PNG", svg="<svg/>",
-                                       results={"sources": []})  # fmt: skip
+                                       results={"sources": []})
     return {
         **{f"analysis:leaderboard_{fmt}": {"pk": board.pk} for fmt in ("csv", "json", "png", "svg")},
         "crowd:task_review": {"task_id": data["task"]},
