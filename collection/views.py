@@ -453,7 +453,8 @@ def chat(request: HttpRequest, worker: Worker, task_id: int) -> HttpResponse:
         "noQuestion": _("Ask your first question above."),
         "waiting": _("Waiting for the answer…"),
         "answering": _("The answer is being written…"),
-        "pleaseRate": _("Please rate the answer below before asking the next question."),
+        "pleaseRate": _("Please rate both answers below before asking the next question.")
+        if task.mode == Mode.PAIRWISE else _("Please rate the answer below before asking the next question."),
         "rated": _("Thank you. Ask your next question, or finish when you are done."),
         "failed": _("An answer could not be loaded. Use “Try again”."),
         "typeQuestion": _("Please type a question."),
