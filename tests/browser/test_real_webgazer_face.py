@@ -85,6 +85,7 @@ def test_real_webgazer_face_sizes_pairwise_qc_and_stored_calibration(face_browse
     cfg.pass_threshold = 100.0  # unreachable: every size but the last fails, and "Try again" follows
     cfg.min_turns, cfg.min_seconds, cfg.pointwise_quota = 1, 5, 0  # pairwise only
     cfg.keep_webgazer_data = True  # checked at the end: the next person inherits the calibration
+    cfg.researcher_contact, cfg.payment_info = "IFllm Lab, lab@example.org", "USD 4 for about 20 minutes"
     cfg.save()
     context = face_browser.new_context(viewport={"width": 1280, "height": 720}, base_url=asgi_server)
     context.add_init_script(WATCH_TARGETS)
