@@ -127,3 +127,22 @@ def test_clicks_per_calibration_dot_is_a_study_setting(client, topics, demo_mode
     cfg.calibration_clicks_per_point = 11
     with pytest.raises(ValidationError):
         cfg.full_clean()
+
+
+@pytest.mark.parametrize("keep", [False, True])
+def test_last_completion_page_forgets_webgazer_data_unless_kept(client, topics, demo_models, keep):  # noqa: ANN001
+    """The worker leaves after the last topic; with more topics to do the calibration is still needed."""
+    cfg = study.study_settings_get()
+    cfg.keep_webgazer_data = keep
+    cfg.save()
+    enter_lab(client)
+    complete_profile(client)
+    first, second = choose(client, n=2)
+    first.status, first.completion_code = Task.Status.COMPLETED, "code-1"
+    first.save()
+    page = client.get(reverse("collection:done", args=[first.pk])).content.decode()
+    assert "next-topic" in page and "collection/js/forget.mjs" not in page  # the next topic's check uses it
+    second.status, second.completion_code = Task.Status.COMPLETED, "code-2"
+    second.save()
+    page = client.get(reverse("collection:done", args=[second.pk])).content.decode()
+    assert "next-topic" not in page and ("collection/js/forget.mjs" in page) is not keep
