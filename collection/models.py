@@ -13,6 +13,7 @@ Trajectories are stored as compressed column blocks (:class:`TrajectoryChunk`); 
 from __future__ import annotations
 
 from django.conf import settings
+from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 from django.db.models import Q
 from django.utils.translation import gettext_lazy as _
@@ -383,6 +384,14 @@ class StudySettings(models.Model):
     )
     payment_info = models.TextField(
         blank=True, help_text=_("What the worker is paid, and for what (shown on the consent page).")
+    )
+    calibration_clicks_per_point = models.PositiveSmallIntegerField(
+        default=5,
+        validators=[MinValueValidator(1), MaxValueValidator(10)],
+        help_text=_(
+            "Clicks on each of the 9 calibration dots. Each click gives WebGazer one training example; "
+            "5 is WebGazer's own demo. Fewer make calibration quicker and less accurate."
+        ),
     )
     max_calibration_attempts = models.PositiveSmallIntegerField(
         default=3,

@@ -23,6 +23,7 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.templatetags.static import static
 from django.urls import reverse
 from django.utils.translation import gettext as _
+from django.utils.translation import ngettext
 from django.views.decorators.http import require_http_methods, require_POST
 
 from . import session as study_session
@@ -369,9 +370,13 @@ def calibrate(request: HttpRequest, worker: Worker, task_id: int) -> HttpRespons
         maxAttempts=cfg.max_calibration_attempts,
         failedBefore=task.calibration_attempts.filter(passed=False).count(),
         keepWebgazerData=cfg.keep_webgazer_data,
+        clicksPerPoint=cfg.calibration_clicks_per_point,
     )
     config["text"] = {
-        "clickDots": _("Look at each red dot and click it 5 times."),
+        "clickDots": ngettext(
+            "Look at each red dot and click it.", "Look at each red dot and click it %(n)s times.",
+            cfg.calibration_clicks_per_point,
+        ) % {"n": cfg.calibration_clicks_per_point},
         "pointLabel": _("Calibration point %(n)s"),
         "lookCentre": _("Now look at the blue dot until it disappears. Do not move the mouse."),
         "noFace": _("No face found: look at the screen"),
@@ -390,10 +395,10 @@ def calibrate(request: HttpRequest, worker: Worker, task_id: int) -> HttpRespons
         "centre": _("centre"),
         "cameraFailed": _("The webcam could not be started. Allow camera access and try again."),
     }
-    return render(request, "collection/calibrate.html", _base_context(request, task=task, config=config))
+    return render(request, "collection/calibrate.html",
+                  _base_context(request, task=task, config=config, clicks=cfg.calibration_clicks_per_point))
 
 
-@webgazer_csp
 @study_page
 def calibration_failed(request: HttpRequest, worker: Worker, task_id: int) -> HttpResponse:
     """The way out after too many failed calibrations: why, and what to do now (never a dead end)."""
@@ -410,10 +415,12 @@ def calibration_failed(request: HttpRequest, worker: Worker, task_id: int) -> Ht
         "attempts": task.calibration_attempts.count(),
         "code": cfg.partial_payment_code if task.calibration_way_out == "code" else "",
         "contact": cfg.researcher_contact,
+        "forget_webgazer": not cfg.keep_webgazer_data,
     }
     return render(request, "collection/calibration_failed.html", _base_context(request, **ctx))
 
 
+@webgazer_csp
 @study_page
 def chat(request: HttpRequest, worker: Worker, task_id: int) -> HttpResponse:
     task = _held_task(request, worker, task_id)
@@ -446,7 +453,8 @@ def chat(request: HttpRequest, worker: Worker, task_id: int) -> HttpResponse:
         "noQuestion": _("Ask your first question above."),
         "waiting": _("Waiting for the answer…"),
         "answering": _("The answer is being written…"),
-        "pleaseRate": _("Please rate the answer below before asking the next question."),
+        "pleaseRate": _("Please rate both answers below before asking the next question.")
+        if task.mode == Mode.PAIRWISE else _("Please rate the answer below before asking the next question."),
         "rated": _("Thank you. Ask your next question, or finish when you are done."),
         "failed": _("An answer could not be loaded. Use “Try again”."),
         "typeQuestion": _("Please type a question."),
@@ -558,4 +566,6 @@ def done(request: HttpRequest, worker: Worker, task_id: int) -> HttpResponse:
             ctx["prolific_url"] = url
     if next_task is not None:
         ctx["next_url"] = reverse("collection:resume")
+    else:  # the worker leaves: the next person on this computer must not inherit the calibration
+        ctx["forget_webgazer"] = not study.study_settings_get().keep_webgazer_data
     return render(request, "collection/done.html", _base_context(request, **ctx))

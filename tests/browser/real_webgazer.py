@@ -10,28 +10,26 @@ from pathlib import Path
 
 from django.urls import reverse
 
-from collection.models import LLMModel, Topic
+from collection.models import LLMModel, Topic, Worker
 from collection.services import identity
 
 SHOTS = os.environ.get("IFLLM_SCREENSHOT_DIR")
 
-#: Records, for every target the page adds, the element at the target's centre once it is laid
-#: out (``elementFromPoint`` skips pointer-events:none, as a click does), and every state the
-#: face-status badge shows.
+#: Records, for every target the page adds, the element at the target's centre (checked at once:
+#: ``getBoundingClientRect``/``elementFromPoint`` lay the page out; ``elementFromPoint`` skips
+#: pointer-events:none, as a click does), and every state the face-status badge shows.
 WATCH_TARGETS = """
 window.__targets = [];
 window.__faceStates = [];
 new MutationObserver((records) => {
   for (const r of records) {
     for (const n of r.addedNodes) {
-      if (!(n instanceof HTMLElement) || !n.matches('.calib-point, .calib-target')) continue;
-      requestAnimationFrame(() => requestAnimationFrame(() => {
-        const b = n.getBoundingClientRect();
-        const x = b.left + b.width / 2, y = b.top + b.height / 2;
-        const hit = document.elementFromPoint(x, y);
-        window.__targets.push({kind: n.className, x, y, ok: hit === n,
-          hit: hit ? (hit.id || hit.className || hit.tagName) : null});
-      }));
+      if (!(n instanceof HTMLElement) || !n.matches('.calib-point, .calib-target') || !n.isConnected) continue;
+      const b = n.getBoundingClientRect();
+      const x = b.left + b.width / 2, y = b.top + b.height / 2;
+      const hit = document.elementFromPoint(x, y);
+      window.__targets.push({kind: n.className, x, y, w: innerWidth, h: innerHeight, ok: hit === n,
+        hit: hit ? (hit.id || hit.className || hit.tagName) : null});
     }
     if (r.type === 'attributes' && r.target.id === 'head-status' && r.attributeName === 'data-state') {
       const s = r.target.dataset.state;
@@ -41,12 +39,48 @@ new MutationObserver((records) => {
 }).observe(document, {childList: true, subtree: true, attributes: true, attributeFilter: ['data-state']});
 """
 
+#: Shorter validation targets (a test hook of calibrate.mjs; an object, not a gaze function, so
+#: the real WebGazer still runs): a 2 s centre stare and 1 s per corner instead of 5 s and 1.5 s.
+SHORT_VALIDATION = "window.IFLLM_TEST_GAZE = {centreMs: 2000, pointMs: 1000};"
 
-def shot(page, name: str) -> None:
+#: How many calibration examples WebGazer keeps in this browser (its localforage IndexedDB
+#: database, key ``webgazerGlobalData``): null when nothing is stored.
+STORED_CALIBRATION = """async () => {
+  if (!(await indexedDB.databases()).some((d) => d.name === 'localforage')) return null;
+  return await new Promise((resolve) => {
+    const req = indexedDB.open('localforage');
+    req.onerror = () => resolve(null);
+    req.onsuccess = () => {
+      const db = req.result;
+      if (!db.objectStoreNames.contains('keyvaluepairs')) { db.close(); resolve(null); return; }
+      const get = db.transaction('keyvaluepairs').objectStore('keyvaluepairs').get('webgazerGlobalData');
+      get.onsuccess = () => { db.close(); resolve(get.result ? get.result.length : null); };
+      get.onerror = () => { db.close(); resolve(null); };
+    };
+  });
+}"""
+
+#: The two screen sizes of the screenshots people look at.
+SHOT_SIZES = [(1366, 768), (1920, 1080)]
+
+
+def shot(page, name: str) -> None:  # noqa: ANN001
     """Screenshots for people to look at (set IFLLM_SCREENSHOT_DIR); no effect otherwise."""
     if SHOTS:
         Path(SHOTS).mkdir(parents=True, exist_ok=True)
         page.screenshot(path=f"{SHOTS}/{name}.png")
+
+
+def shots(page, name: str) -> None:  # noqa: ANN001
+    """``shot`` at each of SHOT_SIZES, then back to the page's own size."""
+    if not SHOTS:
+        return
+    size = page.viewport_size
+    for w, h in SHOT_SIZES:
+        page.set_viewport_size({"width": w, "height": h})
+        page.wait_for_timeout(300)
+        shot(page, f"{name}-{w}x{h}")
+    page.set_viewport_size(size)
 
 
 def study_content() -> None:
@@ -56,14 +90,13 @@ def study_content() -> None:
     LLMModel.objects.get_or_create(name="demo-b", defaults={"provider": "demo", "model_id": "demo-b", "enabled": True})
 
 
-def enter_to_calibration(page, worker_id: str, *, consent_shot: str | None = None) -> None:
+def enter_to_calibration(page, worker_id: str) -> Worker:  # noqa: ANN001
     """Lab entry, consent, demographics, one topic, instructions: the calibration intro."""
-    # Lab entry as staff hand it out: a participant and a one-time invitation link.
+    # Lab entry: staff created the participant and sent a one-time invitation link.
     worker = identity.lab_participant_create(participant_id=worker_id)
     page.goto(reverse("collection:join", kwargs={"token": identity.invitation_create(worker=worker).token}))
     page.get_by_role("button", name="Start").click()
-    if consent_shot:
-        shot(page, consent_shot)
+    shots(page, "consent")
     page.get_by_label(re.compile("I have read the information")).check()
     page.get_by_role("button", name="Continue").click()
     page.get_by_label("Age").fill("41")
@@ -76,21 +109,33 @@ def enter_to_calibration(page, worker_id: str, *, consent_shot: str | None = Non
     page.get_by_role("button", name="Continue").click()
     page.get_by_role("button", name="I have read the instructions").click()
     page.wait_for_url(re.compile(r"/calibrate/$"))
+    return worker
 
 
-def click_all_points(page) -> None:
-    """Click every calibration dot 5 times at its centre (the centre dot appears last)."""
+def click_all_points(page, *, clicks: int = 1, shot_name: str | None = None) -> None:  # noqa: ANN001
+    """Click every calibration dot ``clicks`` times at its centre (the centre dot appears last).
+
+    The outer dots' centres are read in one call: while WebGazer tracks, each round trip to the
+    page waits for a face-mesh frame (about 0.2 s on a loaded 2-core machine).
+    """
     page.wait_for_selector(".calib-point", timeout=60_000)
-    for i in range(9):
-        point = page.locator(f'.calib-point[data-index="{i}"]')
-        point.wait_for(timeout=10_000)
-        box = point.bounding_box()
-        for _ in range(5):
-            page.mouse.click(box["x"] + box["width"] / 2, box["y"] + box["height"] / 2)
-            page.wait_for_timeout(60)
+    if shot_name:
+        shot(page, shot_name)
+    centres = page.evaluate(
+        """(sel) => [...document.querySelectorAll(sel)].map((b) => {
+          const r = b.getBoundingClientRect(); return [r.left + r.width / 2, r.top + r.height / 2]; })""",
+        ".calib-point:not(:disabled)",
+    )
+    assert len(centres) == 8, centres
+    for x, y in centres:
+        for _ in range(clicks):
+            page.mouse.click(x, y)
+    box = page.locator('.calib-point[data-index="8"]').bounding_box(timeout=30_000)
+    for _ in range(clicks):
+        page.mouse.click(box["x"] + box["width"] / 2, box["y"] + box["height"] / 2)
 
 
-def heading_clear(page, selector: str) -> bool:
+def heading_clear(page, selector: str) -> bool:  # noqa: ANN001
     """The element at a heading's first characters is the heading (no preview over it)."""
     return page.evaluate(
         """(sel) => { const h = document.querySelector(sel); const b = h.getBoundingClientRect();

@@ -48,7 +48,8 @@ def _start_webgazer(page, wasm: list[str]) -> None:
     page.get_by_role("button", name="Start").click()
     page.wait_for_function("() => !!window.webgazer", timeout=30_000)
     deadline = time.monotonic() + 60
-    while not wasm and time.monotonic() < deadline:
+    # until the face mesh's WebAssembly arrives, or the policy blocked something (nothing more comes)
+    while not wasm and time.monotonic() < deadline and not page.evaluate("window.__cspViolations.length"):
         page.wait_for_timeout(250)
     page.wait_for_timeout(3000)  # let the face mesh compile and run on a few frames
 

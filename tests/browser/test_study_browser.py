@@ -16,6 +16,8 @@ from collection.models import LLMModel, Mode, Task, Topic, Turn
 from collection.selectors import task_samples
 from collection.services import identity, study
 
+from .real_webgazer import shots
+
 # Gaze follows the validation target when one is shown, otherwise the mouse; every fourth second
 # the "face" is lost, so no-face samples are produced too.
 TEST_GAZE = """
@@ -100,6 +102,7 @@ def ask_and_rate(page, question: str, mode: str, *, before_rating=None, after_ra
     if mode == Mode.PAIRWISE:
         hover_box(page, 2)
     shot(page, f"09-chat-{mode}")
+    shots(page, f"09-chat-{mode}")
     if before_rating:
         before_rating()
     page.locator('input[name="likert_1"][value="4"]').check()

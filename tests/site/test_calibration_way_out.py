@@ -4,6 +4,7 @@ study pages and error pages that say what to do next (issue 10, items 3 and 7)."
 from __future__ import annotations
 
 import pytest
+from django.core.exceptions import ValidationError
 from django.urls import reverse
 
 from collection.models import Task
@@ -81,3 +82,67 @@ def test_platform_error_pages_say_what_to_do(client, params, hint):
     assert r.status_code == 400
     html = r.content.decode()
     assert "What to do now" in html and hint in html
+
+
+def _script_src(response) -> str:  # noqa: ANN001
+    policy = response["Content-Security-Policy"]
+    return dict(d.strip().split(" ", 1) for d in policy.split(";") if d.strip())["script-src"]
+
+
+def test_both_webgazer_pages_allow_its_eval_and_no_other_page_does(chatting):  # noqa: ANN001
+    """WebGazer's bundle evaluates strings: without 'unsafe-eval' on the chat page its start fails
+    ("No stream"), the logger never starts and the task has no gaze at all (seen with the real
+    WebGazer, tests/browser/test_real_webgazer_face.py)."""
+    client, task = chatting
+    assert "'unsafe-eval'" in _script_src(client.get(reverse("collection:chat", kwargs={"task_id": task.pk})))
+    assert "'unsafe-eval'" not in _script_src(client.get(reverse("collection:consent")))
+
+
+@pytest.mark.parametrize("keep", [False, True])
+def test_way_out_page_forgets_webgazer_data_unless_the_study_keeps_it(client, topics, demo_models, keep):  # noqa: ANN001
+    cfg = study.study_settings_get()
+    cfg.max_calibration_attempts, cfg.keep_webgazer_data = 1, keep
+    cfg.save()
+    enter_lab(client)
+    complete_profile(client)
+    (task,) = choose(client)
+    r = client.get(reverse("collection:calibrate", kwargs={"task_id": task.pk}))
+    assert f'"keepWebgazerData": {"true" if keep else "false"}' in r.content.decode()
+    assert "'unsafe-eval'" in _script_src(r)
+    url = _attempt(client, task, 900.0, 0.0).json()["way_out_url"]
+    r = client.get(url)
+    assert r.status_code == 200 and "'unsafe-eval'" not in _script_src(r)  # no WebGazer here
+    assert ("collection/js/forget.mjs" in r.content.decode()) is not keep
+
+
+def test_clicks_per_calibration_dot_is_a_study_setting(client, topics, demo_models):  # noqa: ANN001
+    cfg = study.study_settings_get()
+    cfg.calibration_clicks_per_point = 3
+    cfg.save()
+    enter_lab(client)
+    complete_profile(client)
+    (task,) = choose(client)
+    html = client.get(reverse("collection:calibrate", kwargs={"task_id": task.pk})).content.decode()
+    assert '"clicksPerPoint": 3' in html and "click it 3 times" in html
+    cfg.calibration_clicks_per_point = 11
+    with pytest.raises(ValidationError):
+        cfg.full_clean()
+
+
+@pytest.mark.parametrize("keep", [False, True])
+def test_last_completion_page_forgets_webgazer_data_unless_kept(client, topics, demo_models, keep):  # noqa: ANN001
+    """The worker leaves after the last topic; with more topics to do the calibration is still needed."""
+    cfg = study.study_settings_get()
+    cfg.keep_webgazer_data = keep
+    cfg.save()
+    enter_lab(client)
+    complete_profile(client)
+    first, second = choose(client, n=2)
+    first.status, first.completion_code = Task.Status.COMPLETED, "code-1"
+    first.save()
+    page = client.get(reverse("collection:done", args=[first.pk])).content.decode()
+    assert "next-topic" in page and "collection/js/forget.mjs" not in page  # the next topic's check uses it
+    second.status, second.completion_code = Task.Status.COMPLETED, "code-2"
+    second.save()
+    page = client.get(reverse("collection:done", args=[second.pk])).content.decode()
+    assert "next-topic" not in page and ("collection/js/forget.mjs" in page) is not keep

@@ -1,4 +1,4 @@
-// Calibration (9 points x 5 clicks: 8 outer, then the centre) and validation (a 5 s stare at
+// Calibration (9 points x N clicks, a study setting: 8 outer, then the centre) and validation (a 5 s stare at
 // the centre, then four shorter points). The page sends the raw predictions; the server computes
 // the score, decides pass/fail and keeps every attempt.
 'use strict';
@@ -11,7 +11,7 @@ const stage = $('#stage');
 const area = $('#calib-area');
 const message = $('#stage-message');
 const headStatus = $('#head-status');
-const CLICKS_PER_POINT = 5;
+const CLICKS_PER_POINT = config.clicksPerPoint || 5;
 const OUTER = [[10, 10], [50, 10], [90, 10], [90, 50], [90, 90], [50, 90], [10, 90], [10, 50]];
 const testHooks = window.IFLLM_TEST_GAZE || {};
 const CENTRE_MS = testHooks.centreMs || 5000;

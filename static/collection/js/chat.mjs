@@ -231,9 +231,12 @@ function onAnswerRejected(item, message) {
 }
 
 const saveState = $('#save-state');
+let answeredOnPage = false; // "Saved" only once this page has saved something, not for an empty queue
 const answers = new AnswerQueue({
   taskId: config.taskId, csrfToken: config.csrfToken, onSaved: onAnswerSaved, onRejected: onAnswerRejected,
   onState: (state) => {
+    if (state !== 'saved') answeredOnPage = true;
+    if (!answeredOnPage) return;
     saveState.hidden = false;
     saveState.dataset.state = state;
     saveState.textContent = config.text[{ saving: 'saving', saved: 'saved', retrying: 'savingRetry' }[state]];

@@ -1,6 +1,7 @@
 // The gaze source: WebGazer with its MediaPipe files served by this site, or, in browser tests,
 // `window.IFLLM_TEST_GAZE` (a function (timeMs) -> {x, y, headInBox} | null) instead of the
-// webcam model. Everything else in the page only sees `latest()`.
+// webcam model. Everything else in the page only sees `latest()`. (An object instead of a function,
+// e.g. `{centreMs, pointMs}`, only shortens the calibration page's validation: the real WebGazer runs.)
 'use strict';
 
 let webgazerLoading = null;
