@@ -64,14 +64,14 @@ STORED_CALIBRATION = """async () => {
 SHOT_SIZES = [(1366, 768), (1920, 1080)]
 
 
-def shot(page, name: str) -> None:  # noqa: ANN001
+def shot(page, name: str) -> None:
     """Screenshots for people to look at (set IFLLM_SCREENSHOT_DIR); no effect otherwise."""
     if SHOTS:
         Path(SHOTS).mkdir(parents=True, exist_ok=True)
         page.screenshot(path=f"{SHOTS}/{name}.png")
 
 
-def shots(page, name: str) -> None:  # noqa: ANN001
+def shots(page, name: str) -> None:
     """``shot`` at each of SHOT_SIZES, then back to the page's own size."""
     if not SHOTS:
         return
@@ -90,7 +90,7 @@ def study_content() -> None:
     LLMModel.objects.get_or_create(name="demo-b", defaults={"provider": "demo", "model_id": "demo-b", "enabled": True})
 
 
-def enter_to_calibration(page, worker_id: str) -> Worker:  # noqa: ANN001
+def enter_to_calibration(page, worker_id: str) -> Worker:
     """Lab entry, consent, demographics, one topic, instructions: the calibration intro."""
     # Lab entry: staff created the participant and sent a one-time invitation link.
     worker = identity.lab_participant_create(participant_id=worker_id)
@@ -112,7 +112,7 @@ def enter_to_calibration(page, worker_id: str) -> Worker:  # noqa: ANN001
     return worker
 
 
-def click_all_points(page, *, clicks: int = 1, shot_name: str | None = None) -> None:  # noqa: ANN001
+def click_all_points(page, *, clicks: int = 1, shot_name: str | None = None) -> None:
     """Click every calibration dot ``clicks`` times at its centre (the centre dot appears last).
 
     The outer dots' centres are read in one call: while WebGazer tracks, each round trip to the
@@ -135,7 +135,7 @@ def click_all_points(page, *, clicks: int = 1, shot_name: str | None = None) -> 
         page.mouse.click(box["x"] + box["width"] / 2, box["y"] + box["height"] / 2)
 
 
-def heading_clear(page, selector: str) -> bool:  # noqa: ANN001
+def heading_clear(page, selector: str) -> bool:
     """The element at a heading's first characters is the heading (no preview over it)."""
     return page.evaluate(
         """(sel) => { const h = document.querySelector(sel); const b = h.getBoundingClientRect();

@@ -38,11 +38,11 @@ from .real_webgazer import (
 SIZES = [(1280, 720), (1440, 900), (1920, 1080), (1366, 800), (1366, 768)]
 
 
-def _states(page) -> list[str]:  # noqa: ANN001
+def _states(page) -> list[str]:
     return page.evaluate("window.__faceStates")
 
 
-def _calibrate_at_every_size(page, cfg) -> None:  # noqa: ANN001
+def _calibrate_at_every_size(page, cfg) -> None:
     for i, (w, h) in enumerate(SIZES):
         page.set_viewport_size({"width": w, "height": h})
         last = i == len(SIZES) - 1
@@ -77,7 +77,7 @@ def _calibrate_at_every_size(page, cfg) -> None:  # noqa: ANN001
 
 
 @pytest.mark.django_db(transaction=True)
-def test_real_webgazer_face_sizes_pairwise_qc_and_stored_calibration(face_browser, asgi_server):  # noqa: ANN001
+def test_real_webgazer_face_sizes_pairwise_qc_and_stored_calibration(face_browser, asgi_server):
     study_content()
     cfg = study.study_settings_get()
     cfg.calibration_clicks_per_point = 1

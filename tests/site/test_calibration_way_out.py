@@ -84,12 +84,12 @@ def test_platform_error_pages_say_what_to_do(client, params, hint):
     assert "What to do now" in html and hint in html
 
 
-def _script_src(response) -> str:  # noqa: ANN001
+def _script_src(response) -> str:
     policy = response["Content-Security-Policy"]
     return dict(d.strip().split(" ", 1) for d in policy.split(";") if d.strip())["script-src"]
 
 
-def test_both_webgazer_pages_allow_its_eval_and_no_other_page_does(chatting):  # noqa: ANN001
+def test_both_webgazer_pages_allow_its_eval_and_no_other_page_does(chatting):
     """WebGazer's bundle evaluates strings: without 'unsafe-eval' on the chat page its start fails
     ("No stream"), the logger never starts and the task has no gaze at all (seen with the real
     WebGazer, tests/browser/test_real_webgazer_face.py)."""
@@ -99,7 +99,7 @@ def test_both_webgazer_pages_allow_its_eval_and_no_other_page_does(chatting):  #
 
 
 @pytest.mark.parametrize("keep", [False, True])
-def test_way_out_page_forgets_webgazer_data_unless_the_study_keeps_it(client, topics, demo_models, keep):  # noqa: ANN001
+def test_way_out_page_forgets_webgazer_data_unless_the_study_keeps_it(client, topics, demo_models, keep):
     cfg = study.study_settings_get()
     cfg.max_calibration_attempts, cfg.keep_webgazer_data = 1, keep
     cfg.save()
@@ -115,7 +115,7 @@ def test_way_out_page_forgets_webgazer_data_unless_the_study_keeps_it(client, to
     assert ("collection/js/forget.mjs" in r.content.decode()) is not keep
 
 
-def test_clicks_per_calibration_dot_is_a_study_setting(client, topics, demo_models):  # noqa: ANN001
+def test_clicks_per_calibration_dot_is_a_study_setting(client, topics, demo_models):
     cfg = study.study_settings_get()
     cfg.calibration_clicks_per_point = 3
     cfg.save()
@@ -130,7 +130,7 @@ def test_clicks_per_calibration_dot_is_a_study_setting(client, topics, demo_mode
 
 
 @pytest.mark.parametrize("keep", [False, True])
-def test_last_completion_page_forgets_webgazer_data_unless_kept(client, topics, demo_models, keep):  # noqa: ANN001
+def test_last_completion_page_forgets_webgazer_data_unless_kept(client, topics, demo_models, keep):
     """The worker leaves after the last topic; with more topics to do the calibration is still needed."""
     cfg = study.study_settings_get()
     cfg.keep_webgazer_data = keep
