@@ -3,7 +3,7 @@
 Usage::
 
     .venv/bin/python benchmarks/reward_new_workers.py [/tmp/dev] [--seeds 0,1] [--trees 100]
-        [--sections variants,relative,cascade,sequence,text,fewshot,calibration]
+        [--sections variants,relative,cascade,sequence,text,fewshot,calibration,transfer]
         [--cache-dir /tmp/ifllm-new-workers] [--figure reliability.png]
 
 Prints one markdown table per section: accuracy with a 95 % interval from a bootstrap over
@@ -40,7 +40,7 @@ from analysis.reward.variants import (  # noqa: E402
     text_blend_specs,
 )
 
-SECTIONS = ("variants", "relative", "cascade", "sequence", "text", "fewshot", "calibration")
+SECTIONS = ("variants", "relative", "cascade", "sequence", "text", "fewshot", "calibration", "transfer")
 
 
 def cached_tables(root: str, cache_dir: Path) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
@@ -189,6 +189,23 @@ def main(argv: list[str] | None = None) -> int:
             reliability_diagram(curves).savefig(args.figure, dpi=110)
             print(f"reliability diagram: {args.figure}")
         timings["calibration"] = time.perf_counter() - t
+    if "transfer" in sections:
+        # the split of benchmarks/reward_table.py: half the workers (seed 0) fit, the others score
+        from analysis.transfer import transfer_predictions
+
+        t = time.perf_counter()
+        workers = sorted(features["worker"].unique())
+        train = set(np.random.default_rng(0).choice(workers, size=len(workers) // 2, replace=False))
+        is_train = data.groups.isin(train).to_numpy()
+        X = data.X[[c for c in data.X.columns if not c.startswith("seq.")]]
+        specs = base_specs + new_worker_specs(forest) + cascade_specs(forest)
+        preds = transfer_predictions(X[is_train], data.y[is_train].to_numpy(), data.groups[is_train].to_numpy(),
+                                     X[~is_train], data.y[~is_train].to_numpy(), data.groups[~is_train].to_numpy(),
+                                     specs=specs, config=config, query_ids=data.query_ids[~is_train])  # fmt: skip
+        print(f"\n## Dev-internal transfer: fitted on {len(train)} workers, scored on the other "
+              f"{len(workers) - len(train)}\n")  # fmt: skip
+        print(format_interval_table({"Pairwise transfer": predictions_summary(preds)}))
+        timings["transfer"] = time.perf_counter() - t
     if args.oof:
         oof.to_parquet(args.oof)
     print("\nseconds per section: " + ", ".join(f"{k} {v:.0f}" for k, v in timings.items()))

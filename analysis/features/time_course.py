@@ -156,7 +156,9 @@ def time_course_features(
 
 
 def release_time_course(
-    queries: pd.DataFrame, samples_by_task, **kwargs  # noqa: ANN001 - iterable of (key, mode, samples)
+    queries: pd.DataFrame,
+    samples_by_task,
+    **kwargs,  # noqa: ANN001 - iterable of (key, mode, samples)
 ) -> pd.DataFrame:
     """:func:`time_course_features` of every task of a release, indexed by ``query_id``."""
     from .matching import match_task

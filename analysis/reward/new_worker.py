@@ -152,7 +152,7 @@ def standardise_within(
         z = ((stacked - mean) / std).fillna(0.0).where(stacked.notna())
         n = len(features)
         for i, c in enumerate(pair):
-            out[c] = z.iloc[i * n:(i + 1) * n].to_numpy()
+            out[c] = z.iloc[i * n : (i + 1) * n].to_numpy()
     return out
 
 

@@ -19,6 +19,9 @@ from .models import ForestParams, ModelSpec, logistic_regression
 from .new_worker import LengthResidualiser, SideSymmetricClassifier, standardise_within
 from .sequence import DwellSequenceClassifier
 
+#: Exploration forests: 100 trees (within the seed spread of 500 on dev, ``benchmarks/reward_trees.py``).
+FOREST_100 = ForestParams(n_estimators=100)
+
 
 def _symmetric(make: Callable[[int], object]) -> Callable[[int], object]:
     def build(random_state: int) -> SideSymmetricClassifier:
@@ -49,7 +52,7 @@ def _blend(make_forest: Callable[[int], object], other: Callable[[int], object],
     return build
 
 
-def new_worker_specs(forest: ForestParams = ForestParams(n_estimators=100)) -> list[ModelSpec]:
+def new_worker_specs(forest: ForestParams = FOREST_100) -> list[ModelSpec]:
     """Variants on the paper's feature table (plus ``cascade``/``seq`` columns where present)."""
     rf = forest.classifier
     return [
@@ -63,7 +66,7 @@ def new_worker_specs(forest: ForestParams = ForestParams(n_estimators=100)) -> l
     ]  # fmt: skip
 
 
-def cascade_specs(forest: ForestParams = ForestParams(n_estimators=100)) -> list[ModelSpec]:
+def cascade_specs(forest: ForestParams = FOREST_100) -> list[ModelSpec]:
     """Lengths plus the gaze cascade, and IF with the cascade always kept (needs ``cascade`` columns)."""
     rf = forest.classifier
     return [
@@ -73,7 +76,7 @@ def cascade_specs(forest: ForestParams = ForestParams(n_estimators=100)) -> list
     ]
 
 
-def sequence_specs(forest: ForestParams = ForestParams(n_estimators=100)) -> list[ModelSpec]:
+def sequence_specs(forest: ForestParams = FOREST_100) -> list[ModelSpec]:
     """The torch time-course model alone (with and without length) and blended with RF + IF."""
     rf = forest.classifier
     return [
@@ -84,7 +87,7 @@ def sequence_specs(forest: ForestParams = ForestParams(n_estimators=100)) -> lis
     ]  # fmt: skip
 
 
-def text_blend_specs(forest: ForestParams = ForestParams(n_estimators=100)) -> list[ModelSpec]:
+def text_blend_specs(forest: ForestParams = FOREST_100) -> list[ModelSpec]:
     """A text reward signal (LogReg on MiniLM embeddings, group ``emb``) blended with behaviour."""
     rf = forest.classifier
     return [
