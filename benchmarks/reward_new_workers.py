@@ -76,6 +76,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--cache-dir", default=os.environ.get("IFLLM_CACHE", "/tmp/ifllm-new-workers"))
     parser.add_argument("--figure", help="write the reliability diagram (PNG) here")
     parser.add_argument("--oof", help="write every out-of-fold row (parquet) here")
+    parser.add_argument(
+        "--prior-sd",
+        type=float,
+        default=1.0,
+        help="few-shot: sd of the normal prior of a worker's logit offset (fixed in advance)",
+    )
     args = parser.parse_args(argv)
     sections = [s for s in args.sections.split(",") if s]
     seeds = tuple(int(s) for s in args.seeds.split(","))
@@ -88,7 +94,9 @@ def main(argv: list[str] | None = None) -> int:
     print(f"pairwise: {len(data.y)} labelled pairs, {data.groups.nunique()} workers, "
           f"seeds {seeds}, {args.trees} trees (load {time.perf_counter() - started:.0f} s)")  # fmt: skip
     base_specs = [s for s in default_specs(forest) if s.name in (LENGTH_BASELINE, "RF + IF")]
-    parts = [grouped(data.X, data.y, data.groups, data.query_ids, base_specs, config).assign(section="base")]
+    # the paper's feature table only: the new groups (cascade, seq) enter only the variants that name them
+    no_course = data.X[[c for c in data.X.columns if not c.startswith(("cascade.", "seq."))]]
+    parts = [grouped(no_course, data.y, data.groups, data.query_ids, base_specs, config).assign(section="base")]
     timings = {"base": time.perf_counter() - started}
 
     def run(section: str, X: pd.DataFrame, specs, rename: str = "") -> None:  # noqa: ANN001
@@ -99,7 +107,6 @@ def main(argv: list[str] | None = None) -> int:
         parts.append(oof.assign(section=section))
         timings[section] = timings.get(section, 0.0) + time.perf_counter() - t
 
-    no_course = data.X[[c for c in data.X.columns if not c.startswith(("cascade.", "seq."))]]
     if "variants" in sections:
         run("variants", no_course, new_worker_specs(forest))
     if "relative" in sections:
@@ -140,11 +147,14 @@ def main(argv: list[str] | None = None) -> int:
             return build
 
         preds = few_shot_predictions(no_course, data.y.to_numpy(), data.groups.to_numpy(), order,
-                                     {n: make(n) for n in specs}, ks=(0, 1, 2, 4), seeds=seeds,
+                                     {n: make(n) for n in specs}, ks=(0, 1, 2, 4), seeds=seeds, prior_sd=args.prior_sd,
                                      query_ids=data.query_ids)  # fmt: skip
         fs = predictions_summary(preds)
         k0 = preds[preds["protocol"] == "k=0"].set_index(["model", "seed", "query_id"])
-        print("\n## Few-shot: first k explicit labels of a new worker set a per-worker logit offset\n")
+        print(
+            f"\n## Few-shot: first k explicit labels of a new worker set a per-worker logit offset "
+            f"(prior sd {args.prior_sd:g})\n"
+        )
         print(format_interval_table({"Pairwise few-shot": fs}))
         print("\nIncrement over k = 0 (same rows, paired worker bootstrap):")
         from analysis.reward.intervals import worker_bootstrap
@@ -197,11 +207,17 @@ def main(argv: list[str] | None = None) -> int:
         workers = sorted(features["worker"].unique())
         train = set(np.random.default_rng(0).choice(workers, size=len(workers) // 2, replace=False))
         is_train = data.groups.isin(train).to_numpy()
-        X = data.X[[c for c in data.X.columns if not c.startswith("seq.")]]
-        specs = base_specs + new_worker_specs(forest) + cascade_specs(forest)
-        preds = transfer_predictions(X[is_train], data.y[is_train].to_numpy(), data.groups[is_train].to_numpy(),
-                                     X[~is_train], data.y[~is_train].to_numpy(), data.groups[~is_train].to_numpy(),
-                                     specs=specs, config=config, query_ids=data.query_ids[~is_train])  # fmt: skip
+        preds = []
+        for X, specs in (
+            (no_course, base_specs + new_worker_specs(forest)),
+            (data.X[[c for c in data.X.columns if not c.startswith("seq.")]], cascade_specs(forest)),
+        ):
+            preds.append(transfer_predictions(
+                X[is_train], data.y[is_train].to_numpy(), data.groups[is_train].to_numpy(), X[~is_train],
+                data.y[~is_train].to_numpy(), data.groups[~is_train].to_numpy(), specs=specs, config=config,
+                query_ids=data.query_ids[~is_train],
+            ))  # fmt: skip
+        preds = pd.concat(preds, ignore_index=True)
         print(f"\n## Dev-internal transfer: fitted on {len(train)} workers, scored on the other "
               f"{len(workers) - len(train)}\n")  # fmt: skip
         print(format_interval_table({"Pairwise transfer": predictions_summary(preds)}))

@@ -53,7 +53,7 @@ def reliability_diagram(
         ax.scatter(bins["confidence"], bins["accuracy"], s=8 + 120 * bins["n"] / bins["n"].max(),
                    color=line[0].get_color(), alpha=0.8)  # fmt: skip
     ax.set_xlim(0.48, 1.02)
-    ax.set_ylim(0.0, 1.02)
+    ax.set_ylim(0.25, 1.02)
     ax.set_xlabel("confidence of the predicted winner")
     ax.set_ylabel("share of pairs where it won")
     ax.set_title(title or "Reliability (worker-grouped out-of-fold)")

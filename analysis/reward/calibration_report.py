@@ -24,7 +24,10 @@ def ece_bootstrap(
     worker-bootstrap interval; with ``baseline_prob_1`` also the paired difference ECE - ECE(baseline).
 
     Each replicate draws workers with replacement and recomputes the ECE over their rows (rows
-    weighted by how often their worker was drawn), with the same draws for the baseline.
+    weighted by how often their worker was drawn), with the same draws for the baseline. Binned
+    ECE is biased upwards on small samples (noise in a bin never cancels), and a replicate has
+    fewer distinct workers, so for a well-calibrated model the interval can lie above the point
+    estimate: compare methods by the paired difference, which shares that bias.
     """
     y = np.asarray(y)
     codes, weights = _worker_weights(np.asarray(groups), n_boot, seed)
