@@ -169,7 +169,9 @@ DEFAULT_REWARD_PARAMS: dict = {
     "quality_filter": True,
     "worker_normalise": True,
     "text": False,
-    "calibration": "platt",
+    # chosen by worker-grouped CV on dev (benchmarks/reward_new_workers.py --sections calibration):
+    # Platt and isotonic both raised the Brier score and neither lowered ECE (README)
+    "calibration": "none",
     "n_jobs": 2,
 }
 

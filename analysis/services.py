@@ -294,12 +294,40 @@ def figures_render(*, job=None, progress: Progress = _noop) -> list[AnalysisFigu
     progress(60, "feature importances")
     _, table = feature_table(params={"worker_normalise": False}, progress=lambda *_: None)
     figures += pure_figures.importance_figures(table.features, turns)
+    reliability = reliability_figure()
+    if reliability is not None:
+        figures.append(("reliability", "Reliability of reward-model confidences (latest run, grouped)", reliability))
     out = []
     for i, (name, title, fig) in enumerate(figures):
         progress(70 + 25 * i / max(len(figures), 1), f"rendering {name}")
         png, svg = pure_figures.png_svg(fig)
         out.append(AnalysisFigure.objects.create(name=name, title=title, job=job, png=png, svg=svg))
     return out
+
+
+def reliability_figure(run: RewardModelRun | None = None, models: tuple[str, ...] = ("RF + Text lengths", "RF + IF")):
+    """Reliability diagram of a run's worker-grouped out-of-fold predictions (latest run by
+    default): raw and, where stored, calibrated confidence of each of ``models``; None when the
+    run has no grouped predictions."""
+    from analysis.plots.calibration import reliability_diagram
+
+    if run is None:
+        run = RewardModelRun.objects.filter(predictions__protocol="grouped").order_by("-pk").first()
+    if run is None:
+        return None
+    rows = pd.DataFrame(
+        run.predictions.filter(protocol="grouped", model_name__in=models, label__isnull=False)
+        .values("model_name", "prob_1", "prob_1_cal", "label")
+    )  # fmt: skip
+    if rows.empty:
+        return None
+    curves = {}
+    for model, part in rows.groupby("model_name", sort=False):
+        y = (part["label"] == 1).astype(int).to_numpy()
+        curves[f"{model}, raw"] = (y, part["prob_1"].to_numpy(dtype=float))
+        if part["prob_1_cal"].notna().all():
+            curves[f"{model}, calibrated"] = (y, part["prob_1_cal"].to_numpy(dtype=float))
+    return reliability_diagram(curves, title=f"Reliability, run {run.pk} (worker-grouped out-of-fold)")
 
 
 # --------------------------------------------------------------------------- text reward model

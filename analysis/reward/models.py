@@ -20,8 +20,10 @@ from sklearn.preprocessing import StandardScaler
 
 from .selection import ColumnFilter, TopKImportance
 
-#: Feature groups that are not implicit feedback: never ranked, only used when a model names them.
-UNRANKED_GROUPS = ("emb",)
+#: Feature groups never ranked, only used when a model names them: text embeddings (not implicit
+#: feedback) and the raw reading time course (``seq``: input of the sequence model, 100+ columns
+#: that would crowd the ranking).
+UNRANKED_GROUPS = ("emb", "seq")
 
 
 @dataclass(frozen=True)
@@ -111,7 +113,8 @@ class ModelSpec:
         """
         if self.use_if and fixed_columns is None:
             first = TopKImportance(
-                k, random_state=random_state, n_jobs=selector_n_jobs, always_keep_groups=self.extra_groups
+                k, random_state=random_state, n_jobs=selector_n_jobs, always_keep_groups=self.extra_groups,
+                rank_exclude_groups=UNRANKED_GROUPS,
             )
         else:
             first = ColumnFilter(list(fixed_columns) if self.use_if else None, extra_groups=self.extra_groups)
