@@ -148,7 +148,12 @@ class _Trainer:
         set_seed(cfg.seed)
         if cfg.gradient_checkpointing:
             # Non-reentrant: works with inputs that need no grad and inside no_sync.
-            model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
+            # (transformers 5 renamed gradient_checkpointing_enable; the old name warns.)
+            enable = getattr(model, "activation_checkpointing_enable", None)
+            if enable is not None:
+                enable(activation_checkpointing_kwargs={"use_reentrant": False})
+            else:
+                model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
         model.train()
         optimizer = _optimizer(model, cfg)
         n_batches = len(self.accelerator.prepare(_epoch_loader(dataset, collator, cfg, 0)))
