@@ -263,6 +263,7 @@ def run_config(name: str, args: argparse.Namespace) -> dict:
             cache.write_text(json.dumps({"chosen": chosen, "rejected": rejected, "seconds": seconds}))
             del reference
             reference = None
+            gc.collect()  # free the reference's memory before the policy is loaded
         saved = json.loads(cache.read_text())
         records = [{**p, "reference_chosen_logps": c, "reference_rejected_logps": r}
                    for p, c, r in zip(prefs, saved["chosen"], saved["rejected"], strict=True)]

@@ -13,6 +13,10 @@ Why our own ~300-line loop instead of TRL's ``DPOTrainer``:
 
 What we do take from TRL is its fused LM head (``logps.fused_lm_head``): the part where it is
 faster and leaner than a plain loop, so we match its memory instead of re-deriving the kernel.
+Where we go past it: the frozen reference's log-probs are computed once before training
+(``reference.compute_reference_logps``; TRL does so only on request) and micro-batches are
+packed padding-free (``data.pack_sequences``; TRL 1.16 has switched its ``padding_free`` off).
+Both keep the micro-batch contents, so steps, resume positions and losses are unchanged.
 
 ``accelerate`` still gives devices, mixed precision and multi-GPU (``accelerate launch``).
 Gradient accumulation is done by hand (``no_sync`` + dividing by the group size) so the
