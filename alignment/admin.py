@@ -156,6 +156,17 @@ class ConfigFieldsMixin:
         return merged
 
 
+#: Yes/No for a boolean setting; an absent value (a script posting only some fields) is None,
+#: which keeps the setting's default rather than turning it off as an unticked checkbox would.
+class _YesNoSelect(forms.NullBooleanSelect):
+    def __init__(self, attrs: dict | None = None) -> None:
+        super().__init__(attrs)
+        self.choices = [("true", "Yes"), ("false", "No")]
+
+
+_YES_NO = _YesNoSelect()
+
+
 class TrainingRunForm(ConfigFieldsMixin, forms.ModelForm):
     lr = forms.FloatField(label="Learning rate", min_value=0)
     epochs = forms.IntegerField(min_value=1)
@@ -168,14 +179,25 @@ class TrainingRunForm(ConfigFieldsMixin, forms.ModelForm):
                                            help_text="Must be below max tokens.")
     beta = forms.FloatField(min_value=0, label="β (DPO/rDPO only)")
     nll_weight = forms.FloatField(min_value=0, label="NLL weight (DPO/rDPO only)")
+    precompute_reference = forms.NullBooleanField(
+        label="Precompute reference log-probs (DPO/rDPO only)", widget=_YES_NO,
+        help_text="One no-grad pass of the SFT model before training, cached on the dataset; "
+                  "no reference forward in each step and no reference in memory.")
+    packing = forms.NullBooleanField(
+        label="Padding-free packing", widget=_YES_NO,
+        help_text="Sequences side by side in a row instead of padded; padded for models that cannot.")
+    gradient_checkpointing = forms.NullBooleanField(
+        label="Activation checkpointing", widget=_YES_NO,
+        help_text="Recompute activations in the backward pass: less memory, slower steps.")
     COMMON = ("lr", "epochs", "batch_size", "grad_accum", "warmup_steps", "max_length", "max_prompt_length", "beta",
-              "nll_weight")
-    DPO_ONLY = {"beta", "nll_weight"}
+              "nll_weight", "precompute_reference", "packing", "gradient_checkpointing")
+    DPO_ONLY = {"beta", "nll_weight", "precompute_reference"}
 
     class Meta:
         model = TrainingRun
         fields = ["name", "method", "base_model", "dataset", "sft_run", "lr", "epochs", "batch_size", "grad_accum",
-                  "warmup_steps", "max_length", "max_prompt_length", "beta", "nll_weight", "config"]
+                  "warmup_steps", "max_length", "max_prompt_length", "beta", "nll_weight", "precompute_reference",
+                  "packing", "gradient_checkpointing", "config"]
         labels = {"config": "Other settings", "sft_run": "SFT run"}
 
     def __init__(self, *args, **kwargs) -> None:

@@ -26,6 +26,12 @@ class PreferenceDataset(models.Model):
     reward_protocol = models.CharField(max_length=50, blank=True)
     params = models.JSONField(default=dict, blank=True)
     counts = models.JSONField(default=dict, blank=True)
+    reference_key = models.CharField(
+        max_length=64, blank=True,
+        help_text=_("Cache key (dataset version, reference checkpoint and fingerprint, tokenisation) of the "
+                    "reference log-probs stored on the pairs; empty when none are stored."),
+    )
+    reference_checkpoint = models.CharField(max_length=500, blank=True)
     created_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL
     )
@@ -52,6 +58,9 @@ class PreferencePair(models.Model):
     chosen_side = models.PositiveSmallIntegerField(help_text=_("1 = response 1, 2 = response 2."))
     confidence = models.FloatField(null=True, blank=True)
     split = models.CharField(max_length=8, choices=Split.choices)
+    # Summed log-probs under the frozen reference named by the dataset's reference_key (TRL's names).
+    reference_chosen_logps = models.FloatField(null=True, blank=True)
+    reference_rejected_logps = models.FloatField(null=True, blank=True)
 
     class Meta:
         constraints = [models.UniqueConstraint(fields=["dataset", "turn"], name="unique_pair_turn")]

@@ -167,14 +167,23 @@ def preference_dataset_build(
     return dataset
 
 
-def dataset_records(*, dataset: PreferenceDataset, split: str | None = None) -> list[dict[str, Any]]:
-    """The dataset's pairs as preference records; ``pair_id`` is the turn's public query id, the
-    id the crowd export gives the same pair."""
+def dataset_records(
+    *, dataset: PreferenceDataset, split: str | None = None, reference_key: str | None = None
+) -> list[dict[str, Any]]:
+    """The dataset's pairs as preference records, in pair order; ``pair_id`` is the turn's public
+    query id, the id the crowd export gives the same pair.
+
+    With ``reference_key`` equal to the dataset's stored key, each record also carries the cached
+    ``reference_chosen_logps``/``reference_rejected_logps``; with ``reference_key=None``, whatever is
+    stored (the export's view).  A stale key gives no reference values, never wrong ones.
+    """
     qs = dataset.pairs.select_related("turn").order_by("pk")
     if split:
         qs = qs.filter(split=split)
-    return [
-        {
+    with_reference = bool(dataset.reference_key) and reference_key in (None, dataset.reference_key)
+    records = []
+    for p in qs:
+        record = {
             "pair_id": str(p.turn.public_id),
             "prompt": p.prompt,
             "chosen": p.chosen,
@@ -182,8 +191,52 @@ def dataset_records(*, dataset: PreferenceDataset, split: str | None = None) -> 
             "confidence": p.confidence,
             "source": dataset.source,
         }
-        for p in qs
-    ]
+        if with_reference and p.reference_chosen_logps is not None:
+            record["reference_chosen_logps"] = p.reference_chosen_logps
+            record["reference_rejected_logps"] = p.reference_rejected_logps
+        records.append(record)
+    return records
+
+
+def reference_logps_key(*, dataset: PreferenceDataset, reference_path: str | Path, cfg: Any) -> str:
+    """Cache key of the reference log-probs of ``dataset`` under the checkpoint at ``reference_path``.
+
+    Pairs of a dataset never change after it is built, so its id, pair count and newest pair
+    stand for its version; the checkpoint enters with its path and fingerprint (config, weight
+    file sizes and mtimes), the training settings with what changes tokenisation or numerics.
+    """
+    from django.db.models import Max
+
+    from .training.reference import cache_key, reference_fingerprint, settings_for_key
+
+    version = dataset.pairs.aggregate(last=Max("pk"))
+    return cache_key(
+        dataset={"id": dataset.pk, "pairs": dataset.pairs.count(), "last_pair": version["last"]},
+        reference_path=reference_path, fingerprint=reference_fingerprint(reference_path),
+        settings=settings_for_key(cfg),
+    )
+
+
+@transaction.atomic
+def dataset_reference_logps_store(
+    *, dataset: PreferenceDataset, key: str, reference_path: str | Path, values: dict[str, tuple[float, float]]
+) -> int:
+    """Store reference log-probs by pair (``pair_id`` of :func:`dataset_records`) under ``key``;
+    values of another key are cleared.
+
+    Returns the number of pairs written.  One key per dataset: a run with another reference
+    replaces the cache rather than mixing two references' values.
+    """
+    dataset = PreferenceDataset.objects.select_for_update().get(pk=dataset.pk)
+    if dataset.reference_key != key:
+        dataset.pairs.update(reference_chosen_logps=None, reference_rejected_logps=None)
+    pairs = [p for p in dataset.pairs.select_related("turn") if str(p.turn.public_id) in values]
+    for pair in pairs:
+        pair.reference_chosen_logps, pair.reference_rejected_logps = values[str(pair.turn.public_id)]
+    PreferencePair.objects.bulk_update(pairs, ["reference_chosen_logps", "reference_rejected_logps"], batch_size=500)
+    dataset.reference_key, dataset.reference_checkpoint = key, str(reference_path)
+    dataset.save(update_fields=["reference_key", "reference_checkpoint"])
+    return len(pairs)
 
 
 def preference_dataset_export(*, dataset: PreferenceDataset, path: str | Path) -> Path:
@@ -191,9 +244,13 @@ def preference_dataset_export(*, dataset: PreferenceDataset, path: str | Path) -
     reward = ""
     if dataset.reward_run_id:
         reward = f" (run {dataset.reward_run_id}, {dataset.reward_model} {dataset.reward_protocol})"
+    reference = (f"`{dataset.reference_checkpoint}` (cache key `{dataset.reference_key[:12]}`)"
+                 if dataset.reference_key else "(none computed yet)")
     about = (
         f"Preference pairs exported by IFllm Lab.\n\n- Source: {dataset.get_source_display()}{reward}\n"
-        f"- Pairs: {dataset.counts}"
+        f"- Pairs: {dataset.counts}\n"
+        f"- `reference_chosen_logps` / `reference_rejected_logps`: summed log-probs of each answer "
+        f"under the frozen reference {reference}, where a training run computed them (empty otherwise)."
     )
     splits = {split: dataset_records(dataset=dataset, split=split) for split in PreferencePair.Split.values}
     return hub.write_preference_dataset(path, splits, title=dataset.name or f"IFllm preferences {dataset.pk}",

@@ -79,7 +79,7 @@ def _config(cls: type, overrides: dict[str, Any], output_dir: str) -> Any:
 def train(ctx: JobContext, *, run_pk: int) -> dict:
     """SFT from a base checkpoint, or (r)DPO + NLL from an SFT run with the SFT model as reference."""
     from .models import TrainingRun
-    from .services import dataset_records, sft_records, test_queries
+    from .services import sft_records, test_queries
     from .training import loop
     from .training.config import DPOConfig, SFTConfig
     from .training.preference import _normalise
@@ -112,10 +112,9 @@ def train(ctx: JobContext, *, run_pk: int) -> dict:
         if not sft_dir.exists():
             raise RuntimeError(f"SFT run {run.sft_run_id} has no final checkpoint at {sft_dir}")
         cfg = _config(DPOConfig, dict(run.config), str(output_dir))
-        records = dataset_records(dataset=run.dataset, split="train")
         ctx.progress(2, f"loading SFT model {sft_dir}")
         policy, tokenizer = _load(str(sft_dir))
-        reference, _ = _load(str(sft_dir))  # the SFT model is the reference, for every method
+        records, reference = _reference_records(ctx, run, cfg, sft_dir, tokenizer)
         ctx.log(f"{run.get_method_display()} on {len(records)} pairs from {sft_dir}")
         result = loop.train_preference(
             policy, reference, tokenizer, records, cfg, method=run.method,
@@ -137,6 +136,50 @@ def train(ctx: JobContext, *, run_pk: int) -> dict:
     if result["stopped"]:
         ctx.progress(ctx.job.progress, "stopped")  # raises JobCancelled when cancelled
     return {"checkpoint": str(result["checkpoint"]), "step": result["step"]}
+
+
+def _reference_records(ctx: JobContext, run, cfg, sft_dir: Path, tokenizer) -> tuple[list[dict], Any]:
+    """Training records of the run, with the reference log-probs when ``precompute_reference``.
+
+    The log-probs are read from the dataset's cache when its key matches (same dataset version,
+    same SFT checkpoint and fingerprint, same tokenisation), else computed once with the SFT
+    model and stored, so a resumed job, or another run on the same dataset and SFT model, reads
+    the very same numbers.  Returns ``(records, reference)``; ``reference`` is None when the
+    log-probs are there, so training never loads the reference model.
+    """
+    from .services import dataset_records, dataset_reference_logps_store, reference_logps_key
+
+    if not cfg.precompute_reference:
+        reference, _ = _load(str(sft_dir))  # the SFT model is the reference, for every method
+        return dataset_records(dataset=run.dataset, split="train", reference_key=""), reference
+    key = reference_logps_key(dataset=run.dataset, reference_path=sft_dir, cfg=cfg)
+    records = dataset_records(dataset=run.dataset, split="train", reference_key=key)
+    if records and all("reference_chosen_logps" in r for r in records):
+        ctx.log(f"reference log-probs of {len(records)} pairs read from the dataset's cache ({key[:12]})")
+        return records, None
+    import torch
+
+    from .training.data import TokenizedPairs
+    from .training.loop import _pad_id
+    from .training.reference import compute_reference_logps
+
+    ctx.progress(3, f"reference log-probs of {len(records)} pairs")
+    reference, _ = _load(str(sft_dir))
+    pairs = TokenizedPairs(records, tokenizer, max_length=cfg.max_length, max_prompt_length=cfg.max_prompt_length,
+                           template=cfg.prompt_template)
+    started = time.monotonic()
+    chosen, rejected = compute_reference_logps(
+        reference.to("cuda" if torch.cuda.is_available() else "cpu"), pairs, pad_token_id=_pad_id(tokenizer),
+        batch_size=cfg.reference_batch_size or 2 * cfg.batch_size, packing=cfg.packing, pack_length=cfg.pack_length,
+        mixed_precision=cfg.mixed_precision,
+    )
+    values = {r["pair_id"]: (c, j) for r, c, j in zip(records, chosen, rejected, strict=True)}
+    dataset_reference_logps_store(dataset=run.dataset, key=key, reference_path=sft_dir, values=values)
+    ctx.log(f"reference log-probs of {len(records)} pairs computed in {time.monotonic() - started:.1f} s, cached")
+    for record, c, j in zip(records, chosen, rejected, strict=True):
+        record["reference_chosen_logps"], record["reference_rejected_logps"] = c, j
+    del reference
+    return records, None
 
 
 def _thin(history: list[dict[str, float]], most: int = 500) -> list[dict[str, float]]:

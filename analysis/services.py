@@ -318,7 +318,7 @@ def reliability_figure(run: RewardModelRun | None = None, models: tuple[str, ...
     rows = pd.DataFrame(
         run.predictions.filter(protocol="grouped", model_name__in=models, label__isnull=False)
         .values("model_name", "prob_1", "prob_1_cal", "label")
-    )  # fmt: skip
+    )
     if rows.empty:
         return None
     curves = {}

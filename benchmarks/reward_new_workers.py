@@ -62,7 +62,7 @@ def cached_tables(root: str, cache_dir: Path) -> tuple[pd.DataFrame, pd.DataFram
     return features, release.tables.queries, tc
 
 
-def grouped(X, y, groups, qids, specs, config: EvalConfig) -> pd.DataFrame:  # noqa: ANN001
+def grouped(X, y, groups, qids, specs, config: EvalConfig) -> pd.DataFrame:
     """Out-of-fold rows of the grouped protocol."""
     return evaluate_table(X, y, groups, query_ids=qids, specs=specs, config=config).oof
 
@@ -87,19 +87,19 @@ def main(argv: list[str] | None = None) -> int:
     seeds = tuple(int(s) for s in args.seeds.split(","))
     forest = ForestParams(n_estimators=args.trees)
     config = EvalConfig(seeds=seeds, protocols=("grouped",), selector_n_estimators=args.trees,
-                        calibration="none", n_jobs=2)  # fmt: skip
+                        calibration="none", n_jobs=2)
     started = time.perf_counter()
     features, queries, tc = cached_tables(args.root, Path(args.cache_dir))
     data = pipeline.labelled_set(features, queries, "pairwise", tc)
     print(f"pairwise: {len(data.y)} labelled pairs, {data.groups.nunique()} workers, "
-          f"seeds {seeds}, {args.trees} trees (load {time.perf_counter() - started:.0f} s)")  # fmt: skip
+          f"seeds {seeds}, {args.trees} trees (load {time.perf_counter() - started:.0f} s)")
     base_specs = [s for s in default_specs(forest) if s.name in (LENGTH_BASELINE, "RF + IF")]
     # the paper's feature table only: the new groups (cascade, seq) enter only the variants that name them
     no_course = data.X[[c for c in data.X.columns if not c.startswith(("cascade.", "seq."))]]
     parts = [grouped(no_course, data.y, data.groups, data.query_ids, base_specs, config).assign(section="base")]
     timings = {"base": time.perf_counter() - started}
 
-    def run(section: str, X: pd.DataFrame, specs, rename: str = "") -> None:  # noqa: ANN001
+    def run(section: str, X: pd.DataFrame, specs, rename: str = "") -> None:
         t = time.perf_counter()
         oof = grouped(X, data.y, data.groups, data.query_ids, specs, config)
         if rename:
@@ -137,8 +137,8 @@ def main(argv: list[str] | None = None) -> int:
         order = queries.set_index("query_id")["asked_at"].reindex(data.query_ids).rank(method="first").to_numpy()
         specs = {s.name: s for s in base_specs}
 
-        def make(name: str):  # noqa: ANN202
-            def build(seed: int):  # noqa: ANN202
+        def make(name: str):
+            def build(seed: int):
                 pipe = specs[name].pipeline(seed, selector_n_jobs=1)
                 if specs[name].use_if:
                     pipe.set_params(columns__estimator=_ranking_forest(seed, args.trees))
@@ -148,7 +148,7 @@ def main(argv: list[str] | None = None) -> int:
 
         preds = few_shot_predictions(no_course, data.y.to_numpy(), data.groups.to_numpy(), order,
                                      {n: make(n) for n in specs}, ks=(0, 1, 2, 4), seeds=seeds, prior_sd=args.prior_sd,
-                                     query_ids=data.query_ids)  # fmt: skip
+                                     query_ids=data.query_ids)
         fs = predictions_summary(preds)
         k0 = preds[preds["protocol"] == "k=0"].set_index(["model", "seed", "query_id"])
         print(
@@ -165,7 +165,7 @@ def main(argv: list[str] | None = None) -> int:
             rows = rows.set_index(["model", "seed", "query_id"])
             base = k0.reindex(rows.index)
             ci = worker_bootstrap(((rows["prob_1"] >= 0.5) == rows["y"]).to_numpy(float), rows["worker"].to_numpy(),
-                                  baseline_correct=((base["prob_1"] >= 0.5) == base["y"]).to_numpy(float))  # fmt: skip
+                                  baseline_correct=((base["prob_1"] >= 0.5) == base["y"]).to_numpy(float))
             print(f"  {model:20s} {protocol}: {ci['diff']:+.3f} [{ci['diff_lo']:+.3f}, {ci['diff_hi']:+.3f}]")
         timings["fewshot"] = time.perf_counter() - t
 
@@ -175,7 +175,7 @@ def main(argv: list[str] | None = None) -> int:
         for method in ("platt", "isotonic"):
             cfg = EvalConfig(**{**config.__dict__, "calibration": method})
             cal[method] = evaluate_table(data.X[no_course.columns], data.y, data.groups, query_ids=data.query_ids,
-                                         specs=base_specs, config=cfg).oof  # fmt: skip
+                                         specs=base_specs, config=cfg).oof
         rows = cal["platt"][["model", "seed", "query_id", "worker", "y", "prob_1"]].copy()
         rows["prob_platt"] = cal["platt"]["prob_1_cal"].to_numpy()
         rows["prob_isotonic"] = cal["isotonic"]["prob_1_cal"].to_numpy()
@@ -186,7 +186,7 @@ def main(argv: list[str] | None = None) -> int:
         for r in table.itertuples(index=False):
             d = "-" if r.method == "none" else f"{r.ece_diff:+.3f} [{r.ece_diff_lo:+.3f}, {r.ece_diff_hi:+.3f}]"
             print(f"| {r.model} | {r.method} | {r.accuracy:.3f} | {r.brier:.4f} | "
-                  f"{r.ece:.3f} [{r.ece_lo:.3f}, {r.ece_hi:.3f}] | {d} |")  # fmt: skip
+                  f"{r.ece:.3f} [{r.ece_lo:.3f}, {r.ece_hi:.3f}] | {d} |")
         for model in table["model"].unique():
             print(f"chosen by grouped CV (lowest Brier) for {model}: {choose_method(table, model)}")
         if args.figure:
@@ -216,10 +216,10 @@ def main(argv: list[str] | None = None) -> int:
                 X[is_train], data.y[is_train].to_numpy(), data.groups[is_train].to_numpy(), X[~is_train],
                 data.y[~is_train].to_numpy(), data.groups[~is_train].to_numpy(), specs=specs, config=config,
                 query_ids=data.query_ids[~is_train],
-            ))  # fmt: skip
+            ))
         preds = pd.concat(preds, ignore_index=True)
         print(f"\n## Dev-internal transfer: fitted on {len(train)} workers, scored on the other "
-              f"{len(workers) - len(train)}\n")  # fmt: skip
+              f"{len(workers) - len(train)}\n")
         print(format_interval_table({"Pairwise transfer": predictions_summary(preds)}))
         timings["transfer"] = time.perf_counter() - t
     if args.oof:
@@ -228,7 +228,7 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
-def _ranking_forest(seed: int, trees: int):  # noqa: ANN202
+def _ranking_forest(seed: int, trees: int):
     from analysis.reward.selection import default_ranking_forest
 
     return default_ranking_forest(seed, 1).set_params(n_estimators=trees)

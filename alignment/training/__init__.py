@@ -8,7 +8,8 @@ Modules
 -------
 losses      DPO / rDPO / NLL loss functions on per-example log-probabilities.
 logps       Sequence log-probabilities from causal-LM logits; one-pass chosen+rejected forward.
-data        Prompt template, tokenisation with EOS-preserving truncation, collators.
+data        Prompt template, tokenisation with EOS-preserving truncation, padded and packed collators.
+reference   Reference log-probs computed once per dataset, and their cache key.
 preference  Preference records from explicit labels or reward-model predictions; splits; I/O.
 config      Commented dataclass configs (SFTConfig, DPOConfig).
 loop        ``train_sft`` and ``train_preference`` built on accelerate, with checkpoints/resume.

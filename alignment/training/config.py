@@ -33,6 +33,9 @@ class TrainConfig:
     prompt_template: str = DEFAULT_PROMPT_TEMPLATE  # must match the one used at generation
     mixed_precision: Literal["no", "bf16", "fp16"] = "no"  # accelerate autocast mode
     fused_lm_head: bool = True  # log-probs via TRL's tiled LM head: no (batch, seq, vocab) logits held
+    packing: bool = True  # padding-free rows (position ids restart per sequence); padded if the model can't
+    pack_length: int = 0  # tokens per packed row; 0 = 2 x max_length (a chosen + rejected pair fits)
+    gradient_checkpointing: bool = False  # recompute activations in backward: less memory, ~30 % slower
     seed: int = 0  # seeds data order, init of any new heads, dropout
     output_dir: str = "runs/alignment"  # checkpoints go to <output_dir>/step-N and /final
     save_every: int = 0  # checkpoint every N optimizer steps (0 = only at the end)
@@ -59,4 +62,6 @@ class DPOConfig(TrainConfig):
     nll_weight: float = 1.0  # weight of the NLL-on-chosen term; without it DPO lowers both logps
     nll_reduction: Literal["mean", "sum"] = "mean"  # per-token NLL; "sum" dwarfed the DPO term
     eps_max: float = 0.45  # cap on the rDPO flip rate 1 - confidence (must stay < 0.5)
+    precompute_reference: bool = True  # reference log-probs in one no-grad pass before training, not every step
+    reference_batch_size: int = 0  # pairs per precompute forward; 0 = 2 x batch_size (no activations kept)
     extra: dict[str, Any] = field(default_factory=dict)  # free-form notes stored with checkpoints

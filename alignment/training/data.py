@@ -34,7 +34,15 @@ __all__ = [
     "TokenizedPairs",
     "SFTCollator",
     "PreferenceCollator",
+    "pack_sequences",
+    "PackedSFTCollator",
+    "PackedPreferenceCollator",
+    "REFERENCE_KEYS",
 ]
+
+#: Columns holding the frozen reference's summed log-probs of a pair (the names of TRL < 1.0's
+#: ``precompute_ref_log_probs`` datasets), present once they have been computed.
+REFERENCE_KEYS = ("reference_chosen_logps", "reference_rejected_logps")
 
 #: A default template, NOT the paper's verbatim one (the paper does not print it).  It follows
 #: the DPO reference's Anthropic-HH style ("Human: ... Assistant:") in a Q/A form that base
@@ -186,7 +194,20 @@ class TokenizedPairs(Dataset):
 
     A torch ``Dataset`` for the training loop; not to be confused with the database model
     ``alignment.models.PreferenceDataset`` (the stored pairs these records come from).
+    Records that carry ``reference_chosen_logps`` and ``reference_rejected_logps`` keep them, so
+    training can skip the reference forward.
     """
+
+    @property
+    def has_reference_logps(self) -> bool:
+        return all(k in ex for ex in self.examples for k in REFERENCE_KEYS)
+
+    def set_reference_logps(self, chosen: Sequence[float], rejected: Sequence[float]) -> None:
+        """Attach precomputed reference log-probs, one per example in dataset order."""
+        if len(chosen) != len(self.examples) or len(rejected) != len(self.examples):
+            raise ValueError("one reference log-prob per pair and side is needed")
+        for ex, c, r in zip(self.examples, chosen, rejected, strict=True):
+            ex[REFERENCE_KEYS[0]], ex[REFERENCE_KEYS[1]] = float(c), float(r)
 
     def __init__(
         self,
@@ -209,6 +230,8 @@ class TokenizedPairs(Dataset):
                 template=template,
             )
             ex["confidence"] = _confidence(r.get("confidence"))
+            if all(r.get(k) is not None for k in REFERENCE_KEYS):
+                ex.update({k: float(r[k]) for k in REFERENCE_KEYS})
             self.examples.append(ex)
 
     def __len__(self) -> int:
@@ -266,4 +289,100 @@ class PreferenceCollator:
             batch[f"{side}_attention_mask"] = _mask(ids, length)
             batch[f"{side}_labels"] = _pad([e[f"{side}_labels"] for e in examples], IGNORE_INDEX, length)
         batch["confidence"] = torch.tensor([float(e.get("confidence", math.nan)) for e in examples])
+        batch.update(_reference_columns(examples))
         return batch
+
+
+def _reference_columns(examples: Sequence[Mapping[str, Any]]) -> dict[str, Tensor]:
+    """Precomputed reference log-probs as float32 tensors (the dtype of the live forward's sums),
+    when every example has them; a partly filled batch would silently mix precomputed and live
+    values."""
+    if not all(k in e for e in examples for k in REFERENCE_KEYS):
+        return {}
+    return {k: torch.tensor([e[k] for e in examples], dtype=torch.float32) for k in REFERENCE_KEYS}
+
+
+def pack_sequences(
+    seqs: Sequence[tuple[Sequence[int], Sequence[int]]], *, capacity: int, pad_token_id: int
+) -> dict[str, Tensor]:
+    """Pack ``(input_ids, labels)`` sequences into rows of at most ``capacity`` tokens (first fit).
+
+    Padding-free batching: instead of padding every sequence to the longest, sequences sit side
+    by side in a row and ``position_ids`` restart at 0 for each one; transformers turns that into
+    a block-diagonal causal attention (varlen kernels under flash attention), so no token sees
+    another sequence.  Only the tail of each row up to the longest row is padding.
+
+    Returns ``input_ids``, ``labels``, ``position_ids``, ``seq_ids`` (rows, row_len) and
+    ``n_seqs``; see ``logps.packed_sequence_logps``.  The first label of every sequence is -100
+    (nothing before it in its own sequence predicts it), as in the padded path's shift.
+    """
+    longest = max(len(ids) for ids, _ in seqs)
+    if capacity < longest:
+        raise ValueError(f"pack capacity {capacity} is below the longest sequence ({longest} tokens)")
+    rows: list[list[int]] = []  # sequence indices per row
+    used: list[int] = []
+    for i, (ids, _) in enumerate(seqs):
+        for r, n in enumerate(used):
+            if n + len(ids) <= capacity:
+                rows[r].append(i)
+                used[r] += len(ids)
+                break
+        else:
+            rows.append([i])
+            used.append(len(ids))
+    row_len = max(used)
+    shape = (len(rows), row_len)
+    input_ids = torch.full(shape, pad_token_id, dtype=torch.long)
+    labels = torch.full(shape, IGNORE_INDEX, dtype=torch.long)
+    seq_ids = torch.full(shape, -1, dtype=torch.long)
+    position_ids = torch.zeros(shape, dtype=torch.long)
+    for r, members in enumerate(rows):
+        start = 0
+        for i in members:
+            ids, labs = seqs[i]
+            end = start + len(ids)
+            input_ids[r, start:end] = torch.as_tensor(ids, dtype=torch.long)
+            labels[r, start:end] = torch.as_tensor(labs, dtype=torch.long)
+            labels[r, start] = IGNORE_INDEX
+            seq_ids[r, start:end] = i
+            position_ids[r, start:end] = torch.arange(len(ids))
+            start = end
+        # Padding restarts its positions too, so it forms its own block and no real token sees it.
+        position_ids[r, start:] = torch.arange(row_len - start)
+    return {"input_ids": input_ids, "labels": labels, "position_ids": position_ids, "seq_ids": seq_ids,
+            "n_seqs": torch.tensor(len(seqs))}
+
+
+class PackedSFTCollator:
+    """Packs SFT examples into rows of ``capacity`` tokens (see ``pack_sequences``)."""
+
+    def __init__(self, pad_token_id: int, capacity: int) -> None:
+        self.pad_token_id, self.capacity = pad_token_id, capacity
+
+    def __call__(self, examples: Sequence[Mapping[str, Any]]) -> dict[str, Tensor]:
+        seqs = [(e["input_ids"], e["labels"]) for e in examples]
+        return pack_sequences(seqs, capacity=self.capacity, pad_token_id=self.pad_token_id)
+
+
+class PackedPreferenceCollator:
+    """Packs chosen and rejected answers of a micro-batch into rows of ``capacity`` tokens.
+
+    Sequence ``i`` is the chosen answer of pair ``i`` and ``n + i`` its rejected one; they are
+    placed pair by pair, so the two sides of a pair usually share a row.  ``confidence`` and any
+    precomputed reference log-probs come along as in ``PreferenceCollator``.
+    """
+
+    def __init__(self, pad_token_id: int, capacity: int) -> None:
+        self.pad_token_id, self.capacity = pad_token_id, capacity
+
+    def __call__(self, examples: Sequence[Mapping[str, Any]]) -> dict[str, Tensor]:
+        n = len(examples)
+        seqs = [(e[f"{side}_input_ids"], e[f"{side}_labels"]) for side in ("chosen", "rejected") for e in examples]
+        order = [j for i in range(n) for j in (i, n + i)]  # chosen_i then rejected_i
+        packed = pack_sequences([seqs[j] for j in order], capacity=self.capacity, pad_token_id=self.pad_token_id)
+        # Map the placement order back to "chosen 0..n-1, rejected 0..n-1".
+        to_index = torch.tensor(order + [-1])  # seq id -1 (padding) stays -1
+        packed["seq_ids"] = to_index[packed["seq_ids"]]
+        packed["confidence"] = torch.tensor([float(e.get("confidence", math.nan)) for e in examples])
+        packed.update(_reference_columns(examples))
+        return packed

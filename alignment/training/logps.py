@@ -23,7 +23,18 @@ from collections.abc import Iterator, Mapping
 import torch
 from torch import Tensor, nn
 
-__all__ = ["IGNORE_INDEX", "batch_logps", "concatenated_forward", "fused_lm_head", "sequence_logps"]
+__all__ = [
+    "IGNORE_INDEX",
+    "batch_logps",
+    "concatenated_forward",
+    "fused_lm_head",
+    "packed_concatenated_forward",
+    "packed_sequence_logps",
+    "preference_forward",
+    "sequence_logps",
+    "supports_packing",
+    "token_logps",
+]
 
 IGNORE_INDEX = -100
 
@@ -94,19 +105,83 @@ def _is_fused(model: nn.Module) -> bool:
     return bool(getattr(getattr(model, "module", model), "_ifllm_fused_lm_head", False))
 
 
+def token_logps(model: nn.Module, input_ids: Tensor, labels: Tensor, **model_kwargs: Tensor) -> Tensor:
+    """Per-token log-probability of each next-token label, 0 where the label is -100.
+
+    Returns shape ``(rows, seq_len - 1)``: entry ``t`` scores ``labels[:, t + 1]`` from position
+    ``t``.  Uses the fused LM head when ``model`` is inside ``fused_lm_head``, full logits otherwise.
+    ``model_kwargs`` (``attention_mask`` or ``position_ids``) go to the model unchanged.
+    """
+    # use_cache=False: a cache would also make transformers ignore packed position_ids.
+    if _is_fused(model):
+        out = model(input_ids=input_ids, labels=labels, fused_lm_head=True, **model_kwargs)
+        return out.log_probs.float()  # 0 where the label is -100
+    logits = model(input_ids=input_ids, use_cache=False, **model_kwargs).logits[:, :-1, :]
+    shifted = labels[:, 1:]
+    mask = shifted != IGNORE_INDEX
+    safe = shifted.masked_fill(~mask, 0)
+    per_token = torch.gather(logits.float().log_softmax(-1), 2, safe.unsqueeze(2)).squeeze(2)
+    return per_token * mask
+
+
 def sequence_logps(
     model: nn.Module, input_ids: Tensor, attention_mask: Tensor, labels: Tensor
 ) -> tuple[Tensor, Tensor]:
-    """Summed log-probability of the labelled tokens of each sequence, and their count.
+    """Summed log-probability of the labelled tokens of each (padded) sequence, and their count.
 
     Uses the fused LM head when ``model`` is inside ``fused_lm_head``, full logits otherwise.
     """
-    if _is_fused(model):
-        out = model(input_ids=input_ids, attention_mask=attention_mask, labels=labels, fused_lm_head=True)
-        n_tokens = (labels[:, 1:] != IGNORE_INDEX).sum(-1)
-        return out.log_probs.float().sum(-1), n_tokens  # log_probs is 0 where the label is -100
-    logits = model(input_ids=input_ids, attention_mask=attention_mask).logits
-    return batch_logps(logits, labels)
+    n_tokens = (labels[:, 1:] != IGNORE_INDEX).sum(-1)
+    return token_logps(model, input_ids, labels, attention_mask=attention_mask).sum(-1), n_tokens
+
+
+def supports_packing(model: nn.Module) -> bool:
+    """Whether ``model`` keeps packed sequences apart when given restarting ``position_ids``.
+
+    transformers builds a block-diagonal causal mask from ``position_ids`` (``masking_utils.
+    find_packed_sequence_indices``; varlen kernels with flash attention) only in models whose
+    backbone makes its mask with ``masking_utils.create_causal_mask``.  Older or remote-code
+    models ignore the boundaries and would let one sequence attend to another, so they get
+    the padded path.
+    """
+    import sys
+
+    from transformers import masking_utils
+
+    inner = getattr(model, "module", model)
+    backbone = getattr(inner, "base_model", inner)
+    module = sys.modules.get(type(backbone).__module__)
+    uses_masking_utils = getattr(module, "create_causal_mask", None) is masking_utils.create_causal_mask
+    attn = getattr(getattr(inner, "config", None), "_attn_implementation", None)
+    return uses_masking_utils and attn in {"sdpa", "eager", "flash_attention_2", "flash_attention_3", "flex_attention"}
+
+
+def packed_sequence_logps(model: nn.Module, batch: Mapping[str, Tensor]) -> tuple[Tensor, Tensor]:
+    """Summed log-probability and labelled-token count of every sequence of a packed batch.
+
+    Parameters
+    ----------
+    batch : Mapping with
+        ``input_ids``, ``labels``, ``position_ids`` : Tensor, shape (rows, row_len)
+            Several sequences side by side in a row; ``position_ids`` restart at 0 for each one,
+            which makes the attention block-diagonal; labels are -100 on prompts, on the first
+            token of every sequence (it predicts nothing across a boundary) and on padding.
+        ``seq_ids`` : Tensor, shape (rows, row_len)
+            Index (0 .. n_seqs-1) of the sequence each token belongs to, -1 on padding.
+        ``n_seqs`` : Tensor, shape ()  number of sequences.
+
+    Returns
+    -------
+    logps, n_tokens : Tensor, shape (n_seqs,)
+    """
+    per_token = token_logps(model, batch["input_ids"], batch["labels"], position_ids=batch["position_ids"])
+    n = int(batch["n_seqs"])
+    owner = batch["seq_ids"][:, 1:]  # the sequence of the token being predicted
+    labelled = batch["labels"][:, 1:] != IGNORE_INDEX
+    index = owner.clamp(min=0).reshape(-1)
+    logps = per_token.new_zeros(n).index_add(0, index, (per_token * labelled).reshape(-1))
+    n_tokens = torch.zeros(n, dtype=torch.long, device=index.device).index_add(0, index, labelled.reshape(-1).long())
+    return logps, n_tokens
 
 
 def concatenated_forward(model: nn.Module, batch: Mapping[str, Tensor]) -> dict[str, Tensor]:
@@ -131,3 +206,26 @@ def concatenated_forward(model: nn.Module, batch: Mapping[str, Tensor]) -> dict[
         "chosen_n_tokens": n_tokens[:n],
         "rejected_n_tokens": n_tokens[n:],
     }
+
+
+def packed_concatenated_forward(model: nn.Module, batch: Mapping[str, Tensor]) -> dict[str, Tensor]:
+    """``concatenated_forward`` for a packed batch (``data.PackedPreferenceCollator``).
+
+    Sequences ``0 .. n-1`` are the chosen answers and ``n .. 2n-1`` the rejected ones, so the
+    result has the same keys and order as the padded path.
+    """
+    logps, n_tokens = packed_sequence_logps(model, batch)
+    n = logps.shape[0] // 2
+    return {
+        "chosen_logps": logps[:n],
+        "rejected_logps": logps[n:],
+        "chosen_n_tokens": n_tokens[:n],
+        "rejected_n_tokens": n_tokens[n:],
+    }
+
+
+def preference_forward(model: nn.Module, batch: Mapping[str, Tensor]) -> dict[str, Tensor]:
+    """Chosen/rejected log-probs of a padded or a packed batch (packed ones carry ``position_ids``)."""
+    if "position_ids" in batch:
+        return packed_concatenated_forward(model, batch)
+    return concatenated_forward(model, batch)

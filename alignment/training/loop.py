@@ -13,6 +13,10 @@ Why our own ~300-line loop instead of TRL's ``DPOTrainer``:
 
 What we do take from TRL is its fused LM head (``logps.fused_lm_head``): the part where it is
 faster and leaner than a plain loop, so we match its memory instead of re-deriving the kernel.
+Where we go past it: the frozen reference's log-probs are computed once before training
+(``reference.compute_reference_logps``; TRL does so only on request) and micro-batches are
+packed padding-free (``data.pack_sequences``; TRL 1.16 has switched its ``padding_free`` off).
+Both keep the micro-batch contents, so steps, resume positions and losses are unchanged.
 
 ``accelerate`` still gives devices, mixed precision and multi-GPU (``accelerate launch``).
 Gradient accumulation is done by hand (``no_sync`` + dividing by the group size) so the
@@ -30,6 +34,7 @@ from __future__ import annotations
 import contextlib
 import json
 import math
+import time
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -42,9 +47,18 @@ from torch import Tensor, nn
 from torch.utils.data import DataLoader, Dataset, Subset
 
 from .config import DPOConfig, SFTConfig, TrainConfig
-from .data import PreferenceCollator, SFTCollator, SFTDataset, TokenizedPairs
-from .logps import concatenated_forward, fused_lm_head, sequence_logps
+from .data import (
+    REFERENCE_KEYS,
+    PackedPreferenceCollator,
+    PackedSFTCollator,
+    PreferenceCollator,
+    SFTCollator,
+    SFTDataset,
+    TokenizedPairs,
+)
+from .logps import fused_lm_head, packed_sequence_logps, preference_forward, sequence_logps, supports_packing
 from .losses import flip_rate_from_confidence, nll_loss, preference_loss
+from .reference import compute_reference_logps
 
 __all__ = ["train_sft", "train_preference", "disable_dropout", "OnStep", "ShouldStop"]
 
@@ -136,6 +150,14 @@ class _Trainer:
         self.on_step, self.should_stop = on_step, should_stop
         self.accelerator = _fresh_accelerator(cfg)
         set_seed(cfg.seed)
+        if cfg.gradient_checkpointing:
+            # Non-reentrant: works with inputs that need no grad and inside no_sync.
+            # (transformers 5 renamed gradient_checkpointing_enable; the old name warns.)
+            enable = getattr(model, "activation_checkpointing_enable", None)
+            if enable is not None:
+                enable(activation_checkpointing_kwargs={"use_reentrant": False})
+            else:
+                model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
         model.train()
         optimizer = _optimizer(model, cfg)
         n_batches = len(self.accelerator.prepare(_epoch_loader(dataset, collator, cfg, 0)))
@@ -276,10 +298,31 @@ class _Trainer:
                 self.on_step(self.step, self.total_steps, metrics)
 
 
+def _real_tokens(batch: Mapping[str, Tensor]) -> Tensor:
+    """Non-padding input tokens of a padded or packed batch: what throughput should count."""
+    if "seq_ids" in batch:
+        return (batch["seq_ids"] >= 0).sum().float()
+    return sum(v.sum() for k, v in batch.items() if k.endswith("attention_mask")).float()
+
+
+def _packing(model: nn.Module, cfg: TrainConfig, warnings: list[str]) -> bool:
+    if cfg.packing and not supports_packing(model):
+        warnings.append(f"{type(model).__name__} does not keep packed sequences apart: padded batches used")
+        return False
+    return cfg.packing
+
+
+def _pack_length(cfg: TrainConfig) -> int:
+    return cfg.pack_length or 2 * cfg.max_length
+
+
 def _sft_loss(trainer: _Trainer, batch: Mapping[str, Tensor]) -> tuple[Tensor, dict[str, Tensor]]:
-    logps, n_tokens = sequence_logps(trainer.model, batch["input_ids"], batch["attention_mask"], batch["labels"])
+    if "position_ids" in batch:
+        logps, n_tokens = packed_sequence_logps(trainer.model, batch)
+    else:
+        logps, n_tokens = sequence_logps(trainer.model, batch["input_ids"], batch["attention_mask"], batch["labels"])
     loss = -logps.sum() / n_tokens.sum().clamp(min=1)  # token-mean NLL over the micro-batch
-    return loss, {"loss/train": loss, "tokens/train": n_tokens.sum().float()}
+    return loss, {"loss/train": loss, "tokens/train": n_tokens.sum().float(), "tokens_in/train": _real_tokens(batch)}
 
 
 def train_sft(
@@ -302,21 +345,30 @@ def train_sft(
         records, tokenizer, max_length=cfg.max_length, max_prompt_length=cfg.max_prompt_length,
         template=cfg.prompt_template,
     )
+    warnings: list[str] = []
+    pad = _pad_id(tokenizer)
+    collator = PackedSFTCollator(pad, _pack_length(cfg)) if _packing(model, cfg, warnings) else SFTCollator(pad)
     with fused_lm_head(model, enabled=cfg.fused_lm_head):
         trainer = _Trainer(
-            kind="sft", model=model, tokenizer=tokenizer, dataset=dataset, collator=SFTCollator(_pad_id(tokenizer)),
+            kind="sft", model=model, tokenizer=tokenizer, dataset=dataset, collator=collator,
             cfg=cfg, loss_fn=_sft_loss, on_step=on_step, should_stop=should_stop,
         )
+        trainer.warnings += warnings
         if resume_from is not None:
             trainer.resume(resume_from)
         return trainer.run()
 
 
-def _preference_loss_fn(reference: nn.Module, cfg: DPOConfig, method: str) -> Callable:
+def _preference_loss_fn(reference: nn.Module | None, cfg: DPOConfig, method: str) -> Callable:
     def loss_fn(trainer: _Trainer, batch: Mapping[str, Tensor]) -> tuple[Tensor, dict[str, Tensor]]:
-        policy = concatenated_forward(trainer.model, batch)
-        with torch.no_grad(), trainer.accelerator.autocast():
-            ref = concatenated_forward(reference, batch)
+        policy = preference_forward(trainer.model, batch)
+        if REFERENCE_KEYS[0] in batch:  # precomputed: no reference forward in this step
+            ref = {"chosen_logps": batch[REFERENCE_KEYS[0]], "rejected_logps": batch[REFERENCE_KEYS[1]]}
+        else:
+            if reference is None:
+                raise ValueError("no reference model and no precomputed reference log-probs")
+            with torch.no_grad(), trainer.accelerator.autocast():
+                ref = preference_forward(reference, batch)
         epsilon = None
         if method == "rdpo":
             epsilon = flip_rate_from_confidence(batch["confidence"], cfg.eps_max)
@@ -337,6 +389,7 @@ def _preference_loss_fn(reference: nn.Module, cfg: DPOConfig, method: str) -> Ca
             "rewards_train/accuracies": (chosen_rewards > rejected_rewards).float().mean(),
             "logps_train/chosen": policy["chosen_logps"].detach().mean(),
             "logps_train/rejected": policy["rejected_logps"].detach().mean(),
+            "tokens_in/train": _real_tokens(batch),
         }
         if epsilon is not None:
             metrics["epsilon_train/mean"] = epsilon.mean()
@@ -347,7 +400,7 @@ def _preference_loss_fn(reference: nn.Module, cfg: DPOConfig, method: str) -> Ca
 
 def train_preference(
     policy: nn.Module,
-    reference: nn.Module,
+    reference: nn.Module | None,
     tokenizer: Any,
     records: Sequence[Mapping[str, Any]],
     cfg: DPOConfig,
@@ -363,9 +416,15 @@ def train_preference(
     original rDPO runs used the base model and so measured rewards against the wrong anchor.
     It is frozen (``requires_grad=False``, eval mode) and never stepped.
 
+    With ``cfg.precompute_reference`` the reference log-probs are computed once, before the
+    first step (``reference.compute_reference_logps``), and the reference is then moved off the
+    accelerator; records that already carry ``reference_chosen_logps``/``reference_rejected_logps``
+    (e.g. from the dataset's cache) use those, and ``reference`` may then be None.
+
     ``method="dpo"`` ignores ``confidence``; ``"rdpo"`` uses epsilon_i = clamp(1 - confidence_i,
     0, eps_max) per pair and refuses records without a confidence.
     Loss = preference loss + ``nll_weight`` x NLL(chosen) (per-token mean by default).
+    Returns what ``train_sft`` returns, plus ``reference_precompute_s`` (0 when not computed here).
     """
     if method not in ("dpo", "rdpo"):
         raise ValueError("method must be 'dpo' or 'rdpo'")
@@ -376,20 +435,47 @@ def train_preference(
         if any(c is None or not (0.0 <= float(c) <= 1.0) for c in confs):
             raise ValueError("rDPO needs a confidence in [0, 1] for every record; use method='dpo' for explicit labels")
     disable_dropout(policy)
-    disable_dropout(reference)
-    reference.eval()
-    reference.requires_grad_(False)
     dataset = TokenizedPairs(
         records, tokenizer, max_length=cfg.max_length, max_prompt_length=cfg.max_prompt_length,
         template=cfg.prompt_template,
     )
-    with fused_lm_head(policy, reference, enabled=cfg.fused_lm_head):
+    if not cfg.precompute_reference:
+        for ex in dataset.examples:  # the live path was asked for: ignore any cached values
+            for key in REFERENCE_KEYS:
+                ex.pop(key, None)
+    if reference is None and not dataset.has_reference_logps:
+        raise ValueError("a reference model is needed: the records carry no precomputed reference log-probs")
+    if reference is not None:
+        disable_dropout(reference)
+        reference.eval()
+        reference.requires_grad_(False)
+    warnings: list[str] = []
+    pad = _pad_id(tokenizer)
+    packing = _packing(policy, cfg, warnings)
+    collator = PackedPreferenceCollator(pad, _pack_length(cfg)) if packing else PreferenceCollator(pad)
+    models = (policy,) if reference is None else (policy, reference)
+    with fused_lm_head(*models, enabled=cfg.fused_lm_head):
         trainer = _Trainer(
             kind=f"preference-{method}", model=policy, tokenizer=tokenizer, dataset=dataset,
-            collator=PreferenceCollator(_pad_id(tokenizer)), cfg=cfg,
+            collator=collator, cfg=cfg,
             loss_fn=_preference_loss_fn(reference, cfg, method), on_step=on_step, should_stop=should_stop,
         )
-        reference.to(trainer.accelerator.device)
+        trainer.warnings += warnings
+        precompute_s = 0.0
+        if reference is not None and not dataset.has_reference_logps:
+            reference.to(trainer.accelerator.device)
+            if cfg.precompute_reference:
+                started = time.perf_counter()
+                chosen, rejected = compute_reference_logps(
+                    reference, dataset, pad_token_id=pad, batch_size=cfg.reference_batch_size or 2 * cfg.batch_size,
+                    packing=packing, pack_length=cfg.pack_length, mixed_precision=cfg.mixed_precision,
+                    device=trainer.accelerator.device,
+                )
+                dataset.set_reference_logps(chosen, rejected)
+                precompute_s = time.perf_counter() - started
+                reference.to("cpu")  # not needed any more: its accelerator memory goes to training
         if resume_from is not None:
             trainer.resume(resume_from)
-        return trainer.run()
+        result = trainer.run()
+    result["reference_precompute_s"] = precompute_s
+    return result

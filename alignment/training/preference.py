@@ -41,6 +41,8 @@ __all__ = [
 ]
 
 RECORD_COLUMNS = ["pair_id", "prompt", "chosen", "rejected", "confidence", "source"]
+#: Written too when any record has them: the frozen reference's log-probs (TRL's column names).
+REFERENCE_COLUMNS = ["reference_chosen_logps", "reference_rejected_logps"]
 
 
 def _is_missing(value: Any) -> bool:
@@ -225,12 +227,14 @@ def split_by_prompt(
 
 def _frame(records: Iterable[Mapping[str, Any]]) -> pd.DataFrame:
     df = pd.DataFrame(list(records))
-    for col in RECORD_COLUMNS:
+    columns = RECORD_COLUMNS + [c for c in REFERENCE_COLUMNS if c in df.columns]
+    for col in columns:
         if col not in df.columns:
             df[col] = None
-    df = df[RECORD_COLUMNS].copy()
+    df = df[columns].copy()
     df["pair_id"] = df["pair_id"].astype(str)
-    df["confidence"] = pd.to_numeric(df["confidence"], errors="coerce").astype("float64")
+    for col in ["confidence"] + columns[len(RECORD_COLUMNS):]:
+        df[col] = pd.to_numeric(df[col], errors="coerce").astype("float64")
     return df
 
 
@@ -241,8 +245,10 @@ def write_jsonl(records: Iterable[Mapping[str, Any]], path: str | Path) -> Path:
     df = _frame(records)
     with path.open("w", encoding="utf-8") as fh:
         for row in df.to_dict(orient="records"):
-            conf = row["confidence"]
-            row["confidence"] = None if conf is None or math.isnan(conf) else float(conf)
+            for col in ["confidence", *REFERENCE_COLUMNS]:
+                if col in row:
+                    value = row[col]
+                    row[col] = None if value is None or math.isnan(value) else float(value)
             fh.write(json.dumps(row, ensure_ascii=False) + "\n")
     return path
 

@@ -140,25 +140,25 @@ def time_course_features(
                 tp, hit = t[in_phase], box[in_phase] == side
                 key = "gin" if signal == "gaze" else "min"
                 row.update(zip([f"seq.{key}_t{i:02d}.{side}" for i in range(n_bins)],
-                               _binned_share(tp, hit, start, end, n_bins).tolist(), strict=True))  # fmt: skip
+                               _binned_share(tp, hit, start, end, n_bins).tolist(), strict=True))
                 if signal != "gaze":
                     continue
                 char = np.where(hit & direct_all[sel][in_phase], c[side][sel][in_phase], np.nan) / lengths[side]
                 char = np.clip(char, 0.0, 1.0)
                 row.update(zip([f"seq.gchar_t{i:02d}.{side}" for i in range(n_bins)],
-                               _binned_mean(tp, char, start, end, n_bins).tolist(), strict=True))  # fmt: skip
+                               _binned_mean(tp, char, start, end, n_bins).tolist(), strict=True))
                 read = char[~np.isnan(char)]
                 dwell = np.bincount(np.minimum((read * n_char_bins).astype(int), n_char_bins - 1),
-                                    minlength=n_char_bins) / max(len(read), 1)  # fmt: skip
+                                    minlength=n_char_bins) / max(len(read), 1)
                 row.update(zip([f"seq.dwell_c{i:02d}.{side}" for i in range(n_char_bins)], dwell.tolist(),
-                               strict=True))  # fmt: skip
+                               strict=True))
     return pd.DataFrame(rows, columns=["query_id", *columns])
 
 
 def release_time_course(
     queries: pd.DataFrame,
     samples_by_task,
-    **kwargs,  # noqa: ANN001 - iterable of (key, mode, samples)
+    **kwargs,  # iterable of (key, mode, samples)
 ) -> pd.DataFrame:
     """:func:`time_course_features` of every task of a release, indexed by ``query_id``."""
     from .matching import match_task

@@ -27,7 +27,7 @@ def confidence_bins(y: np.ndarray, prob_1: np.ndarray, n_bins: int = 10) -> pd.D
     which = np.clip(np.digitize(conf, edges[1:-1]), 0, n_bins - 1)
     frame = pd.DataFrame({"bin": which, "confidence": conf, "correct": correct})
     out = frame.groupby("bin").agg(confidence=("confidence", "mean"), accuracy=("correct", "mean"),
-                                   n=("correct", "size"))  # fmt: skip
+                                   n=("correct", "size"))
     return out.reset_index()
 
 
@@ -51,7 +51,7 @@ def reliability_diagram(
         ece = expected_calibration_error(np.asarray(y), np.asarray(p, dtype=float), n_bins)
         line = ax.plot(bins["confidence"], bins["accuracy"], marker=None, lw=1.2, label=f"{label} (ECE {ece:.3f})")
         ax.scatter(bins["confidence"], bins["accuracy"], s=8 + 120 * bins["n"] / bins["n"].max(),
-                   color=line[0].get_color(), alpha=0.8)  # fmt: skip
+                   color=line[0].get_color(), alpha=0.8)
     ax.set_xlim(0.48, 1.02)
     ax.set_ylim(0.25, 1.02)
     ax.set_xlabel("confidence of the predicted winner")

@@ -37,13 +37,13 @@ class GroupBlend(ClassifierMixin, BaseEstimator):
         self.weights = weights
 
     @staticmethod
-    def _columns(X: pd.DataFrame, keep, drop) -> list[str]:  # noqa: ANN001
+    def _columns(X: pd.DataFrame, keep, drop) -> list[str]:
         cols = [c for c in X.columns if (keep is None or column_group(c) in keep) and column_group(c) not in drop]
         if not cols:
             raise ValueError(f"no columns for a blend member (keep={keep}, drop={drop})")
         return cols
 
-    def fit(self, X: pd.DataFrame, y) -> GroupBlend:  # noqa: ANN001
+    def fit(self, X: pd.DataFrame, y) -> GroupBlend:
         y = np.asarray(y, dtype=np.int64)
         self.fitted_ = []
         for estimator, keep, drop in self.members:

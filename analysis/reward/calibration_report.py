@@ -19,7 +19,7 @@ from .intervals import N_BOOT, _worker_weights, brier, expected_calibration_erro
 def ece_bootstrap(
     y: np.ndarray, prob_1: np.ndarray, groups: np.ndarray, *, n_bins: int = 10, n_boot: int = N_BOOT,
     seed: int = 0, level: float = 0.95, baseline_prob_1: np.ndarray | None = None,
-) -> dict[str, float]:  # fmt: skip
+) -> dict[str, float]:
     """Top-label ECE (as :func:`~analysis.reward.intervals.expected_calibration_error`) with a
     worker-bootstrap interval; with ``baseline_prob_1`` also the paired difference ECE - ECE(baseline).
 
@@ -58,7 +58,7 @@ def ece_bootstrap(
         d = b - boot(baseline_prob_1)
         dlo, dhi = np.nanquantile(d, [alpha, 1 - alpha])
         out.update({"ece_diff": out["ece"] - expected_calibration_error(y, baseline_prob_1, n_bins),
-                    "ece_diff_lo": float(dlo), "ece_diff_hi": float(dhi)})  # fmt: skip
+                    "ece_diff_lo": float(dlo), "ece_diff_hi": float(dhi)})
     return out
 
 
@@ -83,7 +83,7 @@ def calibration_table(
         for method, col in method_columns.items():
             p = part[col].to_numpy(dtype=float)
             stats = ece_bootstrap(y, p, g, n_boot=n_boot, seed=seed,
-                                  baseline_prob_1=None if method == "none" else base)  # fmt: skip
+                                  baseline_prob_1=None if method == "none" else base)
             acc = float(((p >= 0.5).astype(int) == y).mean())
             rows.append({"model": model, "method": method, "accuracy": acc, "brier": brier(y, p), **stats})
     return pd.DataFrame(rows)

@@ -103,5 +103,5 @@ def few_shot_predictions(
                         "query_id": qids[test][keep], "worker": groups[test][keep], "y": y[test][keep],
                         "prob_1": 1.0 / (1.0 + np.exp(-adjusted[keep])), "model": name, "protocol": f"k={k}",
                         "seed": seed,
-                    }))  # fmt: skip
+                    }))
     return pd.concat(parts, ignore_index=True)

@@ -43,7 +43,7 @@ def _logit(p: np.ndarray) -> np.ndarray:
     return np.log(p / (1 - p))
 
 
-def _prob_1(model, X: pd.DataFrame) -> np.ndarray:  # noqa: ANN001
+def _prob_1(model, X: pd.DataFrame) -> np.ndarray:
     classes = list(model.classes_)
     proba = model.predict_proba(X)
     return proba[:, classes.index(1)] if 1 in classes else np.zeros(len(X))
@@ -64,11 +64,11 @@ class SideSymmetricClassifier(ClassifierMixin, BaseEstimator):
     ``.ratio``, ``.cmp``): that is what :func:`~analysis.reward.labels.swap_sides` swaps.
     """
 
-    def __init__(self, estimator, *, position_prior: bool = True):  # noqa: ANN001
+    def __init__(self, estimator, *, position_prior: bool = True):
         self.estimator = estimator
         self.position_prior = position_prior
 
-    def fit(self, X: pd.DataFrame, y) -> SideSymmetricClassifier:  # noqa: ANN001
+    def fit(self, X: pd.DataFrame, y) -> SideSymmetricClassifier:
         y = np.asarray(y, dtype=np.int64)
         self.columns_ = swappable_columns(X.columns)
         X = X[self.columns_]
@@ -109,7 +109,7 @@ def swap_sides_partial(X: pd.DataFrame) -> pd.DataFrame:
     """:func:`~analysis.reward.labels.swap_sides` for a column subset: a ``.cmp`` column whose
     ``.1``/``.2`` inputs are absent becomes ``1 - cmp`` (exact except for ties)."""
     missing = [c for c in X.columns if c.endswith(".cmp")
-               and not {c[:-4] + ".1", c[:-4] + ".2"} <= set(X.columns)]  # fmt: skip
+               and not {c[:-4] + ".1", c[:-4] + ".2"} <= set(X.columns)]
     out = swap_sides(X.drop(columns=missing))
     for c in missing:
         out[c] = 1.0 - X[c]
@@ -176,7 +176,7 @@ class LengthResidualiser(TransformerMixin, BaseEstimator):
         L = np.log1p(X.reindex(columns=list(self.length_columns)).fillna(0.0).to_numpy(dtype=float))
         return np.column_stack([L, L[:, :1] - L[:, 1:2]]) if L.shape[1] == 2 else L
 
-    def fit(self, X: pd.DataFrame, y=None) -> LengthResidualiser:  # noqa: ANN001
+    def fit(self, X: pd.DataFrame, y=None) -> LengthResidualiser:
         design = self._design(X)
         self.coef_ = {}
         for col in behaviour_columns(X.columns):
@@ -199,5 +199,5 @@ class LengthResidualiser(TransformerMixin, BaseEstimator):
                 out[col] = X[col].to_numpy(dtype=float) - (design @ coef + intercept)
         return out
 
-    def get_feature_names_out(self, input_features=None) -> np.ndarray:  # noqa: ANN001
+    def get_feature_names_out(self, input_features=None) -> np.ndarray:
         return np.asarray(self.feature_names_in_, dtype=object)

@@ -66,7 +66,7 @@ class DwellSequenceClassifier(ClassifierMixin, BaseEstimator):
     """
 
     def __init__(self, hidden: int = 8, epochs: int = 150, lr: float = 0.01, weight_decay: float = 0.01,
-                 use_length: bool = True, random_state: int = 0):  # fmt: skip
+                 use_length: bool = True, random_state: int = 0):
         self.hidden = hidden
         self.epochs = epochs
         self.lr = lr
@@ -74,7 +74,7 @@ class DwellSequenceClassifier(ClassifierMixin, BaseEstimator):
         self.use_length = use_length
         self.random_state = random_state
 
-    def _net(self, n_channels: int, n_dwell: int):  # noqa: ANN202
+    def _net(self, n_channels: int, n_dwell: int):
         import torch
         from torch import nn
 
@@ -86,30 +86,30 @@ class DwellSequenceClassifier(ClassifierMixin, BaseEstimator):
                 self.conv = nn.Sequential(
                     nn.Conv1d(n_channels, hidden, 3, padding=1), nn.ReLU(),
                     nn.Conv1d(hidden, hidden, 3, padding=1), nn.ReLU(),
-                )  # fmt: skip
+                )
                 self.head = nn.Linear(2 * hidden + n_dwell + int(use_length), 1)
                 self.bias = nn.Parameter(torch.zeros(1))
 
-            def score(self, course, dwell, length):  # noqa: ANN001, ANN202
+            def score(self, course, dwell, length):
                 h = self.conv(course)
                 parts = [h.mean(-1), h.amax(-1), dwell] + ([length[:, None]] if use_length else [])
                 return self.head(torch.cat(parts, dim=1)).squeeze(1)
 
-            def forward(self, course, dwell, length):  # noqa: ANN001, ANN202
+            def forward(self, course, dwell, length):
                 s1 = self.score(course[:, 0], dwell[:, 0], length[:, 0])
                 s2 = self.score(course[:, 1], dwell[:, 1], length[:, 1])
                 return s1 - s2 + self.bias
 
         return Scorer()
 
-    def _tensors(self, X: pd.DataFrame):  # noqa: ANN202
+    def _tensors(self, X: pd.DataFrame):
         import torch
 
         course, dwell, length = seq_arrays(X)
         length = (length - self.length_mean_) / self.length_std_
         return torch.from_numpy(course), torch.from_numpy(dwell), torch.from_numpy(length.astype(np.float32))
 
-    def fit(self, X: pd.DataFrame, y) -> DwellSequenceClassifier:  # noqa: ANN001
+    def fit(self, X: pd.DataFrame, y) -> DwellSequenceClassifier:
         import torch
 
         y = np.asarray(y, dtype=np.float32)
@@ -159,7 +159,7 @@ class _one_thread:
         self.before = torch.get_num_threads()
         torch.set_num_threads(1)
 
-    def __exit__(self, *exc) -> None:  # noqa: ANN002
+    def __exit__(self, *exc) -> None:
         import torch
 
         torch.set_num_threads(self.before)

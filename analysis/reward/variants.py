@@ -44,10 +44,10 @@ def _sequence(use_length: bool = True) -> Callable[[int], object]:
     return build
 
 
-def _blend(make_forest: Callable[[int], object], other: Callable[[int], object], other_groups: tuple[str, ...]):  # noqa: ANN202
+def _blend(make_forest: Callable[[int], object], other: Callable[[int], object], other_groups: tuple[str, ...]):
     def build(random_state: int) -> GroupBlend:
         return GroupBlend([(make_forest(random_state), None, other_groups),
-                           (other(random_state), (*other_groups, "text"), ())])  # fmt: skip
+                           (other(random_state), (*other_groups, "text"), ())])
 
     return build
 
@@ -63,7 +63,7 @@ def new_worker_specs(forest: ForestParams = FOREST_100) -> list[ModelSpec]:
                   make_classifier=_residualised(rf)),
         ModelSpec("Sym RF + IF + lengths, residualised", use_if=True, extra_groups=("text",),
                   make_classifier=_symmetric(_residualised(rf))),
-    ]  # fmt: skip
+    ]
 
 
 def cascade_specs(forest: ForestParams = FOREST_100) -> list[ModelSpec]:
@@ -84,7 +84,7 @@ def sequence_specs(forest: ForestParams = FOREST_100) -> list[ModelSpec]:
         ModelSpec("Seq (torch), behaviour only", keep_groups=("seq",), make_classifier=_sequence(False)),
         ModelSpec("RF + IF ⊕ Seq", use_if=True, extra_groups=("seq", "text"),
                   make_classifier=_blend(rf, _sequence(True), ("seq",))),
-    ]  # fmt: skip
+    ]
 
 
 def text_blend_specs(forest: ForestParams = FOREST_100) -> list[ModelSpec]:
@@ -96,7 +96,7 @@ def text_blend_specs(forest: ForestParams = FOREST_100) -> list[ModelSpec]:
                   make_classifier=_blend(rf, logistic_regression, ("emb",))),
         ModelSpec("RF + lengths ⊕ Text (MiniLM)", keep_groups=("text", "emb"),
                   make_classifier=_blend(rf, logistic_regression, ("emb",))),
-    ]  # fmt: skip
+    ]
 
 
 def relative_features(features: pd.DataFrame, within: str) -> pd.DataFrame:

@@ -62,6 +62,11 @@ def test_preference_resume_matches_uninterrupted_run(tokenizer, tmp_path):
         differs_from_b |= not torch.allclose(a_weights[k], b_weights[k])
     assert differs_from_b  # the last step really changed the weights
     assert [h["step"] for h in resumed["history"]] == [1, 2, 3, 4]
+    # With the defaults (packed batches, reference log-probs precomputed before the first step),
+    # the resumed run logs the very losses of the uninterrupted one.
+    assert _dpo_cfg(tmp_path, "x").packing and _dpo_cfg(tmp_path, "x").precompute_reference
+    losses = [h["loss/train"] for h in full["history"]]
+    assert [h["loss/train"] for h in resumed["history"]] == pytest.approx(losses, abs=1e-6)
 
 
 def _load(path):

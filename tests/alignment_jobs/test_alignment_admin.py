@@ -166,3 +166,22 @@ def test_evaluation_form_offers_judges_only_and_checks_the_context(admin_client,
     assert re.search(r"exceeds the 1024-token context", problems["max_new_tokens"])
     assert check_evaluation(sft_run=finished_sft, aligned_run=None, judge=judge,
                             params={"n_queries": 3, "max_new_tokens": 64}) == {}
+
+
+def test_add_form_offers_the_speed_settings_with_their_defaults(admin_client) -> None:
+    """Precomputed reference and packing are on unless staff say otherwise; a post that leaves
+    them out keeps the defaults instead of switching them off."""
+    from alignment.admin import TrainingRunForm
+
+    page = admin_client.get("/admin/alignment/trainingrun/add/").content.decode()
+    for name in ("precompute_reference", "packing", "gradient_checkpointing"):
+        assert f'name="{name}"' in page
+    form = TrainingRunForm()
+    assert form["precompute_reference"].value() is True and form["packing"].value() is True
+    assert form["gradient_checkpointing"].value() is False
+    assert "Default: true" in form.fields["packing"].help_text
+    data = {"name": "x", "method": "sft", "base_model": "", "config": "{}", "packing": "false"}
+    bound = TrainingRunForm(data=data)
+    bound.is_valid()
+    assert bound.cleaned_data["config"] == {"packing": False}
+    assert "precompute_reference" not in bound.cleaned_data["config"]  # DPO-only, and left at its default

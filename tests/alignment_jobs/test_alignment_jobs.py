@@ -414,3 +414,62 @@ def test_judge_with_an_unset_key_variable_is_refused_not_sent_a_placeholder(monk
     monkeypatch.setenv("IFLLM_TEST_JUDGE_KEY", "sk-test")
     assert callable(judge_client_fn(judge))
     assert "judge" not in check_evaluation(sft_run=None, aligned_run=None, judge=judge, params={})
+
+
+def test_dpo_runs_precompute_the_reference_once_and_cache_it_on_the_dataset(
+    tmp_path, base_model, django_capture_on_commit_callbacks
+) -> None:
+    """Default DPO runs: packed batches, reference log-probs computed once, kept on the pairs (and in
+    the export), read back by the next run; the losses equal a live-reference padded run's."""
+    dataset = preference_dataset_build(name="explicit", source=PreferenceDataset.Source.EXPLICIT)
+    with django_capture_on_commit_callbacks(execute=True):
+        sft = training_run_start(method="sft", base_model=base_model, config={**TINY, "holdout_test_queries": 3})
+    _job_ok(sft.job)
+    runs = {}
+    for name, extra in {"first": {}, "cached": {},
+                        "live": {"precompute_reference": False, "packing": False}}.items():
+        with django_capture_on_commit_callbacks(execute=True):
+            runs[name] = training_run_start(method="dpo", dataset=dataset, sft_run=sft, config={**TINY, **extra})
+        _job_ok(runs[name].job)
+        runs[name].refresh_from_db()
+    assert "computed" in runs["first"].job.log_tail and "cache" in runs["first"].job.log_tail
+    assert "read from the dataset's cache" in runs["cached"].job.log_tail
+    assert "reference log-probs" not in runs["live"].job.log_tail
+    dataset.refresh_from_db()
+    assert len(dataset.reference_key) == 64 and dataset.reference_checkpoint.endswith("final")
+    train = dataset.pairs.filter(split="train")
+    assert not train.filter(reference_chosen_logps=None).exists()
+    assert train.exclude(reference_chosen_logps__lt=0).count() == 0  # summed log-probs are negative
+    losses = {name: [h["loss/train"] for h in run.metrics["history"]] for name, run in runs.items()}
+    assert losses["cached"] == losses["first"]
+    assert losses["live"] == pytest.approx(losses["first"], abs=1e-3)
+
+    out = preference_dataset_export(dataset=dataset, path=tmp_path / "export")
+    row = json.loads(open(out / "train.jsonl").readline())
+    pair = next(p for p in dataset.pairs.select_related("turn") if str(p.turn.public_id) == row["pair_id"])
+    assert row["reference_chosen_logps"] == pytest.approx(pair.reference_chosen_logps)
+    assert row["reference_rejected_logps"] == pytest.approx(pair.reference_rejected_logps)
+    assert dataset.reference_key[:12] in (out / "README.md").read_text()
+
+
+def test_reference_cache_key_follows_the_checkpoint_and_settings(tmp_path, base_model) -> None:
+    from alignment.services import dataset_reference_logps_store, reference_logps_key
+    from alignment.training.config import DPOConfig
+
+    dataset = preference_dataset_build(name="explicit", source=PreferenceDataset.Source.EXPLICIT)
+    key = reference_logps_key(dataset=dataset, reference_path=base_model, cfg=DPOConfig())
+    assert key == reference_logps_key(dataset=dataset, reference_path=base_model, cfg=DPOConfig())
+    assert key != reference_logps_key(dataset=dataset, reference_path=base_model, cfg=DPOConfig(max_length=256))
+    pair = dataset.pairs.first()
+    dataset_reference_logps_store(dataset=dataset, key=key, reference_path=base_model,
+                                  values={str(pair.turn.public_id): (-3.0, -4.0)})
+    dataset.refresh_from_db()
+    (Path(base_model) / "model.safetensors").touch()  # the checkpoint was rewritten in place
+    os.utime(Path(base_model) / "model.safetensors", ns=(1, 1))
+    new_key = reference_logps_key(dataset=dataset, reference_path=base_model, cfg=DPOConfig())
+    assert new_key != key
+    from alignment.services import dataset_records
+
+    assert "reference_chosen_logps" not in dataset_records(dataset=dataset, reference_key=new_key)[0]
+    records = {r["pair_id"]: r for r in dataset_records(dataset=dataset, reference_key=key)}
+    assert records[str(pair.turn.public_id)]["reference_chosen_logps"] == -3.0

@@ -41,7 +41,7 @@ def _pairs(n: int = 240, seed: int = 0, left_bias: float = 0.0) -> tuple[pd.Data
         "mouse.noise.1": rng.normal(size=n), "mouse.noise.2": rng.normal(size=n),
         "text.response_length.1": rng.integers(50, 500, n).astype(float),
         "text.response_length.2": rng.integers(50, 500, n).astype(float),
-    })  # fmt: skip
+    })
     y = (t1 > t2).astype(int)
     y[rng.random(n) < left_bias] = 1
     return X, y, np.repeat(np.arange(12), n // 12 + 1)[:n]
@@ -80,7 +80,7 @@ def test_within_worker_z_scores_are_label_free_and_scale_free() -> None:
         "gaze.time.1": [1.0, 2.0, 3.0, 4.0, 10.0, 20.0, 30.0, 40.0],
         "gaze.time.2": [4.0, 3.0, 2.0, 1.0, 40.0, 30.0, 20.0, 10.0],
         "text.response_length.1": [100.0] * 8,
-    })  # fmt: skip
+    })
     z = standardise_within(features, ("worker", "mode"))
     # worker b reads 10x slower: relative to their own habits it is the same behaviour
     np.testing.assert_allclose(z.loc[:3, "gaze.time.1"].to_numpy(), z.loc[4:, "gaze.time.1"].to_numpy())
@@ -95,7 +95,7 @@ def test_length_residualiser_removes_what_length_explains() -> None:
     L1, L2 = rng.integers(50, 2000, 300).astype(float), rng.integers(50, 2000, 300).astype(float)
     signal = rng.normal(size=300)
     X = pd.DataFrame({"text.response_length.1": L1, "text.response_length.2": L2,
-                      "gaze.time.1": 5 * np.log1p(L1) + signal, "gaze.time.2": 5 * np.log1p(L2)})  # fmt: skip
+                      "gaze.time.1": 5 * np.log1p(L1) + signal, "gaze.time.2": 5 * np.log1p(L2)})
     out = LengthResidualiser().fit(X).transform(X)
     assert abs(np.corrcoef(out["gaze.time.1"], np.log1p(L1))[0, 1]) < 0.05
     assert np.corrcoef(out["gaze.time.1"], signal)[0, 1] > 0.95  # what length does not explain stays
@@ -108,7 +108,7 @@ def _instants(turn: int, t0: float, box_by_time: list[tuple[float, int]]) -> pd.
     for t, box in box_by_time:
         rows.append({"epoch_ms": (t0 + t) * 1000, "turn": turn, "rule": "response", "signal": "gaze",
                      "b1_x": 1.0 if box == 1 else -1.0, "b1_char_index": 50.0 if box == 1 else np.nan,
-                     "b2_x": 1.0 if box == 2 else -1.0, "b2_char_index": 10.0 if box == 2 else np.nan})  # fmt: skip
+                     "b2_x": 1.0 if box == 2 else -1.0, "b2_char_index": 10.0 if box == 2 else np.nan})
     return pd.DataFrame(rows)
 
 
@@ -156,7 +156,7 @@ def test_sequence_model_learns_a_planted_time_course_and_is_antisymmetric() -> N
     bias = float(model.net_.bias.detach())
     swapped = swap_sides_partial(X_test)
     np.testing.assert_allclose(model.decision_function(X_test) + model.decision_function(swapped), 2 * bias,
-                               atol=1e-4)  # fmt: skip
+                               atol=1e-4)
 
 
 # ----------------------------------------------------------------------------- blend
@@ -180,7 +180,7 @@ def test_new_worker_specs_run_under_grouped_cv_and_find_the_signal() -> None:
     X = pd.concat([X, cascade.astype(float)], axis=1)
     specs = new_worker_specs(FAST) + cascade_specs(FAST)
     config = EvalConfig(seeds=(0,), protocols=("grouped",), k=4, n_jobs=1, selector_n_jobs=1,
-                        selector_n_estimators=20, calibration="none")  # fmt: skip
+                        selector_n_estimators=20, calibration="none")
     selector = lambda seed: TopKImportance(4, estimator=RandomForestClassifier(20, random_state=seed))  # noqa: E731
     result = evaluate_table(X, y, groups, specs=specs, config=config, make_selector=selector)
     acc = result.scores.set_index("model")["accuracy"]
@@ -215,7 +215,7 @@ def test_few_shot_labels_recover_a_planted_worker_habit() -> None:
     y = (groups % 2 == 0).astype(int)
     X = pd.DataFrame({"gaze.noise.1": rng.normal(size=len(y)), "gaze.noise.2": rng.normal(size=len(y))})
     preds = few_shot_predictions(X, y, groups, np.tile(np.arange(per), n_workers),
-                                 {"LogReg": lambda seed: LogisticRegression()}, ks=(0, 1, 4))  # fmt: skip
+                                 {"LogReg": lambda seed: LogisticRegression()}, ks=(0, 1, 4))
     acc = preds.assign(ok=(preds["prob_1"] >= 0.5) == preds["y"]).groupby("protocol")["ok"].mean()
     assert acc["k=0"] < 0.7 and acc["k=4"] > 0.95
     assert preds.groupby("protocol").size().nunique() == 1  # same rows scored for every k

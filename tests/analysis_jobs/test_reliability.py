@@ -15,18 +15,18 @@ from tests.support.paths import MINI
 from tests.support.scaled_release import scaled_release
 
 SMALL = {"seeds": [0], "trees": 20, "k": 10, "n_splits": 3, "quality_filter": False, "worker_normalise": False,
-         "calibration": "platt"}  # fmt: skip
+         "calibration": "platt"}
 
 pytestmark = pytest.mark.django_db
 
 
 @pytest.fixture(scope="module")
-def release(tmp_path_factory) -> Path:  # noqa: ANN001
+def release(tmp_path_factory) -> Path:
     return scaled_release(MINI, tmp_path_factory.mktemp("scaled"), copies=4)
 
 
 def test_reliability_diagram_of_the_latest_run_on_dashboard_and_files(
-    release: Path, admin_client, django_capture_on_commit_callbacks, tmp_path  # noqa: ANN001
+    release: Path, admin_client, django_capture_on_commit_callbacks, tmp_path
 ) -> None:
     call_command("import_ifllm", str(release), "--jobs", "1", stdout=StringIO())
     out = tmp_path / "figs"
