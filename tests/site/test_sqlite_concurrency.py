@@ -51,7 +51,8 @@ def sqlite_site(tmp_path) -> str:  # noqa: ANN001
                    stdout=subprocess.DEVNULL)
     subprocess.run([sys.executable, "manage.py", "shell", "-c",
                     "from collection.services import study; c = study.study_settings_get(); "
-                    "c.min_seconds = 0; c.pass_threshold = 0; c.save()"], cwd=ROOT, env=env, check=True)
+                    "c.min_seconds = 0; c.pass_threshold = 0; c.lab_typed_ids = True; c.save()"],
+                   cwd=ROOT, env=env, check=True)
     port = _free_port()
     proc = subprocess.Popen([sys.executable, "-m", "uvicorn", "ifllm_site.asgi:application", "--host", "127.0.0.1",
                              "--port", str(port), "--log-level", "warning"], cwd=ROOT, env=env)
