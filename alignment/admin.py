@@ -234,7 +234,7 @@ def resume_runs(modeladmin: admin.ModelAdmin, request: HttpRequest, queryset: Qu
         modeladmin.message_user(request, format_html("{}: resumed as {}.", run, job_anchor(run.job)))
 
 
-@admin.action(description="Cancel selected evaluations")
+@admin.action(description="Cancel selected evaluations", permissions=["run"])
 def cancel_evaluations(modeladmin: admin.ModelAdmin, request: HttpRequest, queryset: QuerySet) -> None:
     cancel_runs(modeladmin, request, queryset)
 
@@ -440,6 +440,9 @@ class EvaluationRunAdmin(admin.ModelAdmin):
 
     def has_export_permission(self, request: HttpRequest) -> bool:
         return request.user.has_perm("crowd.export_dataset")
+
+    def has_run_permission(self, request: HttpRequest) -> bool:
+        return job_user_may_run(request.user, "alignment.evaluate")
 
     def get_readonly_fields(self, request: HttpRequest, obj=None) -> list[str]:  # noqa: ANN001
         if obj is None:

@@ -96,7 +96,7 @@ def table2_html(rows: list[dict]) -> str:
     return format_html("{}{}", note, mark_safe("".join(parts)))  # noqa: S308 - built with format_html
 
 
-@admin.action(description="Compare two selected runs side by side")
+@admin.action(description="Compare two selected runs side by side", permissions=["view"])
 def compare_runs(modeladmin: admin.ModelAdmin, request: HttpRequest, queryset: QuerySet) -> HttpResponse | None:
     from django.template.response import TemplateResponse
 

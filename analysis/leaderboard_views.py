@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from django.contrib.admin.views.decorators import staff_member_required
+from django.contrib.auth.decorators import permission_required
 from django.http import HttpRequest, HttpResponse, HttpResponseBadRequest, HttpResponseForbidden, JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
@@ -30,7 +33,13 @@ def _errors(serializer: serializers.Serializer) -> HttpResponse:
     return HttpResponseBadRequest(text, content_type="text/plain")
 
 
-@staff_member_required
+def leaderboard_staff(view: Callable[..., HttpResponse]) -> Callable[..., HttpResponse]:
+    """Staff login, then the leaderboard's view permission (both roles have it; staff without
+    a role get 403, as on every staff page)."""
+    return staff_member_required(permission_required("analysis.view_leaderboard", raise_exception=True)(view))
+
+
+@leaderboard_staff
 def leaderboard_page(request: HttpRequest) -> HttpResponse:
     """The latest (or ``?pk=``) leaderboard: tables per source, style coefficients, agreement, plot.
 
@@ -77,25 +86,25 @@ def _board(pk: int, *fields: str) -> Leaderboard:
     return get_object_or_404(Leaderboard.objects.only("pk", "created_at", *fields), pk=pk)
 
 
-@staff_member_required
+@leaderboard_staff
 def leaderboard_csv(request: HttpRequest, pk: int) -> HttpResponse:
     response = HttpResponse(_board(pk, "csv").csv, content_type="text/csv")
     response["Content-Disposition"] = f'attachment; filename="leaderboard-{pk}.csv"'
     return response
 
 
-@staff_member_required
+@leaderboard_staff
 def leaderboard_json(request: HttpRequest, pk: int) -> HttpResponse:
     response = JsonResponse(_board(pk, "results").results, json_dumps_params={"indent": 2})
     response["Content-Disposition"] = f'attachment; filename="leaderboard-{pk}.json"'
     return response
 
 
-@staff_member_required
+@leaderboard_staff
 def leaderboard_png(request: HttpRequest, pk: int) -> HttpResponse:
     return HttpResponse(bytes(_board(pk, "png").png), content_type="image/png")
 
 
-@staff_member_required
+@leaderboard_staff
 def leaderboard_svg(request: HttpRequest, pk: int) -> HttpResponse:
     return HttpResponse(_board(pk, "svg").svg, content_type="image/svg+xml")

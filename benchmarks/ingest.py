@@ -199,10 +199,27 @@ def _stored() -> tuple[int, int]:
     return agg["n"] or 0, agg["c"]
 
 
+def _cpu_s(pid: int) -> float:
+    """CPU seconds (user + system) used so far by the server: uvicorn and its worker processes."""
+    import psutil
+
+    root = psutil.Process(pid)
+    total = 0.0
+    for proc in [root, *root.children(recursive=True)]:
+        try:
+            t = proc.cpu_times()
+        except psutil.NoSuchProcess:
+            continue
+        total += t.user + t.system
+    return total
+
+
 def _step(args, infos: list[dict], seconds: float) -> dict:  # noqa: ANN001
     """Run ``len(infos)`` browsers for ``seconds``; what the server stored meanwhile, and how fast."""
     n0, c0 = _stored()
+    cpu0 = _cpu_s(args.server_pid)
     results = asyncio.run(_run(args, infos, seconds))
+    cpu1 = _cpu_s(args.server_pid)
     n1, c1 = _stored()
     lat = sorted(results["latency"]) or [float("nan")]
     return {
@@ -215,6 +232,9 @@ def _step(args, infos: list[dict], seconds: float) -> dict:  # noqa: ANN001
         "errors": results["errors"],
         "lost": results["sent_samples"] - (n1 - n0),
         "duplicated": (c1 - c0) - results["created"],
+        # What a batch costs the web server in CPU, whatever else runs on the machine (the
+        # latencies depend on that; PostgreSQL's own CPU is not included).
+        "cpu_ms_per_request": (cpu1 - cpu0) * 1000 / max(1, len(results["latency"])),
     }
 
 
@@ -244,10 +264,11 @@ def main() -> None:
          str(args.port), "--workers", str(args.server_workers), "--no-access-log", "--log-level", "warning"],
         cwd=ROOT, env=env,
     )
+    args.server_pid = server.pid
     print(f"batches of {args.ticks * 6} samples every {args.interval:g} s per browser, {args.resend:.0%} re-sent; "
           f"uvicorn --workers {args.server_workers}, PostgreSQL, loopback; {args.seconds:g} s per step")
     print(f"{'browsers':>8} {'offered/s':>10} {'stored/s':>10} {'p50 ms':>8} {'p99 ms':>8} "
-          f"{'requests':>8} {'errors':>6} {'lost':>6} {'dup':>4}  held")
+          f"{'requests':>8} {'errors':>6} {'lost':>6} {'dup':>4} {'cpu ms/req':>10}  held")
     held = None
     try:
         import httpx
@@ -263,7 +284,8 @@ def main() -> None:
             r = _step(args, infos[:n], args.seconds)
             ok = r["p99_ms"] < args.p99_ms and r["errors"] == 0 and r["lost"] == 0 and r["duplicated"] == 0
             print(f"{r['browsers']:>8} {r['offered']:>10,.0f} {r['stored_per_s']:>10,.0f} {r['p50_ms']:>8.1f} "
-                  f"{r['p99_ms']:>8.1f} {r['requests']:>8} {r['errors']:>6} {r['lost']:>6} {r['duplicated']:>4}  "
+                  f"{r['p99_ms']:>8.1f} {r['requests']:>8} {r['errors']:>6} {r['lost']:>6} {r['duplicated']:>4} "
+                  f"{r['cpu_ms_per_request']:>10.1f}  "
                   f"{'yes' if ok else 'NO'}", flush=True)
             if not ok:
                 break
@@ -271,6 +293,8 @@ def main() -> None:
     finally:
         server.terminate()
         server.wait(timeout=20)
+    print(f"load average (1, 5, 15 min) at the end: {', '.join(f'{x:.2f}' for x in os.getloadavg())} "
+          f"on {os.cpu_count()} cores")
     if held is None:
         print("capacity: no step held (p99 under the limit, no errors, nothing lost or duplicated)")
     else:

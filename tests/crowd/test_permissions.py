@@ -234,10 +234,12 @@ def _staff_urls() -> list[tuple[str, object]]:
 @pytest.fixture
 def staff_url_args(data: dict[str, int]) -> dict[str, dict[str, int]]:
     """Real objects for the pages' ids (a page whose ids are unknown here fails the test)."""
-    from analysis.models import AnalysisFigure
+    from analysis.models import AnalysisFigure, Leaderboard
 
     fig = AnalysisFigure.objects.create(name="demo", title="Demo", png=b"\x89PNG", svg="<svg/>")
+    board = Leaderboard.objects.create(name="demo", csv="model,score\n", png=b"\x89PNG", svg="<svg/>")
     return {
+        **{f"analysis:leaderboard_{ext}": {"pk": board.pk} for ext in ("csv", "json", "png", "svg")},
         "crowd:task_review": {"task_id": data["task"]},
         "crowd:worker_review": {"worker_id": data["worker"]},
         "crowd:replay": {"turn_id": data["turn"]},
