@@ -142,7 +142,9 @@ async def _worker(client, info: dict, args, results: dict, t_end: float) -> None
         seq += 1
         info["seq"] = seq
         next_at += args.interval
-        await asyncio.sleep(max(0.0, next_at - time.monotonic()))
+        # Never sleep past the end of the step: that idle tail would count in the wall time and
+        # understate the throughput by up to one interval.
+        await asyncio.sleep(max(0.0, min(next_at, t_end) - time.monotonic()))
 
 
 async def _run(args, infos: list[dict], seconds: float) -> dict:
@@ -164,6 +166,32 @@ async def _run(args, infos: list[dict], seconds: float) -> dict:
     return results
 
 
+async def _warm(args, infos: list[dict]) -> None:
+    """One batch per browser, unmeasured, a few at a time: what a server that has been up for a
+    minute has behind it (each process's connection pool filled, lazy imports done, every task
+    held by its session, which a real page does on load rather than with its first batch)."""
+    import httpx
+
+    sem = asyncio.Semaphore(8)
+    t0 = int(time.time() * 1000)
+    body = json.dumps(_columns(1, t0, None))
+
+    async def one(client: httpx.AsyncClient, info: dict) -> None:
+        seq = info.get("seq", 0)
+        async with sem:
+            r = await client.post(
+                f"{args.base}/api/study/tasks/{info['task']}/batches/",
+                content=f'{{"seq": {seq}, "columns": {body}}}',
+                headers={"X-CSRFToken": info["csrf"], "Content-Type": "application/json",
+                         "Cookie": f"sessionid={info['session']}; csrftoken={info['csrf']}"})
+        if r.status_code != 201:
+            raise RuntimeError(f"warm-up: unexpected {r.status_code}: {r.text[:300]}")
+        info["seq"] = seq + 1
+
+    async with httpx.AsyncClient(timeout=60) as client:
+        await asyncio.gather(*(one(client, info) for info in infos))
+
+
 def _stored() -> tuple[int, int]:
     from django.db.models import Count, Sum
 
@@ -173,10 +201,27 @@ def _stored() -> tuple[int, int]:
     return agg["n"] or 0, agg["c"]
 
 
+def _cpu_s(pid: int) -> float:
+    """CPU seconds (user + system) used so far by the server: uvicorn and its worker processes."""
+    import psutil
+
+    root = psutil.Process(pid)
+    total = 0.0
+    for proc in [root, *root.children(recursive=True)]:
+        try:
+            t = proc.cpu_times()
+        except psutil.NoSuchProcess:
+            continue
+        total += t.user + t.system
+    return total
+
+
 def _step(args, infos: list[dict], seconds: float) -> dict:
     """Run ``len(infos)`` browsers for ``seconds``; what the server stored meanwhile, and how fast."""
     n0, c0 = _stored()
+    cpu0 = _cpu_s(args.server_pid)
     results = asyncio.run(_run(args, infos, seconds))
+    cpu1 = _cpu_s(args.server_pid)
     n1, c1 = _stored()
     lat = sorted(results["latency"]) or [float("nan")]
     return {
@@ -189,6 +234,9 @@ def _step(args, infos: list[dict], seconds: float) -> dict:
         "errors": results["errors"],
         "lost": results["sent_samples"] - (n1 - n0),
         "duplicated": (c1 - c0) - results["created"],
+        # What a batch costs the web server in CPU, whatever else runs on the machine (the
+        # latencies depend on that; PostgreSQL's own CPU is not included).
+        "cpu_ms_per_request": (cpu1 - cpu0) * 1000 / max(1, len(results["latency"])),
     }
 
 
@@ -218,10 +266,11 @@ def main() -> None:
          str(args.port), "--workers", str(args.server_workers), "--no-access-log", "--log-level", "warning"],
         cwd=ROOT, env=env,
     )
+    args.server_pid = server.pid
     print(f"batches of {args.ticks * 6} samples every {args.interval:g} s per browser, {args.resend:.0%} re-sent; "
           f"uvicorn --workers {args.server_workers}, PostgreSQL, loopback; {args.seconds:g} s per step")
     print(f"{'browsers':>8} {'offered/s':>10} {'stored/s':>10} {'p50 ms':>8} {'p99 ms':>8} "
-          f"{'requests':>8} {'errors':>6} {'lost':>6} {'dup':>4}  held")
+          f"{'requests':>8} {'errors':>6} {'lost':>6} {'dup':>4} {'cpu ms/req':>10}  held")
     held = None
     try:
         import httpx
@@ -232,11 +281,13 @@ def main() -> None:
                 break
             except httpx.HTTPError:
                 time.sleep(0.1)
+        asyncio.run(_warm(args, infos))
         for n in steps:
             r = _step(args, infos[:n], args.seconds)
             ok = r["p99_ms"] < args.p99_ms and r["errors"] == 0 and r["lost"] == 0 and r["duplicated"] == 0
             print(f"{r['browsers']:>8} {r['offered']:>10,.0f} {r['stored_per_s']:>10,.0f} {r['p50_ms']:>8.1f} "
-                  f"{r['p99_ms']:>8.1f} {r['requests']:>8} {r['errors']:>6} {r['lost']:>6} {r['duplicated']:>4}  "
+                  f"{r['p99_ms']:>8.1f} {r['requests']:>8} {r['errors']:>6} {r['lost']:>6} {r['duplicated']:>4} "
+                  f"{r['cpu_ms_per_request']:>10.1f}  "
                   f"{'yes' if ok else 'NO'}", flush=True)
             if not ok:
                 break
@@ -244,6 +295,8 @@ def main() -> None:
     finally:
         server.terminate()
         server.wait(timeout=20)
+    print(f"load average (1, 5, 15 min) at the end: {', '.join(f'{x:.2f}' for x in os.getloadavg())} "
+          f"on {os.cpu_count()} cores")
     if held is None:
         print("capacity: no step held (p99 under the limit, no errors, nothing lost or duplicated)")
     else:

@@ -29,7 +29,7 @@ from .models import CalibrationAttempt, Task, Turn
 from .parsers import BeaconJSONParser, PayloadTooLarge, SafeJSONParser, max_body_bytes
 from .serializers import MAX_BATCH_SAMPLES, SampleColumnsSerializer
 from .services import identity, study
-from .services.trajectory import BatchConflict, trajectory_batch_ingest
+from .services.trajectory import BatchConflict, trajectory_batch_ingest, trajectory_batch_ingest_owned
 
 #: Query parameter carrying the CSRF token where no header can be set (navigator.sendBeacon).
 BEACON_CSRF_PARAM = "csrf_token"
@@ -366,18 +366,36 @@ class TrajectoryBatchCreateApi(StudyApi):
                                      description="CSRF token for sendBeacon requests")],
     )
     def post(self, request: Request, task_id: int) -> Response:
-        task = self.own_task(request, task_id)
         columns = request.data.get("columns") if isinstance(request.data, dict) else None
         if isinstance(columns, dict) and any(
             isinstance(c, list) and len(c) > MAX_BATCH_SAMPLES for c in columns.values()
         ):
             # Too large, not wrong: the page splits the batch and sends the halves.
+            self.own_task(request, task_id)
             raise PayloadTooLarge(f"A batch may carry at most {MAX_BATCH_SAMPLES} samples.",
                                   max_bytes=max_body_bytes(), max_samples=MAX_BATCH_SAMPLES)
         ser = self.InputSerializer(data=request.data)
-        ser.is_valid(raise_exception=True)
+        if not ser.is_valid():
+            # Refusals keep their order (404 / "moved" before 400); only valid batches skip the
+            # separate task lookup.
+            self.own_task(request, task_id)
+            raise serializers.ValidationError(ser.errors)
         columns = ser.validated_data["columns"]
         turn_ids = {t for t in columns["turn_id"].unique().to_pylist() if t is not None}
+        django_request = request._request
+        # The common case in one round trip after the session's; anything else (another
+        # session's task, a re-send, a foreign turn...) stores nothing there and takes the full
+        # path below, which gives the precise answer.
+        fast = trajectory_batch_ingest_owned(
+            task_id=task_id, worker_id=request.study_worker_id,
+            assignment_id=study_session.entry_get(django_request).assignment_id,
+            holder=django_request.session.get(study_session.HOLDER_KEY),
+            seq=ser.validated_data["seq"], columns=columns, turn_ids=turn_ids,
+        )
+        if fast is not None:
+            out = self.OutputSerializer({"seq": fast.seq, "n_samples": fast.n_samples, "created": True})
+            return Response(out.data, status=status.HTTP_201_CREATED)
+        task = self.own_task(request, task_id)
         if turn_ids and Turn.objects.filter(task=task, pk__in=turn_ids).count() != len(turn_ids):
             return Response({"columns": {"turn_id": ["a turn of another task"]}}, status=status.HTTP_400_BAD_REQUEST)
         try:

@@ -37,14 +37,20 @@ def max_body_bytes() -> int:
 
 def json_depth(value: Any) -> int:
     """Nesting depth of a parsed JSON value, iteratively (a recursive walk could itself overflow)."""
-    deepest, stack = 0, [(value, 1)]
+    deepest, stack = 0, [(value, 1)] if isinstance(value, dict | list) else []
     while stack:
         item, depth = stack.pop()
-        if isinstance(item, dict | list):
-            deepest = max(deepest, depth)
-            children = item.values() if isinstance(item, dict) else item
+        deepest = max(deepest, depth)
+        children = item.values() if isinstance(item, dict) else item
+        # A batch column is a list of hundreds of scalars: ask for the set of item types (a C
+        # loop) before looking at items one by one in Python.
+        if not _CONTAINERS.isdisjoint(set(map(type, children))):
             stack.extend((child, depth + 1) for child in children if isinstance(child, dict | list))
     return deepest
+
+
+#: What ``json.loads`` makes containers of (it makes no subclasses).
+_CONTAINERS = frozenset((dict, list))
 
 
 def too_large(limit: int) -> PayloadTooLarge:

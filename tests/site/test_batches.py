@@ -146,3 +146,60 @@ def test_beacon_with_csrf_param_and_text_plain(chatting):
     r = strict.post(f"{url}?csrf_token={token}", body, content_type="text/plain")
     assert r.status_code == 201, r.content
     assert TrajectoryChunk.objects.filter(task=task, seq=3).exists()
+
+
+def test_valid_batch_is_one_statement_after_the_session(chatting):
+    """The common case: ownership, holder and turn checks and the INSERT in one statement."""
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    client, task = chatting
+    turn = study.turn_create(task=task, query="q")
+    with CaptureQueriesContext(connection) as queries:
+        r = post(client, task, {"seq": 3, "columns": make_columns(turn_id=turn.pk)})
+    assert r.status_code == 201 and r.json() == {"seq": 3, "n_samples": 6, "created": True}
+    sql = [q["sql"].split()[0] for q in queries.captured_queries]
+    assert sql == ["SELECT", "INSERT"], queries.captured_queries  # the session, then the batch
+    chunk = TrajectoryChunk.objects.get(task=task, seq=3)
+    assert chunk.streams["gaze/abs"]["count"] == 3 and chunk.n_samples == 6 and len(chunk.digest) == 64
+    df = task_samples(task=task)
+    assert df["turn_id"].eq(turn.pk).all() and list(df["row"]) == list(range(6))
+    # A re-send takes the full path and is acknowledged, not stored twice.
+    again = {"seq": 3, "columns": make_columns(turn_id=turn.pk, t0=chunk.first_ms)}
+    assert post(client, task, again).status_code == 200
+    assert TrajectoryChunk.objects.filter(task=task).count() == 1
+
+
+def test_valid_batches_the_one_statement_must_not_store(chatting, topics):
+    """What the one statement refuses falls back to the full path's precise answers."""
+    from collection.models import Worker
+
+    client, task = chatting
+    turn = study.turn_create(task=task, query="q")
+    other = Client()
+    enter_lab(other, "someone-else")
+    complete_profile(other)
+    w = Worker.objects.get(platform_worker_id="someone-else")
+    (their_task,) = study.tasks_create_for_topics(worker=w, topic_ids=[topics[-1].pk], offered=[topics[-1].pk],
+                                                  entry=study.Entry(platform="lab"))
+    their_turn = Turn.objects.create(task=their_task, index=0, query="x")
+    # one own turn and one foreign turn in the same batch
+    cols = make_columns(turn_id=turn.pk)
+    cols["turn_id"][-1] = their_turn.pk
+    r = post(client, task, {"seq": 0, "columns": cols})
+    assert r.status_code == 400 and "turn_id" in r.json()["columns"]
+    assert post(other, task, {"seq": 0, "columns": make_columns()}).status_code == 404
+    # another browser session of the same worker: the task is held by the first one
+    from django.contrib.sessions.backends.db import SessionStore
+
+    copy = SessionStore()
+    copy.update({**client.session, "ifllm.holder": "f" * 32})
+    copy.create()
+    second = Client()
+    second.cookies["sessionid"] = copy.session_key
+    r = post(second, task, {"seq": 0, "columns": make_columns()})
+    assert r.status_code == 403 and r.json()["code"] == "moved"
+    # a blocked worker stores nothing either
+    type(task.worker).objects.filter(pk=task.worker_id).update(blocked=True)
+    assert post(client, task, {"seq": 0, "columns": make_columns()}).status_code == 404
+    assert not TrajectoryChunk.objects.exists()
