@@ -11,24 +11,9 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 import numpy as np
-import pandas as pd
 from matplotlib.figure import Figure
 
-from analysis.reward.intervals import expected_calibration_error
-
-
-def confidence_bins(y: np.ndarray, prob_1: np.ndarray, n_bins: int = 10) -> pd.DataFrame:
-    """Per bin of top-label confidence: ``confidence`` (mean), ``accuracy`` (observed) and ``n``."""
-    y = np.asarray(y)
-    p = np.asarray(prob_1, dtype=float)
-    conf = np.maximum(p, 1 - p)
-    correct = ((p >= 0.5).astype(int) == y).astype(float)
-    edges = np.linspace(0.5, 1.0, n_bins + 1)
-    which = np.clip(np.digitize(conf, edges[1:-1]), 0, n_bins - 1)
-    frame = pd.DataFrame({"bin": which, "confidence": conf, "correct": correct})
-    out = frame.groupby("bin").agg(confidence=("confidence", "mean"), accuracy=("correct", "mean"),
-                                   n=("correct", "size"))
-    return out.reset_index()
+from analysis.reward.intervals import confidence_bins, expected_calibration_error
 
 
 def reliability_diagram(

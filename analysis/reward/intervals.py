@@ -76,24 +76,33 @@ def worker_bootstrap(
     return out
 
 
+def confidence_bins(y: np.ndarray, prob_1: np.ndarray, n_bins: int = 10) -> pd.DataFrame:
+    """Per bin of top-label confidence (``max(p, 1 - p)`` in ``n_bins`` equal bins over [0.5, 1]):
+    ``confidence`` (mean), ``accuracy`` (how often the predicted winner won) and ``n``.
+    Shared by :func:`expected_calibration_error` and the reliability diagram, so both bin alike."""
+    y = np.asarray(y)
+    p = np.asarray(prob_1, dtype=float)
+    conf = np.maximum(p, 1 - p)
+    correct = ((p >= 0.5).astype(int) == y).astype(float)
+    edges = np.linspace(0.5, 1.0, n_bins + 1)
+    which = np.clip(np.digitize(conf, edges[1:-1]), 0, n_bins - 1)
+    frame = pd.DataFrame({"bin": which, "confidence": conf, "correct": correct})
+    out = frame.groupby("bin").agg(confidence=("confidence", "mean"), accuracy=("correct", "mean"),
+                                   n=("correct", "size"))
+    return out.reset_index()
+
+
 def expected_calibration_error(y: np.ndarray, prob_1: np.ndarray, n_bins: int = 10) -> float:
     """Top-label ECE: |accuracy - confidence| of the predicted winner, weighted over 10 equal bins.
 
     The confidence is the probability of the predicted class (``max(p, 1 - p)``), the number
     rDPO turns into a flip rate, so this is the calibration that matters downstream.
     """
-    y = np.asarray(y)
-    prob_1 = np.asarray(prob_1, dtype=float)
-    conf = np.maximum(prob_1, 1 - prob_1)
-    correct = ((prob_1 >= 0.5).astype(int) == y).astype(float)
-    edges = np.linspace(0.5, 1.0, n_bins + 1)
-    which = np.clip(np.digitize(conf, edges[1:-1]), 0, n_bins - 1)
-    ece = 0.0
-    for b in range(n_bins):
-        m = which == b
-        if m.any():
-            ece += m.mean() * abs(correct[m].mean() - conf[m].mean())
-    return float(ece)
+    bins = confidence_bins(y, prob_1, n_bins)
+    if bins.empty:
+        return 0.0
+    weights = bins["n"] / bins["n"].sum()
+    return float((weights * (bins["accuracy"] - bins["confidence"]).abs()).sum())
 
 
 def reliability_bins(y: np.ndarray, prob_1: np.ndarray, n_bins: int = 10) -> pd.DataFrame:
