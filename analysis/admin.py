@@ -17,11 +17,84 @@ from .models import AnalysisFigure, Leaderboard, RewardModelRun, RewardPredictio
 from .services import DEFAULT_PARAMS
 
 
+#: Keys a reward-model run reads besides :data:`DEFAULT_PARAMS` (transfer runs, feature cache).
+EXTRA_PARAM_KEYS = ("train_workers", "test_workers", "use_cache")
+
+
 class RewardModelRunForm(forms.ModelForm):
+    """Real fields for the settings of a run, their defaults filled in; ``params`` for the rest.
+
+    Unknown keys (``{"tree": 50}``) are a field error rather than stored and ignored, and the
+    stored ``params`` are the values the run uses (defaults included), so its page shows them.
+    """
+
+    seeds = forms.CharField(label="Seeds", help_text="Comma-separated integers; each reshuffles folds and forests.")
+    trees = forms.IntegerField(min_value=1, max_value=5000, label="Trees per forest")
+    selector_trees = forms.IntegerField(min_value=1, max_value=5000, label="Trees of the IF ranking forest")
+    k = forms.IntegerField(min_value=1, label="Important features kept (k)")
+    n_splits = forms.IntegerField(min_value=2, max_value=20, label="Folds")
+    quality_filter = forms.BooleanField(label="Quality filter", required=False)
+    worker_normalise = forms.BooleanField(label="Normalise features per worker", required=False)
+    text = forms.BooleanField(label="Add the sentence-embedding text models (slower)", required=False)
+    calibration = forms.ChoiceField(choices=[("platt", "Platt"), ("isotonic", "isotonic"), ("none", "none")],
+                                    label="Calibration (grouped protocol)")  # fmt: skip
+    calibration_fit = forms.ChoiceField(
+        choices=[("crossfit", "across the outer folds (no refits)"), ("inner", "inner CV per fold (about 3x slower)")],
+        label="Calibration fitted",
+    )  # fmt: skip
+    n_jobs = forms.IntegerField(min_value=1, max_value=64, label="Folds fitted in parallel")
+    COMMON = ("seeds", "trees", "selector_trees", "k", "n_splits", "quality_filter", "worker_normalise", "text",
+              "calibration", "calibration_fit", "n_jobs")  # fmt: skip
+
     class Meta:
         model = RewardModelRun
         fields = ["name", "params"]
-        help_texts = {"params": f"Defaults: {DEFAULT_PARAMS}"}
+        labels = {"params": "Other settings"}
+
+    def __init__(self, *args, **kwargs) -> None:  # noqa: ANN002, ANN003
+        super().__init__(*args, **kwargs)
+        if "params" not in self.fields:
+            return
+        for name in self.COMMON:
+            field = self.fields[name]
+            default = DEFAULT_PARAMS[name]
+            field.initial = ", ".join(map(str, default)) if name == "seeds" else default
+            shown = field.initial if not isinstance(default, bool) else ("on" if default else "off")
+            field.help_text = (field.help_text + " " if field.help_text else "") + f"Default: {shown}."
+        self.fields["params"].required = False
+        self.fields["params"].initial = {}
+        self.fields["params"].help_text = (
+            "Other settings as a JSON object, e.g. {\"train_workers\": [...], \"test_workers\": [...]} for a "
+            f"transfer run; allowed keys: {', '.join(EXTRA_PARAM_KEYS)}."
+        )
+
+    def clean_seeds(self) -> list[int]:
+        raw = self.cleaned_data.get("seeds") or ""
+        try:
+            seeds = [int(part) for part in raw.replace(" ", "").split(",") if part]
+        except ValueError:
+            raise forms.ValidationError("Enter integers separated by commas, e.g. 0, 1, 2.") from None
+        if not seeds or len(set(seeds)) != len(seeds):
+            raise forms.ValidationError("Enter at least one seed, each once.")
+        return seeds
+
+    def clean(self) -> dict:
+        data = super().clean()
+        other = data.get("params") or {}
+        if not isinstance(other, dict):
+            self.add_error("params", 'Must be a JSON object such as {"use_cache": false}.')
+            return data
+        unknown = sorted(set(other) - set(EXTRA_PARAM_KEYS) - set(self.COMMON))
+        if unknown:
+            self.add_error("params", f"Unknown setting(s): {', '.join(unknown)}. Allowed here: "
+                           f"{', '.join(EXTRA_PARAM_KEYS)}; the others have their own fields above.")  # fmt: skip
+        repeated = sorted(set(other) & set(self.COMMON))
+        if repeated:
+            self.add_error("params", f"{', '.join(repeated)}: set above; do not repeat it here.")
+        if self.errors:
+            return data
+        data["params"] = {**{name: data[name] for name in self.COMMON}, **other}
+        return data
 
 
 @admin.action(
@@ -50,6 +123,21 @@ def rerun(modeladmin: admin.ModelAdmin, request: HttpRequest, queryset: QuerySet
 def job_link(obj: RewardModelRun | Leaderboard) -> str:
     """Link to the job that computes ``obj``, with its status and progress (shared by the run admins)."""
     return job_anchor(obj.job) if obj.job_id else "–"
+
+
+def key_value_table(values: dict) -> str:
+    """A two-column table of settings or seconds (lists and dicts as compact JSON)."""
+    import json
+
+    def text(value: object) -> str:
+        if isinstance(value, dict | list):
+            return json.dumps(value, default=str)
+        if isinstance(value, float):
+            return f"{value:.4g}"
+        return str(value)
+
+    rows = format_html_join("", "<tr><th>{}</th><td>{}</td></tr>", ((k, text(v)) for k, v in values.items()))
+    return format_html('<table class="ifllm-kv"><tbody>{}</tbody></table>', rows)
 
 
 def run_kind(run: RewardModelRun) -> str:
@@ -136,11 +224,37 @@ class RewardModelRunAdmin(admin.ModelAdmin):
     def get_readonly_fields(self, request: HttpRequest, obj=None) -> list[str]:  # noqa: ANN001
         if obj is None:
             return []
-        return ["name", "settings_kind", "params", "job_link", "n_samples", "accuracy_plot", "table", "report",
-                "timings", "data_version"]  # fmt: skip
+        return ["name", "settings_kind", "settings_used", "job_link", "n_samples", "accuracy_plot", "table",
+                "stage_timings", "report_summary", "data_version"]  # fmt: skip
 
     def get_fields(self, request: HttpRequest, obj=None) -> list[str]:  # noqa: ANN001
-        return self.get_readonly_fields(request, obj) or ["name", "params"]
+        return self.get_readonly_fields(request, obj) or ["name", *RewardModelRunForm.COMMON, "params"]
+
+    @admin.display(description="settings used")
+    def settings_used(self, obj: RewardModelRun) -> str:
+        """The values the run used (defaults filled in), not the JSON it was started with."""
+        params = {**DEFAULT_PARAMS, **(obj.params or {})} if not obj.params.get("model_path") else obj.params
+        return key_value_table(params)
+
+    @admin.display(description="stage timings (s)")
+    def stage_timings(self, obj: RewardModelRun) -> str:
+        if not obj.timings:
+            return "–"
+        return key_value_table({k: f"{v:.1f}" if isinstance(v, int | float) else v for k, v in obj.timings.items()})
+
+    @admin.display(description="matching and filtering")
+    def report_summary(self, obj: RewardModelRun) -> str:
+        """The report without what other fields already show (intervals: Table 2; timings)."""
+        report = {k: v for k, v in (obj.report or {}).items() if k not in ("intervals", "timings")}
+        if not report:
+            return "–"
+        flat = {}
+        for key, value in report.items():
+            if isinstance(value, dict) and all(not isinstance(v, dict | list) for v in value.values()):
+                flat.update({f"{key}: {k}": v for k, v in value.items()})
+            else:
+                flat[key] = value
+        return key_value_table(flat)
 
     job_link = admin.display(description="job")(lambda self, obj: job_link(obj))
 
@@ -167,7 +281,7 @@ class RewardModelRunAdmin(admin.ModelAdmin):
     def save_model(self, request: HttpRequest, obj: RewardModelRun, form, change: bool) -> None:  # noqa: ANN001
         if change:
             return
-        obj.params = {**DEFAULT_PARAMS, **(obj.params or {})}
+        obj.params = {**DEFAULT_PARAMS, **(obj.params or {})}  # the form gives them all; a copy may not
         obj.created_by = request.user
         obj.save()
         obj.job = job_start(kind="analysis.reward_models", params={"run_pk": obj.pk}, user=request.user)
