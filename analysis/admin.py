@@ -16,7 +16,6 @@ from jobs.services import job_start, job_user_may_run
 from .models import AnalysisFigure, Leaderboard, RewardModelRun, RewardPrediction
 from .services import DEFAULT_PARAMS
 
-
 #: Keys a reward-model run reads besides :data:`DEFAULT_PARAMS` (transfer runs, feature cache).
 EXTRA_PARAM_KEYS = ("train_workers", "test_workers", "use_cache")
 
