@@ -60,7 +60,23 @@ class PreferenceDatasetForm(forms.ModelForm):
 def export_datasets(modeladmin: admin.ModelAdmin, request: HttpRequest, queryset: QuerySet) -> None:
     for dataset in queryset:
         path = preference_dataset_export(dataset=dataset, path=runs_dir() / "datasets" / f"dataset-{dataset.pk}")
-        modeladmin.message_user(request, f"{dataset}: written to {path}")
+        modeladmin.message_user(request, f"{dataset}: written to {path} on the server (training runs read it there)")
+
+
+@admin.action(description="Download selected datasets (zip: JSONL + Parquet + card)", permissions=["export"])
+def download_datasets(modeladmin: admin.ModelAdmin, request: HttpRequest, queryset: QuerySet) -> HttpResponse:
+    """The same files as the export, sent to the browser (nothing is kept on the server)."""
+    import tempfile
+
+    from jobs.downloads import zip_response
+
+    with tempfile.TemporaryDirectory(prefix="ifllm-datasets-") as tmp:
+        folders = {}
+        for dataset in queryset.order_by("pk"):
+            name = f"dataset-{dataset.pk}"
+            folders[name] = preference_dataset_export(dataset=dataset, path=Path(tmp) / name)
+        filename = f"{next(iter(folders))}.zip" if len(folders) == 1 else "preference-datasets.zip"
+        return zip_response(folders, filename)  # zipped into a spooled file before the folder goes
 
 
 @admin.register(PreferenceDataset)
@@ -69,7 +85,7 @@ class PreferenceDatasetAdmin(admin.ModelAdmin):
     list_display = ["id", "name", "source", "reward_run", "reward_model", "reward_protocol", "counts", "created_at"]
     list_filter = ["source"]
     search_fields = ["name"]
-    actions = [export_datasets]
+    actions = [download_datasets, export_datasets]
 
     def has_export_permission(self, request: HttpRequest) -> bool:
         return request.user.has_perm("crowd.export_dataset")

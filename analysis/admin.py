@@ -124,6 +124,22 @@ def job_link(obj: RewardModelRun | Leaderboard) -> str:
     return job_anchor(obj.job) if obj.job_id else "–"
 
 
+#: Labels of the parts of the reward-model stage (``run.timings["of which <setting>.<part>_s"]``).
+TIMING_PARTS = {"selector": "IF ranking (summed over folds)", "models": "models (summed over folds)",
+                "calibration": "calibration (summed over folds)"}  # fmt: skip
+_STAGES = ("load + match + features", "text embeddings", "reward models", "transfer", "storing")
+_PARTS = ("pairwise", "pointwise", "likert", "intervals")
+
+
+def _timing_order(key: str) -> tuple:
+    if not key.startswith("of which "):
+        return (_STAGES.index(key) if key in _STAGES else len(_STAGES), 0, key)
+    name = key.removeprefix("of which ")
+    setting = name.split(".")[0].removesuffix("_s")
+    return (_STAGES.index("reward models"), 1 + (_PARTS.index(setting) if setting in _PARTS else len(_PARTS)),
+            "." in name, name)  # fmt: skip
+
+
 def key_value_table(values: dict) -> str:
     """A two-column table of settings or seconds (lists and dicts as compact JSON)."""
     import json
@@ -237,9 +253,20 @@ class RewardModelRunAdmin(admin.ModelAdmin):
 
     @admin.display(description="stage timings (s)")
     def stage_timings(self, obj: RewardModelRun) -> str:
+        """Stages in the order they run; the reward-model stage split into its parts (PostgreSQL's
+        jsonb stores keys sorted by length, so the stored order is not the run's)."""
         if not obj.timings:
             return "–"
-        return key_value_table({k: f"{v:.1f}" if isinstance(v, int | float) else v for k, v in obj.timings.items()})
+        rows = {}
+        for key in sorted(obj.timings, key=_timing_order):
+            label = key.removeprefix("of which ")
+            if key.startswith("of which "):
+                setting, _, part = label.removesuffix("_s").partition(".")
+                label = f"  {setting}: {TIMING_PARTS.get(part, part or 'wall')}"
+            rows[label] = f"{obj.timings[key]:.1f}" if isinstance(obj.timings[key], int | float) else obj.timings[key]
+        note = format_html('<p class="help">Parts marked "summed over folds" add up the folds fitted in '
+                           "parallel, so they can exceed the wall time of their stage.</p>")  # fmt: skip
+        return format_html("{}{}", key_value_table(rows), note)
 
     @admin.display(description="matching and filtering")
     def report_summary(self, obj: RewardModelRun) -> str:
@@ -249,7 +276,7 @@ class RewardModelRunAdmin(admin.ModelAdmin):
             return "–"
         flat = {}
         for key, value in report.items():
-            if isinstance(value, dict) and all(not isinstance(v, dict | list) for v in value.values()):
+            if isinstance(value, dict):
                 flat.update({f"{key}: {k}": v for k, v in value.items()})
             else:
                 flat[key] = value
@@ -276,6 +303,12 @@ class RewardModelRunAdmin(admin.ModelAdmin):
     @admin.display(description="setting")
     def settings_kind(self, obj: RewardModelRun) -> str:
         return run_kind(obj)
+
+    def change_view(self, request: HttpRequest, object_id: str, form_url: str = "", extra_context=None):  # noqa: ANN001, ANN201
+        """A run's page is read-only: no Save buttons that would save nothing (Delete stays)."""
+        extra_context = {**(extra_context or {}), "show_save": False, "show_save_and_continue": False,
+                         "show_save_and_add_another": False}  # fmt: skip
+        return super().change_view(request, object_id, form_url, extra_context)
 
     def save_model(self, request: HttpRequest, obj: RewardModelRun, form, change: bool) -> None:  # noqa: ANN001
         if change:
