@@ -19,7 +19,7 @@ from django.utils.html import format_html, format_html_join
 from django.utils.safestring import mark_safe
 
 from jobs.exceptions import JobStateError
-from jobs.html import job_anchor
+from jobs.html import job_anchor, short_time
 from jobs.services import job_cancel, job_start, job_user_may_run
 
 from .checks import check_evaluation, check_training, config_defaults, final_checkpoint
@@ -262,8 +262,9 @@ class TrainingRunAdmin(admin.ModelAdmin):
 
     form = TrainingRunForm
     change_list_template = "admin/alignment/trainingrun/change_list.html"
-    list_display = ["id", "name", "method", "base_model_short", "dataset", "sft_run", "job_state", "step",
-                    "created_at"]  # fmt: skip
+    # Job and step before the long columns, dates short: they stay in view at 1400 px.
+    list_display = ["id", "name", "method", "job_state", "step", "base_model_short", "dataset", "sft_run",
+                    "created"]  # fmt: skip
     list_filter = ["method"]
     search_fields = ["name", "base_model"]
     list_select_related = ["job", "dataset", "sft_run"]
@@ -321,6 +322,10 @@ class TrainingRunAdmin(admin.ModelAdmin):
     @admin.display(description="job")
     def job_state(self, obj: TrainingRun) -> str:
         return job_anchor(obj.job) if obj.job else "–"
+
+    @admin.display(description="created", ordering="created_at")
+    def created(self, obj: TrainingRun) -> str:
+        return short_time(obj.created_at)
 
     @admin.display(description="step")
     def step(self, obj: TrainingRun) -> str:
@@ -450,7 +455,7 @@ class EvaluationRunAdmin(admin.ModelAdmin):
         css = {"all": ["ifllm/admin_results.css"]}
 
     form = EvaluationRunForm
-    list_display = ["id", "name", "sft_run", "aligned_run", "judge", "job_state", "created_at"]
+    list_display = ["id", "name", "job_state", "sft_run", "aligned_run", "judge", "created"]
     list_select_related = ["job", "sft_run", "aligned_run", "judge"]
     actions = [download_table, export_human_batch, cancel_evaluations]
 
@@ -469,6 +474,10 @@ class EvaluationRunAdmin(admin.ModelAdmin):
     @admin.display(description="job")
     def job_state(self, obj: EvaluationRun) -> str:
         return job_anchor(obj.job) if obj.job else "–"
+
+    @admin.display(description="created", ordering="created_at")
+    def created(self, obj: EvaluationRun) -> str:
+        return short_time(obj.created_at)
 
     @admin.display(description="settings used")
     def params_used(self, obj: EvaluationRun) -> str:

@@ -10,7 +10,7 @@ from django.urls import reverse
 from django.utils.html import format_html, format_html_join
 from django.utils.safestring import mark_safe
 
-from jobs.html import job_anchor
+from jobs.html import job_anchor, short_time
 from jobs.services import job_start, job_user_may_run
 
 from .models import AnalysisFigure, Leaderboard, RewardModelRun, RewardPrediction
@@ -226,7 +226,7 @@ class RewardModelRunAdmin(admin.ModelAdmin):
         css = {"all": ["ifllm/admin_results.css"]}
 
     form = RewardModelRunForm
-    list_display = ["id", "name", "settings_kind", "n_samples", "job_link", "created_at"]
+    list_display = ["id", "name", "job_link", "settings_kind", "n_samples", "created"]
     list_select_related = ["job"]
     actions = [build_dataset, rerun, compare_runs]
 
@@ -264,8 +264,8 @@ class RewardModelRunAdmin(admin.ModelAdmin):
                 setting, _, part = label.removesuffix("_s").partition(".")
                 label = f"  {setting}: {TIMING_PARTS.get(part, part or 'wall')}"
             rows[label] = f"{obj.timings[key]:.1f}" if isinstance(obj.timings[key], int | float) else obj.timings[key]
-        note = format_html('<p class="help">Parts marked "summed over folds" add up the folds fitted in '
-                           "parallel, so they can exceed the wall time of their stage.</p>")  # fmt: skip
+        note = format_html('<p class="help">{}</p>', 'Parts marked "summed over folds" add up the folds fitted '
+                           "in parallel, so they can exceed the wall time of their stage.")  # fmt: skip
         return format_html("{}{}", key_value_table(rows), note)
 
     @admin.display(description="matching and filtering")
@@ -283,6 +283,7 @@ class RewardModelRunAdmin(admin.ModelAdmin):
         return key_value_table(flat)
 
     job_link = admin.display(description="job")(lambda self, obj: job_link(obj))
+    created = admin.display(description="created", ordering="created_at")(lambda self, obj: short_time(obj.created_at))
 
     @admin.display(description="Table 2")
     def table(self, obj: RewardModelRun) -> str:

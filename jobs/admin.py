@@ -16,6 +16,7 @@ from django.utils.html import format_html
 
 from .downloads import DOWNLOADABLE_KINDS, job_output_folder, zip_response
 from .exceptions import JobStateError
+from .html import short_time
 from .models import Job
 from .services import job_cancel, job_kinds_user_may_run, job_rerun
 
@@ -54,9 +55,8 @@ def rerun_jobs(modeladmin: admin.ModelAdmin, request: HttpRequest, queryset: Que
 
 @admin.register(Job)
 class JobAdmin(admin.ModelAdmin):
-    list_display = [
-        "id", "kind", "status", "progress", "created_by", "created_at", "finished_at", "duration"
-    ]
+    # Status with progress and short dates: the list fits 1400 px beside both sidebars.
+    list_display = ["id", "kind", "status_progress", "created_by", "created", "duration"]
     list_filter = ["status", "kind", "queue"]
     search_fields = ["kind", "error"]
     date_hierarchy = "created_at"
@@ -67,6 +67,9 @@ class JobAdmin(admin.ModelAdmin):
         "result", "output", "log_tail_pre", "error_pre",
     ]
     readonly_fields = fields
+
+    def get_fields(self, request: HttpRequest, obj: Job | None = None) -> list[str]:
+        return [f for f in self.fields if f != "output" or (obj is not None and obj.kind in DOWNLOADABLE_KINDS)]
 
     def get_urls(self) -> list:
         download = path("<int:pk>/download/", self.admin_site.admin_view(self.download_view),
@@ -104,6 +107,15 @@ class JobAdmin(admin.ModelAdmin):
 
     def has_rerun_permission(self, request: HttpRequest) -> bool:
         return bool(job_kinds_user_may_run(request.user))
+
+    @admin.display(description="Status", ordering="status")
+    def status_progress(self, obj: Job) -> str:
+        state = obj.get_status_display()
+        return f"{state} {obj.progress} %" if obj.status == Job.Status.RUNNING else state
+
+    @admin.display(description="Created", ordering="created_at")
+    def created(self, obj: Job) -> str:
+        return short_time(obj.created_at)
 
     @admin.display(description="Duration")
     def duration(self, obj: Job) -> str:
