@@ -263,8 +263,7 @@ class TrainingRunAdmin(admin.ModelAdmin):
     form = TrainingRunForm
     change_list_template = "admin/alignment/trainingrun/change_list.html"
     # Job and step before the long columns, dates short: they stay in view at 1400 px.
-    list_display = ["id", "name", "method", "job_state", "step", "base_model_short", "dataset", "sft_run",
-                    "created"]  # fmt: skip
+    list_display = ["id", "name", "method", "job_state", "step", "starts_from", "dataset", "created"]
     list_filter = ["method"]
     search_fields = ["name", "base_model"]
     list_select_related = ["job", "dataset", "sft_run"]
@@ -318,6 +317,14 @@ class TrainingRunAdmin(admin.ModelAdmin):
     def base_model_short(self, obj: TrainingRun) -> str:
         label = Path(obj.base_model).name or obj.base_model
         return f"{label} (smoke test)" if "smoke-test" in label else label
+
+    @admin.display(description="starts from")
+    def starts_from(self, obj: TrainingRun) -> str:
+        """SFT: its base model; DPO/rDPO: the SFT run (whose final checkpoint is policy and reference).
+        One column instead of two keeps the list within 1400 px."""
+        if obj.sft_run_id:
+            return f"SFT run: {obj.sft_run}"
+        return self.base_model_short(obj)
 
     @admin.display(description="job")
     def job_state(self, obj: TrainingRun) -> str:
