@@ -121,6 +121,28 @@ class PreferencePairAdmin(admin.ModelAdmin):
         return False
 
 
+def _answer_text(answer: str | None) -> str:
+    """A generated answer as shown: an empty or blank one says so (a blank cell reads as a bug)."""
+    if not answer:
+        return "(empty answer)"
+    if not answer.strip():
+        return f"(only whitespace: {len(answer)} characters)"
+    return answer
+
+
+def _read_only_change_view(admin_cls: type) -> type:
+    """A run's page is read-only once started: no Save buttons that would save nothing."""
+    original = admin_cls.change_view
+
+    def change_view(self, request, object_id, form_url="", extra_context=None):  # noqa: ANN001, ANN202
+        extra_context = {**(extra_context or {}), "show_save": False, "show_save_and_continue": False,
+                         "show_save_and_add_another": False}  # fmt: skip
+        return original(self, request, object_id, form_url, extra_context)
+
+    admin_cls.change_view = change_view
+    return admin_cls
+
+
 def _default_help(value: object) -> str:
     return f"Default: {json.dumps(value)}."
 
@@ -256,6 +278,7 @@ def cancel_evaluations(modeladmin: admin.ModelAdmin, request: HttpRequest, query
 
 
 @admin.register(TrainingRun)
+@_read_only_change_view
 class TrainingRunAdmin(admin.ModelAdmin):
     class Media:
         css = {"all": ["ifllm/admin_results.css"]}
@@ -457,6 +480,7 @@ class EvaluationRunForm(ConfigFieldsMixin, forms.ModelForm):
 
 
 @admin.register(EvaluationRun)
+@_read_only_change_view
 class EvaluationRunAdmin(admin.ModelAdmin):
     class Media:
         css = {"all": ["ifllm/admin_results.css"]}
@@ -497,14 +521,20 @@ class EvaluationRunAdmin(admin.ModelAdmin):
         if not obj.table:
             return "–"
         cols = list(obj.table[0])
+        # A column with one text value in every row (the reward source) is said once, above the
+        # table: Table 3 then fits 1400 px; the rest scrolls inside its box, never the page.
+        constant = [c for c in cols if len(obj.table) > 1 and isinstance(obj.table[0][c], str)
+                    and all(row.get(c) == obj.table[0][c] for row in obj.table)]  # fmt: skip
+        cols = [c for c in cols if c not in constant]
+        caption = format_html_join("; ", "{}: {}", ((c.replace("_", " "), obj.table[0][c]) for c in constant))
         head = format_html_join("", "<th>{}</th>", ((c.replace("_", " "),) for c in cols))
         body = format_html_join(
             "",
             "<tr>{}</tr>",
             ((format_html_join("", "<td>{}</td>", ((_fmt(row.get(c)),) for c in cols)),) for row in obj.table),
         )
-        return format_html('<table class="ifllm-results"><thead><tr>{}</tr></thead><tbody>{}</tbody></table>',
-                           head, body)  # fmt: skip
+        return format_html('<div class="ifllm-scroll"><table class="ifllm-results"><caption>{}</caption><thead><tr>{}'
+                           "</tr></thead><tbody>{}</tbody></table></div>", caption, head, body)  # fmt: skip
 
     @admin.display(description="wins, ties, losses")
     def win_chart(self, obj: EvaluationRun) -> str:
@@ -519,7 +549,7 @@ class EvaluationRunAdmin(admin.ModelAdmin):
         if not obj.comparisons:
             return "–"
         rows = (
-            (c.get("query", ""), c.get("sft_answer") or "(empty answer)", c.get("dpo_answer") or "(empty answer)",
+            (c.get("query", ""), _answer_text(c.get("sft_answer")), _answer_text(c.get("dpo_answer")),
              c.get("winner", ""),
              _fmt(c.get("score_sft")), _fmt(c.get("score_dpo")))
             for c in obj.comparisons[:200]

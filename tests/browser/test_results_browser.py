@@ -101,6 +101,7 @@ def test_result_pages_show_their_content_at_both_sizes(browser, asgi_server, tmp
     assert "reward models" in timings and "load + match + features" in timings
     assert "{" not in page.locator(".field-report_summary").inner_text()[:1]  # a table, not a JSON blob
     _right_edge_inside(page, ".field-table table.ifllm-results")
+    assert page.get_by_role("button", name="Save", exact=True).count() == 0  # read-only: Delete only
     _shots(page, "03-reward-run")
 
     # Two runs side by side.
