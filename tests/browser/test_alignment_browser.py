@@ -181,7 +181,7 @@ def test_smoke_model_sft_rdpo_evaluation_from_the_admin(browser, asgi_server, wo
     assert page.locator(".field-answers table tbody tr").count() == 3
     answers = page.locator(".field-answers td:nth-child(2), .field-answers td:nth-child(3)").all_inner_texts()
     assert len(answers) == 6 and all(a.strip() for a in answers)  # blank answers are said to be blank
-    assert "reward source: RF + IF labels" in page.locator(".field-table_html caption").inner_text()
+    assert "reward source: RF + IF labels" in page.locator(".field-table_html caption").text_content()
     _right_edge_inside(page, ".field-table_html .ifllm-scroll")
     assert page.get_by_role("button", name="Save", exact=True).count() == 0  # a run's page is read-only
     _shots(page, "a09-evaluation-run")
