@@ -113,6 +113,12 @@ def test_result_pages_show_their_content_at_both_sizes(browser, asgi_server, tmp
     page.wait_for_load_state()
     assert page.locator("table.ifllm-results").count() >= 6
     assert page.locator("svg").count() >= 2
+    page.set_viewport_size({"width": 1400, "height": 900})
+    sections = page.locator(".ifllm-compare > section")
+    assert sections.count() == 2
+    for i in range(2):  # both tables whole in their half at 1400 px, the AUC column included
+        assert sections.nth(i).evaluate("e => e.scrollWidth - e.clientWidth") <= 1
+    assert page.evaluate("document.documentElement.scrollWidth") <= 1400
     _shots(page, "04-reward-compare")
 
     # Jobs: the list fits at 1400 px; a job page shows its progress, log and result.
