@@ -25,7 +25,8 @@ class Command(BaseCommand):
         parser.add_argument("--name", default="")
         parser.add_argument("--calibration", choices=["platt", "isotonic", "none"], default=DEFAULT_PARAMS["calibration"])  # noqa: E501
         parser.add_argument("--calibration-fit", choices=["crossfit", "inner"],
-                            default=DEFAULT_PARAMS["calibration_fit"], help="crossfit: on the other outer folds (no refits); inner: inner CV per fold (slower)")
+                            default=DEFAULT_PARAMS["calibration_fit"],
+                            help="crossfit: on the other outer folds (no refits); inner: inner CV per fold (slower)")
         parser.add_argument("--selector-trees", type=int, default=DEFAULT_PARAMS["selector_trees"],
                             help="trees of the forest that ranks the important features")
         parser.add_argument("--train-workers", help="transfer: file of training worker ids (one per line)")
