@@ -21,7 +21,7 @@ from django.utils.safestring import mark_safe
 from analysis import admin as analysis_admin
 from analysis.models import RewardModelRun
 from jobs.exceptions import JobStateError
-from jobs.html import job_anchor
+from jobs.html import job_anchor, short_time
 from jobs.services import job_cancel, job_start, job_user_may_run
 
 from .checks import check_evaluation, check_training, config_defaults, final_checkpoint
@@ -62,7 +62,23 @@ class PreferenceDatasetForm(forms.ModelForm):
 def export_datasets(modeladmin: admin.ModelAdmin, request: HttpRequest, queryset: QuerySet) -> None:
     for dataset in queryset:
         path = preference_dataset_export(dataset=dataset, path=runs_dir() / "datasets" / f"dataset-{dataset.pk}")
-        modeladmin.message_user(request, f"{dataset}: written to {path}")
+        modeladmin.message_user(request, f"{dataset}: written to {path} on the server (training runs read it there)")
+
+
+@admin.action(description="Download selected datasets (zip: JSONL + Parquet + card)", permissions=["export"])
+def download_datasets(modeladmin: admin.ModelAdmin, request: HttpRequest, queryset: QuerySet) -> HttpResponse:
+    """The same files as the export, sent to the browser (nothing is kept on the server)."""
+    import tempfile
+
+    from jobs.downloads import zip_response
+
+    with tempfile.TemporaryDirectory(prefix="ifllm-datasets-") as tmp:
+        folders = {}
+        for dataset in queryset.order_by("pk"):
+            name = f"dataset-{dataset.pk}"
+            folders[name] = preference_dataset_export(dataset=dataset, path=Path(tmp) / name)
+        filename = f"{next(iter(folders))}.zip" if len(folders) == 1 else "preference-datasets.zip"
+        return zip_response(folders, filename)  # zipped into a spooled file before the folder goes
 
 
 @admin.register(PreferenceDataset)
@@ -71,7 +87,7 @@ class PreferenceDatasetAdmin(admin.ModelAdmin):
     list_display = ["id", "name", "source", "reward_run", "reward_model", "reward_protocol", "counts", "created_at"]
     list_filter = ["source"]
     search_fields = ["name"]
-    actions = [export_datasets]
+    actions = [download_datasets, export_datasets]
 
     def has_export_permission(self, request: HttpRequest) -> bool:
         return request.user.has_perm("crowd.export_dataset")
@@ -105,6 +121,28 @@ class PreferencePairAdmin(admin.ModelAdmin):
 
     def has_change_permission(self, request: HttpRequest, obj=None) -> bool:
         return False
+
+
+def _answer_text(answer: str | None) -> str:
+    """A generated answer as shown: an empty or blank one says so (a blank cell reads as a bug)."""
+    if not answer:
+        return "(empty answer)"
+    if not answer.strip():
+        return f"(only whitespace: {len(answer)} characters)"
+    return answer
+
+
+def _read_only_change_view(admin_cls: type) -> type:
+    """A run's page is read-only once started: no Save buttons that would save nothing."""
+    original = admin_cls.change_view
+
+    def change_view(self, request, object_id, form_url="", extra_context=None):
+        extra_context = {**(extra_context or {}), "show_save": False, "show_save_and_continue": False,
+                         "show_save_and_add_another": False}
+        return original(self, request, object_id, form_url, extra_context)
+
+    admin_cls.change_view = change_view
+    return admin_cls
 
 
 def _default_help(value: object) -> str:
@@ -264,14 +302,15 @@ def cancel_evaluations(modeladmin: admin.ModelAdmin, request: HttpRequest, query
 
 
 @admin.register(TrainingRun)
+@_read_only_change_view
 class TrainingRunAdmin(admin.ModelAdmin):
     class Media:
         css = {"all": ["ifllm/admin_results.css"]}
 
     form = TrainingRunForm
     change_list_template = "admin/alignment/trainingrun/change_list.html"
-    list_display = ["id", "name", "method", "base_model_short", "dataset", "sft_run", "job_state", "step",
-                    "created_at"]
+    # Job and step before the long columns, dates short: they stay in view at 1400 px.
+    list_display = ["id", "name", "method", "job_state", "step", "starts_from", "dataset", "created"]
     list_filter = ["method"]
     search_fields = ["name", "base_model"]
     list_select_related = ["job", "dataset", "sft_run"]
@@ -326,9 +365,21 @@ class TrainingRunAdmin(admin.ModelAdmin):
         label = Path(obj.base_model).name or obj.base_model
         return f"{label} (smoke test)" if "smoke-test" in label else label
 
+    @admin.display(description="starts from")
+    def starts_from(self, obj: TrainingRun) -> str:
+        """SFT: its base model; DPO/rDPO: the SFT run (whose final checkpoint is policy and reference).
+        One column instead of two keeps the list within 1400 px."""
+        if obj.sft_run_id:
+            return f"SFT run: {obj.sft_run}"
+        return self.base_model_short(obj)
+
     @admin.display(description="job")
     def job_state(self, obj: TrainingRun) -> str:
         return job_anchor(obj.job) if obj.job else "–"
+
+    @admin.display(description="created", ordering="created_at")
+    def created(self, obj: TrainingRun) -> str:
+        return short_time(obj.created_at)
 
     @admin.display(description="step")
     def step(self, obj: TrainingRun) -> str:
@@ -453,12 +504,13 @@ class EvaluationRunForm(ConfigFieldsMixin, forms.ModelForm):
 
 
 @admin.register(EvaluationRun)
+@_read_only_change_view
 class EvaluationRunAdmin(admin.ModelAdmin):
     class Media:
         css = {"all": ["ifllm/admin_results.css"]}
 
     form = EvaluationRunForm
-    list_display = ["id", "name", "sft_run", "aligned_run", "judge", "job_state", "created_at"]
+    list_display = ["id", "name", "job_state", "sft_run", "aligned_run", "judge", "created"]
     list_select_related = ["job", "sft_run", "aligned_run", "judge"]
     actions = [download_table, export_human_batch, cancel_evaluations]
 
@@ -481,6 +533,10 @@ class EvaluationRunAdmin(admin.ModelAdmin):
     def job_state(self, obj: EvaluationRun) -> str:
         return job_anchor(obj.job) if obj.job else "–"
 
+    @admin.display(description="created", ordering="created_at")
+    def created(self, obj: EvaluationRun) -> str:
+        return short_time(obj.created_at)
+
     @admin.display(description="settings used")
     def params_used(self, obj: EvaluationRun) -> str:
         used = {**EvaluationRunForm.DEFAULTS, **obj.params}
@@ -492,14 +548,20 @@ class EvaluationRunAdmin(admin.ModelAdmin):
         if not obj.table:
             return "–"
         cols = list(obj.table[0])
+        # A column with one text value in every row (the reward source) is said once, above the
+        # table: Table 3 then fits 1400 px; the rest scrolls inside its box, never the page.
+        constant = [c for c in cols if len(obj.table) > 1 and isinstance(obj.table[0][c], str)
+                    and all(row.get(c) == obj.table[0][c] for row in obj.table)]
+        cols = [c for c in cols if c not in constant]
+        caption = format_html_join("; ", "{}: {}", ((c.replace("_", " "), obj.table[0][c]) for c in constant))
         head = format_html_join("", "<th>{}</th>", ((c.replace("_", " "),) for c in cols))
         body = format_html_join(
             "",
             "<tr>{}</tr>",
             ((format_html_join("", "<td>{}</td>", ((_fmt(row.get(c)),) for c in cols)),) for row in obj.table),
         )
-        return format_html('<table class="ifllm-results"><thead><tr>{}</tr></thead><tbody>{}</tbody></table>',
-                           head, body)
+        return format_html('<div class="ifllm-scroll"><table class="ifllm-results"><caption>{}</caption><thead><tr>{}'
+                           "</tr></thead><tbody>{}</tbody></table></div>", caption, head, body)
 
     @admin.display(description="wins, ties, losses")
     def win_chart(self, obj: EvaluationRun) -> str:
@@ -514,7 +576,7 @@ class EvaluationRunAdmin(admin.ModelAdmin):
         if not obj.comparisons:
             return "–"
         rows = (
-            (c.get("query", ""), c.get("sft_answer") or "(empty answer)", c.get("dpo_answer") or "(empty answer)",
+            (c.get("query", ""), _answer_text(c.get("sft_answer")), _answer_text(c.get("dpo_answer")),
              c.get("winner", ""),
              _fmt(c.get("score_sft")), _fmt(c.get("score_dpo")))
             for c in obj.comparisons[:200]

@@ -10,18 +10,90 @@ from django.urls import reverse
 from django.utils.html import format_html, format_html_join
 from django.utils.safestring import mark_safe
 
-from jobs.html import job_anchor
+from jobs.html import job_anchor, short_time
 from jobs.services import job_start, job_user_may_run
 
 from .models import AnalysisFigure, Leaderboard, RewardModelRun, RewardPrediction
 from .services import DEFAULT_PARAMS
 
+#: Keys a reward-model run reads besides :data:`DEFAULT_PARAMS` (transfer runs, feature cache).
+EXTRA_PARAM_KEYS = ("train_workers", "test_workers", "use_cache")
+
 
 class RewardModelRunForm(forms.ModelForm):
+    """Real fields for the settings of a run, their defaults filled in; ``params`` for the rest.
+
+    Unknown keys (``{"tree": 50}``) are a field error rather than stored and ignored, and the
+    stored ``params`` are the values the run uses (defaults included), so its page shows them.
+    """
+
+    seeds = forms.CharField(label="Seeds", help_text="Comma-separated integers; each reshuffles folds and forests.")
+    trees = forms.IntegerField(min_value=1, max_value=5000, label="Trees per forest")
+    selector_trees = forms.IntegerField(min_value=1, max_value=5000, label="Trees of the IF ranking forest")
+    k = forms.IntegerField(min_value=1, label="Important features kept (k)")
+    n_splits = forms.IntegerField(min_value=2, max_value=20, label="Folds")
+    quality_filter = forms.BooleanField(label="Quality filter", required=False)
+    worker_normalise = forms.BooleanField(label="Normalise features per worker", required=False)
+    text = forms.BooleanField(label="Add the sentence-embedding text models (slower)", required=False)
+    calibration = forms.ChoiceField(choices=[("platt", "Platt"), ("isotonic", "isotonic"), ("none", "none")],
+                                    label="Calibration (grouped protocol)")
+    calibration_fit = forms.ChoiceField(
+        choices=[("crossfit", "across the outer folds (no refits)"), ("inner", "inner CV per fold (about 3x slower)")],
+        label="Calibration fitted",
+    )
+    n_jobs = forms.IntegerField(min_value=1, max_value=64, label="Folds fitted in parallel")
+    COMMON = ("seeds", "trees", "selector_trees", "k", "n_splits", "quality_filter", "worker_normalise", "text",
+              "calibration", "calibration_fit", "n_jobs")
+
     class Meta:
         model = RewardModelRun
         fields = ["name", "params"]
-        help_texts = {"params": f"Defaults: {DEFAULT_PARAMS}"}
+        labels = {"params": "Other settings"}
+
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        if "params" not in self.fields:
+            return
+        for name in self.COMMON:
+            field = self.fields[name]
+            default = DEFAULT_PARAMS[name]
+            field.initial = ", ".join(map(str, default)) if name == "seeds" else default
+            shown = field.initial if not isinstance(default, bool) else ("on" if default else "off")
+            field.help_text = (field.help_text + " " if field.help_text else "") + f"Default: {shown}."
+        self.fields["params"].required = False
+        self.fields["params"].initial = {}
+        self.fields["params"].help_text = (
+            "Other settings as a JSON object, e.g. {\"train_workers\": [...], \"test_workers\": [...]} for a "
+            f"transfer run; allowed keys: {', '.join(EXTRA_PARAM_KEYS)}."
+        )
+
+    def clean_seeds(self) -> list[int]:
+        raw = self.cleaned_data.get("seeds") or ""
+        try:
+            seeds = [int(part) for part in raw.replace(" ", "").split(",") if part]
+        except ValueError:
+            raise forms.ValidationError("Enter integers separated by commas, e.g. 0, 1, 2.") from None
+        if not seeds or len(set(seeds)) != len(seeds):
+            raise forms.ValidationError("Enter at least one seed, each once.")
+        return seeds
+
+    def clean(self) -> dict:
+        data = super().clean()
+        other = data.get("params") or {}
+        if not isinstance(other, dict):
+            self.add_error("params", 'Must be a JSON object such as {"use_cache": false}.')
+            return data
+        unknown = sorted(set(other) - set(EXTRA_PARAM_KEYS) - set(self.COMMON))
+        if unknown:
+            self.add_error("params", f"Unknown setting(s): {', '.join(unknown)}. Allowed here: "
+                           f"{', '.join(EXTRA_PARAM_KEYS)}; the others have their own fields above.")
+        repeated = sorted(set(other) & set(self.COMMON))
+        if repeated:
+            self.add_error("params", f"{', '.join(repeated)}: set above; do not repeat it here.")
+        if self.errors:
+            return data
+        data["params"] = {**{name: data[name] for name in self.COMMON}, **other}
+        return data
 
 
 @admin.action(description="Re-run selected reward-model evaluations", permissions=["run"])
@@ -34,6 +106,37 @@ def rerun(modeladmin: admin.ModelAdmin, request: HttpRequest, queryset: QuerySet
 def job_link(obj: RewardModelRun | Leaderboard) -> str:
     """Link to the job that computes ``obj``, with its status and progress (shared by the run admins)."""
     return job_anchor(obj.job) if obj.job_id else "–"
+
+
+#: Labels of the parts of the reward-model stage (``run.timings["of which <setting>.<part>_s"]``).
+TIMING_PARTS = {"selector": "IF ranking (summed over folds)", "models": "models (summed over folds)",
+                "calibration": "calibration (summed over folds)"}
+_STAGES = ("load + match + features", "text embeddings", "reward models", "transfer", "storing")
+_PARTS = ("pairwise", "pointwise", "likert", "intervals")
+
+
+def _timing_order(key: str) -> tuple:
+    if not key.startswith("of which "):
+        return (_STAGES.index(key) if key in _STAGES else len(_STAGES), 0, key)
+    name = key.removeprefix("of which ")
+    setting = name.split(".")[0].removesuffix("_s")
+    return (_STAGES.index("reward models"), 1 + (_PARTS.index(setting) if setting in _PARTS else len(_PARTS)),
+            "." in name, name)
+
+
+def key_value_table(values: dict) -> str:
+    """A two-column table of settings or seconds (lists and dicts as compact JSON)."""
+    import json
+
+    def text(value: object) -> str:
+        if isinstance(value, dict | list):
+            return json.dumps(value, default=str)
+        if isinstance(value, float):
+            return f"{value:.4g}"
+        return str(value)
+
+    rows = format_html_join("", "<tr><th>{}</th><td>{}</td></tr>", ((k, text(v)) for k, v in values.items()))
+    return format_html('<table class="ifllm-kv"><tbody>{}</tbody></table>', rows)
 
 
 def run_kind(run: RewardModelRun) -> str:
@@ -107,7 +210,7 @@ class RewardModelRunAdmin(admin.ModelAdmin):
         css = {"all": ["ifllm/admin_results.css"]}
 
     form = RewardModelRunForm
-    list_display = ["id", "name", "settings_kind", "n_samples", "job_link", "created_at"]
+    list_display = ["id", "name", "job_link", "settings_kind", "n_samples", "created"]
     list_select_related = ["job"]
     #: ``alignment.admin`` adds "Build a preference dataset" (alignment depends on analysis, not back).
     actions = [rerun, compare_runs]
@@ -118,13 +221,51 @@ class RewardModelRunAdmin(admin.ModelAdmin):
     def get_readonly_fields(self, request: HttpRequest, obj=None) -> list[str]:
         if obj is None:
             return []
-        return ["name", "settings_kind", "params", "job_link", "n_samples", "accuracy_plot", "table", "report",
-                "timings", "data_version"]
+        return ["name", "settings_kind", "settings_used", "job_link", "n_samples", "accuracy_plot", "table",
+                "stage_timings", "report_summary", "data_version"]
 
     def get_fields(self, request: HttpRequest, obj=None) -> list[str]:
-        return self.get_readonly_fields(request, obj) or ["name", "params"]
+        return self.get_readonly_fields(request, obj) or ["name", *RewardModelRunForm.COMMON, "params"]
+
+    @admin.display(description="settings used")
+    def settings_used(self, obj: RewardModelRun) -> str:
+        """The values the run used (defaults filled in), not the JSON it was started with."""
+        params = {**DEFAULT_PARAMS, **(obj.params or {})} if not obj.params.get("model_path") else obj.params
+        return key_value_table(params)
+
+    @admin.display(description="stage timings (s)")
+    def stage_timings(self, obj: RewardModelRun) -> str:
+        """Stages in the order they run; the reward-model stage split into its parts (PostgreSQL's
+        jsonb stores keys sorted by length, so the stored order is not the run's)."""
+        if not obj.timings:
+            return "–"
+        rows = {}
+        for key in sorted(obj.timings, key=_timing_order):
+            label = key.removeprefix("of which ")
+            if key.startswith("of which "):
+                setting, _, part = label.removesuffix("_s").partition(".")
+                label = f"  {setting}: {TIMING_PARTS.get(part, part or 'wall')}"
+            rows[label] = f"{obj.timings[key]:.1f}" if isinstance(obj.timings[key], int | float) else obj.timings[key]
+        note = format_html('<p class="help">{}</p>', 'Parts marked "summed over folds" add up the folds fitted '
+                           "in parallel, so they can exceed the wall time of their stage.")
+        return format_html("{}{}", key_value_table(rows), note)
+
+    @admin.display(description="matching and filtering")
+    def report_summary(self, obj: RewardModelRun) -> str:
+        """The report without what other fields already show (intervals: Table 2; timings)."""
+        report = {k: v for k, v in (obj.report or {}).items() if k not in ("intervals", "timings")}
+        if not report:
+            return "–"
+        flat = {}
+        for key, value in report.items():
+            if isinstance(value, dict):
+                flat.update({f"{key}: {k}": v for k, v in value.items()})
+            else:
+                flat[key] = value
+        return key_value_table(flat)
 
     job_link = admin.display(description="job")(lambda self, obj: job_link(obj))
+    created = admin.display(description="created", ordering="created_at")(lambda self, obj: short_time(obj.created_at))
 
     @admin.display(description="Table 2")
     def table(self, obj: RewardModelRun) -> str:
@@ -146,10 +287,16 @@ class RewardModelRunAdmin(admin.ModelAdmin):
     def settings_kind(self, obj: RewardModelRun) -> str:
         return run_kind(obj)
 
+    def change_view(self, request: HttpRequest, object_id: str, form_url: str = "", extra_context=None):
+        """A run's page is read-only: no Save buttons that would save nothing (Delete stays)."""
+        extra_context = {**(extra_context or {}), "show_save": False, "show_save_and_continue": False,
+                         "show_save_and_add_another": False}
+        return super().change_view(request, object_id, form_url, extra_context)
+
     def save_model(self, request: HttpRequest, obj: RewardModelRun, form, change: bool) -> None:
         if change:
             return
-        obj.params = {**DEFAULT_PARAMS, **(obj.params or {})}
+        obj.params = {**DEFAULT_PARAMS, **(obj.params or {})}  # the form gives them all; a copy may not
         obj.created_by = request.user
         obj.save()
         obj.job = job_start(kind="analysis.reward_models", params={"run_pk": obj.pk}, user=request.user)

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from django.contrib import messages
+from django.contrib import admin, messages
 from django.contrib.admin.views.decorators import staff_member_required
 from django.contrib.auth.decorators import permission_required
 from django.core.exceptions import PermissionDenied
@@ -39,7 +39,8 @@ def dashboard(request: HttpRequest) -> HttpResponse:
     latest_ids = AnalysisFigure.objects.values("name").annotate(last=Max("pk")).values_list("last", flat=True)
     figures = AnalysisFigure.objects.filter(pk__in=list(latest_ids)).defer("png", "svg").select_related("job")
     runs = RewardModelRun.objects.select_related("job")[:5]
-    context = {"figures": figures.order_by("name"), "runs": runs, "can_render": can_render}
+    context = {**admin.site.each_context(request),  # the admin header, user links and sidebar
+               "figures": figures.order_by("name"), "runs": runs, "can_render": can_render}
     return render(request, "analysis/dashboard.html", context)
 
 

@@ -3,16 +3,19 @@
 Usage::
 
     .venv/bin/python benchmarks/reward_table.py RELEASE_DIR [--trees N] [--seeds 0,1,2]
-        [--calibration platt|isotonic|none] [--n-jobs 2] [--cache-dir DIR]
+        [--calibration platt|isotonic|none] [--calibration-fit crossfit|inner] [--n-jobs 2]
+        [--cache-dir DIR] [--no-transfer]
 
 Loading and matching (minutes on the dev release) are cached as Parquet in ``--cache-dir`` the
 way the admin caches them under ``var/cache/features``; the timed part is what a reward-model
 run does after that: pairwise and pointwise tables under three protocols and the Likert
 regression, with the same parameters as the admin default (``analysis.services.DEFAULT_PARAMS``).
 
-Before/after (dev release, 63 workers, 401 pairwise + 180 pointwise rows after the quality
-filter; machine shared with other jobs, so figures are noisy):
-see the README's analysis section.
+Prints the table, the Likert R², the stage timings, the wall time and the CPU seconds of the
+reward table (all threads of this process: on an otherwise idle 2-core machine the wall time is
+about CPU / 2; on a shared one the wall time grows with the other load, the CPU seconds do not).
+Before/after (dev release, 63 workers, 401 pairwise + 275 balanced pointwise rows after the
+quality filter): see the README's analysis section.
 """
 
 from __future__ import annotations
@@ -55,6 +58,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--trees", type=int)
     parser.add_argument("--seeds")
     parser.add_argument("--calibration")
+    parser.add_argument("--selector-trees", type=int)
+    parser.add_argument("--calibration-fit")
     parser.add_argument("--n-jobs", type=int)
     parser.add_argument("--cache-dir", default="/tmp/ifllm-reward-bench")
     parser.add_argument("--no-transfer", action="store_true",
@@ -68,20 +73,35 @@ def main(argv: list[str] | None = None) -> int:
         for k, v in {
             "trees": args.trees,
             "calibration": args.calibration,
+            "calibration_fit": args.calibration_fit,
+            "selector_trees": args.selector_trees,
             "n_jobs": args.n_jobs,
             "seeds": args.seeds and [int(s) for s in args.seeds.split(",")],
         }.items()
         if v
     }
     config, specs, pointwise_specs = reward_run_config(overrides)
-    t = time.perf_counter()
+    print(f"config: {config}")
+    t, cpu = time.perf_counter(), time.process_time()
     run = pipeline.run_reward_table(features, queries, config=config, specs=specs, pointwise_specs=pointwise_specs)
-    total = time.perf_counter() - t
+    total, cpu = time.perf_counter() - t, time.process_time() - cpu
     print(run.table)
+    if not run.likert.empty:
+        r2 = run.likert.groupby("protocol")["r2"].agg(["mean", "std"])
+        print("\nPointwise Likert regression R^2: "
+              + ", ".join(f"{p} {row['mean']:.4f}±{row['std']:.4f}" for p, row in r2.iterrows()))
+    for setting, result in run.results.items():
+        cal = result.scores.dropna(subset=["accuracy_cal"]) if "accuracy_cal" in result.scores else None
+        if cal is not None and len(cal):
+            agg = cal.groupby("model", sort=False)[["accuracy_cal", "ece", "ece_cal"]].mean()
+            print(f"\n{setting}, grouped, calibrated (mean over seeds):")
+            print(agg.round(4).to_string())
     print("\nstage timings (s):")
     for name, value in run.timings.items():
         print(f"  {name:45s} {value:8.1f}")
-    print(f"  {'TOTAL reward table':45s} {total:8.1f}")
+    print(f"  {'TOTAL reward table (wall)':45s} {total:8.1f}")
+    print(f"  {'CPU seconds (all threads)':45s} {cpu:8.1f}")
+    print(f"  {'idle 2-core estimate (CPU / 2)':45s} {cpu / 2:8.1f}")
     if not args.no_transfer:
         from analysis.reward.summary import format_interval_table
         from analysis.transfer import transfer_settings

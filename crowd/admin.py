@@ -23,6 +23,7 @@ from django.urls import reverse
 from django.utils.html import format_html
 from django.utils.translation import gettext_lazy as _
 
+from jobs.html import job_anchor
 from jobs.services import job_start
 
 from . import services
@@ -378,7 +379,9 @@ def keep_tasks(modeladmin: admin.ModelAdmin, request: HttpRequest, queryset: Que
 def export_dataset(modeladmin: admin.ModelAdmin, request: HttpRequest, queryset: QuerySet) -> None:
     path = settings.VAR_DIR / "exports" / time.strftime("ifllm-%Y%m%d-%H%M%S")
     job = job_start(kind="crowd.export_dataset", params={"path": str(path)}, user=request.user)
-    modeladmin.message_user(request, f"Exporting to {path} in job {job.pk} (worker ids pseudonymised, no free text).")
+    modeladmin.message_user(request, format_html(
+        "Exporting in {} (worker ids pseudonymised, no free text); its page offers the zip download when it has "
+        "finished.", job_anchor(job)))
 
 
 @admin.register(TaskQC)

@@ -16,3 +16,10 @@ def job_anchor(job: Job) -> SafeString:
     if job.status == Job.Status.RUNNING:
         state += f" {job.progress} %"
     return format_html('<a href="{}">job {}: {}</a>', url, job.pk, state)
+
+
+def short_time(value) -> str:  # datetime or None
+    """``2026-12-03 08:54`` in the site's time zone: lists stay narrow enough for 1400 px."""
+    from django.utils import timezone
+
+    return timezone.localtime(value).strftime("%Y-%m-%d %H:%M") if value else "–"

@@ -318,3 +318,15 @@ def test_job_detail_api_shows_own_jobs_only(client, django_user_model, started):
     data = client.get(url).json()
     assert data["status"] == "SUCCEEDED" and data["progress"] == 100
     assert data["result"] == {"counted": 2}
+
+
+@pytest.mark.django_db
+def test_running_job_page_script_carries_the_csp_nonce(admin_client) -> None:
+    """The page follows the job with an inline script: without the response's nonce CSP blocks it
+    and the page never leaves "Running" (the job's end was only seen after a manual reload)."""
+    import re
+
+    job = Job.objects.create(kind="analysis.figures", status=Job.Status.RUNNING)
+    response = admin_client.get(f"/admin/jobs/job/{job.pk}/change/")
+    nonce = re.search(r"'nonce-([^']+)'", response["Content-Security-Policy"]).group(1)
+    assert f'<script nonce="{nonce}">' in response.content.decode()

@@ -82,7 +82,15 @@ class EvalConfig:
         ``none``, ``platt`` or ``isotonic``: calibrate every model's P(class 1) inside the
         training folds of the ``grouped`` protocol (see :mod:`analysis.reward.calibration`).
     calibration_splits : int
-        Inner worker-grouped folds whose out-of-fold scores fit the calibrator.
+        Inner worker-grouped folds whose out-of-fold scores fit the calibrator (``inner`` fit).
+    calibration_fit : str
+        Where the calibrator of a test fold gets its (score, label) pairs. ``crossfit`` (default):
+        the out-of-fold scores of the *other* outer folds of the same seed, so no model is fitted
+        again and the calibrator never sees the test fold's labels; the scores it learns from
+        come from models of the same size as the one being calibrated (4/5 of the rows), which
+        the inner CV's smaller models are not. ``inner``: a worker-grouped inner CV inside each
+        training fold (refits every model ``calibration_splits`` times; tripled the cost of the
+        grouped protocol and was 70 % of a default run on dev, README analysis section).
     """
 
     n_splits: int = 5
@@ -97,6 +105,7 @@ class EvalConfig:
     backend: str = "threading"
     calibration: str = "platt"
     calibration_splits: int = 3
+    calibration_fit: str = "crossfit"
 
 
 DEFAULT_EVAL_CONFIG = EvalConfig()
@@ -258,13 +267,28 @@ def _fold_task_body(Xs, ys, gs, train, test, specs, fixed, selector, seed, calib
     return {"prob": prob, "prob_cal": prob_cal, "importances": importances, "timings": timings}
 
 
+def crossfit_calibrated(prob_1: np.ndarray, y: np.ndarray, fold: np.ndarray, method: str) -> np.ndarray:
+    """Calibrated out-of-fold P(class 1): each fold's scores mapped by a calibrator fitted on the
+    other folds' out-of-fold scores and labels (``calibration_fit="crossfit"``).
+
+    Rows without a fold (``fold < 0``) or a score stay NaN; a fold whose other folds have no
+    score keeps NaN too, so a half-made calibration is never reported as one.
+    """
+    out = np.full(len(prob_1), np.nan)
+    scored = ~np.isnan(prob_1) & (fold >= 0)
+    for k in np.unique(fold[scored]):
+        test, train = scored & (fold == k), scored & (fold != k)
+        if train.any():
+            out[test] = Calibrator(method).fit(prob_1[train], y[train]).transform(prob_1[test])
+    return out
+
+
 def _run_parallel(calls: list, config: EvalConfig, should_stop, on_done) -> list:
     """Run joblib ``delayed`` calls; check ``should_stop`` and report progress as each ends."""
     out = []
-    if config.n_jobs == 1:
-        results = (fn(*args, **kwargs) for fn, args, kwargs in calls)
-    else:
-        results = Parallel(n_jobs=config.n_jobs, backend=config.backend, return_as="generator")(calls)
+    # sklearn's Parallel also for n_jobs=1 (runs in this thread): calling its ``delayed``
+    # functions directly warns once per call.
+    results = Parallel(n_jobs=config.n_jobs, backend=config.backend, return_as="generator")(calls)
     for result in results:
         if should_stop is not None and should_stop():
             raise EvaluationCancelled("evaluation cancelled between folds")
@@ -363,7 +387,8 @@ def evaluate_table(
         task_specs = [s for s in specs if s.use_if] if share and plan["protocol"] == "ungrouped" else specs
         if not task_specs:
             continue
-        calibration = config.calibration if plan["protocol"] == "grouped" else "none"
+        calibrated = plan["protocol"] == "grouped" and config.calibration != "none"
+        calibration = config.calibration if calibrated and config.calibration_fit == "inner" else "none"
         for fold, (train, test) in enumerate(plan["splits"]):
             selector = make_selector(plan["seed"]) if need_if and plan["fixed"] is None else None
             calls.append(delayed(_fold_task)(
@@ -397,6 +422,14 @@ def evaluate_table(
                 for spec in specs:
                     if not spec.use_if:
                         prob[i][spec.name] = prob[j][spec.name]
+    if config.calibration != "none" and config.calibration_fit == "crossfit":
+        started = time.perf_counter()
+        for i, plan in enumerate(plans):
+            if plan["protocol"] == "grouped":
+                for spec in specs:
+                    prob_cal[i][spec.name] = crossfit_calibrated(prob[i][spec.name], plan["ys"], fold_of[i],
+                                                                 config.calibration)
+        timings["calibration_s"] += time.perf_counter() - started
     timings["models_s"] = sum(v for k, v in timings.items() if k.startswith("model:"))
 
     score_rows, oof_parts = [], []

@@ -130,3 +130,44 @@ def test_out_of_fold_predictions_and_table_layout() -> None:
     assert lines[0] == "| Method | Accuracy | F1 Class 1 | F1 Class 0 | AUC |"
     assert sum("**Pairwise (120 samples)" in line for line in lines) == 3
     assert any(line.startswith("| RF + IF | ") and "±" in line for line in lines)
+
+
+def test_crossfit_calibration_never_sees_the_calibrated_folds_labels() -> None:
+    from analysis.reward.evaluate import crossfit_calibrated
+
+    rng = np.random.default_rng(0)
+    prob = rng.uniform(0.3, 0.7, 200)
+    y = (rng.uniform(size=200) < prob ** 3 / (prob ** 3 + (1 - prob) ** 3)).astype(int)  # raw scores too timid
+    fold = np.repeat(np.arange(5), 40)
+    cal = crossfit_calibrated(prob, y, fold, "platt")
+    flipped = y.copy()
+    flipped[fold == 2] = 1 - flipped[fold == 2]
+    cal_flipped = crossfit_calibrated(prob, flipped, fold, "platt")
+    np.testing.assert_array_equal(cal[fold == 2], cal_flipped[fold == 2])  # fold 2 mapped without its labels
+    assert not np.allclose(cal[fold != 2], cal_flipped[fold != 2])  # the others did learn from fold 2
+    assert np.ptp(cal) > np.ptp(prob)  # the timid scores are stretched
+    unscored = prob.copy()
+    unscored[:3] = np.nan
+    assert np.isnan(crossfit_calibrated(unscored, y, fold, "platt")[:3]).all()
+
+
+class CountingForest(RandomForestClassifier):
+    fits: list[int] = []
+
+    def fit(self, X, y, sample_weight=None):
+        CountingForest.fits.append(len(X))
+        return super().fit(X, y, sample_weight=sample_weight)
+
+
+@pytest.mark.parametrize("fit", ["crossfit", "inner"])
+def test_grouped_calibration_costs_refits_only_when_inner(fit: str) -> None:
+    X, y, groups = _synthetic()
+    specs = [ModelSpec("RF", make_classifier=lambda seed: CountingForest(20, random_state=seed))]
+    config = EvalConfig(seeds=(0,), protocols=("grouped",), k=3, selector_n_jobs=1, n_jobs=1,
+                        calibration="platt", calibration_fit=fit)
+    CountingForest.fits = []
+    result = evaluate_table(X, y, groups, specs=specs, config=config)
+    inner = 3  # calibration_splits
+    assert len(CountingForest.fits) == config.n_splits * (1 if fit == "crossfit" else 1 + inner)
+    assert result.oof["prob_1_cal"].notna().all()
+    assert {"accuracy_cal", "ece_cal"} <= set(result.scores.columns)

@@ -77,7 +77,7 @@ def test_cancelled_reward_job_stops_between_folds_and_stores_nothing(
         original_log(self, line)
         if "fold" in line and Job.objects.get(pk=self.job.pk).status == Job.Status.CANCELLED:
             folds_after_cancel.append(line)
-        if "fold 2 of" in line:
+        if "pairwise: fold 2 of " in line:
             job_cancel(job=Job.objects.get(pk=self.job.pk))
 
     monkeypatch.setattr(JobContext, "log", log)

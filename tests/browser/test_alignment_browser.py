@@ -32,6 +32,7 @@ from collection.models import Turn
 from jobs.models import Job
 from tests.support.paths import MINI
 
+from .test_results_browser import _right_edge_inside
 from .test_study_browser import shot
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -178,5 +179,29 @@ def test_smoke_model_sft_rdpo_evaluation_from_the_admin(browser, asgi_server, wo
     assert page.locator(".field-table_html table tr").count() >= 2
     assert page.locator(".field-win_chart svg").count() == 1
     assert page.locator(".field-answers table tbody tr").count() == 3
+    answers = page.locator(".field-answers td:nth-child(2), .field-answers td:nth-child(3)").all_inner_texts()
+    assert len(answers) == 6 and all(a.strip() for a in answers)  # blank answers are said to be blank
+    assert "reward source: RF + IF labels" in page.locator(".field-table_html caption").text_content()
+    _right_edge_inside(page, ".field-table_html .ifllm-scroll")
+    assert page.get_by_role("button", name="Save", exact=True).count() == 0  # a run's page is read-only
     _shots(page, "a09-evaluation-run")
     assert Job.objects.filter(status=Job.Status.SUCCEEDED).count() == 3
+
+    # 4. The lists with their runs: the job and step columns stay in view at 1400 px.
+    page.goto("/admin/alignment/trainingrun/")
+    rows = page.locator("#result_list tbody tr")
+    assert rows.count() == 2
+    assert "Succeeded" in rows.first.locator("td.field-job_state").inner_text()
+    assert re.fullmatch(r"\d+/\d+", rows.first.locator("td.field-step").inner_text().strip())
+    _right_edge_inside(page, "#result_list th.column-step")
+    _shots(page, "a10-training-runs")
+    page.goto("/admin/alignment/evaluationrun/")
+    assert page.locator("#result_list tbody tr").count() == 1
+    assert "Demo judge" in page.locator("#result_list tbody").inner_text()
+    _right_edge_inside(page, "#result_list th.column-job_state")
+    _shots(page, "a11-evaluation-runs")
+    page.goto("/admin/jobs/job/")
+    assert page.locator("#result_list tbody tr").count() == 3
+    assert page.locator("#result_list td.field-status_progress", has_text="Succeeded").count() == 3
+    _right_edge_inside(page, "#result_list th.column-duration")
+    _shots(page, "a12-jobs")

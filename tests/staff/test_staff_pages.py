@@ -55,7 +55,8 @@ VARIANTS: dict[str, list[dict[str, str]]] = {
     "crowd:release_exclusions": [{"min_response_score": "0.9"}, {"min_response_score": ""}],
 }
 #: Admin pages without arguments that are not pages to look at.
-#: (login: staff are sent on; smoke_model: a POST-only button, a GET goes back to the list)
+#: login: staff are sent on; the smoke-test model is made by the button's POST (a GET goes back
+#: to the Training runs page).
 ADMIN_SKIP = {"admin:login", "admin:logout", "admin:autocomplete", "admin:alignment_smoke_model"}
 
 

@@ -24,6 +24,11 @@ class Command(BaseCommand):
         parser.add_argument("--text", action="store_true", help="add the MiniLM text models")
         parser.add_argument("--name", default="")
         parser.add_argument("--calibration", choices=["platt", "isotonic", "none"], default=DEFAULT_PARAMS["calibration"])  # noqa: E501
+        parser.add_argument("--calibration-fit", choices=["crossfit", "inner"],
+                            default=DEFAULT_PARAMS["calibration_fit"],
+                            help="crossfit: on the other outer folds (no refits); inner: inner CV per fold (slower)")
+        parser.add_argument("--selector-trees", type=int, default=DEFAULT_PARAMS["selector_trees"],
+                            help="trees of the forest that ranks the important features")
         parser.add_argument("--train-workers", help="transfer: file of training worker ids (one per line)")
         parser.add_argument("--test-workers", help="transfer: file of test worker ids (one per line)")
         parser.add_argument("--json", dest="json_out", help="transfer: write the per-setting, per-model metrics here")
@@ -38,6 +43,8 @@ class Command(BaseCommand):
             "worker_normalise": not opts["no_worker_normalise"],
             "text": opts["text"],
             "calibration": opts["calibration"],
+            "calibration_fit": opts["calibration_fit"],
+            "selector_trees": opts["selector_trees"],
         }
         if bool(opts["train_workers"]) != bool(opts["test_workers"]):
             raise CommandError("--train-workers and --test-workers go together")
