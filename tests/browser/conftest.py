@@ -9,13 +9,13 @@ Playwright is missing on a laptop, and fail in CI (``CI`` set) so that CI cannot
 from __future__ import annotations
 
 import os
-import socket
-import threading
-import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
+
+from tests.support.servers import uvicorn_in_thread
 
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = [
@@ -35,23 +35,26 @@ def _missing() -> str | None:
     return None
 
 
-@pytest.fixture(scope="module")
-def browser() -> Iterator[object]:
+def _require_browser() -> None:
     missing = _missing()
     if missing:
         if os.environ.get("CI", "").lower() in {"1", "true", "yes"}:
             pytest.fail(f"CI must run the browser tests: {missing}")
         pytest.skip(missing)
-    # Playwright's sync API keeps an event loop in this thread while it runs; the ORM calls of
-    # the tests are still plain synchronous code. Module scope: the loop must be gone before
-    # other tests use async_to_sync in this thread.
+
+
+@contextmanager
+def _chromium(extra_args: list[str]) -> Iterator[object]:
+    """Debian's Chromium through Playwright. Playwright's sync API keeps an event loop in this
+    thread while it runs; the ORM calls of the tests are still plain synchronous code. Module
+    scope in the fixtures: the loop must be gone before other tests use async_to_sync here."""
     saved = os.environ.get("DJANGO_ALLOW_ASYNC_UNSAFE")
     os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = "true"
     from playwright.sync_api import sync_playwright
 
     try:
         with sync_playwright() as pw:
-            b = pw.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+            b = pw.chromium.launch(executable_path=str(CHROMIUM), args=[*CHROMIUM_ARGS, *extra_args])
             yield b
             b.close()
     finally:
@@ -59,59 +62,28 @@ def browser() -> Iterator[object]:
             os.environ.pop("DJANGO_ALLOW_ASYNC_UNSAFE", None)
         else:
             os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = saved
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[object]:
+    _require_browser()
+    with _chromium([]) as b:
+        yield b
 
 
 @pytest.fixture(scope="module")
 def face_browser(tmp_path_factory) -> Iterator[object]:
     """Chromium whose camera shows a face (a Y4M made at test time, see ``face_video``)."""
-    missing = _missing()
-    if missing:
-        if os.environ.get("CI", "").lower() in {"1", "true", "yes"}:
-            pytest.fail(f"CI must run the browser tests: {missing}")
-        pytest.skip(missing)
+    _require_browser()
     from .face_video import write_face_y4m
 
     video = write_face_y4m(tmp_path_factory.mktemp("camera") / "face.y4m")
-    saved = os.environ.get("DJANGO_ALLOW_ASYNC_UNSAFE")
-    os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = "true"
-    from playwright.sync_api import sync_playwright
-
-    try:
-        with sync_playwright() as pw:
-            b = pw.chromium.launch(executable_path=str(CHROMIUM),
-                                   args=[*CHROMIUM_ARGS, f"--use-file-for-fake-video-capture={video}"])
-            yield b
-            b.close()
-    finally:
-        if saved is None:
-            os.environ.pop("DJANGO_ALLOW_ASYNC_UNSAFE", None)
-        else:
-            os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = saved
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+    with _chromium([f"--use-file-for-fake-video-capture={video}"]) as b:
+        yield b
 
 
 @pytest.fixture
 def asgi_server(transactional_db) -> Iterator[str]:
     """The site under uvicorn on http://localhost:PORT (localhost: the CSRF origin the pages use)."""
-    import uvicorn
-
-    from ifllm_site.asgi import application
-
-    port = _free_port()
-    config = uvicorn.Config(application, host="127.0.0.1", port=port, log_level="warning", lifespan="off")
-    server = uvicorn.Server(config)
-    thread = threading.Thread(target=server.run, name="uvicorn-test", daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 20
-    while not server.started:
-        if time.monotonic() > deadline:
-            raise RuntimeError("uvicorn did not start")
-        time.sleep(0.05)
-    yield f"http://localhost:{port}"
-    server.should_exit = True
-    thread.join(timeout=10)
+    with uvicorn_in_thread() as url:
+        yield url

@@ -17,9 +17,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
-import socket
 import sys
-import threading
 import time
 from collections import Counter
 from collections.abc import Iterator
@@ -34,6 +32,7 @@ from hypothesis import HealthCheck, settings
 
 from collection.models import CalibrationAttempt, LLMModel, Task, Topic, TrajectoryChunk, Turn, Worker
 from collection.services import study
+from tests.support.servers import uvicorn_in_thread
 
 from .conftest import choose, complete_profile, pass_calibration
 
@@ -134,38 +133,17 @@ def report(request) -> Iterator[None]:
         sys.stdout.flush()
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @pytest.fixture(scope="module")
 def live(django_db_setup, django_db_blocker) -> Iterator[dict]:
     """Once per module: the deployed stack (``ifllm_site.asgi.application`` under uvicorn, on a
     free port) and one committed browser session per page state (see the module docstring).
     Module-scoped (set up once, flushed at the end) so the time goes into cases, not set-up."""
-    import uvicorn
     from django.core.management import call_command
 
-    from ifllm_site.asgi import application
-
-    with django_db_blocker.unblock():
-        port = _free_port()
-        config = uvicorn.Config(application, host="127.0.0.1", port=port, log_level="critical", lifespan="off")
-        srv = uvicorn.Server(config)
-        thread = threading.Thread(target=srv.run, name="uvicorn-schemathesis", daemon=True)
-        thread.start()
-        deadline = time.monotonic() + 20
-        while not srv.started:
-            if time.monotonic() > deadline:
-                raise RuntimeError("uvicorn did not start")
-            time.sleep(0.05)
+    with django_db_blocker.unblock(), uvicorn_in_thread(log_level="critical", name="uvicorn-schemathesis") as url:
         try:
-            yield {"url": f"http://localhost:{port}", "states": _states()}
+            yield {"url": url, "states": _states()}
         finally:
-            srv.should_exit = True
-            thread.join(timeout=10)
             call_command("flush", interactive=False, verbosity=0)
 
 

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import os
 import re
-import socket
 import subprocess
 import sys
 import threading
@@ -18,13 +17,9 @@ from pathlib import Path
 import httpx
 import pytest
 
+from tests.support.servers import free_port
+
 ROOT = Path(__file__).resolve().parents[2]
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def _columns(n: int, t0: int, turn_id: int | None) -> dict[str, list]:
@@ -53,7 +48,7 @@ def sqlite_site(tmp_path) -> str:
                     "from collection.services import study; c = study.study_settings_get(); "
                     "c.min_seconds = 0; c.pass_threshold = 0; c.lab_typed_ids = True; c.save()"],
                    cwd=ROOT, env=env, check=True)
-    port = _free_port()
+    port = free_port()
     proc = subprocess.Popen([sys.executable, "-m", "uvicorn", "ifllm_site.asgi:application", "--host", "127.0.0.1",
                              "--port", str(port), "--log-level", "warning"], cwd=ROOT, env=env)
     base = f"http://localhost:{port}"
