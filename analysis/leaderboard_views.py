@@ -2,10 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
-
-from django.contrib.admin.views.decorators import staff_member_required
-from django.contrib.auth.decorators import permission_required
 from django.http import HttpRequest, HttpResponse, HttpResponseBadRequest, HttpResponseForbidden, JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
@@ -13,15 +9,14 @@ from rest_framework import serializers
 
 from .leaderboard_services import leaderboard_start
 from .models import Leaderboard
+from .views import staff_view
 
 #: What starting a job from the page needs: the same permission as adding one in the admin.
 START_PERMISSION = "analysis.add_leaderboard"
 
 
-def staff_page(view: Callable[..., HttpResponse]) -> Callable[..., HttpResponse]:
-    """Staff login (else the admin login page), then permission to view leaderboards (else 403):
-    the same right as the admin's leaderboard list, so roles decide both pages alike."""
-    return staff_member_required(permission_required("analysis.view_leaderboard", raise_exception=True)(view))
+#: The same right as the admin's leaderboard list, so roles decide both pages alike.
+staff_page = staff_view("analysis.view_leaderboard")
 
 
 class LeaderboardStartSerializer(serializers.Serializer):

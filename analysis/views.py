@@ -21,9 +21,17 @@ from jobs.services import job_start, job_user_may_run
 from .models import AnalysisFigure, RewardModelRun
 
 
-def staff_page(view: Callable[..., HttpResponse]) -> Callable[..., HttpResponse]:
-    """Staff login (else the admin login page), then the staff-page permission (else 403)."""
-    return staff_member_required(permission_required("crowd.view_staff_pages", raise_exception=True)(view))
+def staff_view(permission: str) -> Callable[[Callable[..., HttpResponse]], Callable[..., HttpResponse]]:
+    """Staff login (else the admin login page), then ``permission`` (else 403)."""
+
+    def decorate(view: Callable[..., HttpResponse]) -> Callable[..., HttpResponse]:
+        return staff_member_required(permission_required(permission, raise_exception=True)(view))
+
+    return decorate
+
+
+#: The staff pages' permission (both roles hold it).
+staff_page = staff_view("crowd.view_staff_pages")
 
 
 @staff_page
