@@ -82,8 +82,12 @@ def _z(level: float) -> float:
 def curve_sizes(pool: int, config: CurveConfig = DEFAULT_CURVE_CONFIG) -> list[int]:
     """Training-set sizes for a pool of ``pool`` workers: ``config.sizes`` or multiples of ``step``
     plus the whole pool (sizes above the pool are dropped)."""
-    sizes = list(config.sizes) or list(range(config.step, pool, config.step)) + [pool]
-    return sorted({int(n) for n in sizes if 2 <= n <= pool})
+    if config.sizes:
+        return sorted({int(n) for n in config.sizes if 2 <= n <= pool})
+    # multiples of ``step`` and the whole pool, without a multiple just below the pool (a second
+    # point at nearly the same size costs a fit and adds nothing to the curve)
+    steps = [n for n in range(config.step, pool, config.step) if pool - n >= config.step / 2]
+    return [*steps, pool] if pool >= 2 else []
 
 
 def worker_curve(
@@ -471,7 +475,8 @@ def votes_sentence(votes: Sequence[VotesNeeded], design_effect: float | None) ->
         return ""
     parts = ", ".join(f"{v.gap:g} Elo: {v.votes} votes between the two ({v.total_votes} in all, ~{v.workers} workers)"
                       for v in votes)
-    deff = f" (votes of one worker count as 1/{design_effect:.2f} of independent ones)" if design_effect else ""
+    deff = (f" (design effect of workers {design_effect:.2f}, measured by resampling workers against votes"
+            f"{'; taken as 1' if design_effect < 1 else ''})" if design_effect else "")
     return f"To separate two models with 80 % power{deff}: {parts}."
 
 
