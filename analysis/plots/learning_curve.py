@@ -37,6 +37,12 @@ def plan_figure(plan: Mapping) -> Figure:
     needed = plan.get("workers_needed")
     if needed:
         ax.axvline(needed, color="#2ca02c", lw=1, ls=":", label=f"{needed} workers")
+    # the band widens without bound below the observed sizes: scale the axis to the data instead
+    lo = min(0.0, min((r["diff_lo"] for r in curve), default=0.0))
+    hi = max(0.0, max((r["diff_hi"] for r in curve), default=0.0))
+    pad = max(0.02, 0.25 * (hi - lo))
+    ax.set_ylim(lo - pad, hi + pad)
+    ax.set_xlim(max(1.0, min(n) / 2), max(n_fit.max(), 1.3 * (needed or 0)))
     ax.set_xscale("log")
     ax.set_xlabel("training workers")
     ax.set_ylabel(f"accuracy difference, {plan['model']} − length-only")
