@@ -13,7 +13,7 @@ from django.utils.safestring import mark_safe
 from jobs.html import job_anchor, short_time
 from jobs.services import job_start, job_user_may_run
 
-from .models import AnalysisFigure, Leaderboard, RewardModelRun, RewardPrediction
+from .models import AnalysisFigure, Leaderboard, RewardModelRun, RewardPrediction, StudyPlan
 from .services import DEFAULT_PARAMS
 
 #: Keys a reward-model run reads besides :data:`DEFAULT_PARAMS` (transfer runs, feature cache).
@@ -421,3 +421,59 @@ class LeaderboardAdmin(admin.ModelAdmin):
         obj.created_by = request.user
         obj.save()
         leaderboard_start(leaderboard=obj, user=request.user)
+
+
+class StudyPlanForm(forms.ModelForm):
+    """Typed parameters of a study-plan job; the sizes text is checked before anything starts."""
+
+    repeats = forms.IntegerField(min_value=2, max_value=50, initial=5)
+    trees = forms.IntegerField(min_value=10, max_value=1000, initial=50)
+
+    class Meta:
+        model = StudyPlan
+        fields = ["name", "mode", "repeats", "sizes", "trees", "quality_filter"]
+
+    def clean_sizes(self) -> str:
+        from .plan_services import parse_sizes
+
+        value = self.cleaned_data.get("sizes", "")
+        try:
+            parse_sizes(value)
+        except ValueError as exc:
+            raise forms.ValidationError(str(exc)) from exc
+        return value
+
+
+@admin.register(StudyPlan)
+class StudyPlanAdmin(admin.ModelAdmin):
+    """Adding a plan starts its job; the page shows the answer, the figure and the points."""
+
+    form = StudyPlanForm
+    list_display = ["id", "name", "mode", "repeats", "workers_needed", "job_link", "created_at", "page"]
+
+    def get_fields(self, request: HttpRequest, obj=None) -> list[str]:
+        return list(StudyPlanForm.Meta.fields) if obj is None else self.get_readonly_fields(request, obj)
+
+    def get_readonly_fields(self, request: HttpRequest, obj=None) -> list[str]:
+        if obj is None:
+            return []
+        return [*StudyPlanForm.Meta.fields, "job_link", "workers_needed", "page", "table"]
+
+    job_link = admin.display(description="job")(lambda self, obj: job_link(obj))
+
+    @admin.display(description="page")
+    def page(self, obj: StudyPlan) -> str:
+        return format_html('<a href="{}?pk={}">view</a>', reverse("analysis:plan"), obj.pk)
+
+    @admin.display(description="table")
+    def table(self, obj: StudyPlan) -> str:
+        return format_html("<pre style='font-size:12px'>{}</pre>", obj.table_text or "–")
+
+    def save_model(self, request: HttpRequest, obj: StudyPlan, form, change: bool) -> None:
+        from .plan_services import study_plan_start
+
+        if change:
+            return
+        obj.created_by = request.user
+        obj.save()
+        study_plan_start(plan=obj, user=request.user)

@@ -133,3 +133,40 @@ class Leaderboard(models.Model):
 
     def __str__(self) -> str:
         return self.name or f"leaderboard #{self.pk}"
+
+
+class StudyPlan(models.Model):
+    """How many workers (and votes) the next study needs, from the data in the database.
+
+    Computed by the job ``analysis.learning_curve`` (:mod:`analysis.learning_curve`): learning
+    curves over workers on held-out workers, the fitted curve, ``workers_needed`` and the votes a
+    leaderboard needs. ``results`` is the pure code's JSON, so the page and the figure read one shape.
+    """
+
+    class Mode(models.TextChoices):
+        PAIRWISE = "pairwise", _("Pairwise preferences")
+        POINTWISE = "pointwise", _("Pointwise (better than previous)")
+
+    name = models.CharField(max_length=200, blank=True)
+    mode = models.CharField(max_length=16, choices=Mode.choices, default=Mode.PAIRWISE)
+    repeats = models.PositiveSmallIntegerField(default=5, help_text=_("Random draws of workers per training size."))
+    sizes = models.CharField(
+        max_length=200, blank=True, help_text=_("Training sizes, comma-separated (empty: 8, 16, 24, … all)."),
+    )
+    trees = models.PositiveSmallIntegerField(default=50, help_text=_("Trees per forest."))
+    quality_filter = models.BooleanField(default=True, help_text=_("Only tasks that pass the paper's quality filter."))
+    job = models.ForeignKey("jobs.Job", null=True, blank=True, on_delete=models.SET_NULL)
+    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL)
+    created_at = models.DateTimeField(auto_now_add=True)
+    workers_needed = models.PositiveIntegerField(
+        null=True, blank=True, help_text=_("Empty: the curve does not show that any study size will do."),
+    )
+    results = models.JSONField(default=dict, blank=True)
+    table_text = models.TextField(blank=True)
+    svg = models.TextField(blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-pk"]
+
+    def __str__(self) -> str:
+        return self.name or f"study plan #{self.pk}"

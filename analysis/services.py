@@ -297,6 +297,11 @@ def figures_render(*, job=None, progress: Progress = _noop) -> list[AnalysisFigu
     reliability = reliability_figure()
     if reliability is not None:
         figures.append(("reliability", "Reliability of reward-model confidences (latest run, grouped)", reliability))
+    from .plan_services import learning_curve_figure
+
+    curve = learning_curve_figure()
+    if curve is not None:
+        figures.append(curve)
     out = []
     for i, (name, title, fig) in enumerate(figures):
         progress(70 + 25 * i / max(len(figures), 1), f"rendering {name}")

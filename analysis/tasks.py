@@ -55,3 +55,17 @@ def leaderboard(ctx: JobContext, *, leaderboard_pk: int) -> dict:
     board = leaderboard_execute(leaderboard=board, progress=ctx.progress)
     ctx.log(board.table_text)
     return {"leaderboard": board.pk, "votes": board.n_votes, "sources": [s["source"] for s in board.results["sources"]]}
+
+
+@job_task("analysis.learning_curve", permission="analysis.add_studyplan")
+def learning_curve(ctx: JobContext, *, plan_pk: int) -> dict:
+    """Learning curves over workers and the study size that would show behaviour's advantage."""
+    from .models import StudyPlan
+    from .plan_services import study_plan_execute
+
+    plan = StudyPlan.objects.get(pk=plan_pk)
+    plan.job = ctx.job
+    plan.save(update_fields=["job"])
+    plan = study_plan_execute(plan=plan, progress=ctx.progress)
+    ctx.log(plan.table_text)
+    return {"plan": plan.pk, "workers_needed": plan.workers_needed}
