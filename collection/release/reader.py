@@ -487,7 +487,6 @@ def read_rel_file(
         unquoted = []
     tail = ncols - 3
     xs, ys, snippets, idx, timers, heads, epochs, rows = ([] for _ in range(8))
-    unquoted: list[int] = []
     for i, line in enumerate(lines):
         left = line.split(",", 2)
         if len(left) < 3:
