@@ -413,7 +413,7 @@ class TrainingRunAdmin(admin.ModelAdmin):
         history = obj.metrics.get("history") or []
         if not history:
             return "– (drawn from the stored metrics once the run has finished or stopped)"
-        return mark_safe(training_curves_svg(history))  # noqa: S308 - SVG made by matplotlib from numbers
+        return mark_safe(training_curves_svg(history))
 
     def save_model(self, request: HttpRequest, obj: TrainingRun, form, change: bool) -> None:
         if change:
@@ -569,7 +569,7 @@ class EvaluationRunAdmin(admin.ModelAdmin):
 
         if not obj.table:
             return "–"
-        return mark_safe(win_tie_loss_svg(obj.table))  # noqa: S308 - SVG made by matplotlib from numbers
+        return mark_safe(win_tie_loss_svg(obj.table))
 
     @admin.display(description="generated answers")
     def answers(self, obj: EvaluationRun) -> str:

@@ -261,7 +261,7 @@ class QCDistributionView(StaffPage):
         return {
             **super().get_context_data(**kwargs),
             "title": "QC distributions",
-            "svg": mark_safe(svg),  # noqa: S308 - our own matplotlib output
+            "svg": mark_safe(svg),
             "studies": Study.objects.all(),
             "study": study,
             "source": source,
