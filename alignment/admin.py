@@ -90,7 +90,7 @@ class PreferenceDatasetAdmin(admin.ModelAdmin):
     actions = [download_datasets, export_datasets]
 
     def has_export_permission(self, request: HttpRequest) -> bool:
-        return request.user.has_perm("crowd.export_dataset")
+        return request.user.has_perm("access.export_dataset")
 
     def get_readonly_fields(self, request: HttpRequest, obj=None) -> list[str]:
         return ["name", "source", "reward_run", "reward_model", "reward_protocol", "counts", "params"] if obj else []
@@ -518,7 +518,7 @@ class EvaluationRunAdmin(admin.ModelAdmin):
         return job_user_may_run(request.user, "alignment.evaluate")
 
     def has_export_permission(self, request: HttpRequest) -> bool:
-        return request.user.has_perm("crowd.export_dataset")
+        return request.user.has_perm("access.export_dataset")
 
     def get_readonly_fields(self, request: HttpRequest, obj=None) -> list[str]:
         if obj is None:

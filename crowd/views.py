@@ -1,6 +1,6 @@
 """Staff pages: task review, worker view, trajectory replay, QC plots, release exclusions.
 
-Every page needs a staff login and ``crowd.view_staff_pages`` (both roles). POSTs (decisions)
+Every page needs a staff login and ``access.view_staff_pages`` (both roles). POSTs (decisions)
 are CSRF protected by the middleware and call services, which check the researcher-only
 permissions again.
 """
@@ -37,7 +37,7 @@ from .mturk import MTurkError
 
 @method_decorator(staff_member_required, name="dispatch")
 class StaffPage(PermissionRequiredMixin, TemplateView):
-    permission_required = "crowd.view_staff_pages"
+    permission_required = "access.view_staff_pages"
     raise_exception = True
 
 
