@@ -37,6 +37,7 @@ from .services import (
     smoke_model_make,
     training_run_start,
 )
+from .training.config import EVALUATION_DEFAULTS
 
 
 class PreferenceDatasetForm(forms.ModelForm):
@@ -465,7 +466,7 @@ class EvaluationRunForm(ConfigFieldsMixin, forms.ModelForm):
     seed = forms.IntegerField(min_value=0)
     COMMON = ("n_queries", "max_new_tokens", "seed")
     JSON_FIELD = "params"
-    DEFAULTS = {"n_queries": 300, "seed": 0, "max_new_tokens": 512}
+    DEFAULTS = EVALUATION_DEFAULTS
 
     class Meta:
         model = EvaluationRun

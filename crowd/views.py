@@ -196,7 +196,7 @@ class TurnReplayView(StaffPage):
     def get_context_data(self, **kwargs: Any) -> dict[str, Any]:
         turn = get_object_or_404(Turn.objects.select_related("task", "task__worker"), pk=kwargs["turn_id"])
         samples = turn_samples(turn)
-        pairwise = bool(turn.model_2 or turn.response_2)
+        pairwise = turn.mode == "pairwise"
         t0 = float(samples["epoch_ms"].min()) if len(samples) else 0.0
         boxes = []
         for n, text in ((1, turn.response_1 or turn.error_1), (2, turn.response_2 or turn.error_2)):

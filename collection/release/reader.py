@@ -263,13 +263,13 @@ def read_queries(path: Path, problems: list[Problem]) -> pd.DataFrame:
         response_2, error_2 = split_error(r["llm_response_2"])
         model_1 = re.sub(r"\s+", "", r["llm_name_1"])
         model_2 = re.sub(r"\s+", "", r["llm_name_2"])
-        pairwise = bool(model_2)
+        pairwise = schema.mode_of(model_2) == schema.PAIRWISE
         rows.append(
             {
                 "query_id": qid,
                 "worker": r["user_id"].strip(),
                 "task_id": task_id,
-                "mode": "pairwise" if pairwise else "pointwise",
+                "mode": schema.PAIRWISE if pairwise else schema.POINTWISE,
                 "query": r["user_query"],
                 "response_1": response_1,
                 "response_2": response_2,

@@ -37,6 +37,17 @@ import pandas as pd
 import pyarrow as pa
 
 SIGNALS = ("gaze", "mouse")
+PAIRWISE, POINTWISE = "pairwise", "pointwise"
+
+
+def mode_of(model_2: object) -> str:
+    """The one rule for "is this pairwise": a turn (or task) that names a second model.
+
+    Used by the release reader, ``Turn.mode`` and ``Task.effective_mode``; everything else reads
+    the ``mode`` they give rather than looking at answers or names again.
+    """
+    return PAIRWISE if isinstance(model_2, str) and model_2.strip() else POINTWISE
+
 FRAMES = ("abs", "box1", "box2")
 
 #: Arrow schema of one trajectory block.  Categorical columns are dictionary encoded.
