@@ -37,6 +37,7 @@ from .services import (
     smoke_model_make,
     training_run_start,
 )
+from .training.config import EVALUATION_DEFAULTS
 
 
 class PreferenceDatasetForm(forms.ModelForm):
@@ -90,7 +91,7 @@ class PreferenceDatasetAdmin(admin.ModelAdmin):
     actions = [download_datasets, export_datasets]
 
     def has_export_permission(self, request: HttpRequest) -> bool:
-        return request.user.has_perm("crowd.export_dataset")
+        return request.user.has_perm("access.export_dataset")
 
     def get_readonly_fields(self, request: HttpRequest, obj=None) -> list[str]:
         return ["name", "source", "reward_run", "reward_model", "reward_protocol", "counts", "params"] if obj else []
@@ -413,7 +414,7 @@ class TrainingRunAdmin(admin.ModelAdmin):
         history = obj.metrics.get("history") or []
         if not history:
             return "– (drawn from the stored metrics once the run has finished or stopped)"
-        return mark_safe(training_curves_svg(history))  # noqa: S308 - SVG made by matplotlib from numbers
+        return mark_safe(training_curves_svg(history))
 
     def save_model(self, request: HttpRequest, obj: TrainingRun, form, change: bool) -> None:
         if change:
@@ -465,7 +466,7 @@ class EvaluationRunForm(ConfigFieldsMixin, forms.ModelForm):
     seed = forms.IntegerField(min_value=0)
     COMMON = ("n_queries", "max_new_tokens", "seed")
     JSON_FIELD = "params"
-    DEFAULTS = {"n_queries": 300, "seed": 0, "max_new_tokens": 512}
+    DEFAULTS = EVALUATION_DEFAULTS
 
     class Meta:
         model = EvaluationRun
@@ -518,7 +519,7 @@ class EvaluationRunAdmin(admin.ModelAdmin):
         return job_user_may_run(request.user, "alignment.evaluate")
 
     def has_export_permission(self, request: HttpRequest) -> bool:
-        return request.user.has_perm("crowd.export_dataset")
+        return request.user.has_perm("access.export_dataset")
 
     def get_readonly_fields(self, request: HttpRequest, obj=None) -> list[str]:
         if obj is None:
@@ -569,7 +570,7 @@ class EvaluationRunAdmin(admin.ModelAdmin):
 
         if not obj.table:
             return "–"
-        return mark_safe(win_tie_loss_svg(obj.table))  # noqa: S308 - SVG made by matplotlib from numbers
+        return mark_safe(win_tie_loss_svg(obj.table))
 
     @admin.display(description="generated answers")
     def answers(self, obj: EvaluationRun) -> str:

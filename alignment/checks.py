@@ -13,9 +13,10 @@ from pathlib import Path
 from typing import Any
 
 from .models import TrainingRun
+from .training.config import EVALUATION_DEFAULTS, N_TEST_QUERIES
 
 #: Keys of a training run's config that are not fields of the training dataclasses.
-SFT_EXTRA_KEYS = {"holdout_test_queries": 300}
+SFT_EXTRA_KEYS = {"holdout_test_queries": N_TEST_QUERIES}
 
 
 def config_class(method: str) -> type:
@@ -162,7 +163,8 @@ def check_evaluation(
 
         tokenizer = AutoTokenizer.from_pretrained(final)
         template = run.config.get("prompt_template") or DEFAULT_PROMPT_TEMPLATE
-        queries = test_queries(n=int(params.get("n_queries", 300)), seed=int(params.get("seed", 0)))
+        params = {**EVALUATION_DEFAULTS, **params}
+        queries = test_queries(n=int(params["n_queries"]), seed=int(params["seed"]))
         longest = max(
             (min(256, len(tokenizer(format_prompt(q, template), add_special_tokens=False)["input_ids"]))
              for q in queries), default=0,

@@ -9,13 +9,15 @@ from django.conf import settings
 from django.db import models
 from django.utils.translation import gettext_lazy as _
 
+from .training.preference import SOURCE_EXPLICIT, SOURCE_REWARD_RUN
+
 
 class PreferenceDataset(models.Model):
     """A set of preference pairs, each from one labelled turn (never keyed by prompt text)."""
 
     class Source(models.TextChoices):
-        EXPLICIT = "explicit", _("Explicit worker labels")
-        REWARD_RUN = "reward_run", _("Reward-model out-of-fold predictions")
+        EXPLICIT = SOURCE_EXPLICIT, _("Explicit worker labels")
+        REWARD_RUN = SOURCE_REWARD_RUN, _("Reward-model out-of-fold predictions")
 
     name = models.CharField(max_length=200)
     source = models.CharField(max_length=16, choices=Source.choices)

@@ -21,6 +21,7 @@ from jobs.services import job_start
 from .models import EvaluationRun, PreferenceDataset, PreferencePair, TrainingRun
 from .training import hub
 from .training import preference as pref
+from .training.config import N_TEST_QUERIES
 
 
 def usable_pairs(*, tasks=None) -> pd.DataFrame:
@@ -58,7 +59,7 @@ def sft_records(*, exclude_prompts: set[str] = frozenset()) -> list[dict[str, st
     return out
 
 
-def test_queries(*, n: int = 300, seed: int = 0) -> list[str]:
+def test_queries(*, n: int = N_TEST_QUERIES, seed: int = 0) -> list[str]:
     """The fixed, distinct evaluation queries: pointwise queries of usable tasks, seeded."""
     from .training.generate import select_test_queries
 

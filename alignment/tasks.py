@@ -17,6 +17,8 @@ from jobs.exceptions import JobCancelled
 from jobs.models import Job
 from jobs.runner import JobContext, job_task
 
+from .training.config import EVALUATION_DEFAULTS, N_TEST_QUERIES
+
 
 def _latest_checkpoint(output_dir: Path) -> Path | None:
     steps = []
@@ -96,7 +98,7 @@ def train(ctx: JobContext, *, run_pk: int) -> dict:
         # The evaluation queries are held out of SFT so the judged answers are never trained on.
         # Read from a copy: the run's recorded configuration stays as the user wrote it.
         overrides = dict(run.config)
-        holdout = int(overrides.pop("holdout_test_queries", 300))
+        holdout = int(overrides.pop("holdout_test_queries", N_TEST_QUERIES))
         exclude = {_normalise(q) for q in test_queries(n=holdout)}
         cfg = _config(SFTConfig, overrides, str(output_dir))
         records = sft_records(exclude_prompts=exclude)
@@ -223,7 +225,7 @@ def evaluate(ctx: JobContext, *, eval_pk: int) -> dict:
     run = EvaluationRun.objects.select_related("sft_run", "aligned_run", "judge").get(pk=eval_pk)
     if run.judge is None:
         raise ValueError("choose a judge model from the registry")
-    params = {"n_queries": 300, "seed": 0, "max_new_tokens": 512, **run.params}
+    params = {**EVALUATION_DEFAULTS, **run.params}
     client_fn = judge_client_fn(run.judge)  # before generating: a model that cannot judge fails now
     queries = test_queries(n=params["n_queries"], seed=params["seed"])
     ctx.log(f"{len(queries)} test queries, up to {params['max_new_tokens']} new tokens each, judge {run.judge}")

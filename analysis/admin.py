@@ -171,7 +171,7 @@ def table2_html(rows: list[dict]) -> str:
 
             body = format_html_join("", "<tr><th>{}</th>{}</tr>", (
                 (r["model"] + (" (length-only baseline)" if r["model"] == "RF + Text lengths" else ""),
-                 mark_safe("".join(cell(r, m) for m in METRICS)))  # noqa: S308 - built with format_html
+                 mark_safe("".join(cell(r, m) for m in METRICS)))
                 for r in group))
             head = format_html_join("", "<th>{}</th>", ((METRIC_LABELS[m],) for m in METRICS))
             parts.append(format_html(
@@ -180,7 +180,7 @@ def table2_html(rows: list[dict]) -> str:
                 setting, protocol, PROTOCOLS.get(protocol, ""), head, body))
     note = format_html('<p class="help">Bold: best mean in its column. Mean ± standard deviation over seeds{}.</p>',
                        "; [interval] as stored by the run" if any("accuracy_lo" in r for r in rows) else "")
-    return format_html("{}{}", note, mark_safe("".join(parts)))  # noqa: S308 - built with format_html
+    return format_html("{}{}", note, mark_safe("".join(parts)))
 
 
 @admin.action(description="Compare two selected runs side by side", permissions=["view"])
@@ -195,7 +195,7 @@ def compare_runs(modeladmin: admin.ModelAdmin, request: HttpRequest, queryset: Q
         return None
     columns = [
         {"run": run, "kind": run_kind(run), "table": table2_html(run.results) if run.results else "–",
-         "plot": mark_safe(svg_text(accuracy_figure(run.results))) if run.results else "",  # noqa: S308
+         "plot": mark_safe(svg_text(accuracy_figure(run.results))) if run.results else "",
          "params": run.params}
         for run in runs
     ]
@@ -281,7 +281,7 @@ class RewardModelRunAdmin(admin.ModelAdmin):
 
         if not obj.results:
             return "–"
-        return mark_safe(svg_text(accuracy_figure(obj.results)))  # noqa: S308 - matplotlib SVG from numbers
+        return mark_safe(svg_text(accuracy_figure(obj.results)))
 
     @admin.display(description="setting")
     def settings_kind(self, obj: RewardModelRun) -> str:

@@ -13,14 +13,10 @@ from django.utils.translation import gettext_lazy as _
 
 
 class RewardModelRun(models.Model):
-    """One evaluation of the reward models on the data in the database (paper Table 2)."""
-
-    class Setting(models.TextChoices):
-        PAIRWISE = "pairwise", _("Pairwise (left vs right)")
-        POINTWISE = "pointwise", _("Pointwise (current vs previous)")
+    """One evaluation of the reward models on the data in the database (paper Table 2): every run
+    computes both settings (pairwise and pointwise), so a run has no setting of its own."""
 
     name = models.CharField(max_length=200, blank=True)
-    setting = models.CharField(max_length=16, choices=Setting.choices, default=Setting.PAIRWISE)
     params = models.JSONField(default=dict, blank=True)
     job = models.ForeignKey("jobs.Job", null=True, blank=True, on_delete=models.SET_NULL)
     created_by = models.ForeignKey(
@@ -38,7 +34,7 @@ class RewardModelRun(models.Model):
         ordering = ["-created_at"]
 
     def __str__(self) -> str:
-        return self.name or f"reward models #{self.pk} ({self.setting})"
+        return self.name or f"reward models #{self.pk}"
 
 
 class RewardPrediction(models.Model):

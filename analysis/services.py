@@ -144,7 +144,7 @@ def _log_nothing(line: str) -> None:
 
 def workers_file(path: str) -> list[str]:
     """Worker pseudonyms, one per line (blank lines and ``#`` comments ignored)."""
-    lines = [line.split("#", 1)[0].strip() for line in open(path, encoding="utf-8")]  # noqa: SIM115
+    lines = [line.split("#", 1)[0].strip() for line in open(path, encoding="utf-8")]
     return [line for line in lines if line]
 
 

@@ -1,6 +1,6 @@
 """Staff pages of the analysis app: the dashboard of latest figures and runs, figure files.
 
-Like the crowd app's staff pages they need a staff login and ``crowd.view_staff_pages`` (both
+Like the crowd app's staff pages they need a staff login and ``access.view_staff_pages`` (both
 roles); starting a job needs the job kind's permission (``jobs.services``), which viewers lack.
 """
 
@@ -31,7 +31,7 @@ def staff_view(permission: str) -> Callable[[Callable[..., HttpResponse]], Calla
 
 
 #: The staff pages' permission (both roles hold it).
-staff_page = staff_view("crowd.view_staff_pages")
+staff_page = staff_view("access.view_staff_pages")
 
 
 @staff_page

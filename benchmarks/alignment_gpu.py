@@ -48,13 +48,13 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-import torch  # noqa: E402
-from transformers import ByT5Tokenizer, Qwen2Config, Qwen2ForCausalLM  # noqa: E402
+import torch
+from transformers import ByT5Tokenizer, Qwen2Config, Qwen2ForCausalLM
 
-from alignment.training import loop  # noqa: E402
-from alignment.training.config import DPOConfig, SFTConfig  # noqa: E402
-from alignment.training.data import SFTDataset, TokenizedPairs, format_prompt  # noqa: E402
-from alignment.training.reference import compute_reference_logps  # noqa: E402
+from alignment.training import loop
+from alignment.training.config import DPOConfig, SFTConfig
+from alignment.training.data import SFTDataset, TokenizedPairs, format_prompt
+from alignment.training.reference import compute_reference_logps
 
 WORDS = "the model answer question data user mouse gaze reward long short token train value result".split()
 

@@ -18,8 +18,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from analysis import pipeline  # noqa: E402
-from analysis.reward import EvalConfig, ForestParams, default_specs, text_specs  # noqa: E402
+from analysis import pipeline
+from analysis.reward import EvalConfig, ForestParams, default_specs, text_specs
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -30,13 +30,12 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from collection.release.schema import BROWSER_COLUMNS  # noqa: E402 (after the path set-up)
+
 
 def _columns(n_ticks: int, t0: int, turn_id: int | None) -> dict[str, list]:
     """One pairwise batch: per tick, gaze and mouse in abs, box1 and box2 frames (6 rows)."""
-    cols: dict[str, list] = {k: [] for k in (
-        "signal", "frame", "x", "y", "snippet", "char_index", "page_timer_ms", "head_in_box", "epoch_ms",
-        "turn_id", "viewport_w", "viewport_h", "box_left", "box_top", "box_width", "box_height",
-        "scroll_left", "scroll_top", "no_face")}
+    cols: dict[str, list] = {k: [] for k in BROWSER_COLUMNS}
     rnd = random.Random(t0)
     for k in range(n_ticks):
         no_face = rnd.random() < 0.05
@@ -57,8 +56,8 @@ def _columns(n_ticks: int, t0: int, turn_id: int | None) -> dict[str, list]:
                     "box_top": 300.0 if box else None, "box_width": 640.0 if box else None,
                     "box_height": 420.0 if box else None, "scroll_left": 0.0, "scroll_top": 0.0, "no_face": no_face,
                 }
-                for name, v in row.items():
-                    cols[name].append(v)
+                for name in BROWSER_COLUMNS:  # a column the schema adds later is sent as null
+                    cols[name].append(row.get(name))
     return cols
 
 

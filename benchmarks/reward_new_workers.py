@@ -26,13 +26,13 @@ import pandas as pd
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from analysis import pipeline  # noqa: E402
-from analysis.reward import EvalConfig, ForestParams, default_specs  # noqa: E402
-from analysis.reward.calibration_report import calibration_table, choose_method  # noqa: E402
-from analysis.reward.evaluate import evaluate_table  # noqa: E402
-from analysis.reward.few_shot import few_shot_predictions  # noqa: E402
-from analysis.reward.summary import LENGTH_BASELINE, format_interval_table, predictions_summary  # noqa: E402
-from analysis.reward.variants import (  # noqa: E402
+from analysis import pipeline
+from analysis.reward import EvalConfig, ForestParams, default_specs
+from analysis.reward.calibration_report import calibration_table, choose_method
+from analysis.reward.evaluate import evaluate_table
+from analysis.reward.few_shot import few_shot_predictions
+from analysis.reward.summary import LENGTH_BASELINE, format_interval_table, predictions_summary
+from analysis.reward.variants import (
     cascade_specs,
     new_worker_specs,
     relative_features,

@@ -31,7 +31,7 @@ import pandas as pd
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from analysis import pipeline  # noqa: E402
+from analysis import pipeline
 
 
 def load_features(root: str, cache_dir: str) -> tuple[pd.DataFrame, pd.DataFrame]:

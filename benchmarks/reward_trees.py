@@ -19,10 +19,10 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from analysis import pipeline  # noqa: E402
-from analysis.reward import EvalConfig, ForestParams, ModelSpec  # noqa: E402
-from analysis.reward.evaluate import evaluate_table  # noqa: E402
-from benchmarks.reward_table import load_features  # noqa: E402
+from analysis import pipeline
+from analysis.reward import EvalConfig, ForestParams, ModelSpec
+from analysis.reward.evaluate import evaluate_table
+from benchmarks.reward_table import load_features
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -15,7 +15,7 @@ from django.http import HttpRequest
 from django.utils.html import format_html, format_html_join
 from django.utils.translation import gettext_lazy as _
 
-from crowd.privacy import PrivateFieldsAdmin
+from access.privacy import PrivateFieldsAdmin
 
 from .admin_site import invitations_create
 from .models import LLMModel, Task, Topic, TrajectoryChunk, Turn, Worker
@@ -42,7 +42,7 @@ class TurnInline(admin.TabularInline):
 
 @admin.register(Worker)
 class WorkerAdmin(PrivateFieldsAdmin, admin.ModelAdmin):
-    private_fields = ("platform_worker_id",)  # viewers: crowd.privacy
+    private_fields = ("platform_worker_id",)  # viewers: access.privacy
     list_display = ["pseudonym", "platform", "n_tasks", "age", "gender", "consent", "blocked", "created_at"]
     list_filter = ["platform", "blocked", "consent", "gender", "education"]
     search_fields = ["pseudonym", "platform_worker_id", "location"]

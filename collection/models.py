@@ -18,6 +18,8 @@ from django.db import models
 from django.db.models import Q
 from django.utils.translation import gettext_lazy as _
 
+from .release.schema import mode_of
+
 
 class Platform(models.TextChoices):
     MTURK = "mturk", "Amazon Mechanical Turk"
@@ -201,7 +203,7 @@ class Task(models.Model):
 
         ``mode`` is blank only for release tasks without a trajectory folder (the folder names it).
         """
-        return self.mode or (Mode.PAIRWISE.value if self.model_2 else Mode.POINTWISE.value)
+        return self.mode or mode_of(self.model_2)
 
 
 class Turn(models.Model):
@@ -265,7 +267,7 @@ class Turn(models.Model):
     @property
     def mode(self) -> str:
         """Pairwise when the turn showed two models' answers."""
-        return Mode.PAIRWISE.value if self.model_2 else Mode.POINTWISE.value
+        return mode_of(self.model_2)
 
 
 class TrajectoryChunk(models.Model):

@@ -23,13 +23,13 @@ from django.urls import reverse
 from django.utils.html import format_html
 from django.utils.translation import gettext_lazy as _
 
+from access.privacy import PrivateFieldsAdmin, json_block, mask_text, redact, worker_ids
 from jobs.html import job_anchor
 from jobs.services import job_start
 
 from . import services
 from .models import HIT, Assignment, AuditLog, Payment, Study, TaskQC
 from .mturk import MTurkError
-from .privacy import PrivateFieldsAdmin, json_block, mask_text, redact, worker_ids
 from .qc import RULES
 
 
@@ -43,7 +43,7 @@ class _Roles:
         return request.user.has_perm("crowd.review_task")
 
     def has_export_permission(self, request: HttpRequest) -> bool:
-        return request.user.has_perm("crowd.export_dataset")
+        return request.user.has_perm("access.export_dataset")
 
 
 def _run(modeladmin: admin.ModelAdmin, request: HttpRequest, label: str, fn, items) -> None:
@@ -305,7 +305,7 @@ class PaymentAdmin(_Roles, admin.ModelAdmin):
 @admin.register(AuditLog)
 class AuditLogAdmin(PrivateFieldsAdmin, admin.ModelAdmin):
     """Read-only for everyone: the log is what happened. Viewers see it with worker ids and
-    amounts masked (``crowd.privacy``)."""
+    amounts masked (``access.privacy``)."""
 
     masked_fields = {"request": "request_shown", "response": "response_shown", "error": "error_shown"}
 

@@ -9,13 +9,6 @@ class CrowdConfig(AppConfig):
     verbose_name = "Crowd and quality control"
 
     def ready(self) -> None:
-        from django.db.models.signals import post_migrate
-
-        from .roles import roles_sync_after_migrate
-
-        # Keeps the two staff roles' permissions complete when other apps add models later.
-        post_migrate.connect(roles_sync_after_migrate, dispatch_uid="crowd.roles_sync")
-
         from collection.signals import task_completed
 
         from .services import task_completed as qc_on_completion

@@ -102,9 +102,6 @@ class Study(models.Model):
         permissions = [
             ("pay_workers", _("Can approve, reject, bonus and block workers (spends money)")),
             ("review_task", _("Can exclude tasks from the dataset and recompute QC")),
-            ("export_dataset", _("Can export the cleaned dataset")),
-            ("view_staff_pages", _("Can see replay, QC plots and release exclusions")),
-            ("view_private", _("Can see platform worker ids and payment amounts")),
         ]
 
     def __str__(self) -> str:

@@ -7,12 +7,12 @@ from collections.abc import Mapping
 import matplotlib
 
 matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402 - backend first
-import numpy as np  # noqa: E402
-import pandas as pd  # noqa: E402
-from matplotlib.figure import Figure  # noqa: E402
+import matplotlib.pyplot as plt
+import numpy as np
+import pandas as pd
+from matplotlib.figure import Figure
 
-from .qc import RULES  # noqa: E402
+from .qc import RULES
 
 
 def is_constant(values: np.ndarray) -> bool:

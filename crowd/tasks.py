@@ -48,7 +48,7 @@ def sync_assignments(ctx: JobContext, *, hit_ids: list[int]) -> dict:
     return totals
 
 
-@job_task("crowd.export_dataset", permission="crowd.export_dataset")
+@job_task("crowd.export_dataset", permission="access.export_dataset", download_permission="access.export_dataset")
 def export_dataset(
     ctx: JobContext,
     *,

@@ -1,6 +1,6 @@
 """Staff pages: task review, worker view, trajectory replay, QC plots, release exclusions.
 
-Every page needs a staff login and ``crowd.view_staff_pages`` (both roles). POSTs (decisions)
+Every page needs a staff login and ``access.view_staff_pages`` (both roles). POSTs (decisions)
 are CSRF protected by the middleware and call services, which check the researcher-only
 permissions again.
 """
@@ -37,7 +37,7 @@ from .mturk import MTurkError
 
 @method_decorator(staff_member_required, name="dispatch")
 class StaffPage(PermissionRequiredMixin, TemplateView):
-    permission_required = "crowd.view_staff_pages"
+    permission_required = "access.view_staff_pages"
     raise_exception = True
 
 
@@ -196,7 +196,7 @@ class TurnReplayView(StaffPage):
     def get_context_data(self, **kwargs: Any) -> dict[str, Any]:
         turn = get_object_or_404(Turn.objects.select_related("task", "task__worker"), pk=kwargs["turn_id"])
         samples = turn_samples(turn)
-        pairwise = bool(turn.model_2 or turn.response_2)
+        pairwise = turn.mode == "pairwise"
         t0 = float(samples["epoch_ms"].min()) if len(samples) else 0.0
         boxes = []
         for n, text in ((1, turn.response_1 or turn.error_1), (2, turn.response_2 or turn.error_2)):
@@ -261,7 +261,7 @@ class QCDistributionView(StaffPage):
         return {
             **super().get_context_data(**kwargs),
             "title": "QC distributions",
-            "svg": mark_safe(svg),  # noqa: S308 - our own matplotlib output
+            "svg": mark_safe(svg),
             "studies": Study.objects.all(),
             "study": study,
             "source": source,

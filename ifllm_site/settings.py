@@ -85,6 +85,7 @@ INSTALLED_APPS = [
     "drf_spectacular",
     "axes",
     "csp",
+    "access",
     "jobs",
     "collection",
     "crowd",

@@ -14,9 +14,9 @@ from pathlib import Path
 from django.conf import settings
 from django.http import FileResponse
 
-#: Job kinds whose ``params["path"]`` folder can be downloaded once the job succeeded, with the
-#: permission a user needs for it.
-DOWNLOADABLE_KINDS: dict[str, str] = {"crowd.export_dataset": "crowd.export_dataset"}
+from .runner import DOWNLOADABLE_KINDS  # job kinds declare it: job_task(download_permission=...)
+
+__all__ = ["DOWNLOADABLE_KINDS", "job_output_folder", "zip_folders", "zip_response"]
 
 
 def zip_folders(folders: dict[str, Path]) -> tempfile.SpooledTemporaryFile:

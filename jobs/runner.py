@@ -45,7 +45,9 @@ JobFunction = Callable[..., dict | None]
 
 #: kind (== Celery task name) -> Celery task; filled by :func:`job_task` at import time.
 REGISTRY: dict[str, Any] = {}
-#: Permission of a kind that declares none: researchers have it, viewers do not (crowd.roles).
+#: kind -> permission needed to download the folder its job wrote (``job_task(download_permission=)``).
+DOWNLOADABLE_KINDS: dict[str, str] = {}
+#: Permission of a kind that declares none: researchers have it, viewers do not (access.roles).
 DEFAULT_JOB_PERMISSION = "jobs.add_job"
 
 
@@ -148,7 +150,8 @@ def _origin(fn: JobFunction) -> str:
 
 
 def job_task(
-    name: str, *, queue: str | None = None, permission: str = DEFAULT_JOB_PERMISSION
+    name: str, *, queue: str | None = None, permission: str = DEFAULT_JOB_PERMISSION,
+    download_permission: str | None = None,
 ) -> Callable[[JobFunction], Any]:
     """Register ``fn(ctx, **params) -> dict | None`` as the job kind ``name``.
 
@@ -156,8 +159,10 @@ def job_task(
     ``CELERY_TASK_ROUTES`` gives the name (``analysis.*`` -> cpu, ``alignment.*`` -> gpu, else
     default). ``permission`` (``"app_label.codename"``) is what a user needs to start, cancel
     or re-run a job of this kind (checked by ``jobs.services``); declared here, next to the
-    code, so a new kind cannot be started by someone who may not. Returns the Celery task; the
-    plain function stays available as ``task.job_fn``.
+    code, so a new kind cannot be started by someone who may not. ``download_permission``
+    makes the folder a finished job wrote (``params["path"]``) downloadable by users holding it
+    (``jobs.downloads``). Returns the Celery task; the plain function stays available as
+    ``task.job_fn``.
     """
 
     def decorator(fn: JobFunction) -> Any:
@@ -182,6 +187,8 @@ def job_task(
         task.job_fn = fn
         task.job_queue = queue or default_queue_for(name)
         task.job_permission = permission
+        if download_permission:
+            DOWNLOADABLE_KINDS[name] = download_permission
         REGISTRY[name] = task
         return task
 

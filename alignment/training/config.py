@@ -65,3 +65,9 @@ class DPOConfig(TrainConfig):
     precompute_reference: bool = True  # reference log-probs in one no-grad pass before training, not every step
     reference_batch_size: int = 0  # pairs per precompute forward; 0 = 2 x batch_size (no activations kept)
     extra: dict[str, Any] = field(default_factory=dict)  # free-form notes stored with checkpoints
+
+
+#: Test queries of an evaluation, held out of SFT (the paper's 300, drawn distinct).
+N_TEST_QUERIES = 300
+#: Defaults of an evaluation run (the admin form shows them; the job fills what a run leaves out).
+EVALUATION_DEFAULTS: dict[str, int] = {"n_queries": N_TEST_QUERIES, "seed": 0, "max_new_tokens": 512}

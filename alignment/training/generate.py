@@ -15,6 +15,7 @@ from typing import Any
 
 import torch
 
+from .config import N_TEST_QUERIES
 from .data import DEFAULT_PROMPT_TEMPLATE, format_prompt
 
 __all__ = ["generate_answers", "select_test_queries", "normalise_query"]
@@ -26,7 +27,7 @@ def normalise_query(text: str) -> str:
 
 
 def select_test_queries(
-    queries: Iterable[str], n: int = 300, seed: int = 0, *, exclude: Iterable[str] = ()
+    queries: Iterable[str], n: int = N_TEST_QUERIES, seed: int = 0, *, exclude: Iterable[str] = ()
 ) -> list[str]:
     """``n`` DISTINCT queries drawn with ``seed`` (the original "300" held 3 duplicates).
 

@@ -41,6 +41,9 @@ __all__ = [
 ]
 
 RECORD_COLUMNS = ["pair_id", "prompt", "chosen", "rejected", "confidence", "source"]
+#: Values of a record's ``source`` (and of ``PreferenceDataset.source`` once stored).
+SOURCE_EXPLICIT = "explicit"
+SOURCE_REWARD_RUN = "reward_run"
 #: Written too when any record has them: the frozen reference's log-probs (TRL's column names).
 REFERENCE_COLUMNS = ["reference_chosen_logps", "reference_rejected_logps"]
 
@@ -125,7 +128,7 @@ def _usable(r1: str, r2: str) -> bool:
     return bool(r1.strip()) and bool(r2.strip()) and r1 != r2
 
 
-def records_from_explicit_labels(pairs: pd.DataFrame, *, source: str = "explicit") -> list[dict]:
+def records_from_explicit_labels(pairs: pd.DataFrame, *, source: str = SOURCE_EXPLICIT) -> list[dict]:
     """Preference records from workers' pairwise labels (no confidence: use DPO, not rDPO).
 
     ``pairs`` has columns ``pair_id, prompt, response_1, response_2, preference`` with
@@ -145,7 +148,7 @@ def records_from_explicit_labels(pairs: pd.DataFrame, *, source: str = "explicit
 
 
 def records_from_reward_predictions(
-    pairs: pd.DataFrame, predictions: pd.DataFrame, *, source: str = "reward_model"
+    pairs: pd.DataFrame, predictions: pd.DataFrame, *, source: str = SOURCE_REWARD_RUN
 ) -> list[dict]:
     """Preference records from a reward model's out-of-fold predictions.
 

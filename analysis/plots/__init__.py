@@ -8,7 +8,7 @@ import matplotlib
 
 matplotlib.use("Agg")
 
-from .behaviour import (  # noqa: E402
+from .behaviour import (
     cluster_trajectories,
     gaze_mouse_correlation,
     length_groups,
@@ -18,7 +18,7 @@ from .behaviour import (  # noqa: E402
     trajectory_matrix,
     trajectory_points,
 )
-from .importance import importance_figure, partial_dependence_figure, signal_weight_figure  # noqa: E402
+from .importance import importance_figure, partial_dependence_figure, signal_weight_figure
 
 __all__ = [
     "cluster_trajectories",

@@ -33,7 +33,7 @@ def trajectory_points(matches: Mapping[tuple[str, int], TaskMatch], queries: pd.
         direct = inst[inst["rule"] == "response"]
         if direct.empty or turns.empty:
             continue
-        mode = "pairwise" if turns["response_2"].fillna("").str.len().gt(0).any() else "pointwise"
+        mode = "pairwise" if turns["mode"].eq("pairwise").any() else "pointwise"
         for qid, r1, r2 in zip(turns["query_id"], turns["response_1"], turns["response_2"], strict=False):
             d = direct[direct["turn"] == qid]
             if len(d) < 2:

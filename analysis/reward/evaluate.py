@@ -237,7 +237,7 @@ def _fold_task(
                                calibration_splits, n_jobs)
 
 
-def _fold_task_body(Xs, ys, gs, train, test, specs, fixed, selector, seed, calibration, calibration_splits, n_jobs):  # noqa: E501
+def _fold_task_body(Xs, ys, gs, train, test, specs, fixed, selector, seed, calibration, calibration_splits, n_jobs):
     timings = {"selector_s": 0.0, "calibration_s": 0.0}
     X_train, X_test, y_train = Xs.iloc[train], Xs.iloc[test], ys[train]
     columns, importances = fixed, None

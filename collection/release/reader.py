@@ -263,13 +263,13 @@ def read_queries(path: Path, problems: list[Problem]) -> pd.DataFrame:
         response_2, error_2 = split_error(r["llm_response_2"])
         model_1 = re.sub(r"\s+", "", r["llm_name_1"])
         model_2 = re.sub(r"\s+", "", r["llm_name_2"])
-        pairwise = bool(model_2)
+        pairwise = schema.mode_of(model_2) == schema.PAIRWISE
         rows.append(
             {
                 "query_id": qid,
                 "worker": r["user_id"].strip(),
                 "task_id": task_id,
-                "mode": "pairwise" if pairwise else "pointwise",
+                "mode": schema.PAIRWISE if pairwise else schema.POINTWISE,
                 "query": r["user_query"],
                 "response_1": response_1,
                 "response_2": response_2,
@@ -458,7 +458,7 @@ def read_abs_file(path: Path, problems: list[Problem]) -> pd.DataFrame:
             "row": rows,
         }
     )
-    return _numeric(df, path, problems, ints=("epoch_ms",), floats=("x", "y", "page_timer_ms"))
+    return _numeric(df, path, problems)
 
 
 def detect_rel_columns(lines: list[str]) -> int:
@@ -487,7 +487,6 @@ def read_rel_file(
         unquoted = []
     tail = ncols - 3
     xs, ys, snippets, idx, timers, heads, epochs, rows = ([] for _ in range(8))
-    unquoted: list[int] = []
     for i, line in enumerate(lines):
         left = line.split(",", 2)
         if len(left) < 3:
@@ -526,27 +525,15 @@ def read_rel_file(
             "row": rows,
         }
     )
-    df = _numeric(
-        df,
-        path,
-        problems,
-        ints=("char_index", "head_in_box", "epoch_ms"),
-        floats=("x", "y", "page_timer_ms"),
-        nullable=("char_index", "head_in_box"),
-    )
+    df = _numeric(df, path, problems, nullable=("char_index", "head_in_box"))
     return df, ncols
 
 
-def _numeric(
-    df: pd.DataFrame,
-    path: Path,
-    problems: list[Problem],
-    *,
-    ints: tuple[str, ...],
-    floats: tuple[str, ...],
-    nullable: tuple[str, ...] = (),
-) -> pd.DataFrame:
-    """Convert text columns to numbers in bulk; rows with unparsable values become problems."""
+def _numeric(df: pd.DataFrame, path: Path, problems: list[Problem], *, nullable: tuple[str, ...] = ()) -> pd.DataFrame:
+    """Convert the text columns that are numbers in the sample schema, in bulk, to the schema's
+    pandas dtypes; rows with unparsable values become problems."""
+    ints = tuple(c for c in df.columns if c in schema.INTEGER_COLUMNS and c != "row")
+    floats = tuple(c for c in df.columns if c in schema.FLOAT_COLUMNS)
     bad = np.zeros(len(df), dtype=bool)
     converted = {}
     for col in (*floats, *ints):
@@ -578,7 +565,6 @@ def _numeric(
     for col in floats:
         out[col] = converted[col][keep].astype("float64")
     for col in ints:
-        dtype = "Int64" if col == "epoch_ms" else ("Int8" if col == "head_in_box" else "Int32")
-        out[col] = converted[col][keep].round().astype(dtype)
+        out[col] = converted[col][keep].round().astype(schema.PANDAS_DTYPES[col])
     out["row"] = out["row"].astype("int32")
     return out.reset_index(drop=True)

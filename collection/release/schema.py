@@ -37,6 +37,17 @@ import pandas as pd
 import pyarrow as pa
 
 SIGNALS = ("gaze", "mouse")
+PAIRWISE, POINTWISE = "pairwise", "pointwise"
+
+
+def mode_of(model_2: object) -> str:
+    """The one rule for "is this pairwise": a turn (or task) that names a second model.
+
+    Used by the release reader, ``Turn.mode`` and ``Task.effective_mode``; everything else reads
+    the ``mode`` they give rather than looking at answers or names again.
+    """
+    return PAIRWISE if isinstance(model_2, str) and model_2.strip() else POINTWISE
+
 FRAMES = ("abs", "box1", "box2")
 
 #: Arrow schema of one trajectory block.  Categorical columns are dictionary encoded.
@@ -71,31 +82,29 @@ COLUMNS = tuple(SCHEMA.names)
 SERVER_COLUMNS = ("row", "received_ms")
 BROWSER_COLUMNS = tuple(c for c in COLUMNS if c not in SERVER_COLUMNS)
 
-#: pandas dtypes used when a block is decoded, so that missing values stay missing
-#: (nullable integers) instead of turning integers into floats.
-PANDAS_DTYPES: dict[str, str] = {
-    "signal": "category",
-    "frame": "category",
-    "x": "float64",
-    "y": "float64",
-    "snippet": "object",
-    "char_index": "Int32",
-    "page_timer_ms": "float64",
-    "head_in_box": "Int8",
-    "epoch_ms": "Int64",
-    "row": "Int32",
-    "turn_id": "Int64",
-    "viewport_w": "Int32",
-    "viewport_h": "Int32",
-    "box_left": "Float32",
-    "box_top": "Float32",
-    "box_width": "Float32",
-    "box_height": "Float32",
-    "scroll_left": "Float32",
-    "scroll_top": "Float32",
-    "received_ms": "Int64",
-    "no_face": "boolean",
-}
+def _pandas_dtype(arrow: pa.DataType) -> str:
+    """The pandas dtype a column of Arrow type ``arrow`` decodes to: nullable integers and
+    booleans, so that a missing value stays missing instead of turning an integer into a float."""
+    if pa.types.is_dictionary(arrow):
+        return "category"
+    if pa.types.is_string(arrow):
+        return "object"
+    if pa.types.is_boolean(arrow):
+        return "boolean"
+    if pa.types.is_integer(arrow):
+        return f"Int{arrow.bit_width}"
+    if pa.types.is_float64(arrow):
+        return "float64"  # coordinates and timers: NaN is their missing value already
+    if pa.types.is_floating(arrow):
+        return f"Float{arrow.bit_width}"
+    raise TypeError(f"no pandas dtype for {arrow}")
+
+
+#: pandas dtypes used when a block is decoded, derived from :data:`SCHEMA`.
+PANDAS_DTYPES: dict[str, str] = {f.name: _pandas_dtype(f.type) for f in SCHEMA}
+#: Numeric columns by kind, for parsers of text files (the release reader).
+INTEGER_COLUMNS = tuple(f.name for f in SCHEMA if pa.types.is_integer(f.type))
+FLOAT_COLUMNS = tuple(f.name for f in SCHEMA if pa.types.is_floating(f.type))
 
 
 def empty_frame() -> pd.DataFrame:

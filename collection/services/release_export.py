@@ -72,7 +72,7 @@ def tasks_frame(tasks: QuerySet[Task]) -> pd.DataFrame:
 def release_export(
     *,
     path: str | Path,
-    format: str = "release",  # noqa: A002 - the command's option name
+    format: str = "release",
     tasks: QuerySet[Task] | None = None,
     progress: Callable[[int, int], None] | None = None,
 ) -> dict[str, int]:

@@ -5,7 +5,7 @@ from django.db import migrations
 
 
 def forwards(apps, schema_editor):
-    from crowd.roles import LAB_APPS, roles_sync
+    from access.roles import LAB_APPS, roles_sync
 
     # Permissions are normally created after all migrations (post_migrate); create them now
     # for the apps the roles cover, so the groups get their permissions on a fresh database.

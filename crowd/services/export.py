@@ -37,7 +37,7 @@ def dataset_export(
     from collection.selectors import task_samples, turns_frame
     from collection.services.release_export import tasks_frame, workers_frame
 
-    _require(user, "crowd.export_dataset")
+    _require(user, "access.export_dataset")
     unknown = set(formats) - {"release", "parquet", "hf"}
     if unknown:
         raise ValueError(f"unknown export format(s): {sorted(unknown)}")

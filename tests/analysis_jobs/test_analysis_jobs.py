@@ -30,7 +30,7 @@ def _imported(release: Path) -> None:
     call_command("import_ifllm", str(release), "--jobs", "1", stdout=StringIO())
 
 
-def test_reward_model_job_stores_table_and_oof_predictions(django_capture_on_commit_callbacks, admin_client) -> None:  # noqa: E501
+def test_reward_model_job_stores_table_and_oof_predictions(django_capture_on_commit_callbacks, admin_client) -> None:
     run = RewardModelRun.objects.create(params=SMALL)
     with django_capture_on_commit_callbacks(execute=True):
         job = job_start(kind="analysis.reward_models", params={"run_pk": run.pk})

@@ -47,7 +47,7 @@ def _run_job(board: Leaderboard, capture) -> Job:
     return job
 
 
-def test_job_on_cpu_queue_stores_every_source_with_plot(reward_run, django_capture_on_commit_callbacks) -> None:  # noqa: E501
+def test_job_on_cpu_queue_stores_every_source_with_plot(reward_run, django_capture_on_commit_callbacks) -> None:
     board = Leaderboard.objects.create(sources=["explicit", "implicit", "mixed"], rounds=100)
     job = _run_job(board, django_capture_on_commit_callbacks)
     assert job.status == Job.Status.SUCCEEDED, job.error

@@ -60,7 +60,7 @@ def worker(transactional_db, tmp_path) -> Iterator[None]:
     app.control.purge()
     env = {**os.environ, "DATABASE_URL": _database_url(), "DJANGO_SETTINGS_MODULE": "ifllm_site.settings",
            "PYTHONUNBUFFERED": "1"}
-    log = open(tmp_path / "worker.log", "w+")  # noqa: SIM115 - closed below
+    log = open(tmp_path / "worker.log", "w+")
     proc = subprocess.Popen(
         [sys.executable, "-m", "celery", "-A", "ifllm_site", "worker", "-Q", "default,cpu,gpu", "--pool=solo",
          "-n", f"browser-{uuid.uuid4().hex[:8]}@%h", "-l", "info"],

@@ -50,7 +50,7 @@ def _right_edge_inside(page, selector: str) -> None:
 
 
 @pytest.mark.django_db(transaction=True)
-def test_result_pages_show_their_content_at_both_sizes(browser, asgi_server, tmp_path, django_user_model) -> None:  # noqa: E501
+def test_result_pages_show_their_content_at_both_sizes(browser, asgi_server, tmp_path, django_user_model) -> None:
     call_command("import_ifllm", str(scaled_release(MINI, tmp_path / "scaled", copies=4)), "--jobs", "1",
                  stdout=StringIO())
     runs = []

@@ -64,6 +64,29 @@ def test_rel_line_with_commas_and_quotes_in_snippet(tmp_path: Path) -> None:
     assert len(problems) == 1 and problems[0].line == 5 and "rel_gaze.csv" in problems[0].path
 
 
+def test_unquoted_snippets_are_recorded_and_written_back_unquoted(tmp_path: Path) -> None:
+    """A snippet the release wrote without quotes (``9``) is remembered by line and the writer
+    writes that line the same way, so read -> write gives the file back byte for byte."""
+    text = (
+        '1.5,2,"a b",12,100.5,1,1700000000000\n'
+        "3,4,9,8,103,1,1700000000300\n"
+        '5,6,"9",8,104,1,1700000000400\n'
+    )
+    src = tmp_path / "rel_gaze.csv"
+    src.write_text(text)
+    unquoted: list[int] = []
+    df, ncols = reader.read_rel_file(src, [], unquoted)
+    assert unquoted == [1]
+    assert list(df["snippet"]) == ["a b", "9", "9"]
+    name = "rel_gaze.csv"
+    signal, frame = reader.POINTWISE_FILES[name]
+    samples = df.assign(signal=signal, frame=frame)
+    out = tmp_path / "out"
+    writer.write_task_trajectories(out, samples, mode="pointwise", rel_columns={name: ncols},
+                                  unquoted={name: unquoted})
+    assert (out / name).read_text() == text
+
+
 def test_six_column_rel_files_are_detected(tmp_path: Path) -> None:
     path = tmp_path / "rel_mouse.csv"
     path.write_text('10,20,"abc",3,55.5,1700000000000\n-1,-1,,,56,1700000000001\n')

@@ -8,9 +8,9 @@ from django.contrib.auth.models import Group
 from django.test import Client
 from django.urls import reverse
 
+from access.roles import LAB_APPS
 from collection.models import Task, Turn, Worker
 from crowd.models import HIT, Assignment, AuditLog, Study, TaskQC
-from crowd.roles import LAB_APPS
 
 from .conftest import client_for
 

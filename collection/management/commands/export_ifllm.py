@@ -19,7 +19,7 @@ class Command(BaseCommand):
             "--cleaned", action="store_true", help="leave out tasks excluded by quality control"
         )
 
-    def handle(self, *args, path: str, format: str, cleaned: bool, **options) -> None:  # noqa: A002
+    def handle(self, *args, path: str, format: str, cleaned: bool, **options) -> None:
         tasks = Task.objects.filter(excluded=False) if cleaned else Task.objects.all()
         with task_progress_bar() as progress:
             counts = release_export(path=path, format=format, tasks=tasks, progress=progress)

@@ -22,7 +22,7 @@ class Command(BaseCommand):
         parser.add_argument("--include-free-text", action="store_true", help="keep summaries, feedback, location")
         parser.add_argument("--no-demographics", action="store_true", help="blank age, gender, education, race")
 
-    def handle(self, *args, path: str, format: list[str] | None, **options) -> None:  # noqa: A002
+    def handle(self, *args, path: str, format: list[str] | None, **options) -> None:
         with task_progress_bar() as progress:
             counts = dataset_export(
                 path=path,

@@ -3,7 +3,7 @@
 * ``researcher``: everything on the lab's apps, including payments and exports.
 * ``viewer``: read-only (``view_*`` permissions and the staff pages); no payments, not even
   the payment records, and no platform worker ids or amounts anywhere (``view_private``, see
-  ``crowd.privacy``); starts, cancels and re-runs no job (each job kind declares a permission
+  ``access.privacy``); starts, cancels and re-runs no job (each job kind declares a permission
   viewers lack, see ``jobs.services``).
 
 Users also need ``is_staff`` to reach the admin. The groups are created by a data migration
@@ -19,8 +19,8 @@ RESEARCHER = "researcher"
 VIEWER = "viewer"
 
 #: Apps whose models staff work with.
-LAB_APPS = ("collection", "crowd", "jobs", "analysis", "alignment")
-#: Custom permissions of crowd.Study (see its Meta) and which role holds them.
+LAB_APPS = ("access", "collection", "crowd", "jobs", "analysis", "alignment")
+#: Custom permissions (access.StaffAccess, crowd.Study) that only researchers hold.
 RESEARCHER_ONLY = ("pay_workers", "review_task", "export_dataset", "view_private")
 SHARED = ("view_staff_pages",)
 
@@ -33,7 +33,7 @@ def role_permission_codenames(perms: list[tuple[str, str]]) -> dict[str, set[tup
     researcher = set(perms)
     viewer = {(app, code) for app, code in perms if code.startswith("view_") or code in SHARED}
     # No payments of any kind for viewers, not even reading who was paid what.
-    viewer -= {("crowd", code) for code in (*RESEARCHER_ONLY, "view_payment")}
+    viewer -= {(app, code) for app, code in perms if code in (*RESEARCHER_ONLY, "view_payment")}
     return {RESEARCHER: researcher, VIEWER: viewer}
 
 
@@ -49,8 +49,8 @@ def roles_sync(apps: Any) -> None:
 
 
 def roles_sync_after_migrate(sender: Any, **kwargs: Any) -> None:
-    """post_migrate receiver: runs once, after the crowd app's permissions exist."""
-    if getattr(sender, "name", None) != "crowd":
+    """post_migrate receiver: after each lab app's permissions exist (idempotent, a few queries)."""
+    if getattr(sender, "name", None) not in LAB_APPS:
         return
     from django.apps import apps as global_apps
 

@@ -1,6 +1,6 @@
-"""What viewers must not see: platform worker ids and payment amounts (see ``crowd.roles``).
+"""What viewers must not see: platform worker ids and payment amounts (see ``access.roles``).
 
-Only users with ``crowd.view_private`` (researchers) see them. The admin of every model that
+Only users with ``access.view_private`` (researchers) see them. The admin of every model that
 holds them uses :class:`PrivateFieldsAdmin`: private columns are left out of lists, forms and
 searches (a search by worker id would confirm who took part), and JSON kept from platform calls
 (audit log requests and answers, assignment answers) is shown with private values masked.
@@ -15,7 +15,7 @@ from typing import Any
 from django.http import HttpRequest
 from django.utils.html import format_html
 
-PRIVATE_PERMISSION = "crowd.view_private"
+PRIVATE_PERMISSION = "access.view_private"
 MASK = "(hidden)"
 #: Keys of platform JSON whose values are private: worker ids, amounts, rewards, balances.
 _PRIVATE_KEY = re.compile(r"worker_?ids?$|amount|reward|balance|bonus|pay", re.IGNORECASE)
@@ -76,7 +76,7 @@ def json_block(value: Any) -> str:
 
 
 class PrivateFieldsAdmin:
-    """ModelAdmin mixin: hide ``private_fields`` from users without ``crowd.view_private``.
+    """ModelAdmin mixin: hide ``private_fields`` from users without ``access.view_private``.
 
     ``masked_fields`` maps a JSON or text field to the display method that shows it masked;
     viewers get the method instead of the field (in forms and in ``list_display``).
