@@ -6,7 +6,7 @@ from django.db import migrations
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('analysis', '0003_calibrated_p_winner'),
+        ('analysis', '0004_studyplan'),
     ]
 
     operations = [
