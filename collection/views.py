@@ -77,6 +77,7 @@ def _held_task(request: HttpRequest, worker: Worker, task_id: int) -> Task | Htt
     holder = study_session.holder_get(request)
     if identity.task_hold(task=task, holder=holder):
         study_session.held_add(request, task.pk)
+        study.task_seen(task)  # the worker is here: not idle (open tasks expire, services.study.expiry)
         return task
     moved = study_session.held_before(request, task.pk)
     if not moved:
@@ -265,7 +266,8 @@ def topics(request: HttpRequest, worker: Worker) -> HttpResponse:
     return render(
         request,
         "collection/topics.html",
-        _base_context(request, form=form, pool=pool, max_topics=cfg.max_topics_per_entry),
+        _base_context(request, form=form, pool=pool, max_topics=cfg.max_topics_per_entry,
+                      min_turns=cfg.min_turns, min_minutes=max(1, round(cfg.min_seconds / 60))),
     )
 
 
@@ -319,6 +321,7 @@ def instructions(request: HttpRequest, worker: Worker) -> HttpResponse:
             has_task=_tasks_open(request, worker).exists(),
             min_turns=cfg.min_turns,
             min_minutes=max(1, round(cfg.min_seconds / 60)),
+            clicks=cfg.calibration_clicks_per_point,
             idle_minutes=max(1, round(cfg.idle_timeout_s / 60)),
         ),
     )
@@ -378,7 +381,8 @@ def calibrate(request: HttpRequest, worker: Worker, task_id: int) -> HttpRespons
             cfg.calibration_clicks_per_point,
         ) % {"n": cfg.calibration_clicks_per_point},
         "pointLabel": _("Calibration point %(n)s"),
-        "lookCentre": _("Now look at the blue dot until it disappears. Do not move the mouse."),
+        "lookCentre": _("Now follow the blue dot with your eyes: it starts in the centre and moves to a few other "
+                        "places. Do not move the mouse."),
         "noFace": _("No face found: look at the screen"),
         "headOut": _("Move your head into the box"),
         "headOk": _("Face found"),
@@ -389,7 +393,7 @@ def calibrate(request: HttpRequest, worker: Worker, task_id: int) -> HttpRespons
         ),
         "failedAccuracy": _(
             "Your face was found, but the accuracy is too low. Keep your head still, look at each dot while you "
-            "click it, and keep looking at the blue dot until it disappears."
+            "click it, and follow the blue dot with your eyes until the last one disappears."
         ),
         "attemptsLeft": _("Attempts left: %(n)s."),
         "centre": _("centre"),
