@@ -11,10 +11,10 @@ from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy as _lazy
 
 from ... import signals
-from ...sentences import copy_problem, normalise
 from ...models import (
     Task,
 )
+from ...sentences import copy_problem, normalise
 from .base import StudyError, _lock_in
 from .turns import task_chat_progress
 
