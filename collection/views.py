@@ -10,13 +10,16 @@ server's state, so a reload, the back button or a bookmarked URL lands on the ri
 from __future__ import annotations
 
 import json
+import os
 from collections.abc import AsyncIterator, Callable
-from functools import wraps
+from functools import lru_cache, wraps
 from typing import Any
 from urllib.parse import urlsplit
 
 from csp.constants import UNSAFE_EVAL
 from csp.decorators import csp_update
+from django.contrib.staticfiles import finders
+from django.contrib.staticfiles.storage import staticfiles_storage
 from django.http import Http404, HttpRequest, HttpResponse, StreamingHttpResponse
 from django.middleware.csrf import get_token
 from django.shortcuts import get_object_or_404, redirect, render
@@ -322,6 +325,8 @@ def instructions(request: HttpRequest, worker: Worker) -> HttpResponse:
             min_turns=cfg.min_turns,
             min_minutes=max(1, round(cfg.min_seconds / 60)),
             clicks=cfg.calibration_clicks_per_point,
+            # Fetched while the instructions are read (tracker_files.mjs), from the HTTP cache later.
+            tracker=tracker_files(),
             idle_minutes=max(1, round(cfg.idle_timeout_s / 60)),
         ),
     )
@@ -330,9 +335,55 @@ def instructions(request: HttpRequest, worker: Worker) -> HttpResponse:
 # --- calibration, chat ---------------------------------------------------------------------------
 
 
+#: What WebGazer 3.5.3 downloads before it tracks (its bundle, then MediaPipe's face mesh in its
+#: SIMD build, which every supported browser runs): fetched ahead with progress (tracker_files.mjs).
+TRACKER_FILES = (
+    "vendor/webgazer/webgazer.js",
+    *(f"vendor/webgazer/mediapipe/face_mesh/{name}" for name in (
+        "face_mesh_solution_packed_assets_loader.js", "face_mesh_solution_simd_wasm_bin.js",
+        "face_mesh.binarypb", "face_mesh_solution_packed_assets.data", "face_mesh_solution_simd_wasm_bin.wasm",
+    )),
+)
+
+
+@lru_cache(maxsize=1)
+def _tracker_file_sizes() -> tuple[tuple[str, int], ...]:
+    """(static path, bytes) of each tracker file found (collected, or from node_modules)."""
+    out = []
+    for path in TRACKER_FILES:
+        found = finders.find(path)
+        if found:
+            out.append((path, os.path.getsize(found)))
+        elif staticfiles_storage.exists(path):
+            out.append((path, staticfiles_storage.size(path)))
+    return tuple(out)
+
+
+def tracker_files() -> dict[str, Any]:
+    """The tracker files with their sizes (for an honest progress bar: a gzip-served file's
+    Content-Length is not what the page counts), and the progress texts."""
+    return {
+        "files": [{"url": static(path), "bytes": size} for path, size in _tracker_file_sizes()],
+        "text": {
+            "loading": _("Loading the eye tracker: %(pct)s %% (%(done)s of %(total)s MB)"),
+            "ready": _("The eye tracker is loaded."),
+        },
+    }
+
+
 def _page_config(request: HttpRequest, task: Task, **extra: Any) -> dict[str, Any]:
     return {
         "taskId": task.pk,
+        # One tab per task (tab_lock.mjs): the lock's name and what a second tab says.
+        "tabLock": {
+            "name": f"ifllm-task-{task.pk}",
+            "title": _("This task is open in another tab"),
+            "message": _("This task is already open in another tab of this browser. Please go on in that tab; "
+                         "only one tab can use the eye tracker and record a task. You can close this tab."),
+            "closed": _("If you have closed the other tab, continue here."),
+            "continue": _("Continue in this tab"),
+        },
+        "tracker": tracker_files(),
         "csrfToken": get_token(request),
         "csrfParam": BEACON_CSRF_PARAM,
         "idleTimeoutS": study.study_settings_get().idle_timeout_s,
