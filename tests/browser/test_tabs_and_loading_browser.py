@@ -24,7 +24,7 @@ from django.utils import timezone
 from collection.models import Task
 from collection.views import TRACKER_FILES
 
-from .real_webgazer import enter_to_calibration, shots, study_content
+from .real_webgazer import SHOT_SIZES, SHOTS, enter_to_calibration, shots, study_content
 
 #: Counts the page's getUserMedia calls (the camera), before any page script runs.
 COUNT_CAMERA = """
@@ -41,6 +41,18 @@ if (navigator.mediaDevices && navigator.mediaDevices.getUserMedia) {
 TRACKER_ENTRIES = """() => performance.getEntriesByType('resource')
   .filter((e) => e.name.includes('/static/vendor/webgazer/'))
   .map((e) => [new URL(e.name).pathname, e.transferSize, e.decodedBodySize, e.initiatorType])"""
+
+
+def full_shots(page, name: str) -> None:
+    """Whole-page screenshots at each of SHOT_SIZES (the instructions end below the fold)."""
+    if not SHOTS:
+        return
+    size = page.viewport_size
+    for w, h in SHOT_SIZES:
+        page.set_viewport_size({"width": w, "height": h})
+        page.wait_for_timeout(300)
+        page.screenshot(path=f"{SHOTS}/{name}-{w}x{h}.png", full_page=True)
+    page.set_viewport_size(size)
 
 
 def _context(browser, base_url: str, size=(1366, 768)):
@@ -118,12 +130,19 @@ def test_tracker_files_prefetched_on_the_instructions_and_progress_while_loading
     # 1. Read the instructions: the files are fetched meanwhile; WebGazer then loads from cache.
     warm = _context(browser, asgi_server)
     page = warm.new_page()
+    cdp = _throttle(page, 1_000_000)  # 8 Mbit/s: a few seconds in which to see the progress
     _enter_to_instructions(page, "prefetch")
+    page.wait_for_function(
+        "() => Number(document.querySelector('#tracker-loading').dataset.percent) >= 5", timeout=30_000)
+    assert page.locator("#tracker-loading").get_attribute("data-state") == "loading"
+    full_shots(page, "22-instructions-loading")
+    cdp.send("Network.emulateNetworkConditions", {"offline": False, "latency": 0, "downloadThroughput": -1,
+                                                  "uploadThroughput": -1})
     page.wait_for_selector('#tracker-loading[data-state="done"]', timeout=60_000)
     assert page.locator("#tracker-loading").inner_text() == "The eye tracker is loaded."
     fetched = {url for url, *_ in page.evaluate(TRACKER_ENTRIES)}
     assert fetched == wanted
-    shots(page, "22-instructions-prefetched")
+    full_shots(page, "22-instructions-prefetched")
     page.get_by_role("button", name="I have read the instructions").click()
     page.wait_for_url(re.compile(r"/calibrate/$"))
     page.wait_for_selector('#tracker-loading[data-state="done"]', timeout=10_000)
