@@ -24,7 +24,7 @@ from django.utils import timezone
 from collection.models import Task
 from collection.views import TRACKER_FILES
 
-from .real_webgazer import SHOT_SIZES, SHOTS, enter_to_calibration, shots, study_content
+from .real_webgazer import enter_to_calibration, enter_to_instructions, shots, study_content
 
 #: Counts the page's getUserMedia calls (the camera), before any page script runs.
 COUNT_CAMERA = """
@@ -41,18 +41,6 @@ if (navigator.mediaDevices && navigator.mediaDevices.getUserMedia) {
 TRACKER_ENTRIES = """() => performance.getEntriesByType('resource')
   .filter((e) => e.name.includes('/static/vendor/webgazer/'))
   .map((e) => [new URL(e.name).pathname, e.transferSize, e.decodedBodySize, e.initiatorType])"""
-
-
-def full_shots(page, name: str) -> None:
-    """Whole-page screenshots at each of SHOT_SIZES (the instructions end below the fold)."""
-    if not SHOTS:
-        return
-    size = page.viewport_size
-    for w, h in SHOT_SIZES:
-        page.set_viewport_size({"width": w, "height": h})
-        page.wait_for_timeout(300)
-        page.screenshot(path=f"{SHOTS}/{name}-{w}x{h}.png", full_page=True)
-    page.set_viewport_size(size)
 
 
 def _context(browser, base_url: str, size=(1366, 768)):
@@ -131,18 +119,18 @@ def test_tracker_files_prefetched_on_the_instructions_and_progress_while_loading
     warm = _context(browser, asgi_server)
     page = warm.new_page()
     cdp = _throttle(page, 1_000_000)  # 8 Mbit/s: a few seconds in which to see the progress
-    _enter_to_instructions(page, "prefetch")
+    enter_to_instructions(page, "prefetch", topics_shot="24-topics")
     page.wait_for_function(
         "() => Number(document.querySelector('#tracker-loading').dataset.percent) >= 5", timeout=30_000)
     assert page.locator("#tracker-loading").get_attribute("data-state") == "loading"
-    full_shots(page, "22-instructions-loading")
+    shots(page, "22-instructions-loading", full_page=True)
     cdp.send("Network.emulateNetworkConditions", {"offline": False, "latency": 0, "downloadThroughput": -1,
                                                   "uploadThroughput": -1})
     page.wait_for_selector('#tracker-loading[data-state="done"]', timeout=60_000)
     assert page.locator("#tracker-loading").inner_text() == "The eye tracker is loaded."
     fetched = {url for url, *_ in page.evaluate(TRACKER_ENTRIES)}
     assert fetched == wanted
-    full_shots(page, "22-instructions-prefetched")
+    shots(page, "22-instructions-prefetched", full_page=True)
     page.get_by_role("button", name="I have read the instructions").click()
     page.wait_for_url(re.compile(r"/calibrate/$"))
     page.wait_for_selector('#tracker-loading[data-state="done"]', timeout=10_000)
@@ -161,9 +149,11 @@ def test_tracker_files_prefetched_on_the_instructions_and_progress_while_loading
     page = cold.new_page()
     page.route(re.compile(r"/static/vendor/webgazer/"), lambda route: route.abort())
     enter_to_calibration(page, "cold")  # the instructions' prefetch fails: nothing cached
+    calibrate_url = page.url
+    page.goto("about:blank")  # no fetch of the pages above is left in flight to slip past the route
     page.unroute(re.compile(r"/static/vendor/webgazer/"))
     cdp = _throttle(page, 500_000)  # 4 Mbit/s: 12.4 MB take about 25 s
-    page.reload()
+    page.goto(calibrate_url)
     page.wait_for_selector('#tracker-loading[data-state="loading"]', timeout=10_000)
     page.get_by_role("button", name="Start").click()
     page.wait_for_function(
@@ -182,28 +172,6 @@ def test_tracker_files_prefetched_on_the_instructions_and_progress_while_loading
     network = {url for url, sent, body, _ in page.evaluate(TRACKER_ENTRIES) if sent > body}
     assert network == wanted  # nothing was cached for this browser: all came over the network
     cold.close()
-
-
-def _enter_to_instructions(page, worker_id: str) -> None:
-    """``enter_to_calibration`` up to the instructions (and a screenshot of the topic page)."""
-    from collection.services import identity
-
-    worker = identity.lab_participant_create(participant_id=worker_id)
-    page.goto(reverse("collection:join", kwargs={"token": identity.invitation_create(worker=worker).token}))
-    page.get_by_role("button", name="Start").click()
-    page.get_by_label(re.compile("I have read the information")).check()
-    page.get_by_role("button", name="Continue").click()
-    page.get_by_label("Age").fill("41")
-    page.get_by_label("Country you live in").fill("Testland")
-    page.get_by_label("Highest level of education").select_option("master")
-    page.get_by_label("Race or ethnicity", exact=True).select_option("prefer_not")
-    page.get_by_label("Gender", exact=True).select_option("female")
-    page.get_by_role("button", name="Continue").click()
-    page.wait_for_url(re.compile(r"/topics/$"))
-    shots(page, "24-topics")
-    page.locator('input[name="topics"]').nth(0).check()
-    page.get_by_role("button", name="Continue").click()
-    page.wait_for_url(re.compile(r"/instructions/$"))
 
 
 def _wait_for_webgazer_loads(page, wanted: set[str]) -> None:
