@@ -367,6 +367,7 @@ def tracker_files() -> dict[str, Any]:
         "text": {
             "loading": _("Loading the eye tracker: %(pct)s %% (%(done)s of %(total)s MB)"),
             "ready": _("The eye tracker is loaded."),
+            "starting": _("Starting the eye tracker and the camera…"),
         },
     }
 

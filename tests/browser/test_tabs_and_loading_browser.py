@@ -166,8 +166,9 @@ def test_tracker_files_prefetched_on_the_instructions_and_progress_while_loading
     shots(page, "23-calibrate-loading")
     cdp.send("Network.emulateNetworkConditions", {"offline": False, "latency": 0, "downloadThroughput": -1,
                                                   "uploadThroughput": -1})
-    page.wait_for_selector('#tracker-loading[data-state="done"]', timeout=60_000)
-    page.wait_for_selector(".calib-point", timeout=90_000)  # then Start goes on by itself
+    # Then Start goes on by itself, saying that the tracker starts, and shows the dots.
+    page.wait_for_selector('#tracker-loading[data-state="starting"]', state="attached", timeout=60_000)
+    page.wait_for_selector(".calib-point", timeout=90_000)
     _wait_for_webgazer_loads(page, wanted)
     network = {url for url, sent, body, _ in page.evaluate(TRACKER_ENTRIES) if sent > body}
     assert network == wanted  # nothing was cached for this browser: all came over the network

@@ -79,7 +79,15 @@ export function trackerFilesLoad() {
   return loading;
 }
 
-/** What Start awaits on the calibration page. */
-export function trackerReady() { return trackerFilesLoad(); }
+/** What Start awaits on the calibration page: the files, then a note that WebGazer is starting
+ * (compiling its WebAssembly and opening the camera takes seconds more on a slow computer). */
+export async function trackerReady() {
+  await trackerFilesLoad();
+  const box = document.getElementById('tracker-loading');
+  if (box && tracker && !box.hidden) {
+    box.dataset.state = 'starting';
+    box.querySelector('span').textContent = tracker.text.starting;
+  }
+}
 
 if (tracker) trackerFilesLoad();
