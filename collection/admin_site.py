@@ -19,7 +19,8 @@ from .services.study import StudyError
 class StudySettingsAdmin(admin.ModelAdmin):
     fieldsets = [
         ("Topics", {"fields": ["topic_pool_size", "max_topics_per_entry", "task_description"]}),
-        ("Assignment", {"fields": ["pointwise_quota", "pairwise_quota", "bullet_probability", "bullet_suffix"]}),
+        ("Assignment", {"fields": ["pointwise_quota", "pairwise_quota", "open_task_expire_s", "bullet_probability",
+                                   "bullet_suffix"]}),
         ("Chat", {"fields": ["min_turns", "min_seconds", "idle_timeout_s"]}),
         ("Eye tracking and logging", {"fields": ["calibration_clicks_per_point", "pass_threshold",
                                                  "validation_radius_px", "sample_interval_ms",

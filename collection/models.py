@@ -151,6 +151,10 @@ class Task(models.Model):
     started_at = models.DateTimeField(null=True, blank=True)
     chat_started_at = models.DateTimeField(null=True, blank=True)
     finished_at = models.DateTimeField(null=True, blank=True)
+    last_seen_at = models.DateTimeField(
+        null=True, blank=True, editable=False,
+        help_text=_("Last page of this task the worker opened (one of the signs of activity expiry reads)."),
+    )
     # Post-task questionnaire
     summary = models.TextField(blank=True)
     understand_before = models.PositiveSmallIntegerField(null=True, blank=True)
@@ -412,6 +416,14 @@ class StudySettings(models.Model):
         help_text=_(
             "Keep WebGazer's calibration in the browser between tasks and visits. Off by default: on a "
             "shared computer the next person would inherit it, and the stored data slows long sessions."
+        ),
+    )
+    open_task_expire_s = models.PositiveIntegerField(
+        default=7200,
+        help_text=_(
+            "An open task with no activity for this long (page views, calibration, questions, ratings, "
+            "gaze/mouse data) is abandoned and stops counting against the quotas; 0: never. Keep it "
+            "above the idle timeout and the platform's time limit (a worker may come back within them)."
         ),
     )
     lab_typed_ids = models.BooleanField(

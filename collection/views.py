@@ -10,13 +10,16 @@ server's state, so a reload, the back button or a bookmarked URL lands on the ri
 from __future__ import annotations
 
 import json
+import os
 from collections.abc import AsyncIterator, Callable
-from functools import wraps
+from functools import lru_cache, wraps
 from typing import Any
 from urllib.parse import urlsplit
 
 from csp.constants import UNSAFE_EVAL
 from csp.decorators import csp_update
+from django.contrib.staticfiles import finders
+from django.contrib.staticfiles.storage import staticfiles_storage
 from django.http import Http404, HttpRequest, HttpResponse, StreamingHttpResponse
 from django.middleware.csrf import get_token
 from django.shortcuts import get_object_or_404, redirect, render
@@ -77,6 +80,7 @@ def _held_task(request: HttpRequest, worker: Worker, task_id: int) -> Task | Htt
     holder = study_session.holder_get(request)
     if identity.task_hold(task=task, holder=holder):
         study_session.held_add(request, task.pk)
+        study.task_seen(task)  # the worker is here: not idle (open tasks expire, services.study.expiry)
         return task
     moved = study_session.held_before(request, task.pk)
     if not moved:
@@ -265,7 +269,8 @@ def topics(request: HttpRequest, worker: Worker) -> HttpResponse:
     return render(
         request,
         "collection/topics.html",
-        _base_context(request, form=form, pool=pool, max_topics=cfg.max_topics_per_entry),
+        _base_context(request, form=form, pool=pool, max_topics=cfg.max_topics_per_entry,
+                      min_turns=cfg.min_turns, min_minutes=max(1, round(cfg.min_seconds / 60))),
     )
 
 
@@ -319,6 +324,9 @@ def instructions(request: HttpRequest, worker: Worker) -> HttpResponse:
             has_task=_tasks_open(request, worker).exists(),
             min_turns=cfg.min_turns,
             min_minutes=max(1, round(cfg.min_seconds / 60)),
+            clicks=cfg.calibration_clicks_per_point,
+            # Fetched while the instructions are read (tracker_files.mjs), from the HTTP cache later.
+            tracker=tracker_files(),
             idle_minutes=max(1, round(cfg.idle_timeout_s / 60)),
         ),
     )
@@ -327,9 +335,56 @@ def instructions(request: HttpRequest, worker: Worker) -> HttpResponse:
 # --- calibration, chat ---------------------------------------------------------------------------
 
 
+#: What WebGazer 3.5.3 downloads before it tracks (its bundle, then MediaPipe's face mesh in its
+#: SIMD build, which every supported browser runs): fetched ahead with progress (tracker_files.mjs).
+TRACKER_FILES = (
+    "vendor/webgazer/webgazer.js",
+    *(f"vendor/webgazer/mediapipe/face_mesh/{name}" for name in (
+        "face_mesh_solution_packed_assets_loader.js", "face_mesh_solution_simd_wasm_bin.js",
+        "face_mesh.binarypb", "face_mesh_solution_packed_assets.data", "face_mesh_solution_simd_wasm_bin.wasm",
+    )),
+)
+
+
+@lru_cache(maxsize=1)
+def _tracker_file_sizes() -> tuple[tuple[str, int], ...]:
+    """(static path, bytes) of each tracker file found (collected, or from node_modules)."""
+    out = []
+    for path in TRACKER_FILES:
+        found = finders.find(path)
+        if found:
+            out.append((path, os.path.getsize(found)))
+        elif staticfiles_storage.exists(path):
+            out.append((path, staticfiles_storage.size(path)))
+    return tuple(out)
+
+
+def tracker_files() -> dict[str, Any]:
+    """The tracker files with their sizes (for an honest progress bar: a gzip-served file's
+    Content-Length is not what the page counts), and the progress texts."""
+    return {
+        "files": [{"url": static(path), "bytes": size} for path, size in _tracker_file_sizes()],
+        "text": {
+            "loading": _("Loading the eye tracker: %(pct)s %% (%(done)s of %(total)s MB)"),
+            "ready": _("The eye tracker is loaded."),
+            "starting": _("Starting the eye tracker and the camera…"),
+        },
+    }
+
+
 def _page_config(request: HttpRequest, task: Task, **extra: Any) -> dict[str, Any]:
     return {
         "taskId": task.pk,
+        # One tab per task (tab_lock.mjs): the lock's name and what a second tab says.
+        "tabLock": {
+            "name": f"ifllm-task-{task.pk}",
+            "title": _("This task is open in another tab"),
+            "message": _("This task is already open in another tab of this browser. Please go on in that tab; "
+                         "only one tab can use the eye tracker and record a task. You can close this tab."),
+            "closed": _("If you have closed the other tab, continue here."),
+            "continue": _("Continue in this tab"),
+        },
+        "tracker": tracker_files(),
         "csrfToken": get_token(request),
         "csrfParam": BEACON_CSRF_PARAM,
         "idleTimeoutS": study.study_settings_get().idle_timeout_s,
@@ -378,7 +433,8 @@ def calibrate(request: HttpRequest, worker: Worker, task_id: int) -> HttpRespons
             cfg.calibration_clicks_per_point,
         ) % {"n": cfg.calibration_clicks_per_point},
         "pointLabel": _("Calibration point %(n)s"),
-        "lookCentre": _("Now look at the blue dot until it disappears. Do not move the mouse."),
+        "lookCentre": _("Now follow the blue dot with your eyes: it starts in the centre and moves to a few other "
+                        "places. Do not move the mouse."),
         "noFace": _("No face found: look at the screen"),
         "headOut": _("Move your head into the box"),
         "headOk": _("Face found"),
@@ -389,7 +445,7 @@ def calibrate(request: HttpRequest, worker: Worker, task_id: int) -> HttpRespons
         ),
         "failedAccuracy": _(
             "Your face was found, but the accuracy is too low. Keep your head still, look at each dot while you "
-            "click it, and keep looking at the blue dot until it disappears."
+            "click it, and follow the blue dot with your eyes until the last one disappears."
         ),
         "attemptsLeft": _("Attempts left: %(n)s."),
         "centre": _("centre"),

@@ -169,7 +169,9 @@ class DemoClient:
         sentences = [_DEMO_SENTENCES[i].format(topic=topic) for i in order[:n]]
         if "bullet point" in question.lower():
             return "\n".join(f"- {s}" for s in sentences)
-        return f"({self.model_id}) " + " ".join(sentences)
+        # No model name in the text: workers must not learn which model answered (pairwise sides
+        # are randomised so that they cannot tell; a name in the answer would undo that).
+        return " ".join(sentences)
 
     async def stream(self, messages: list[Message]) -> AsyncIterator[str]:
         text = self.answer(messages)

@@ -64,14 +64,14 @@ STORED_CALIBRATION = """async () => {
 SHOT_SIZES = [(1366, 768), (1920, 1080)]
 
 
-def shot(page, name: str) -> None:
+def shot(page, name: str, *, full_page: bool = False) -> None:
     """Screenshots for people to look at (set IFLLM_SCREENSHOT_DIR); no effect otherwise."""
     if SHOTS:
         Path(SHOTS).mkdir(parents=True, exist_ok=True)
-        page.screenshot(path=f"{SHOTS}/{name}.png")
+        page.screenshot(path=f"{SHOTS}/{name}.png", full_page=full_page)
 
 
-def shots(page, name: str) -> None:
+def shots(page, name: str, *, full_page: bool = False) -> None:
     """``shot`` at each of SHOT_SIZES, then back to the page's own size."""
     if not SHOTS:
         return
@@ -79,7 +79,7 @@ def shots(page, name: str) -> None:
     for w, h in SHOT_SIZES:
         page.set_viewport_size({"width": w, "height": h})
         page.wait_for_timeout(300)
-        shot(page, f"{name}-{w}x{h}")
+        shot(page, f"{name}-{w}x{h}", full_page=full_page)
     page.set_viewport_size(size)
 
 
@@ -92,6 +92,15 @@ def study_content() -> None:
 
 def enter_to_calibration(page, worker_id: str) -> Worker:
     """Lab entry, consent, demographics, one topic, instructions: the calibration intro."""
+    worker = enter_to_instructions(page, worker_id)
+    page.get_by_role("button", name="I have read the instructions").click()
+    page.wait_for_url(re.compile(r"/calibrate/$"))
+    return worker
+
+
+def enter_to_instructions(page, worker_id: str, *, topics_shot: str | None = None) -> Worker:
+    """Lab entry, consent, demographics, one topic: the instructions page (``topics_shot``: the
+    name of screenshots of the topic page)."""
     # Lab entry: staff created the participant and sent a one-time invitation link.
     worker = identity.lab_participant_create(participant_id=worker_id)
     page.goto(reverse("collection:join", kwargs={"token": identity.invitation_create(worker=worker).token}))
@@ -105,10 +114,12 @@ def enter_to_calibration(page, worker_id: str) -> Worker:
     page.get_by_label("Race or ethnicity", exact=True).select_option("prefer_not")
     page.get_by_label("Gender", exact=True).select_option("female")
     page.get_by_role("button", name="Continue").click()
+    if topics_shot:
+        page.wait_for_url(re.compile(r"/topics/$"))
+        shots(page, topics_shot)
     page.locator('input[name="topics"]').nth(0).check()
     page.get_by_role("button", name="Continue").click()
-    page.get_by_role("button", name="I have read the instructions").click()
-    page.wait_for_url(re.compile(r"/calibrate/$"))
+    page.wait_for_url(re.compile(r"/instructions/$"))
     return worker
 
 

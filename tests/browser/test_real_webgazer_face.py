@@ -17,6 +17,7 @@ import re
 import pytest
 
 from collection.models import Mode, Task
+from collection.sentences import split_sentences
 from collection.services import study
 from crowd.services import task_qc_compute
 
@@ -133,7 +134,7 @@ def test_real_webgazer_face_sizes_pairwise_qc_and_stored_calibration(face_browse
     page.locator('input[name="understand_after"][value="4"]').check()
     page.get_by_role("button", name="Continue").click()
     answer = task.turns.get().response_1
-    page.get_by_label(re.compile("Copy the most important sentence")).fill(answer.split(". ")[0])
+    page.get_by_label(re.compile("Copy the most important sentence")).fill(split_sentences(answer)[0].lstrip("- "))
     page.get_by_role("button", name="Continue").click()
     page.wait_for_url(re.compile(r"/done/$"))
     shots(page, "done")

@@ -14,6 +14,7 @@ from django.urls import reverse
 
 from collection.models import LLMModel, Mode, Task, Topic, Turn
 from collection.selectors import task_samples
+from collection.sentences import split_sentences
 from collection.services import identity, study
 
 from .real_webgazer import shots
@@ -131,7 +132,7 @@ def post_task_and_code(page, task: Task) -> str:
     shot(page, "11-post-understanding")
     page.get_by_role("button", name="Continue").click()
     answer = Turn.objects.filter(task=task).first().response_1
-    sentence = answer.split(". ")[1] if ". " in answer else answer
+    sentence = split_sentences(answer)[-1].lstrip("- ")  # one sentence (bullets: one line), not the answer
     shot(page, "12-post-sentence")
     page.get_by_label(re.compile("Copy the most important sentence")).fill(sentence)
     page.get_by_role("button", name="Continue").click()

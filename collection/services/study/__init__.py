@@ -11,7 +11,8 @@ reload, a double click or a hand-made request can never skip a step. Views only 
 
 One module per part of the flow, in the order a worker meets them: ``workers`` (settings,
 identity, consent, demographics), ``assignment`` (topics and balanced mode/model assignment),
-``calibration``, ``turns`` (the chat) and ``completion`` (post-task questions, completion code);
+``calibration``, ``turns`` (the chat), ``completion`` (post-task questions, completion code) and
+``expiry`` (open tasks whose worker left);
 ``base`` holds ``StudyError``. Every name is re-exported here, so callers import
 ``collection.services.study``.
 """
@@ -41,6 +42,11 @@ from .completion import (
     task_completeness_problems,
     task_post_answer,
     task_post_step,
+)
+from .expiry import (
+    task_last_activity,
+    task_seen,
+    tasks_expire_idle,
 )
 from .turns import (
     task_chat_finish,
@@ -73,10 +79,13 @@ __all__ = [
     "task_chat_finish",
     "task_chat_progress",
     "task_complete",
+    "task_last_activity",
+    "task_seen",
     "task_completeness_problems",
     "task_post_answer",
     "task_post_step",
     "tasks_create_for_topics",
+    "tasks_expire_idle",
     "tasks_open",
     "topic_pool_draw",
     "topics_available",

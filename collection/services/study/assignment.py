@@ -19,6 +19,7 @@ from ...models import (
     Worker,
 )
 from .base import OPEN_STATUSES, StudyError, _rng
+from .expiry import tasks_expire_idle
 from .workers import study_settings_get
 
 
@@ -104,6 +105,8 @@ def tasks_create_for_topics(
     The settings row is locked so that concurrent workers cannot overshoot a quota.
     """
     cfg = StudySettings.objects.select_for_update().get(pk=study_settings_get().pk)
+    # Tasks whose worker left stop counting against the quotas before the quotas are read.
+    tasks_expire_idle()
     ids = list(dict.fromkeys(int(t) for t in topic_ids))
     if not ids:
         raise StudyError(_("Please choose at least one topic."), field="topics")

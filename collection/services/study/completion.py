@@ -8,15 +8,25 @@ from typing import Any
 from django.db import transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy as _lazy
 
 from ... import signals
 from ...models import (
     Task,
 )
+from ...sentences import copy_problem, normalise
 from .base import StudyError, _lock_in
 from .turns import task_chat_progress
 
 POST_STEPS = ("summary", "understanding", "sentence")
+
+#: What the worker is told for each way a copy is not one sentence (``collection.sentences``).
+COPY_PROBLEMS = {
+    "short": _lazy("Please copy one sentence from an answer."),
+    "not_found": _lazy("This sentence is not in any of the answers. Please copy it exactly."),
+    "several": _lazy("Please copy only one sentence, not several (one sentence ends with a full stop)."),
+    "fragment": _lazy("Please copy the whole sentence, not only a few words of it."),
+}
 
 
 def task_post_step(task: Task) -> str:
@@ -52,12 +62,10 @@ def task_post_answer(*, task: Task, step: str, data: dict[str, Any]) -> Task:
         task.understand_before, task.understand_after = data["understand_before"], data["understand_after"]
         task.save(update_fields=["understand_before", "understand_after"])
         return task
-    sentence = " ".join((data.get("copy_sentence") or "").split())
-    if len(sentence) < 5:
-        raise StudyError(_("Please copy one sentence from an answer."), field="copy_sentence")
-    if not any(sentence in " ".join(text.split()) for text in _answers_text(task)):
-        raise StudyError(_("This sentence is not in any of the answers. Please copy it exactly."),
-                         field="copy_sentence")
+    sentence = normalise(data.get("copy_sentence") or "")
+    problem = copy_problem(sentence, _answers_text(task))
+    if problem is not None:
+        raise StudyError(str(COPY_PROBLEMS[problem]), field="copy_sentence")
     task.copy_sentence = sentence
     task.feedback = (data.get("feedback") or "").strip()[:5000]
     task.save(update_fields=["copy_sentence", "feedback"])

@@ -3,7 +3,9 @@
 // the score, decides pass/fail and keeps every attempt.
 'use strict';
 
+import './tab_lock.mjs'; // first: a second tab of this task stops here (no camera)
 import { browserProblem, startGaze } from './gaze.mjs';
+import { trackerReady } from './tracker_files.mjs';
 
 const config = JSON.parse(document.getElementById('calibrate-config').textContent);
 const $ = (sel) => document.querySelector(sel);
@@ -197,6 +199,7 @@ function showError(text) {
 $('#start').addEventListener('click', async () => {
   $('#start').disabled = true;
   showError('');
+  await trackerReady(); // the tracker files, with progress shown (tracker_files.mjs)
   try {
     gaze = await startGaze({ webgazerSrc: config.webgazerSrc, faceMeshPath: config.faceMeshPath,
       forget: config.mode === 'calibration' && !config.keepWebgazerData });

@@ -1,6 +1,7 @@
 // The question-answering page: ask, stream the answer(s), rate, repeat; the logger runs all along.
 'use strict';
 
+import './tab_lock.mjs'; // first: a second tab of this task stops here (no camera, no logger)
 import { AnswerQueue } from './answers.mjs';
 import { startGaze } from './gaze.mjs';
 import { startLogger } from './logger/index.mjs';
