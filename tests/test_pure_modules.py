@@ -30,6 +30,7 @@ PURE = [
     "collection/release",
     "collection/gaze_quality.py",
     "crowd/anonymise.py",
+    "crowd/eyetracking.py",
     "crowd/mturk.py",
     "crowd/plots.py",
     "crowd/prolific.py",
