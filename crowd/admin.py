@@ -39,9 +39,6 @@ from .qc import RULES
 class _Roles:
     """Permission hooks named by the ``permissions=[...]`` of the actions."""
 
-    def has_staff_pages_permission(self, request: HttpRequest) -> bool:
-        return request.user.has_perm("crowd.view_staff_pages")
-
     def has_pay_permission(self, request: HttpRequest) -> bool:
         return request.user.has_perm("crowd.pay_workers")
 
@@ -404,19 +401,19 @@ def _report_redirect(modeladmin: admin.ModelAdmin, request: HttpRequest, ids: li
     return HttpResponseRedirect(f"{reverse('crowd:eyetracking_report')}?{query}")
 
 
-@admin.action(description=_("Eye-tracking report for selected tasks"), permissions=["staff_pages"])
+@admin.action(description=_("Eye-tracking report for selected tasks"), permissions=["view"])
 def eyetracking_report_qc(modeladmin: admin.ModelAdmin, request: HttpRequest,
                           queryset: QuerySet) -> HttpResponse | None:
     return _report_redirect(modeladmin, request, list(queryset.values_list("task_id", flat=True)))
 
 
-@admin.action(description=_("Eye-tracking report for selected tasks"), permissions=["staff_pages"])
+@admin.action(description=_("Eye-tracking report for selected tasks"), permissions=["view"])
 def eyetracking_report_tasks(modeladmin: admin.ModelAdmin, request: HttpRequest,
                              queryset: QuerySet) -> HttpResponse | None:
     return _report_redirect(modeladmin, request, list(queryset.values_list("pk", flat=True)))
 
 
-class TaskAdmin(_Roles, collection_admin.TaskAdmin):
+class TaskAdmin(collection_admin.TaskAdmin):
     """collection's task admin plus the eye-tracking report of the selected tasks.
 
     Defined here, not in ``collection.admin``, so that collection never imports crowd (the apps

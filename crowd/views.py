@@ -397,7 +397,11 @@ class EyeTrackingReportView(StaffPage):
         fmt = request.GET.get("format", "html")
         if fmt not in ("html", "md", "csv"):
             return HttpResponse("format: choose html, md or csv", status=400, content_type="text/plain")
-        form = EyeTrackingReportForm(request.GET)
+        # The stated assumptions are always in the form (and so in the URL the page links to).
+        defaults = eyetracking.ReportParams()
+        data = {name: getattr(defaults, name) for name in ("viewing_distance_cm", "screen_diagonal_in", "gap_s")}
+        data.update({k: v for k, v in request.GET.items() if v != "" or k not in data})
+        form = EyeTrackingReportForm(data)
         if not form.is_valid():
             if fmt != "html":
                 text = "; ".join(f"{name}: {' '.join(errs)}" for name, errs in form.errors.items())

@@ -130,8 +130,9 @@ def test_bad_geometry_is_refused() -> None:
 
 
 def test_in_degrees_keeps_missing_values_missing() -> None:
-    rows = et.in_degrees([{"target": "centre", "accuracy_px": 100.0, "precision_px": None}],
-                         screen=(300, 400), params=et.ReportParams(viewing_distance_cm=50, screen_diagonal_in=50 / 2.54))
+    params = et.ReportParams(viewing_distance_cm=50, screen_diagonal_in=50 / 2.54)
+    rows = et.in_degrees([{"target": "centre", "accuracy_px": 100.0, "precision_px": None}], screen=(300, 400),
+                         params=params)
     assert rows[0]["accuracy_deg"] == pytest.approx(math.degrees(2 * math.atan(10 / 100)))
     assert rows[0]["precision_deg"] is None
 
@@ -230,7 +231,8 @@ def test_versions_fall_back_to_the_installed_ones_and_say_so() -> None:
                              rules=RULES)
     assert "installed now" in _cell(report, "Tracker", "WebGazer version")[et.SITE]["value"]
     assert _cell(report, "Tracker", "MediaPipe face_mesh version")[et.SITE] == {"note": et.NOT_RECORDED}
-    assert _cell(report, "Exclusions", "QC rule: response score")[et.SITE] == {"note": "QC not computed for these tasks"}
+    not_computed = {"note": "QC not computed for these tasks"}
+    assert _cell(report, "Exclusions", "QC rule: response score")[et.SITE] == not_computed
 
 
 def test_markdown_and_csv_carry_the_same_figures_and_the_assumptions() -> None:

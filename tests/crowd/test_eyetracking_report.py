@@ -135,7 +135,8 @@ def test_report_page_and_downloads_for_site_tasks(site_flow_task, researcher) ->
     c = staff.get(reverse(URL), {"source": "site", "format": "csv"})
     assert c["Content-Type"].startswith("text/csv") and 'filename="eyetracking-report.csv"' in c["Content-Disposition"]
     lines = list(csv.DictReader(io.StringIO(c.content.decode())))
-    acc = next(r for r in lines if r["section"] == "Validation accuracy" and r["metric"] == "centre" and r["unit"] == "px")
+    acc = next(r for r in lines
+               if (r["section"], r["metric"], r["unit"]) == ("Validation accuracy", "centre", "px"))
     assert (acc["group"], float(acc["median"]), acc["n"]) == ("site", 30.0, "1")
 
 

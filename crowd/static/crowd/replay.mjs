@@ -28,13 +28,15 @@ const LAYOUT_NOTE = {
 // Draw the content box as the worker's box was: border-box width, padding, border and font, and
 // the scrollbar's width (width - borders - client width) added to the right padding, so the text
 // wraps at the same place and the logged coordinates (from the box's top-left) fall on the same
-// characters. The height is left to the text: coordinates include the box's scroll offset.
+// characters. The box is at least as tall as the worker's (a point in its blank lower part stays
+// inside it) and grows with the text: coordinates include the box's scroll offset.
 export function applyLayout(content, layout) {
   const [bt, br, bb, bl] = layout.border;
   const [pt, pr, pb, pl] = layout.padding;
   const scrollbar = layout.client_width ? Math.max(0, layout.width - bl - br - layout.client_width) : 0;
   Object.assign(content.style, {
-    boxSizing: 'border-box', width: `${layout.width}px`, fontFamily: layout.font_family,
+    boxSizing: 'border-box', width: `${layout.width}px`, minHeight: layout.height ? `${layout.height}px` : '',
+    fontFamily: layout.font_family,
     fontSize: `${layout.font_size_px}px`, lineHeight: layout.line_height_px ? `${layout.line_height_px}px` : 'normal',
     padding: `${pt}px ${pr + scrollbar}px ${pb}px ${pl}px`, borderStyle: 'solid', borderColor: '#888',
     borderWidth: `${bt}px ${br}px ${bb}px ${bl}px`,
