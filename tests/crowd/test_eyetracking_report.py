@@ -205,3 +205,19 @@ def test_admin_actions_open_the_report_for_the_selected_tasks(site_flow_task, re
     assert r.status_code == 302 and r["Location"] == f"{reverse(URL)}?tasks={other.pk}"
     page = client_for(viewer).get(r["Location"])
     assert page.status_code == 200 and page.context["selection"].task_ids == (other.pk,)
+
+
+def test_the_command_prints_the_same_report(site_flow_task, tmp_path) -> None:
+    from django.core.management import CommandError, call_command
+
+    out = io.StringIO()
+    call_command("eyetracking_report", "--source", "site", stdout=out, stderr=io.StringIO())
+    assert "| gaze sampling rate | Hz | 20.0 (20.0–20.0; n=1) |" in out.getvalue()
+    path = tmp_path / "r.csv"
+    call_command("eyetracking_report", "--format", "csv", "--out", str(path), "--viewing-distance-cm", "70",
+                 stderr=io.StringIO())
+    assert "viewing_distance_cm,,,70.0" in path.read_text()
+    with pytest.raises(CommandError, match="viewing_distance_cm"):
+        call_command("eyetracking_report", "--viewing-distance-cm", "0", stderr=io.StringIO())
+    with pytest.raises(CommandError, match="--study"):
+        call_command("eyetracking_report", "--study", "999", stderr=io.StringIO())
