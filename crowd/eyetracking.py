@@ -37,6 +37,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from .qc import _instants as qc_instants
+
 #: What the report writes where a figure does not exist in the imported release.
 NOT_IN_RELEASE = "not recorded in the release"
 #: ... and for site tasks recorded before the site stored that figure.
@@ -108,16 +110,6 @@ def gap_share(t_ms: Sequence[float] | np.ndarray, *, gap_s: float = 2.0) -> floa
     return float(d[d >= gap_s * 1000.0].sum() / (t[-1] - t[0]))
 
 
-def _frames(samples: pd.DataFrame, signal: str) -> pd.DataFrame:
-    """One row per logged frame of ``signal``: its ``abs`` rows (else ``box1``), de-duplicated."""
-    sig = samples[samples["signal"].astype(str) == signal]
-    for frame in ("abs", "box1"):
-        part = sig[sig["frame"].astype(str) == frame]
-        if len(part):
-            return part.drop_duplicates(["page_timer_ms", "epoch_ms"])
-    return sig.iloc[0:0]
-
-
 def stream_stats(samples: pd.DataFrame, *, gap_s: float = 2.0) -> dict[str, Any]:
     """Sampling rates and data loss of one task's samples (``collection.release.schema`` frame).
 
@@ -125,8 +117,9 @@ def stream_stats(samples: pd.DataFrame, *, gap_s: float = 2.0) -> dict[str, Any]
     face or a prediction; None when the data do not say, as in the release), ``no_face_share``
     (None likewise) and ``gap_share``.
     """
-    gaze = _frames(samples, "gaze")
-    mouse = _frames(samples, "mouse")
+    # One row per logged frame: the abs rows (else box1), de-duplicated, as QC counts them.
+    gaze = qc_instants(samples, "gaze")
+    mouse = qc_instants(samples, "mouse")
     t = gaze["epoch_ms"].to_numpy(dtype="float64", na_value=np.nan)
     out: dict[str, Any] = {
         "gaze_frames": len(gaze),

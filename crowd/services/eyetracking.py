@@ -8,7 +8,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
-from django.db.models import Min, Q, QuerySet
+from django.core.cache import cache
+from django.db.models import Count, Max, Min, Q, QuerySet, Sum
 from django.db.models.functions import Coalesce
 
 from collection.models import CalibrationAttempt, Platform, Task, TrajectoryChunk
@@ -84,6 +85,22 @@ def _samples(task: Task) -> Any:
     return schema.decode_blocks(blocks)
 
 
+def _stream_stats(task: Task, *, gap_s: float) -> dict[str, Any]:
+    """:func:`crowd.eyetracking.stream_stats` of the task, cached while its chunks are the same
+    (decoding is most of a report's time: about 0.1 s a release task)."""
+    chunks = TrajectoryChunk.objects.filter(task=task).aggregate(
+        n=Count("pk"), last=Max("pk"), samples=Sum("n_samples"), at=Max("received_at"))
+    if not chunks["n"]:
+        return {}
+    at = chunks["at"].timestamp() if chunks["at"] else 0
+    key = f"crowd.eyetracking.stream:{task.pk}:{chunks['n']}:{chunks['last']}:{chunks['samples']}:{at}:{gap_s}"
+    stats = cache.get(key)
+    if stats is None:
+        stats = eyetracking.stream_stats(_samples(task), gap_s=gap_s)
+        cache.set(key, stats, timeout=24 * 3600)
+    return stats
+
+
 def _targets(attempt: CalibrationAttempt) -> list[dict]:
     """Per-target accuracy/precision (px) from the raw predictions, else from the stored metrics."""
     raw_points = (attempt.raw or {}).get("points") or []
@@ -113,7 +130,7 @@ def task_input(task: Task, *, params: eyetracking.ReportParams) -> eyetracking.T
         else:  # attempts stored before the screen was recorded: the viewport is the best we have
             screen, screen_source = (attempt.viewport_w, attempt.viewport_h), "viewport"
         targets = eyetracking.in_degrees(_targets(attempt), screen=screen, params=params)
-    stream = eyetracking.stream_stats(_samples(task), gap_s=params.gap_s) if task.chunks.exists() else {}
+    stream = _stream_stats(task, gap_s=params.gap_s)
     qc_row = TaskQC.objects.filter(task=task).first()
     return eyetracking.TaskInput(
         task=task.pk,

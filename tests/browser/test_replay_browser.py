@@ -10,18 +10,18 @@ do not). The eye-tracking report of the task and the mini release is screenshot 
 
 from __future__ import annotations
 
-import re
 from io import StringIO
 
 import pytest
 from django.core.management import call_command
 from django.urls import reverse
 
-from collection.models import CalibrationAttempt, LLMModel, Topic, Turn
+from collection.models import CalibrationAttempt, Turn
 from collection.selectors import task_samples
-from collection.services import identity, study
+from collection.services import study
 from tests.support.paths import MINI
 
+from .real_webgazer import enter_to_calibration, study_content
 from .test_study_browser import TEST_GAZE, ask_and_rate, calibrate, current_task, shot
 
 SIZES = {"1400": (1400, 900), "1920": (1920, 1080)}
@@ -85,10 +85,7 @@ def _login(browser, base_url: str, size: tuple[int, int]):
 def test_replay_draws_the_recorded_box_and_the_report_shows_site_and_release(
     browser, asgi_server, django_user_model,
 ) -> None:
-    for i in range(2):
-        Topic.objects.create(title=f"Replay topic {i}")
-    LLMModel.objects.create(name="demo-a", provider="demo", model_id="demo-a", enabled=True)
-    LLMModel.objects.create(name="demo-b", provider="demo", model_id="demo-b", enabled=True)
+    study_content()
     cfg = study.study_settings_get()
     cfg.min_turns, cfg.min_seconds = 1, 0
     cfg.save()
@@ -97,21 +94,7 @@ def test_replay_draws_the_recorded_box_and_the_report_shows_site_and_release(
     context = browser.new_context(viewport={"width": 1366, "height": 768}, base_url=asgi_server)
     context.add_init_script(TEST_GAZE)
     page = context.new_page()
-    worker = identity.lab_participant_create(participant_id="replay-worker")
-    page.goto(reverse("collection:join", kwargs={"token": identity.invitation_create(worker=worker).token}))
-    page.get_by_role("button", name="Start").click()
-    page.get_by_label(re.compile("I have read the information")).check()
-    page.get_by_role("button", name="Continue").click()
-    page.get_by_label("Age").fill("34")
-    page.get_by_label("Country you live in").fill("Testland")
-    page.get_by_label("Highest level of education").select_option("master")
-    page.get_by_label("Race or ethnicity", exact=True).select_option("prefer_not")
-    page.get_by_label("Gender", exact=True).select_option("female")
-    page.get_by_role("button", name="Continue").click()
-    page.locator('input[name="topics"]').nth(0).check()
-    page.get_by_role("button", name="Continue").click()
-    page.get_by_role("button", name="I have read the instructions").click()
-    page.wait_for_url(re.compile(r"/calibrate/$"))
+    enter_to_calibration(page, "replay-worker")
     calibrate(page, 0)
     task = current_task(page)
 

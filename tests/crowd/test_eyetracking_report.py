@@ -39,6 +39,19 @@ def _points(vw: int, vh: int) -> list[dict]:
             for x, y, c in targets]
 
 
+def _calibrate(client, environment: dict) -> tuple[Task, object]:
+    """A new lab worker's first task, and the answer to its calibration attempt."""
+    enter_lab(client)
+    complete_profile(client)
+    (task,) = choose(client)
+    client.get(reverse("collection:calibrate", kwargs={"task_id": task.pk}))
+    r = client.post(reverse("collection:api_calibration", kwargs={"task_id": task.pk}), {
+        "kind": "calibration", "viewport_w": 1300, "viewport_h": 700, "points": _points(1300, 700),
+        "environment": environment,
+    }, content_type="application/json")
+    return task, r
+
+
 @pytest.fixture
 def study_site(db) -> None:
     for c in "abc":
@@ -51,15 +64,8 @@ def study_site(db) -> None:
 def site_flow_task(client, study_site) -> Task:
     """A task that went through the study APIs: calibrated with the screen and camera reported,
     one rated turn, 40 samples 50 ms apart of which 10 without a face."""
-    enter_lab(client)
-    complete_profile(client)
-    (task,) = choose(client)
-    client.get(reverse("collection:calibrate", kwargs={"task_id": task.pk}))
-    r = client.post(reverse("collection:api_calibration", kwargs={"task_id": task.pk}), {
-        "kind": "calibration", "viewport_w": 1300, "viewport_h": 700, "points": _points(1300, 700),
-        "environment": {"screen_w": SCREEN[0], "screen_h": SCREEN[1], "device_pixel_ratio": 1.25,
-                        "camera_w": 640, "camera_h": 480, "camera_fps": 30},
-    }, content_type="application/json")
+    task, r = _calibrate(client, {"screen_w": SCREEN[0], "screen_h": SCREEN[1], "device_pixel_ratio": 1.25,
+                                  "camera_w": 640, "camera_h": 480, "camera_fps": 30})
     assert r.status_code == 201 and r.json()["passed"], r.content
     r = client.post(reverse("collection:api_turns", kwargs={"task_id": task.pk}), {"query": "Why?"},
                     content_type="application/json")
@@ -82,14 +88,7 @@ def test_calibration_stores_the_screen_camera_and_the_served_tracker_versions(si
 
 
 def test_calibration_environment_bad_input_names_the_field(client, study_site) -> None:
-    enter_lab(client)
-    complete_profile(client)
-    (task,) = choose(client)
-    client.get(reverse("collection:calibrate", kwargs={"task_id": task.pk}))
-    r = client.post(reverse("collection:api_calibration", kwargs={"task_id": task.pk}), {
-        "kind": "calibration", "viewport_w": 1300, "viewport_h": 700, "points": _points(1300, 700),
-        "environment": {"screen_w": "wide", "screen_h": 768},
-    }, content_type="application/json")
+    task, r = _calibrate(client, {"screen_w": "wide", "screen_h": 768})
     assert r.status_code == 400 and "screen_w" in json.dumps(r.json()["environment"])
     assert not CalibrationAttempt.objects.filter(task=task).exists()
 
