@@ -220,3 +220,22 @@ def test_the_command_prints_the_same_report(site_flow_task, tmp_path) -> None:
         call_command("eyetracking_report", "--viewing-distance-cm", "0", stderr=io.StringIO())
     with pytest.raises(CommandError, match="--study"):
         call_command("eyetracking_report", "--study", "999", stderr=io.StringIO())
+
+
+def test_replay_page_says_which_box_layout_it_draws(mini_release, researcher) -> None:
+    staff = client_for(researcher)
+    release_turn = Turn.objects.filter(task__worker__platform=Platform.RELEASE, task__chunks__isnull=False).first()
+    r = staff.get(reverse("crowd:replay", args=[release_turn.pk]))
+    assert r.status_code == 200
+    assert {b["layout"]["source"] for b in r.context["replay"]["boxes"]} == {"estimated"}
+    site = site_task(name="replayed")
+    turn = site.turns.first()
+    r = staff.get(reverse("crowd:replay", args=[turn.pk]))
+    (box,) = r.context["replay"]["boxes"]
+    assert (box["layout"]["source"], box["layout"]["width"]) == ("samples", 600.0)  # site_task logs 600 px boxes
+    turn.box_layout = {"1": {"width": 640.0, "height": 396.0, "client_width": 623.0, "client_height": 394.0,
+                             "font_family": "Georgia", "font_size_px": 24.3, "line_height_px": 42.5,
+                             "padding": [18, 21.6, 18, 21.6], "border": [1, 1, 1, 1]}}
+    turn.save()
+    (box,) = staff.get(reverse("crowd:replay", args=[turn.pk])).context["replay"]["boxes"]
+    assert (box["layout"]["source"], box["layout"]["width"]) == ("recorded", 640.0)
