@@ -85,15 +85,18 @@ def box_layout(recorded: dict | None, samples: pd.DataFrame, *, frame: str) -> d
     frame) with the chat page's font; for the release, which recorded neither, the chat page's
     font and a width estimated from the farthest point seen inside the box. ``source`` says which.
     """
-    if recorded and recorded.get("width"):
-        return {**CHAT_BOX_STYLE, **recorded, "source": "recorded"}
     empty = pd.Series([], dtype="float64")
     part = samples[samples["frame"].astype(str) == frame] if len(samples) else samples.iloc[0:0]
-    widths = part["box_width"].dropna() if "box_width" in part.columns else empty
+    widths = part["box_width"].dropna().astype("float64") if "box_width" in part.columns else empty
+    if recorded and recorded.get("width"):
+        # Samples logged while the box had another width (a resized window) fall elsewhere.
+        other = int((abs(widths - float(recorded["width"])) > 1).sum())
+        return {**CHAT_BOX_STYLE, **recorded, "source": "recorded", "other_width_samples": other}
     if len(widths):
         heights = part["box_height"].dropna()
-        return {**CHAT_BOX_STYLE, "width": float(widths.median()),
-                "height": float(heights.median()) if len(heights) else None, "source": "samples"}
+        width = float(widths.median())
+        return {**CHAT_BOX_STYLE, "width": width, "height": float(heights.median()) if len(heights) else None,
+                "source": "samples", "other_width_samples": int((abs(widths - width) > 1).sum())}
     xs = part["x"].dropna() if "x" in part.columns else empty
     xs = xs[xs >= 0]
     width = float(np.ceil(xs.max() / 10.0) * 10 + 10) if len(xs) else 560.0

@@ -262,8 +262,10 @@ def test_replay_layout_prefers_the_recorded_one_then_the_samples_then_an_estimat
                                            "x": [-1.0, 480.0, 612.3], "y": [-1.0, 5.0, 9.0]}))
     assert box_layout(recorded, site, frame="box1")["source"] == "recorded"
     assert box_layout(recorded, site, frame="box1")["width"] == 640.0
+    assert box_layout(recorded, site, frame="box1")["other_width_samples"] == 3  # logged at 1310 and 900 px
     from_samples = box_layout({}, site, frame="box1")
     assert (from_samples["source"], from_samples["width"]) == ("samples", 1310.0)
+    assert from_samples["other_width_samples"] == 1
     assert from_samples["font_family"] == CHAT_BOX_STYLE["font_family"]
     estimated = box_layout(None, release, frame="box1")
     assert (estimated["source"], estimated["width"]) == ("estimated", 630.0)

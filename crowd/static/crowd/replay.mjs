@@ -50,7 +50,9 @@ const views = data.boxes.map((box) => {
   title.textContent = `${data.pairwise ? (box.n === 1 ? 'Response 1 (left)' : 'Response 2 (right)') : 'Response'} — ${box.model || ''}`;
   const note = document.createElement('p');
   note.className = 'layout-note';
-  note.textContent = `${Math.round(box.layout.width)} px, ${box.layout.font_size_px} px ${box.layout.font_family}: ${LAYOUT_NOTE[box.layout.source]}`;
+  const other = box.layout.other_width_samples
+    ? ` (${box.layout.other_width_samples} samples were logged while the box had another width: they fall elsewhere)` : '';
+  note.textContent = `${Math.round(box.layout.width)} px, ${box.layout.font_size_px} px ${box.layout.font_family}: ${LAYOUT_NOTE[box.layout.source]}${other}`;
   const content = document.createElement('div');
   content.className = 'content';
   content.dataset.layout = box.layout.source;
