@@ -30,6 +30,7 @@ from .parsers import BeaconJSONParser, PayloadTooLarge, SafeJSONParser, max_body
 from .serializers import MAX_BATCH_SAMPLES, SampleColumnsSerializer
 from .services import identity, study
 from .services.trajectory import BatchConflict, trajectory_batch_ingest, trajectory_batch_ingest_owned
+from .tracker_versions import tracker_versions
 
 #: Query parameter carrying the CSRF token where no header can be set (navigator.sendBeacon).
 BEACON_CSRF_PARAM = "csrf_token"
@@ -197,6 +198,17 @@ class CalibrationAttemptCreateApi(StudyApi):
         y = serializers.FloatField(min_value=-1e6, max_value=1e6)
         t = serializers.FloatField(min_value=0, max_value=1e10)
 
+    @extend_schema_serializer(component_name="StudyCalibrationAttemptCreateEnvironment")
+    class EnvironmentSerializer(serializers.Serializer):
+        """What the eye-tracking report needs to turn pixels into degrees (optional: older pages)."""
+
+        screen_w = serializers.IntegerField(min_value=100, max_value=100_000)
+        screen_h = serializers.IntegerField(min_value=100, max_value=100_000)
+        device_pixel_ratio = serializers.FloatField(min_value=0.1, max_value=16, default=1.0)
+        camera_w = serializers.IntegerField(min_value=1, max_value=100_000, required=False, allow_null=True)
+        camera_h = serializers.IntegerField(min_value=1, max_value=100_000, required=False, allow_null=True)
+        camera_fps = serializers.FloatField(min_value=0, max_value=1000, required=False, allow_null=True)
+
     @extend_schema_serializer(component_name="StudyCalibrationAttemptCreateInput")
     class InputSerializer(serializers.Serializer):
         kind = serializers.ChoiceField(choices=CalibrationAttempt.Kind.choices)
@@ -206,6 +218,12 @@ class CalibrationAttemptCreateApi(StudyApi):
         points = serializers.ListField(child=serializers.DictField(), min_length=1, max_length=20)
         head_in_box_share = serializers.FloatField(min_value=0, max_value=1, default=None, allow_null=True)
         face_found_share = serializers.FloatField(min_value=0, max_value=1, default=None, allow_null=True)
+        environment = serializers.DictField(required=False)
+
+        def validate_environment(self, value: dict) -> dict:
+            ser = CalibrationAttemptCreateApi.EnvironmentSerializer(data=value)
+            ser.is_valid(raise_exception=True)
+            return dict(ser.validated_data)
 
         def validate_clicks(self, value: list[dict]) -> list[dict]:
             return _validated_items(CalibrationAttemptCreateApi.ClickSerializer, value)
@@ -235,8 +253,11 @@ class CalibrationAttemptCreateApi(StudyApi):
         task = self.own_task(request, task_id)
         ser = self.InputSerializer(data=request.data)
         ser.is_valid(raise_exception=True)
+        data = dict(ser.validated_data)
+        # The versions come from the site's own files, not from the page.
+        data["environment"] = {**data.get("environment", {}), **tracker_versions()}
         try:
-            attempt = study.calibration_attempt_record(task=task, **ser.validated_data)
+            attempt = study.calibration_attempt_record(task=task, **data)
         except study.StudyError as exc:
             return self.study_error(exc)
         if attempt.passed:
@@ -269,6 +290,22 @@ class TurnCreateApi(StudyApi):
         return Response(self.OutputSerializer(turn).data, status=status.HTTP_201_CREATED)
 
 
+class BoxLayoutSerializer(serializers.Serializer):
+    """How one answer box looked (its computed style), so that the replay draws it the same."""
+
+    width = serializers.FloatField(min_value=1, max_value=100_000)
+    height = serializers.FloatField(min_value=1, max_value=100_000)
+    client_width = serializers.FloatField(min_value=0, max_value=100_000)
+    client_height = serializers.FloatField(min_value=0, max_value=100_000)
+    font_family = serializers.CharField(max_length=300)
+    font_size_px = serializers.FloatField(min_value=1, max_value=500)
+    line_height_px = serializers.FloatField(min_value=1, max_value=1000, required=False, allow_null=True)
+    padding = serializers.ListField(child=serializers.FloatField(min_value=0, max_value=1000), min_length=4,
+                                    max_length=4, help_text="top, right, bottom, left (CSS px)")
+    border = serializers.ListField(child=serializers.FloatField(min_value=0, max_value=1000), min_length=4,
+                                   max_length=4, help_text="top, right, bottom, left (CSS px)")
+
+
 class TurnRateApi(StudyApi):
     """Save the ratings given so far for a turn (partial: send only what changed)."""
 
@@ -278,9 +315,12 @@ class TurnRateApi(StudyApi):
         likert_2 = serializers.IntegerField(min_value=1, max_value=5, required=False)
         preferred = serializers.ChoiceField(choices=Turn.Side.choices, required=False)
         better_than_previous = serializers.BooleanField(required=False)
+        # Not ratings: the answer boxes' layout while rating (for the replay), sent along.
+        box_1 = BoxLayoutSerializer(required=False)
+        box_2 = BoxLayoutSerializer(required=False)
 
         def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
-            if not attrs:
+            if not any(k in attrs for k in ("likert_1", "likert_2", "preferred", "better_than_previous")):
                 raise serializers.ValidationError("Send at least one rating.")
             return attrs
 
@@ -296,8 +336,10 @@ class TurnRateApi(StudyApi):
         turn = self.own_turn(task, turn_id)
         ser = self.InputSerializer(data=request.data)
         ser.is_valid(raise_exception=True)
+        ratings = dict(ser.validated_data)
+        layout = {str(n): dict(ratings.pop(f"box_{n}")) for n in (1, 2) if f"box_{n}" in ratings}
         try:
-            turn = study.turn_rate(turn=turn, ratings=ser.validated_data)
+            turn = study.turn_rate(turn=turn, ratings=ratings, box_layout=layout)
         except study.StudyError as exc:
             return self.study_error(exc)
         task.refresh_from_db()

@@ -244,6 +244,12 @@ class Turn(models.Model):
     asked_at = models.DateTimeField(null=True, blank=True)
     answered_at = models.DateTimeField(null=True, blank=True)
     rated_at = models.DateTimeField(null=True, blank=True)
+    # How the answer boxes looked when the worker rated them, so that the replay draws the text at
+    # the size and font the box coordinates refer to (empty for the release and older turns).
+    box_layout = models.JSONField(
+        default=dict, blank=True,
+        help_text=_('Per box ("1", "2"): width/height and client size (CSS px), font, line height, padding, border.'),
+    )
     raw_overrides = models.JSONField(default=dict, blank=True)
 
     class Meta:
@@ -474,6 +480,13 @@ class CalibrationAttempt(models.Model):
     )
     points = models.JSONField(default=list, help_text=_("Per validation point: target, metrics."))
     raw = models.JSONField(default=dict, help_text=_("Clicks and predictions as sent by the browser."))
+    # Kept apart from the scoring fields: what the eye-tracking report needs to turn pixels into
+    # degrees and to name the tracker (crowd/eyetracking.py); empty on attempts stored before it.
+    environment = models.JSONField(
+        default=dict, blank=True,
+        help_text=_("Screen size (CSS px) and device pixel ratio, camera resolution as the page reported "
+                    "them; WebGazer and MediaPipe versions the site served."),
+    )
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:

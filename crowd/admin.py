@@ -11,19 +11,22 @@ from __future__ import annotations
 
 import time
 from decimal import Decimal
+from urllib.parse import urlencode
 
 from django import forms
 from django.conf import settings
 from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db.models import QuerySet
-from django.http import HttpRequest, HttpResponse
+from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.template.response import TemplateResponse
 from django.urls import reverse
 from django.utils.html import format_html
 from django.utils.translation import gettext_lazy as _
 
 from access.privacy import PrivateFieldsAdmin, json_block, mask_text, redact, worker_ids
+from collection import admin as collection_admin
+from collection.models import Task
 from jobs.html import job_anchor
 from jobs.services import job_start
 
@@ -384,6 +387,46 @@ def export_dataset(modeladmin: admin.ModelAdmin, request: HttpRequest, queryset:
         "finished.", job_anchor(job)))
 
 
+#: More ids than this would make the report's URL too long: use the page's filters instead.
+REPORT_MAX_IDS = 1500
+
+
+def _report_redirect(modeladmin: admin.ModelAdmin, request: HttpRequest, ids: list[int]) -> HttpResponse | None:
+    if len(ids) > REPORT_MAX_IDS:
+        modeladmin.message_user(
+            request, f"{len(ids)} tasks selected: choose at most {REPORT_MAX_IDS}, or open the eye-tracking report "
+            "and select by study, source, platform or dates.", messages.WARNING)
+        return None
+    query = urlencode({"tasks": ",".join(str(i) for i in sorted(ids))})
+    return HttpResponseRedirect(f"{reverse('crowd:eyetracking_report')}?{query}")
+
+
+@admin.action(description=_("Eye-tracking report for selected tasks"), permissions=["view"])
+def eyetracking_report_qc(modeladmin: admin.ModelAdmin, request: HttpRequest,
+                          queryset: QuerySet) -> HttpResponse | None:
+    return _report_redirect(modeladmin, request, list(queryset.values_list("task_id", flat=True)))
+
+
+@admin.action(description=_("Eye-tracking report for selected tasks"), permissions=["view"])
+def eyetracking_report_tasks(modeladmin: admin.ModelAdmin, request: HttpRequest,
+                             queryset: QuerySet) -> HttpResponse | None:
+    return _report_redirect(modeladmin, request, list(queryset.values_list("pk", flat=True)))
+
+
+class TaskAdmin(collection_admin.TaskAdmin):
+    """collection's task admin plus the eye-tracking report of the selected tasks.
+
+    Defined here, not in ``collection.admin``, so that collection never imports crowd (the apps
+    depend one way; alignment extends analysis's run admin the same way).
+    """
+
+    actions = [*(collection_admin.TaskAdmin.actions or []), eyetracking_report_tasks]
+
+
+admin.site.unregister(Task)
+admin.site.register(Task, TaskAdmin)
+
+
 @admin.register(TaskQC)
 class TaskQCAdmin(_Roles, admin.ModelAdmin):
     list_display = [
@@ -396,7 +439,7 @@ class TaskQCAdmin(_Roles, admin.ModelAdmin):
     ]
     search_fields = ["task__worker__pseudonym", "task__topic__title", "task__summary"]
     list_select_related = ["task", "task__worker", "study"]
-    actions = [compute_qc, exclude_tasks, keep_tasks, export_dataset]
+    actions = [compute_qc, exclude_tasks, keep_tasks, export_dataset, eyetracking_report_qc]
     readonly_fields = [f.name for f in TaskQC._meta.fields]
 
     def has_add_permission(self, request: HttpRequest) -> bool:

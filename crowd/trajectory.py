@@ -64,3 +64,40 @@ def replay_series(samples: pd.DataFrame, *, signal: str, frame: str) -> dict[str
         "y": [None if (o or np.isnan(v)) else round(float(v), 1) for v, o in zip(y, outside, strict=True)],
         "c": [None if np.isnan(v) else int(v) for v in c],
     }
+
+
+#: The chat page's answer box (static/collection/study.css ``.response-box`` at its 18 px root):
+#: the font and spacing of site turns rated before the page sent its layout.
+CHAT_BOX_STYLE: dict = {
+    "font_family": 'Georgia, "Liberation Serif", serif',
+    "font_size_px": 24.3,
+    "line_height_px": 42.525,
+    "padding": [18.0, 21.6, 18.0, 21.6],
+    "border": [1.0, 1.0, 1.0, 1.0],
+}
+
+
+def box_layout(recorded: dict | None, samples: pd.DataFrame, *, frame: str) -> dict:
+    """How to draw one answer box in the replay so that its coordinates land on the same words.
+
+    In order of preference: the layout the chat page recorded with the ratings (``Turn.box_layout``);
+    the box size the logger stored with every sample (median ``box_width``/``box_height`` of the
+    frame) with the chat page's font; for the release, which recorded neither, the chat page's
+    font and a width estimated from the farthest point seen inside the box. ``source`` says which.
+    """
+    empty = pd.Series([], dtype="float64")
+    part = samples[samples["frame"].astype(str) == frame] if len(samples) else samples.iloc[0:0]
+    widths = part["box_width"].dropna().astype("float64") if "box_width" in part.columns else empty
+    if recorded and recorded.get("width"):
+        # Samples logged while the box had another width (a resized window) fall elsewhere.
+        other = int((abs(widths - float(recorded["width"])) > 1).sum())
+        return {**CHAT_BOX_STYLE, **recorded, "source": "recorded", "other_width_samples": other}
+    if len(widths):
+        heights = part["box_height"].dropna()
+        width = float(widths.median())
+        return {**CHAT_BOX_STYLE, "width": width, "height": float(heights.median()) if len(heights) else None,
+                "source": "samples", "other_width_samples": int((abs(widths - width) > 1).sum())}
+    xs = part["x"].dropna() if "x" in part.columns else empty
+    xs = xs[xs >= 0]
+    width = float(np.ceil(xs.max() / 10.0) * 10 + 10) if len(xs) else 560.0
+    return {**CHAT_BOX_STYLE, "width": max(width, 200.0), "height": None, "source": "estimated"}

@@ -7,6 +7,7 @@ app_name = "crowd"
 urlpatterns = [
     path("replay/<id:turn_id>/", views.TurnReplayView.as_view(), name="replay"),
     path("qc/", views.QCDistributionView.as_view(), name="qc_plots"),
+    path("eyetracking-report/", views.EyeTrackingReportView.as_view(), name="eyetracking_report"),
     path("release-exclusions/", views.ReleaseExclusionView.as_view(), name="release_exclusions"),
     path("task/<id:task_id>/", views.TaskReviewView.as_view(), name="task_review"),
     path("worker/<id:worker_id>/", views.WorkerReviewView.as_view(), name="worker_review"),

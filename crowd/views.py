@@ -14,6 +14,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+from django import forms
 from django.contrib import messages
 from django.contrib.admin.views.decorators import staff_member_required
 from django.contrib.auth.mixins import PermissionRequiredMixin
@@ -30,7 +31,7 @@ from collection.models import Platform, Task, Turn, Worker
 from collection.selectors import task_samples, turns_frame
 from jobs.services import job_start
 
-from . import qc, services, trajectory
+from . import eyetracking, qc, services, trajectory
 from .models import Assignment, Study, TaskQC
 from .mturk import MTurkError
 
@@ -203,7 +204,9 @@ class TurnReplayView(StaffPage):
             if n == 2 and not pairwise:
                 continue
             frame = f"box{n}"
-            box: dict[str, Any] = {"n": n, "text": text, "model": getattr(turn, f"model_{n}")}
+            box: dict[str, Any] = {"n": n, "text": text, "model": getattr(turn, f"model_{n}"),
+                                   "layout": trajectory.box_layout((turn.box_layout or {}).get(str(n)), samples,
+                                                                   frame=frame)}
             for signal in ("gaze", "mouse"):
                 series = trajectory.replay_series(samples, signal=signal, frame=frame)
                 series["t"] = [None if v is None else v - t0 for v in series["t"]]
@@ -325,3 +328,120 @@ class ReleaseExclusionView(StaffPage):
         job = job_start(kind="crowd.compute_qc", params={"release": True}, user=request.user)
         messages.success(request, f"Computing QC of the release tasks in job {job.pk}; reload when it has finished.")
         return HttpResponseRedirect(reverse("crowd:release_exclusions"))
+
+
+# --------------------------------------------------------------------------- eye-tracking report
+_NUMBER = forms.NumberInput(attrs={"step": "any", "style": "width:5em"})
+
+
+class EyeTrackingReportForm(forms.Form):
+    """Which tasks, and the report's stated assumptions (GET: the URL names the report)."""
+
+    study = forms.ModelChoiceField(queryset=Study.objects.all(), required=False, empty_label="(any)")
+    source = forms.ChoiceField(required=False, choices=[("", "all"), (eyetracking.SITE, "collected by the site"),
+                                                        (eyetracking.RELEASE, "imported release")])
+    platform = forms.ChoiceField(required=False, choices=[("", "(any)"), *Platform.choices])
+    date_from = forms.DateField(required=False, label="started from", widget=forms.DateInput(attrs={"type": "date"}))
+    date_to = forms.DateField(required=False, label="started until", widget=forms.DateInput(attrs={"type": "date"}))
+    tasks = forms.CharField(required=False, label="task ids", help_text="comma separated",
+                            widget=forms.TextInput(attrs={"size": 24}))
+    viewing_distance_cm = forms.FloatField(
+        min_value=10, max_value=300, initial=eyetracking.ReportParams.viewing_distance_cm, required=False,
+        label="viewing distance (cm)", widget=_NUMBER)
+    screen_diagonal_in = forms.FloatField(
+        min_value=5, max_value=100, initial=eyetracking.ReportParams.screen_diagonal_in, required=False,
+        label="screen diagonal (inches)", widget=_NUMBER)
+    gap_s = forms.FloatField(
+        min_value=0.1, max_value=3600, initial=eyetracking.ReportParams.gap_s, required=False,
+        label="pause = missing data from (s)", widget=_NUMBER)
+
+    def clean_tasks(self) -> tuple[int, ...]:
+        raw = self.cleaned_data.get("tasks") or ""
+        try:
+            ids = tuple(int(p) for p in raw.replace(" ", ",").split(",") if p.strip())
+        except ValueError:
+            raise ValidationError("Task ids are whole numbers separated by commas.") from None
+        if any(i <= 0 for i in ids):
+            raise ValidationError("Task ids are positive.")
+        return ids
+
+    def clean(self) -> dict[str, Any]:
+        data = super().clean()
+        if data.get("date_from") and data.get("date_to") and data["date_from"] > data["date_to"]:
+            self.add_error("date_to", "The end date is before the start date.")
+        return data
+
+    def selection(self) -> services.eyetracking.Selection:
+        d = self.cleaned_data
+        return services.eyetracking.Selection(
+            study=d.get("study"), platform=d.get("platform") or "", source=d.get("source") or "",
+            date_from=d.get("date_from"), date_to=d.get("date_to"), task_ids=d.get("tasks") or (),
+        )
+
+    def params(self) -> eyetracking.ReportParams:
+        defaults = eyetracking.ReportParams()
+        d = self.cleaned_data
+        return eyetracking.ReportParams(**{
+            name: d.get(name) if d.get(name) is not None else getattr(defaults, name)
+            for name in ("viewing_distance_cm", "screen_diagonal_in", "gap_s")
+        })
+
+
+class EyeTrackingReportView(StaffPage):
+    """Tracker, sampling rate, accuracy, precision, data loss and exclusions of a selection of
+    tasks (Dunn et al. 2023), as a page, Markdown (``?format=md``) or CSV (``?format=csv``)."""
+
+    template_name = "crowd/eyetracking_report.html"
+
+    def get(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+        fmt = request.GET.get("format", "html")
+        if fmt not in ("html", "md", "csv"):
+            return HttpResponse("format: choose html, md or csv", status=400, content_type="text/plain")
+        # The stated assumptions are always in the form (and so in the URL the page links to).
+        defaults = eyetracking.ReportParams()
+        data = {name: getattr(defaults, name) for name in ("viewing_distance_cm", "screen_diagonal_in", "gap_s")}
+        data.update({k: v for k, v in request.GET.items() if v != "" or k not in data})
+        form = EyeTrackingReportForm(data)
+        if not form.is_valid():
+            if fmt != "html":
+                text = "; ".join(f"{name}: {' '.join(errs)}" for name, errs in form.errors.items())
+                return HttpResponse(text, status=400, content_type="text/plain")
+            context = self.get_context_data(form=form, report=None)
+            return self.render_to_response(context, status=400)
+        selection = form.selection()
+        report = services.eyetracking.eyetracking_report(
+            services.eyetracking.selected_tasks(selection), params=form.params()
+        )
+        title = f"Eye-tracking report: {selection.describe()}"
+        if fmt == "md":
+            response = HttpResponse(eyetracking.to_markdown(report, title=title),
+                                    content_type="text/markdown; charset=utf-8")
+            response["Content-Disposition"] = 'attachment; filename="eyetracking-report.md"'
+            return response
+        if fmt == "csv":
+            response = HttpResponse(eyetracking.to_csv(report), content_type="text/csv; charset=utf-8")
+            response["Content-Disposition"] = 'attachment; filename="eyetracking-report.csv"'
+            return response
+        return self.render_to_response(self.get_context_data(form=form, report=report, selection=selection))
+
+    def get_context_data(self, **kwargs: Any) -> dict[str, Any]:
+        report = kwargs.get("report")
+        sections: list[dict[str, Any]] = []
+        if report is not None:
+            for row in report["rows"]:
+                if not sections or sections[-1]["name"] != row.section:
+                    sections.append({"name": row.section, "rows": []})
+                sections[-1]["rows"].append({
+                    "metric": row.metric, "unit": row.unit,
+                    "cells": [eyetracking.cell_text(row.cells[g], row.unit) for g in report["groups"]],
+                })
+        query = self.request.GET.copy()
+        query.pop("format", None)
+        return {
+            **super().get_context_data(**kwargs),
+            "title": "Eye-tracking report",
+            "groups": [eyetracking.GROUP_LABELS[g] for g in report["groups"]] if report else [],
+            "sections": sections,
+            "assumptions": eyetracking.params_text(report["params"]) if report else [],
+            "query": query.urlencode(),
+        }

@@ -31,6 +31,7 @@ PURE = [
     "collection/gaze_quality.py",
     "collection/sentences.py",
     "crowd/anonymise.py",
+    "crowd/eyetracking.py",
     "crowd/mturk.py",
     "crowd/plots.py",
     "crowd/prolific.py",

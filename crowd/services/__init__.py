@@ -8,6 +8,7 @@ a view or admin action that forgets a check still cannot pay. Platform calls go 
 """
 
 from .. import mturk
+from . import eyetracking
 from .base import CrowdError
 from .export import dataset_export
 from .platform import (
@@ -27,6 +28,7 @@ from .platform import (
 from .qc import release_worker_table, task_completed, task_exclude, task_keep, task_qc_compute, task_study
 
 __all__ = [
+    "eyetracking",
     "CrowdError",
     "assignment_approve",
     "assignment_match",

@@ -39,6 +39,7 @@ def calibration_attempt_record(
     points: list[dict[str, Any]],
     head_in_box_share: float | None,
     face_found_share: float | None = None,
+    environment: dict[str, Any] | None = None,
 ) -> CalibrationAttempt:
     """Score one attempt from its raw predictions, store it, and start the chat if it passed.
 
@@ -77,6 +78,7 @@ def calibration_attempt_record(
         face_found_share=face_found_share,
         points=per_point,
         raw={"clicks": clicks, "points": points},
+        environment=environment or {},
     )
     task.calibration.setdefault("attempts", []).append(
         {"id": attempt.pk, "kind": kind, "score": round(score, 2), "passed": passed}

@@ -87,11 +87,12 @@ def turn_response_store(*, turn: Turn, side: int, text: str | None = None, error
 
 
 @transaction.atomic
-def turn_rate(*, turn: Turn, ratings: dict[str, Any]) -> Turn:
+def turn_rate(*, turn: Turn, ratings: dict[str, Any], box_layout: dict[str, dict] | None = None) -> Turn:
     """Save the ratings given so far (each one as soon as it is given).
 
     Only answered turns can be rated, only fields that belong to the mode, and only while the
-    turn is the latest one (a later question freezes it).
+    turn is the latest one (a later question freezes it). ``box_layout`` (``{"1": {...}}``) is
+    how the answer boxes looked while the worker rated: kept for the replay, never a rating.
     """
     turn = Turn.objects.select_for_update().select_related("task").get(pk=turn.pk)
     task = turn.task
@@ -118,6 +119,9 @@ def turn_rate(*, turn: Turn, ratings: dict[str, Any]) -> Turn:
             raise StudyError(_("Choose the left or the right answer."), field=name)
         setattr(turn, name, value)
         fields.append(name)
+    if fields and box_layout:
+        turn.box_layout = {**turn.box_layout, **box_layout}
+        fields.append("box_layout")
     if fields:
         if not turn_missing_ratings(turn, task.mode):
             turn.rated_at = timezone.now()

@@ -19,13 +19,44 @@ export function lastBefore(times, t) {
   return found;
 }
 
+const LAYOUT_NOTE = {
+  recorded: 'drawn at the size and font the chat page recorded',
+  samples: 'size from the logged samples; font of the chat page (not recorded for this turn)',
+  estimated: 'size and font not recorded in the release: the chat page\'s font, width estimated from the samples',
+};
+
+// Draw the content box as the worker's box was: border-box width, padding, border and font, and
+// the scrollbar's width (width - borders - client width) added to the right padding, so the text
+// wraps at the same place and the logged coordinates (from the box's top-left) fall on the same
+// characters. The box is at least as tall as the worker's (a point in its blank lower part stays
+// inside it) and grows with the text: coordinates include the box's scroll offset.
+export function applyLayout(content, layout) {
+  const [bt, br, bb, bl] = layout.border;
+  const [pt, pr, pb, pl] = layout.padding;
+  const scrollbar = layout.client_width ? Math.max(0, layout.width - bl - br - layout.client_width) : 0;
+  Object.assign(content.style, {
+    boxSizing: 'border-box', width: `${layout.width}px`, minHeight: layout.height ? `${layout.height}px` : '',
+    fontFamily: layout.font_family,
+    fontSize: `${layout.font_size_px}px`, lineHeight: layout.line_height_px ? `${layout.line_height_px}px` : 'normal',
+    padding: `${pt}px ${pr + scrollbar}px ${pb}px ${pl}px`, borderStyle: 'solid', borderColor: '#888',
+    borderWidth: `${bt}px ${br}px ${bb}px ${bl}px`,
+  });
+}
+
 const views = data.boxes.map((box) => {
   const el = document.createElement('div');
   el.className = 'replay-box';
   const title = document.createElement('h3');
   title.textContent = `${data.pairwise ? (box.n === 1 ? 'Response 1 (left)' : 'Response 2 (right)') : 'Response'} — ${box.model || ''}`;
+  const note = document.createElement('p');
+  note.className = 'layout-note';
+  const other = box.layout.other_width_samples
+    ? ` (${box.layout.other_width_samples} samples were logged while the box had another width: they fall elsewhere)` : '';
+  note.textContent = `${Math.round(box.layout.width)} px, ${box.layout.font_size_px} px ${box.layout.font_family}: ${LAYOUT_NOTE[box.layout.source]}${other}`;
   const content = document.createElement('div');
   content.className = 'content';
+  content.dataset.layout = box.layout.source;
+  applyLayout(content, box.layout);
   const spans = Array.from(box.text, (ch) => {
     const s = document.createElement('span');
     s.textContent = ch;
@@ -40,9 +71,9 @@ const views = data.boxes.map((box) => {
     content.appendChild(d);
     dots[signal] = d;
   }
-  el.append(title, content);
+  el.append(title, note, content);
   root.appendChild(el);
-  return { box, spans, dots, current: {} };
+  return { box, spans, dots, current: {}, border: box.layout.border };
 });
 
 function paintHeat(kind) {
@@ -69,8 +100,9 @@ function show(t) {
       v.current[signal] = undefined;
       if (i < 0 || series.x[i] === null) { dot.hidden = true; continue; }
       dot.hidden = false;
-      dot.style.left = `${series.x[i]}px`;
-      dot.style.top = `${series.y[i]}px`;
+      // Logged from the border's outer edge; absolute positions start inside the border.
+      dot.style.left = `${series.x[i] - v.border[3]}px`;
+      dot.style.top = `${series.y[i] - v.border[0]}px`;
       const c = series.c[i];
       if (c !== null && v.spans[c]) {
         v.spans[c].classList.add(`cur-${signal}`);

@@ -6,6 +6,7 @@
 import './tab_lock.mjs'; // first: a second tab of this task stops here (no camera)
 import { browserProblem, startGaze } from './gaze.mjs';
 import { trackerReady } from './tracker_files.mjs';
+import { environment } from './layout.mjs';
 
 const config = JSON.parse(document.getElementById('calibrate-config').textContent);
 const $ = (sel) => document.querySelector(sel);
@@ -123,7 +124,7 @@ async function validate(kind) {
     method: 'POST', credentials: 'same-origin',
     headers: { 'Content-Type': 'application/json', 'X-CSRFToken': config.csrfToken },
     body: JSON.stringify({ kind, viewport_w: window.innerWidth, viewport_h: window.innerHeight, clicks, points,
-      head_in_box_share: share(headSamples), face_found_share: share(faceSamples) }),
+      head_in_box_share: share(headSamples), face_found_share: share(faceSamples), environment: environment() }),
   });
   const data = await response.json();
   if (!response.ok) throw new Error(data.detail || JSON.stringify(data));

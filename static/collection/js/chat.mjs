@@ -4,6 +4,7 @@
 import './tab_lock.mjs'; // first: a second tab of this task stops here (no camera, no logger)
 import { AnswerQueue } from './answers.mjs';
 import { startGaze } from './gaze.mjs';
+import { boxLayout } from './layout.mjs';
 import { startLogger } from './logger/index.mjs';
 
 const config = JSON.parse(document.getElementById('chat-config').textContent);
@@ -211,7 +212,10 @@ function rate(event) {
   turn[input.name] = value; // the page's state follows the worker at once; the server confirms
   renderAsk();
   // Queued, in order, kept across reloads and network cuts until the server acknowledges it.
-  answers.push(url(config.urls.rate, turn.id), { [input.name]: value }, { turnId: turn.id, field: input.name });
+  // The boxes' layout goes along (for the replay): the answer is on screen as the worker rates it.
+  const layout = Object.fromEntries(sides.map((s) => [`box_${s}`, boxLayout(boxes[s])]));
+  answers.push(url(config.urls.rate, turn.id), { [input.name]: value, ...layout },
+    { turnId: turn.id, field: input.name });
 }
 
 function onAnswerSaved(item, data) {
