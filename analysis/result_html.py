@@ -62,11 +62,11 @@ def verdict_html(intervals: Mapping[str, Sequence[Mapping]]) -> str:
     on new workers: not shown to help"."""
     found = setting_verdicts(intervals)
     if not found:
-        return format_html('<p class="help">{}</p>', "This run stored no worker intervals, so it gives no verdict.")
+        return format_html('<p class="ifllm-note">{}</p>', "This run stored no worker intervals, so it gives no verdict.")
     items = format_html_join("", '<li class="verdict verdict-{}"><strong>{}</strong> — {}</li>', (
         (v["verdict"].replace(" ", "-"), v["setting"], v["sentence"]) for v in found))
     return format_html(
-        '<ul class="ifllm-verdicts">{}</ul><p class="help">{}</p>', items,
+        '<ul class="ifllm-verdicts">{}</ul><p class="ifllm-note">{}</p>', items,
         "Helps / hurts: the 95 % interval of the paired difference to the length-only model, from a bootstrap "
         "over workers, lies wholly above / below 0; otherwise not shown to help. Read from the first protocol "
         "that holds out workers (worker-grouped CV, or the transfer's test workers).")
@@ -135,7 +135,7 @@ def table2_html(rows: list[dict]) -> str:
                 '<div class="ifllm-scroll"><table class="ifllm-results{}"><caption>{} · {}</caption>'
                 "<thead><tr><th>model</th>{}</tr></thead><tbody>{}</tbody></table></div>",
                 " leaky" if protocol in LEAKY else "", setting, PROTOCOL_TITLES.get(protocol, protocol), head, body))
-    note = format_html('<p class="help">{}</p>', "Mean ± standard deviation over seeds: the spread of reshuffled "
+    note = format_html('<p class="ifllm-note">{}</p>', "Mean ± standard deviation over seeds: the spread of reshuffled "
                        "folds and forests on the same workers, not an interval for new workers (see the table "
                        "above).")
     return format_html("{}{}", note, _join(parts))
@@ -201,7 +201,7 @@ def compare_html(label_a: str, rows_a: Sequence[Mapping], label_b: str, rows_b: 
                 " leaky" if protocol in LEAKY else "", protocol, setting, PROTOCOL_TITLES.get(protocol, protocol),
                 format_html_join("", '<th class="{}">{}</th>', ((cls, h) for h, cls in heads)), _join(body)))
     note = format_html(
-        '<p class="help">{}</p>',
+        '<p class="ifllm-note">{}</p>',
         "A = the first run, B = the second. Δ accuracy is B − A; with an interval, it is paired on the same turns "
         "(each run's out-of-fold predictions averaged over its seeds, a bootstrap over workers), otherwise the "
         "difference of the two stored accuracies. ECE and Brier: the calibrated figures where a run calibrated, "

@@ -67,7 +67,7 @@ def interval_figure(rows: Sequence[Mapping[str, object]], *, series: str = "prot
     accs = [_num(r.get(k)) for r in rows for k in ("accuracy", "acc_lo", "acc_hi")]
     accs = [a for a in accs if not math.isnan(a)] or [0.5]
     left = min(0.5, math.floor((min(accs) - 0.01) * 20) / 20)
-    right = min(1.0, math.ceil((max(accs) + 0.01) * 20) / 20)
+    right = min(1.0, math.ceil((max(accs) + 0.01) * 20) / 20) + 0.01  # a point at 1.0 stays whole
     diffs = [abs(_num(r.get(k))) for r in rows for k in ("diff", "diff_lo", "diff_hi")]
     span = max([d for d in diffs if not math.isnan(d)] + [0.05]) * 1.1
     for (ax_acc, ax_diff), setting in zip(axes, settings, strict=True):
@@ -111,8 +111,9 @@ def interval_figure(rows: Sequence[Mapping[str, object]], *, series: str = "prot
             ax.grid(axis="x", alpha=0.3)
     axes[0][0].set_yticks(range(len(models)), [f"{m} (baseline)" if m == BASELINE else m for m in models])
     axes[0][0].set_ylim(len(models) - 0.5, -0.5)
-    axes[0][0].legend(fontsize=7, loc="lower right")
-    fig.tight_layout()
+    handles, labels = axes[0][0].get_legend_handles_labels()
+    fig.legend(handles, labels, fontsize=7, loc="lower center", ncol=len(labels), frameon=False)
+    fig.tight_layout(rect=(0, 0.06 / len(settings), 1, 1))
     return fig
 
 

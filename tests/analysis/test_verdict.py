@@ -94,7 +94,7 @@ def test_interval_figure_draws_worker_intervals_and_starts_at_chance() -> None:
     # the whiskers are the stored worker interval: 0.55..0.65 around 0.6
     segments = [seg for coll in acc_ax.collections for seg in coll.get_segments()]
     assert any(np.allclose([seg[0][0], seg[1][0]], [0.55, 0.65]) for seg in segments)
-    assert "paper (leaky)" in [t.get_text() for t in acc_ax.get_legend().get_texts()]
+    assert "paper (leaky)" in [t.get_text() for t in fig.legends[0].get_texts()]
     # an interval below chance moves the axis start down to include it
     low = [dict(rows[0], acc_lo=0.42)]
     assert interval_figure(low).axes[0].get_xlim()[0] == pytest.approx(0.4)
