@@ -62,7 +62,8 @@ def verdict_html(intervals: Mapping[str, Sequence[Mapping]]) -> str:
     on new workers: not shown to help"."""
     found = setting_verdicts(intervals)
     if not found:
-        return format_html('<p class="ifllm-note">{}</p>', "This run stored no worker intervals, so it gives no verdict.")
+        return format_html('<p class="ifllm-note">{}</p>',
+                           "This run stored no worker intervals, so it gives no verdict.")
     items = format_html_join("", '<li class="verdict verdict-{}"><strong>{}</strong> — {}</li>', (
         (v["verdict"].replace(" ", "-"), v["setting"], v["sentence"]) for v in found))
     return format_html(
@@ -174,12 +175,13 @@ def compare_html(label_a: str, rows_a: Sequence[Mapping], label_b: str, rows_b: 
             for model in models:
                 ra, rb = a.get((setting, protocol, model), {}), b.get((setting, protocol, model), {})
                 p = paired.get((setting, protocol, model))
-                if p is not None:
-                    delta = _ci_cell(p.get("diff"), p.get("diff_lo"), p.get("diff_hi"), sign=True)
-                elif _num(ra.get("accuracy")) is not None and _num(rb.get("accuracy")) is not None:
-                    delta = format_html("<td>{}</td>", signed(rb["accuracy"] - ra["accuracy"]))
+                stored = signed(rb["accuracy"] - ra["accuracy"]) if _num(ra.get("accuracy")) is not None \
+                    and _num(rb.get("accuracy")) is not None else "–"
+                if p is not None and _num(p.get("diff")) is not None:
+                    delta = format_html('<td>{} <span class="ci">paired {} [{}, {}]</span></td>', stored,
+                                        signed(p["diff"]), signed(p["diff_lo"]), signed(p["diff_hi"]))
                 else:
-                    delta = format_html("<td>–</td>")
+                    delta = format_html("<td>{}</td>", stored)
                 cells = [_ci_cell(ra.get("accuracy"), ra.get("acc_lo"), ra.get("acc_hi")),
                          _ci_cell(rb.get("accuracy"), rb.get("acc_lo"), rb.get("acc_hi")), delta]
                 for r in (ra, rb):
@@ -202,10 +204,11 @@ def compare_html(label_a: str, rows_a: Sequence[Mapping], label_b: str, rows_b: 
                 format_html_join("", '<th class="{}">{}</th>', ((cls, h) for h, cls in heads)), _join(body)))
     note = format_html(
         '<p class="ifllm-note">{}</p>',
-        "A = the first run, B = the second. Δ accuracy is B − A; with an interval, it is paired on the same turns "
-        "(each run's out-of-fold predictions averaged over its seeds, a bootstrap over workers), otherwise the "
-        "difference of the two stored accuracies. ECE and Brier: the calibrated figures where a run calibrated, "
-        "else the raw ones. Intervals under each accuracy are 95 % over workers.")
+        "A = the first run, B = the second. Δ accuracy is B − A of the two accuracies shown; under it, where both "
+        "runs stored predictions of the same turns (pairwise), the paired difference with its 95 % interval from a "
+        "bootstrap over workers, computed on each run's out-of-fold predictions averaged over its seeds (so its "
+        "point can differ from the one above, which pools the seeds). ECE and Brier: the calibrated figures where "
+        "a run calibrated, else the raw ones. Intervals under each accuracy are 95 % over workers.")
     return format_html("{}{}", note, _join(parts))
 
 

@@ -61,10 +61,12 @@ def test_result_pages_show_their_content_at_both_sizes(browser, asgi_server, tmp
         run.job = job_start(kind="analysis.reward_models", params={"run_pk": run.pk})
         run.save(update_fields=["job"])
         runs.append(run)
-    # A transfer run: fitted on half of the workers, scored on the others.
+    # A transfer run: fitted on two copies of every mini worker, scored on the other two copies
+    # (so both settings have rows on both sides).
     workers = sorted(Worker.objects.values_list("pseudonym", flat=True))
+    train = [w for w in workers if w.endswith(("c0", "c1"))]
     transfer = RewardModelRun.objects.create(name="transfer half", params={
-        **SMALL, "train_workers": workers[: len(workers) // 2], "test_workers": workers[len(workers) // 2:]})
+        **SMALL, "train_workers": train, "test_workers": [w for w in workers if w not in train]})
     transfer.job = job_start(kind="analysis.reward_models", params={"run_pk": transfer.pk})
     transfer.save(update_fields=["job"])
     job_start(kind="analysis.figures", params={})
@@ -165,7 +167,7 @@ def test_result_pages_show_their_content_at_both_sizes(browser, asgi_server, tmp
     assert "Δ accuracy (B − A)" in head and "Δ ECE" in head and "Δ Brier" in head
     rf_row = compare.first.locator("tr", has_text="RF + IF").first
     delta = rf_row.locator("td").nth(2).inner_text()
-    assert "[" in delta and "]" in delta  # paired interval of the difference between the runs
+    assert "paired" in delta and "[" in delta and "]" in delta  # paired interval of the runs' difference
     assert "[" in rf_row.locator("td").nth(3).inner_text()  # run A's difference to length, with interval
     assert page.locator(".ifllm-compare-runs li.verdict").count() >= 2
     assert page.locator(".ifllm-plot svg").count() == 1
