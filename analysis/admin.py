@@ -251,8 +251,9 @@ class RewardModelRunAdmin(admin.ModelAdmin):
         warnings = []
         missing = (obj.report or {}).get("transfer_workers_without_features") or []
         if missing:
+            shown = ", ".join(missing[:10]) + (f" and {len(missing) - 10} more" if len(missing) > 10 else "")
             warnings.append(f"{len(missing)} of the named workers have no features (no samples, or every task "
-                            f"left out by the quality filter) and are not in the results: {', '.join(missing)}.")
+                            f"left out by the quality filter) and are not in the results: {shown}.")
         if obj.params.get("train_workers") and obj.results == [] and obj.report:
             warnings.append("No setting had enough labelled rows on both sides: the transfer produced no table.")
         warned = format_html_join("", '<p class="ifllm-warning">{}</p>', ((w,) for w in warnings))
