@@ -178,8 +178,8 @@ def compare_html(label_a: str, rows_a: Sequence[Mapping], label_b: str, rows_b: 
                 stored = signed(rb["accuracy"] - ra["accuracy"]) if _num(ra.get("accuracy")) is not None \
                     and _num(rb.get("accuracy")) is not None else "–"
                 if p is not None and _num(p.get("diff")) is not None:
-                    delta = format_html('<td>{} <span class="ci">paired {} [{}, {}]</span></td>', stored,
-                                        signed(p["diff"]), signed(p["diff_lo"]), signed(p["diff_hi"]))
+                    delta = format_html('<td>{} <span class="ci">paired {}</span> <span class="ci">[{}, {}]</span>'
+                                        "</td>", stored, signed(p["diff"]), signed(p["diff_lo"]), signed(p["diff_hi"]))
                 else:
                     delta = format_html("<td>{}</td>", stored)
                 cells = [_ci_cell(ra.get("accuracy"), ra.get("acc_lo"), ra.get("acc_hi")),
