@@ -78,7 +78,7 @@ def leaderboard_page(request: HttpRequest) -> HttpResponse:
             sources.append({"title": Leaderboard.Source(entry["source"]).label, **entry, "rows": rows,
                             "added_votes": added, "notes": source_notes(entry["source"], added),
                             "same_as_explicit": entry["source"] == "mixed" and added == 0,
-                            "predicted": entry["source"] in ("implicit", "mixed")})
+                            "predicted": entry["source"] == "implicit" or (entry["source"] == "mixed" and added != 0)})
     context = {
         "board": board, "sources": sources, "can_start": can_start,
         "recent": Leaderboard.objects.defer("png", "svg", "results", "csv", "table_text").select_related("job")[:8],

@@ -75,6 +75,7 @@ def test_page_says_when_mixed_adds_no_votes_and_marks_implicit_votes(
     mixed = text.split("<h3>Mixed (explicit where voted")[1]
     assert "Mixed adds no votes" in mixed and "by construction" in mixed
     assert "Kendall τ" not in mixed.split("<h3>")[0]  # no agreement line for the mixed board
+    assert "fitted to predicted probabilities" not in mixed.split("<h3>")[0]  # its votes are the workers'
     implicit = text.split("Reward-model predictions (implicit)</h3>")[1].split("<h3>")[0]
     assert "do not include the reward model" in implicit and "Kendall τ" in implicit
     assert "another scale" in implicit
