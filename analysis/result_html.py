@@ -21,6 +21,7 @@ from analysis.reward.verdict import (
     LENGTH_BASELINE,
     PROTOCOL_TITLES,
     ordered_protocols,
+    other_claims,
     setting_verdicts,
     signed,
     verdict,
@@ -66,8 +67,13 @@ def verdict_html(intervals: Mapping[str, Sequence[Mapping]]) -> str:
                            "This run stored no worker intervals, so it gives no verdict.")
     items = format_html_join("", '<li class="verdict verdict-{}"><strong>{}</strong> — {}</li>', (
         (v["verdict"].replace(" ", "-"), v["setting"], v["sentence"]) for v in found))
+    others = other_claims(intervals)
+    also = format_html(
+        '<p class="ifllm-note ifllm-others">{} {}</p>', "Other models with an interval wholly on one side of 0:",
+        "; ".join(f"{o['setting']}: {o['model']} {o['text']} ({o['verdict']}, one of {o['compared']} models "
+                  "compared, so one such interval can come by chance)" for o in others)) if others else ""
     return format_html(
-        '<ul class="ifllm-verdicts">{}</ul><p class="ifllm-note">{}</p>', items,
+        '<ul class="ifllm-verdicts">{}</ul>{}<p class="ifllm-note">{}</p>', items, also,
         "Helps / hurts: the 95 % interval of the paired difference to the length-only model, from a bootstrap "
         "over workers, lies wholly above / below 0; otherwise not shown to help. Read from the first protocol "
         "that holds out workers (worker-grouped CV, or the transfer's test workers).")

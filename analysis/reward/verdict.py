@@ -130,5 +130,27 @@ def setting_verdicts(intervals: Mapping[str, Sequence[Mapping]]) -> list[dict]:
     return out
 
 
+def other_claims(intervals: Mapping[str, Sequence[Mapping]]) -> list[dict]:
+    """Per setting, the models other than the headline one whose interval is wholly on one side of 0
+    under the verdict protocol: ``{"setting", "protocol", "model", "verdict", "text", "compared"}``.
+
+    Pages show them beside the verdict with a caveat: ``compared`` models were tried, and with that
+    many 95 % intervals one can exclude 0 by chance (no correction for multiple comparisons).
+    """
+    out = []
+    for setting, rows in intervals.items():
+        protocol = verdict_protocol(str(r.get("protocol")) for r in rows)
+        models = [r for r in rows if r.get("protocol") == protocol and r.get("model") != LENGTH_BASELINE]
+        headline = HEADLINE_MODEL if any(r.get("model") == HEADLINE_MODEL for r in models) else \
+            (models[0]["model"] if models else None)
+        for r in models:
+            said = verdict(r.get("diff_lo"), r.get("diff_hi"))
+            if r.get("model") != headline and said != NOT_SHOWN:
+                out.append({"setting": setting, "protocol": protocol, "model": r["model"], "verdict": said,
+                            "text": interval_text(r.get("diff"), r.get("diff_lo"), r.get("diff_hi"), sign=True),
+                            "compared": len(models)})
+    return out
+
+
 def _finite(value: object) -> bool:
     return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)

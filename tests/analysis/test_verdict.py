@@ -118,3 +118,16 @@ def test_signal_weight_is_per_feature_not_summed() -> None:
     ax = fig.axes[0]
     assert "per feature" in ax.get_ylabel()
     assert any("(20 features)" in t.get_text() for t in ax.get_xticklabels())
+
+
+def test_other_models_whose_interval_excludes_zero_are_listed_with_their_count() -> None:
+    from analysis.reward.verdict import other_claims
+
+    rows = _rows("grouped", (0.011, -0.029, 0.068))
+    rows += [{**rows[1], "model": "RF + (IF - Gaze)", "diff": 0.040, "diff_lo": 0.007, "diff_hi": 0.094},
+             {**rows[1], "model": "LogReg + IF", "diff": -0.021, "diff_lo": -0.058, "diff_hi": 0.030}]
+    rows += [{**r, "protocol": "paper", "diff_lo": 0.01} for r in rows if r["model"] == "LogReg + IF"]
+    found = other_claims({"Pairwise": rows})
+    assert [(o["model"], o["verdict"], o["compared"]) for o in found] == [("RF + (IF - Gaze)", HELPS, 3)]
+    assert found[0]["text"] == "+0.040 [+0.007, +0.094]"
+    assert other_claims({"Pairwise": _rows("grouped", (0.011, -0.029, 0.068))}) == []
