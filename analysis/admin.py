@@ -207,7 +207,11 @@ class RewardModelRunAdmin(admin.ModelAdmin):
     @admin.display(description="settings used")
     def settings_used(self, obj: RewardModelRun) -> str:
         """The values the run used (defaults filled in), not the JSON it was started with."""
-        params = {**DEFAULT_PARAMS, **(obj.params or {})} if not obj.params.get("model_path") else obj.params
+        params = {**DEFAULT_PARAMS, **(obj.params or {})} if not obj.params.get("model_path") else dict(obj.params)
+        for key in ("train_workers", "test_workers"):  # a transfer's worker lists, shortened
+            ids = params.get(key)
+            if isinstance(ids, list) and len(ids) > 8:
+                params[key] = f"{len(ids)} workers: {', '.join(map(str, ids[:6]))} … {ids[-1]}"
         return key_value_table(params)
 
     @admin.display(description="stage timings (s)")
