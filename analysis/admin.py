@@ -14,6 +14,7 @@ from jobs.html import job_anchor, short_time
 from jobs.services import job_start, job_user_may_run
 
 from .models import AnalysisFigure, Leaderboard, RewardModelRun, RewardPrediction, StudyPlan
+from .result_html import intervals_by_setting, intervals_html, table2_html, verdict_html
 from .services import DEFAULT_PARAMS
 
 #: Keys a reward-model run reads besides :data:`DEFAULT_PARAMS` (transfer runs, feature cache).
@@ -90,6 +91,10 @@ class RewardModelRunForm(forms.ModelForm):
         repeated = sorted(set(other) & set(self.COMMON))
         if repeated:
             self.add_error("params", f"{', '.join(repeated)}: set above; do not repeat it here.")
+        from .transfer_checks import transfer_worker_errors
+
+        for field, message in transfer_worker_errors(other).items():
+            self.add_error("params", f"{field}: {message}")
         if self.errors:
             return data
         data["params"] = {**{name: data[name] for name in self.COMMON}, **other}
@@ -146,61 +151,33 @@ def run_kind(run: RewardModelRun) -> str:
     return f"{kind}: {' + '.join(settings)}" if settings else kind
 
 
-def table2_html(rows: list[dict]) -> str:
-    """Table 2 as HTML: one table per setting and protocol, best mean per column in bold,
-    ``mean ± sd over seeds`` and the interval ``[lo, hi]`` where the run stored one."""
-    from analysis.reward.evaluate import METRIC_LABELS, METRICS, PROTOCOLS
-
-    parts = []
-    for setting in dict.fromkeys(r["setting"] for r in rows):
-        for protocol in dict.fromkeys(r["protocol"] for r in rows if r["setting"] == setting):
-            group = [r for r in rows if r["setting"] == setting and r["protocol"] == protocol]
-            best = {m: max((r.get(f"{m}_mean") or float("-inf")) for r in group) for m in METRICS}
-
-            def cell(r: dict, m: str, best: dict = best) -> str:
-                mean, sd = r.get(f"{m}_mean"), r.get(f"{m}_std")
-                if mean is None:
-                    return format_html("<td>–</td>")
-                text = f"{mean:.3f}" + (f" ± {sd:.3f}" if sd is not None else "")
-                lo, hi = r.get(f"{m}_lo"), r.get(f"{m}_hi")
-                interval = format_html(' <span class="ci">[{}, {}]</span>', f"{lo:.3f}", f"{hi:.3f}") \
-                    if lo is not None and hi is not None else ""
-                if mean == best[m]:
-                    return format_html('<td class="best"><strong>{}</strong>{}</td>', text, interval)
-                return format_html("<td>{}{}</td>", text, interval)
-
-            body = format_html_join("", "<tr><th>{}</th>{}</tr>", (
-                (r["model"] + (" (length-only baseline)" if r["model"] == "RF + Text lengths" else ""),
-                 mark_safe("".join(cell(r, m) for m in METRICS)))
-                for r in group))
-            head = format_html_join("", "<th>{}</th>", ((METRIC_LABELS[m],) for m in METRICS))
-            parts.append(format_html(
-                '<table class="ifllm-results"><caption>{} · {} <span class="help">{}</span></caption>'
-                "<thead><tr><th>model</th>{}</tr></thead><tbody>{}</tbody></table>",
-                setting, protocol, PROTOCOLS.get(protocol, ""), head, body))
-    note = format_html('<p class="help">Bold: best mean in its column. Mean ± standard deviation over seeds{}.</p>',
-                       "; [interval] as stored by the run" if any("accuracy_lo" in r for r in rows) else "")
-    return format_html("{}{}", note, mark_safe("".join(parts)))
-
-
 @admin.action(description="Compare two selected runs side by side", permissions=["view"])
 def compare_runs(modeladmin: admin.ModelAdmin, request: HttpRequest, queryset: QuerySet) -> HttpResponse | None:
+    """Both runs in one table per setting and protocol (Δ between them per cell, calibration
+    figures) and one full-width plot of both under the protocol their verdicts read."""
     from django.template.response import TemplateResponse
 
-    from analysis.plots.results import accuracy_figure, svg_text
+    from analysis.plots.results import interval_figure, svg_text
+
+    from .result_html import compare_html, compare_plot_rows, paired_run_differences, plot_rows, verdict_html
 
     runs = list(queryset.order_by("pk")[:3])
     if len(runs) != 2:
         modeladmin.message_user(request, "Select exactly two runs to compare.", messages.WARNING)
         return None
+    labels = [f"A (#{runs[0].pk})", f"B (#{runs[1].pk})"]
+    rows = [plot_rows(run) for run in runs]
     columns = [
-        {"run": run, "kind": run_kind(run), "table": table2_html(run.results) if run.results else "–",
-         "plot": mark_safe(svg_text(accuracy_figure(run.results))) if run.results else "",
-         "params": run.params}
-        for run in runs
+        {"run": run, "label": label, "kind": run_kind(run), "params": run.params,
+         "verdict": verdict_html(intervals_by_setting(run))}
+        for run, label in zip(runs, labels, strict=True)
     ]
+    both = compare_plot_rows(labels[0], rows[0], labels[1], rows[1])
     context = {**modeladmin.admin_site.each_context(request), "title": "Compare reward-model runs",
-               "columns": columns, "opts": modeladmin.model._meta}
+               "columns": columns, "opts": modeladmin.model._meta,
+               "table": compare_html(labels[0], rows[0], labels[1], rows[1], paired_run_differences(*runs)),
+               "plot": mark_safe(svg_text(interval_figure(both, series="run"))) if both else "",
+               }
     return TemplateResponse(request, "admin/analysis/rewardmodelrun/compare.html", context)
 
 
@@ -221,8 +198,8 @@ class RewardModelRunAdmin(admin.ModelAdmin):
     def get_readonly_fields(self, request: HttpRequest, obj=None) -> list[str]:
         if obj is None:
             return []
-        return ["name", "settings_kind", "settings_used", "job_link", "n_samples", "accuracy_plot", "table",
-                "stage_timings", "report_summary", "data_version"]
+        return ["name", "settings_kind", "settings_used", "job_link", "n_samples", "verdict", "intervals_table",
+                "accuracy_plot", "table", "stage_timings", "report_summary", "data_version"]
 
     def get_fields(self, request: HttpRequest, obj=None) -> list[str]:
         return self.get_readonly_fields(request, obj) or ["name", *RewardModelRunForm.COMMON, "params"]
@@ -230,7 +207,11 @@ class RewardModelRunAdmin(admin.ModelAdmin):
     @admin.display(description="settings used")
     def settings_used(self, obj: RewardModelRun) -> str:
         """The values the run used (defaults filled in), not the JSON it was started with."""
-        params = {**DEFAULT_PARAMS, **(obj.params or {})} if not obj.params.get("model_path") else obj.params
+        params = {**DEFAULT_PARAMS, **(obj.params or {})} if not obj.params.get("model_path") else dict(obj.params)
+        for key in ("train_workers", "test_workers"):  # a transfer's worker lists, shortened
+            ids = params.get(key)
+            if isinstance(ids, list) and len(ids) > 8:
+                params[key] = f"{len(ids)} workers: {', '.join(map(str, ids[:6]))} … {ids[-1]}"
         return key_value_table(params)
 
     @admin.display(description="stage timings (s)")
@@ -253,7 +234,8 @@ class RewardModelRunAdmin(admin.ModelAdmin):
     @admin.display(description="matching and filtering")
     def report_summary(self, obj: RewardModelRun) -> str:
         """The report without what other fields already show (intervals: Table 2; timings)."""
-        report = {k: v for k, v in (obj.report or {}).items() if k not in ("intervals", "timings")}
+        shown = ("intervals", "timings", "transfer", "transfer_workers_without_features")
+        report = {k: v for k, v in (obj.report or {}).items() if k not in shown}
         if not report:
             return "–"
         flat = {}
@@ -267,21 +249,49 @@ class RewardModelRunAdmin(admin.ModelAdmin):
     job_link = admin.display(description="job")(lambda self, obj: job_link(obj))
     created = admin.display(description="created", ordering="created_at")(lambda self, obj: short_time(obj.created_at))
 
-    @admin.display(description="Table 2")
+    @admin.display(description="Does behaviour beat answer length?")
+    def verdict(self, obj: RewardModelRun) -> str:
+        """One sentence per setting from the worker intervals, and what the run could not use."""
+        warnings = []
+        missing = (obj.report or {}).get("transfer_workers_without_features") or []
+        if missing:
+            shown = ", ".join(missing[:10]) + (f" and {len(missing) - 10} more" if len(missing) > 10 else "")
+            warnings.append(f"{len(missing)} of the named workers have no features (no samples, or every task "
+                            f"left out by the quality filter) and are not in the results: {shown}.")
+        if obj.params.get("train_workers") and obj.results == [] and obj.report:
+            warnings.append("No setting had enough labelled rows on both sides: the transfer produced no table.")
+        warned = format_html_join("", '<p class="ifllm-warning">{}</p>', ((w,) for w in warnings))
+        if not obj.report and not obj.results:
+            return format_html("{}{}", warned, "–")
+        return format_html("{}{}", warned, verdict_html(intervals_by_setting(obj)))
+
+    @admin.display(description="accuracy and difference to length-only, 95 % intervals over workers")
+    def intervals_table(self, obj: RewardModelRun) -> str:
+        intervals = intervals_by_setting(obj)
+        return intervals_html(intervals) if intervals else "–"
+
+    @admin.display(description="Table 2 (spread over seeds)")
     def table(self, obj: RewardModelRun) -> str:
         if not obj.results:
             return format_html("<pre style='font-size:12px'>{}</pre>", obj.table_text or "–")
+        if not any("accuracy_mean" in r for r in obj.results):
+            return format_html('<p class="help">{}</p>', "A transfer run fits each model once per seed on the "
+                               "training workers and scores the test workers: its results are the interval "
+                               "tables above.")
         likert = obj.table_text.partition("Pointwise Likert regression")[2]
         extra = format_html("<p><strong>Pointwise Likert regression</strong>{}</p>", likert) if likert else ""
         return format_html("{}{}", table2_html(obj.results), extra)
 
     @admin.display(description="accuracy by model and protocol")
     def accuracy_plot(self, obj: RewardModelRun) -> str:
-        from analysis.plots.results import accuracy_figure, svg_text
+        from analysis.plots.results import interval_figure, svg_text
 
-        if not obj.results:
+        from .result_html import plot_rows
+
+        rows = plot_rows(obj)
+        if not rows:
             return "–"
-        return mark_safe(svg_text(accuracy_figure(obj.results)))
+        return mark_safe(svg_text(interval_figure(rows)))
 
     @admin.display(description="setting")
     def settings_kind(self, obj: RewardModelRun) -> str:

@@ -78,7 +78,7 @@ def importance_figures(features: pd.DataFrame, queries: pd.DataFrame) -> list[Fi
             f = RandomForestClassifier(n_estimators=200, min_samples_leaf=5, random_state=0, n_jobs=2)
             by_group[name] = pd.Series(f.fit(X[mask], y[mask]).feature_importances_, index=X.columns)
     if by_group:
-        figures.append(("signal_weight", "Total weight per signal by length group",
+        figures.append(("signal_weight", "Weight per feature of each signal by length group (mean, not sum)",
                         importance.signal_weight_figure(by_group)))
     top = list(imp.sort_values(ascending=False).index[:3])
     figures.append(("partial_dependence", "Partial dependence of the top features",

@@ -7,6 +7,8 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from rest_framework import serializers
 
+from analysis.leaderboard.board import source_notes
+
 from .leaderboard_services import leaderboard_start
 from .models import Leaderboard
 from .views import staff_view
@@ -65,10 +67,18 @@ def leaderboard_page(request: HttpRequest) -> HttpResponse:
         board = Leaderboard.objects.defer("png", "svg").exclude(results={}).first()
     sources = []
     if board is not None and board.results:
-        for entry in board.results.get("sources", []):
+        entries = board.results.get("sources", [])
+        explicit = next((e["votes"] for e in entries if e["source"] == "explicit"), None)
+        for entry in entries:
             styled = {r["model"]: r for r in entry.get("style_controlled", [])}
             rows = [{**r, "style": styled.get(r["model"])} for r in entry["raw"]]
-            sources.append({"title": Leaderboard.Source(entry["source"]).label, **entry, "rows": rows})
+            added = entry.get("added_votes")
+            if added is None and entry["source"] == "mixed" and explicit is not None:  # boards stored before
+                added = entry["votes"] - explicit
+            sources.append({"title": Leaderboard.Source(entry["source"]).label, **entry, "rows": rows,
+                            "added_votes": added, "notes": source_notes(entry["source"], added),
+                            "same_as_explicit": entry["source"] == "mixed" and added == 0,
+                            "predicted": entry["source"] == "implicit" or (entry["source"] == "mixed" and added != 0)})
     context = {
         "board": board, "sources": sources, "can_start": can_start,
         "recent": Leaderboard.objects.defer("png", "svg", "results", "csv", "table_text").select_related("job")[:8],

@@ -35,6 +35,13 @@ class SourceBoard:
     styled: BradleyTerryFit | None = None
     agreement_raw: Agreement | None = None
     agreement_styled: Agreement | None = None
+    #: Votes this source adds to the explicit ones (mixed: implicit votes on turns nobody voted on;
+    #: implicit: its own votes; explicit: None). 0 makes a mixed board the explicit one.
+    added_votes: int | None = None
+
+    def notes(self) -> list[str]:
+        """What a reader must know before reading this source's table (see :func:`source_notes`)."""
+        return source_notes(self.source, self.added_votes)
 
     def table(self) -> pd.DataFrame:
         """Raw ranking, with the style-controlled rank/score/interval beside it when fitted."""
@@ -74,6 +81,9 @@ class Leaderboard:
                 "source": name, "votes": b.votes, "workers": b.raw.n_workers, "anchor": b.raw.anchor,
                 "raw": _records(b.raw.table()),
             }
+            if b.added_votes is not None:
+                entry["added_votes"] = b.added_votes
+            entry["notes"] = b.notes()
             if b.styled is not None:
                 entry["style_controlled"] = _records(b.styled.table())
                 entry["style_coefficients"] = _records(b.styled.style)
@@ -88,6 +98,27 @@ class Leaderboard:
 
     def table_text(self) -> str:
         return "\n\n".join(format_board(b, self.params) for b in self.boards.values())
+
+
+def source_notes(source: str, added_votes: int | None) -> list[str]:
+    """Plain warnings for a vote source: a mixed source that adds no votes IS the explicit board
+    (its τ = 1 is by construction, not a finding); implicit votes are a model's predictions, so
+    their intervals (workers resampled) leave out the reward model's own error, and their style
+    coefficients are fitted to soft predicted probabilities, a scale other than the workers' choices.
+    """
+    notes = []
+    if source == "mixed" and added_votes == 0:
+        notes.append("Mixed adds no votes: every implicit vote is on a turn that already has an explicit one, "
+                     "so this board is the explicit board and its agreement with it (τ = 1) is by construction, "
+                     "not a finding.")
+    elif source == "mixed" and added_votes is not None:
+        notes.append(f"Mixed adds {added_votes} implicit votes (turns without an explicit vote) to the explicit ones.")
+    if source in ("implicit", "mixed") and added_votes != 0:
+        notes.append("Implicit votes are the reward model's predictions, not workers' choices: their intervals "
+                     "resample workers but do not include the reward model's own error.")
+        notes.append("Style coefficients of implicit votes are fitted to predicted probabilities (soft votes near "
+                     "0.5), so they are on another scale than the explicit ones: compare their signs, not sizes.")
+    return notes
 
 
 def _records(df: pd.DataFrame) -> list[dict]:
@@ -121,8 +152,9 @@ def format_board(board: SourceBoard, params: dict) -> str:
         lines.append("Style coefficients (logit per typical difference, a minus b; 95% interval):")
         for r in board.styled.style.itertuples(index=False):
             lines.append(f"  {r.covariate:<22} {r.coef:+.3f}  [{r.lower:+.3f}, {r.upper:+.3f}]")
+    lines += [f"Note: {note}" for note in board.notes()]
     for label, ag in (("raw", board.agreement_raw), ("style-controlled", board.agreement_styled)):
-        if ag is not None:
+        if ag is not None and not (board.source == "mixed" and board.added_votes == 0):
             swaps = ", ".join(f"{a} ↔ {b}" for a, b in ag.swaps) or "none"
             lines.append(
                 f"Agreement with explicit ({label}): Kendall tau {ag.tau:+.2f} [{ag.lower:+.2f}, {ag.upper:+.2f}]; "
@@ -182,7 +214,8 @@ def build_leaderboard(
         raw = fit_bradley_terry(v, **kw)
         anchor = raw.anchor if anchor is None else anchor
         styled = fit_bradley_terry(v, style_control=True, **kw) if style_control else None
-        fits[name] = SourceBoard(name, len(v), raw, styled)
+        added = None if name == "explicit" else len(v) - (len(votes["explicit"]) if name == "mixed" else 0)
+        fits[name] = SourceBoard(name, len(v), raw, styled, added_votes=added)
     ref = fits["explicit"]
     for name, b in fits.items():
         if name != "explicit":

@@ -20,21 +20,41 @@ def importance_figure(importances: pd.Series, top: int = 25) -> Figure:
     return fig
 
 
-def signal_weight_figure(importances_by_group: Mapping[str, pd.Series]) -> Figure:
-    """Total importance per feature group (text/gaze/mouse/both) for each length group (Fig. 9).
+def signal_weight_table(importances_by_group: Mapping[str, pd.Series]) -> pd.DataFrame:
+    """Mean importance PER FEATURE of each signal (rows: text/gaze/mouse/...; columns: length
+    groups), and ``n_features`` per signal.
 
-    Parameters
-    ----------
-    importances_by_group : mapping of group label -> importances (index = feature names)
+    Why the mean and not the sum: the signals have very different numbers of features (dozens of
+    gaze features against a handful of text ones), so a sum ranks signals by how many features
+    they have, and read "gaze matters most" beside a table where behaviour barely beats length.
     """
-    totals = pd.DataFrame(
-        {label: imp.groupby(imp.index.str.split(".").str[0]).sum() for label, imp in importances_by_group.items()}
-    ).fillna(0.0)
-    fig = Figure(figsize=(6, 4))
+    frames = {}
+    sizes = None
+    for label, imp in importances_by_group.items():
+        signal = imp.index.str.split(".").str[0]
+        frames[label] = imp.groupby(signal).mean()
+        sizes = imp.groupby(signal).size() if sizes is None else sizes
+    table = pd.DataFrame(frames).fillna(0.0)
+    table["n_features"] = (sizes if sizes is not None else pd.Series(dtype=int)).reindex(table.index).fillna(0)
+    return table
+
+
+def signal_weight_figure(importances_by_group: Mapping[str, pd.Series]) -> Figure:
+    """Mean impurity importance per feature of each signal (text/gaze/mouse/both), for each
+    length group (Fig. 9, normalised by the number of features of the signal; see
+    :func:`signal_weight_table`)."""
+    table = signal_weight_table(importances_by_group)
+    sizes = table.pop("n_features").astype(int)
+    table.index = [f"{signal}\n({n} features)" for signal, n in sizes.items()]
+    fig = Figure(figsize=(7, 4.2))
     ax = fig.subplots()
-    totals.T.plot.bar(ax=ax)
-    ax.set_ylabel("total importance")
+    table.plot.bar(ax=ax, rot=0)
+    ax.set_ylabel("mean importance per feature (MDI)")
     ax.set_xlabel("")
+    ax.set_title("Weight per feature of each signal, by answer-length group\n"
+                 "(sum of impurity importances ÷ features in the signal; all labelled pairs, in-sample)",
+                 fontsize=9)
+    ax.legend(title="length group", fontsize=8)
     return fig
 
 

@@ -192,3 +192,27 @@ def test_leaderboard_exports_csv_json_and_text() -> None:
     data = board.as_dict()
     assert {c["covariate"] for c in data["sources"][0]["style_coefficients"]} >= {"length", "lists"}
     assert "Style coefficients" in board.table_text()
+
+
+def test_a_mixed_source_that_adds_no_votes_says_so_and_implicit_votes_are_marked_predictions() -> None:
+    from analysis.leaderboard.board import source_notes
+
+    turns = simulate_turns({"a": 0.0, "b": 1.0}, n_workers=4, per_worker=10, seed=1)
+    preds = pd.DataFrame({"query_id": turns["query_id"], "prob_1": 0.7})
+    # Every implicit vote on a turn with an explicit vote (the release): mixed IS explicit.
+    same = build_leaderboard(turns, preds, sources=("explicit", "implicit", "mixed"), rounds=20, style_control=False)
+    assert same.boards["mixed"].added_votes == 0
+    entry = {e["source"]: e for e in same.as_dict()["sources"]}
+    assert entry["mixed"]["added_votes"] == 0
+    assert any("adds no votes" in n and "by construction" in n for n in entry["mixed"]["notes"])
+    assert "Agreement with explicit" not in same.table_text().split("Mixed votes")[1]  # τ = 1 is not shown
+    assert any("do not include the reward model's own error" in n for n in entry["implicit"]["notes"])
+    assert any("another scale" in n for n in entry["implicit"]["notes"])
+    assert entry["explicit"]["notes"] == []
+    # Must fail the "adds no votes" note: five turns nobody voted on give mixed five votes more.
+    turns.loc[:4, "preferred"] = None
+    more = build_leaderboard(turns, preds, sources=("explicit", "mixed"), rounds=20, style_control=False)
+    assert more.boards["mixed"].added_votes == 5
+    notes = more.as_dict()["sources"][1]["notes"]
+    assert not any("adds no votes" in n for n in notes) and any("adds 5 implicit votes" in n for n in notes)
+    assert source_notes("explicit", None) == []

@@ -53,14 +53,31 @@ def test_reward_model_job_stores_table_and_oof_predictions(django_capture_on_com
     page = admin_client.get(f"/admin/analysis/rewardmodelrun/{run.pk}/change/").content.decode()
     settings = {r["setting"] for r in run.results}
     n_tables = len({(r["setting"], r["protocol"]) for r in run.results})
-    assert page.count('<table class="ifllm-results">') == n_tables >= 3
-    assert 'class="best"' in page and "(length-only baseline)" in page and "<svg" in page
+    # Table 2 (seed spread): one table per setting x protocol, nothing marked best, the leaky
+    # paper protocol last and marked; above it the worker intervals and the verdict per setting.
+    assert page.count('<table class="ifllm-results">') + page.count('<table class="ifllm-results leaky">') \
+        == n_tables >= 3
+    assert 'class="best"' not in page and "(length-only baseline)" in page and "<svg" in page
     assert "Pairwise (left vs right)" not in page and "Pairwise" in settings
-    other = RewardModelRun.objects.create(name="other run", results=run.results, params=run.params)
+    assert page.count('class="ifllm-results ifllm-intervals') == n_tables
+    assert page.index('data-protocol="grouped"') < page.index('data-protocol="ungrouped"') \
+        < page.index('data-protocol="paper"')
+    assert "LEAKY" in page
+    from analysis.reward.verdict import setting_verdicts
+
+    verdicts = setting_verdicts(run.report["intervals"])
+    assert {v["setting"] for v in verdicts} == set(run.report["intervals"])
+    for v in verdicts:
+        assert v["sentence"] in page and " over length on new workers: " in v["sentence"]
+    other = RewardModelRun.objects.create(name="other run", results=run.results, params=run.params,
+                                          report=run.report)
     compare = admin_client.post("/admin/analysis/rewardmodelrun/",
                                 {"action": "compare_runs", "_selected_action": [run.pk, other.pk]})
     assert compare.status_code == 200
-    assert compare.content.decode().count('<table class="ifllm-results">') == 2 * n_tables
+    text = compare.content.decode()
+    assert text.count('class="ifllm-results ifllm-compare-table') == n_tables
+    assert "Δ accuracy (B − A)" in text and "Δ ECE" in text and "Δ Brier" in text
+    assert "+0.000" in text  # the same results: Δ = 0 in every cell
 
 
 def test_cancelled_reward_job_stops_between_folds_and_stores_nothing(
@@ -235,6 +252,50 @@ def test_reward_models_command_transfer_between_worker_files(tmp_path) -> None:
     assert {"accuracy", "auc", "ece", "brier", "n_test", "workers_test", "acc_lo", "acc_hi", "diff_lo"} <= set(rf)
     assert rf["workers_test"] <= len(workers) - half
     assert rf["acc_lo"] <= rf["accuracy"] <= rf["acc_hi"]
+
+
+def test_transfer_run_page_shows_its_intervals_verdict_and_plot(tmp_path, admin_client) -> None:
+    """A transfer run's rows have ``accuracy`` (no seed means): the page renders them, not an
+    empty Table 2 and a JSON blob; a named worker without features is a warning on the run."""
+    from analysis.reward.verdict import setting_verdicts
+    from collection.models import Worker
+
+    workers = sorted(Worker.objects.values_list("pseudonym", flat=True))
+    idle = Worker.objects.create(pseudonym="worker_without_tasks", platform="release")
+    half = len(workers) // 2
+    (tmp_path / "train.txt").write_text("\n".join(workers[:half]))
+    (tmp_path / "test.txt").write_text("\n".join([*workers[half:], idle.pseudonym]))
+    call_command("reward_models", "--seeds", "0", "--trees", "10", "--k", "10", "--no-quality-filter",
+                 "--train-workers", str(tmp_path / "train.txt"), "--test-workers", str(tmp_path / "test.txt"),
+                 stdout=StringIO(), stderr=StringIO())
+    run = RewardModelRun.objects.get()
+    assert run.results and all("accuracy_mean" not in r for r in run.results)
+    page = admin_client.get(f"/admin/analysis/rewardmodelrun/{run.pk}/change/").content.decode()
+    assert page.count('data-protocol="transfer"') == len(run.report["intervals"]) >= 1
+    for v in setting_verdicts(run.report["intervals"]):
+        assert v["sentence"] in page and "over length on the test workers" in v["sentence"]
+    rows = next(iter(run.report["intervals"].values()))
+    rf = next(r for r in rows if r["model"] == "RF + IF")
+    assert f"{rf['accuracy']:.3f}" in page
+    plot = page.split("field-accuracy_plot", 1)[1].split("field-table", 1)[0]
+    assert plot.count("<svg") == 1 and plot.count("<path") > 20  # drawn, not an empty figure
+    assert "worker_without_tasks" in page and 'class="ifllm-warning"' in page
+    assert '{"Pairwise"' not in page and "&quot;RF + IF&quot;" not in page  # no JSON blob of the results
+
+
+def test_reward_models_command_refuses_unknown_workers(tmp_path) -> None:
+    from django.core.management.base import CommandError
+
+    from collection.models import Worker
+
+    w = sorted(Worker.objects.values_list("pseudonym", flat=True))
+    (tmp_path / "a.txt").write_text("\n".join(w[:2]))
+    (tmp_path / "b.txt").write_text("nobody_here\n")
+    with pytest.raises(CommandError, match="test_workers: 1 unknown worker id"):
+        call_command("reward_models", "--seeds", "0", "--trees", "10", "--no-quality-filter",
+                     "--train-workers", str(tmp_path / "a.txt"), "--test-workers", str(tmp_path / "b.txt"),
+                     stdout=StringIO(), stderr=StringIO())
+    assert not RewardModelRun.objects.exists()
 
 
 def test_reward_models_command_refuses_overlapping_workers(tmp_path) -> None:

@@ -64,6 +64,31 @@ def test_job_on_cpu_queue_stores_every_source_with_plot(reward_run, django_captu
     assert "gamma-70b" in job.log_tail
 
 
+def test_page_says_when_mixed_adds_no_votes_and_marks_implicit_votes(
+    admin_client, reward_run, django_capture_on_commit_callbacks
+) -> None:
+    """Every prediction is on a voted turn (as on the release): mixed is the explicit board, and the
+    page says so instead of showing τ = 1.00 [1.00, 1.00] as a finding."""
+    board = Leaderboard.objects.create(sources=["explicit", "implicit", "mixed"], rounds=60)
+    _run_job(board, django_capture_on_commit_callbacks)
+    text = admin_client.get(f"/analysis/leaderboard/?pk={board.pk}").content.decode()
+    mixed = text.split("<h3>Mixed (explicit where voted")[1]
+    assert "Mixed adds no votes" in mixed and "by construction" in mixed
+    assert "Kendall τ" not in mixed.split("<h3>")[0]  # no agreement line for the mixed board
+    assert "fitted to predicted probabilities" not in mixed.split("<h3>")[0]  # its votes are the workers'
+    implicit = text.split("Reward-model predictions (implicit)</h3>")[1].split("<h3>")[0]
+    assert "do not include the reward model" in implicit and "Kendall τ" in implicit
+    assert "another scale" in implicit
+    explicit = text.split("Explicit preferences</h3>")[1].split("<h3>")[0]
+    assert "lb-warning" not in explicit
+    # must fail the note: a turn without an explicit vote gives mixed one vote more
+    Turn.objects.filter(pk=reward_run.predictions.first().turn_id).update(preferred=None)
+    again = Leaderboard.objects.create(sources=["explicit", "mixed"], rounds=60)
+    _run_job(again, django_capture_on_commit_callbacks)
+    text = admin_client.get(f"/analysis/leaderboard/?pk={again.pk}").content.decode()
+    assert "Mixed adds no votes" not in text and "Mixed adds 1 implicit votes" in text
+
+
 def test_page_and_downloads_are_staff_only(admin_client, client, votes_in_db, django_capture_on_commit_callbacks) -> None:  # noqa: E501
     board = Leaderboard.objects.create(sources=["explicit"], rounds=60)
     _run_job(board, django_capture_on_commit_callbacks)

@@ -51,3 +51,42 @@ def test_valid_form_stores_the_values_used(admin_client, django_capture_on_commi
     assert run.params["selector_trees"] == DEFAULT_PARAMS["selector_trees"] and run.params["quality_filter"] is True
     page = admin_client.get(f"/admin/analysis/rewardmodelrun/{run.pk}/change/").content.decode()
     assert "<th>calibration_fit</th><td>inner</td>" in page  # the settings used, as a table
+
+
+@pytest.fixture
+def workers() -> list[str]:
+    from collection.models import Worker
+
+    names = ["worker_a", "worker_b", "worker_c"]
+    for name in names:
+        Worker.objects.create(pseudonym=name, platform=Worker._meta.get_field("platform").choices[0][0])
+    return names
+
+
+@pytest.mark.parametrize(("other", "message"), [
+    ('{"train_workers": ["worker_a"], "test_workers": ["nobody", "worker_b"]}',
+     "test_workers: 1 unknown worker id(s): nobody."),
+    ('{"train_workers": ["ghost1", "ghost2"], "test_workers": ["worker_b"]}',
+     "train_workers: 2 unknown worker id(s): ghost1, ghost2."),
+    ('{"train_workers": ["worker_a", "worker_b"], "test_workers": ["worker_b"]}',
+     "test_workers: 1 worker(s) are also training workers: worker_b."),
+    ('{"train_workers": ["worker_a"]}', "test_workers: A transfer run needs both"),
+    ('{"train_workers": "worker_a", "test_workers": ["worker_b"]}', "train_workers must be a list"),
+])
+def test_transfer_worker_ids_are_checked_before_the_job_starts(admin_client, workers, other, message) -> None:
+    from jobs.models import Job
+
+    response = admin_client.post(ADD, _form(params=other))
+    assert response.status_code == 200
+    assert any(message in e for e in response.context["adminform"].form.errors["params"]), \
+        response.context["adminform"].form.errors
+    assert not RewardModelRun.objects.exists() and not Job.objects.exists()
+
+
+def test_known_transfer_workers_start_the_run(admin_client, workers, django_capture_on_commit_callbacks) -> None:
+    with django_capture_on_commit_callbacks(execute=False):
+        response = admin_client.post(ADD, _form(params='{"train_workers": ["worker_a", "worker_b"], '
+                                                       '"test_workers": ["worker_c"]}'))
+    assert response.status_code == 302, response.content.decode()[:2000]
+    run = RewardModelRun.objects.get()
+    assert run.params["test_workers"] == ["worker_c"] and run.job_id is not None

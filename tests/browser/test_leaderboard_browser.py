@@ -44,7 +44,12 @@ def test_leaderboard_page_shows_tables_and_forest_plot(browser, asgi_server) -> 
     assert tables.count() == 6  # per source: ranking + style coefficients
     first_rows = page.locator("table.lb-table").first.locator("tbody tr td.model").all_inner_texts()
     assert first_rows == ["gamma-70b", "beta-13b", "alpha-7b"]
-    assert page.get_by_text("Agreement with the explicit ranking").count() == 2
+    # Every prediction is on a voted turn (as on the release): mixed adds no votes and says so
+    # instead of showing τ = 1.00 [1.00, 1.00]; implicit votes are marked as predictions.
+    assert page.get_by_text("Agreement with the explicit ranking").count() == 1
+    assert page.locator(".lb-warning", has_text="Mixed adds no votes").count() == 1
+    assert page.locator(".lb-warning", has_text="do not include the reward model's own error").count() == 1
+    assert page.locator(".lb-warning", has_text="another scale").count() == 1
     plot = page.locator("img.lb-plot")
     plot.scroll_into_view_if_needed()
     page.wait_for_function("document.querySelector('img.lb-plot').complete")
@@ -53,8 +58,11 @@ def test_leaderboard_page_shows_tables_and_forest_plot(browser, asgi_server) -> 
     assert csv.ok and csv.text().startswith("source,control,rank,model")
     if SHOTS:
         Path(SHOTS).mkdir(parents=True, exist_ok=True)
-        for name, size in (("leaderboard-1366", (1366, 768)), ("leaderboard-1920", (1920, 1080)),
+        for name, size in (("leaderboard-1366", (1366, 768)), ("leaderboard-1400", (1400, 900)),
+                           ("leaderboard-1920", (1920, 1080)),
                            ("leaderboard-390", (390, 844))):
             page.set_viewport_size({"width": size[0], "height": size[1]})
             page.screenshot(path=f"{SHOTS}/{name}.png", full_page=True)
+            if size[0] >= 1366:
+                assert page.evaluate("document.documentElement.scrollWidth") <= size[0]
     context.close()

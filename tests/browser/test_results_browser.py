@@ -15,6 +15,8 @@ import pytest
 from django.core.management import call_command
 
 from analysis.models import AnalysisFigure, RewardModelRun
+from analysis.reward.verdict import setting_verdicts, verdict
+from collection.models import Worker
 from jobs.models import Job
 from jobs.services import job_start
 from tests.support.paths import MINI
@@ -59,8 +61,18 @@ def test_result_pages_show_their_content_at_both_sizes(browser, asgi_server, tmp
         run.job = job_start(kind="analysis.reward_models", params={"run_pk": run.pk})
         run.save(update_fields=["job"])
         runs.append(run)
+    # A transfer run: fitted on two copies of every mini worker, scored on the other two copies
+    # (so both settings have rows on both sides).
+    workers = sorted(Worker.objects.values_list("pseudonym", flat=True))
+    train = [w for w in workers if w.endswith(("c0", "c1"))]
+    transfer = RewardModelRun.objects.create(name="transfer half", params={
+        **SMALL, "train_workers": train, "test_workers": [w for w in workers if w not in train]})
+    transfer.job = job_start(kind="analysis.reward_models", params={"run_pk": transfer.pk})
+    transfer.save(update_fields=["job"])
     job_start(kind="analysis.figures", params={})
-    assert Job.objects.filter(status=Job.Status.SUCCEEDED).count() == 3, list(Job.objects.values("kind", "error"))
+    assert Job.objects.filter(status=Job.Status.SUCCEEDED).count() == 4, list(Job.objects.values("kind", "error"))
+    for run in (*runs, transfer):
+        run.refresh_from_db()
     assert AnalysisFigure.objects.exists()
     django_user_model.objects.create_superuser("lab", "lab@example.org", "pw-for-the-browser")
 
@@ -82,7 +94,7 @@ def test_result_pages_show_their_content_at_both_sizes(browser, asgi_server, tmp
 
     # Reward-model runs: the list fits at 1400 px with its job column.
     page.goto("/admin/analysis/rewardmodelrun/")
-    assert page.locator("#result_list tbody tr").count() == 2
+    assert page.locator("#result_list tbody tr").count() == 3
     assert "reward models: Pairwise" in page.locator("#result_list tbody").inner_text()
     _right_edge_inside(page, "#result_list th.column-job_link")
     _shots(page, "02-reward-runs")
@@ -90,9 +102,28 @@ def test_result_pages_show_their_content_at_both_sizes(browser, asgi_server, tmp
     # A run page: Table 2 as HTML tables with the best marked, the accuracy plot with the length
     # baseline, the settings used and the stage timings as tables.
     page.goto(f"/admin/analysis/rewardmodelrun/{runs[0].pk}/change/")
+    # First the verdict: one sentence per setting, read from the worker-grouped protocol.
+    verdicts = page.locator(".field-verdict li.verdict")
+    expected = setting_verdicts(runs[0].report["intervals"])
+    assert verdicts.count() == len(expected) >= 1
+    for v in expected:
+        assert " over length on new workers: " in v["sentence"]
+        assert page.locator(".field-verdict li", has_text=v["sentence"]).count() == 1
+    # Then accuracy and the difference to length-only, each with its worker interval, grouped
+    # protocol first and the paper's marked leaky.
+    intervals = page.locator(".field-intervals_table table.ifllm-intervals")
+    assert intervals.count() >= 3
+    assert intervals.first.get_attribute("data-protocol") == "grouped"
+    assert page.locator(".field-intervals_table table.leaky caption", has_text="LEAKY").count() >= 1
+    rf = next(r for r in runs[0].report["intervals"]["Pairwise"]
+              if r["model"] == "RF + IF" and r["protocol"] == "grouped")
+    row = intervals.first.locator("tr", has_text="RF + IF").first.inner_text()
+    assert f"{rf['accuracy']:.3f}" in row and f"[{rf['acc_lo']:.3f}, {rf['acc_hi']:.3f}]" in row
+    diff = f"{rf['diff_lo']:+.3f}".replace("-", "\u2212")
+    assert diff in row and verdict(rf["diff_lo"], rf["diff_hi"]) in row
     tables = page.locator(".field-table table.ifllm-results")
-    assert tables.count() >= 3  # at least Pairwise under each protocol
-    assert page.locator(".field-table td.best").count() >= 4
+    assert tables.count() >= 3  # Table 2 (seed spread): at least Pairwise under each protocol
+    assert page.locator(".field-table td.best").count() == 0  # no "best" without an interval
     assert "length-only baseline" in page.locator(".field-table").inner_text()
     assert page.locator(".field-accuracy_plot svg").count() == 1
     assert page.locator(".field-settings_used th", has_text="calibration_fit").count() == 1
@@ -104,26 +135,50 @@ def test_result_pages_show_their_content_at_both_sizes(browser, asgi_server, tmp
     assert page.get_by_role("button", name="Save", exact=True).count() == 0  # read-only: Delete only
     _shots(page, "03-reward-run")
 
-    # Two runs side by side.
+    # The transfer run: its intervals and verdict, a drawn plot, no empty Table 2 or JSON blob.
+    page.goto(f"/admin/analysis/rewardmodelrun/{transfer.pk}/change/")
+    expected = setting_verdicts(transfer.report["intervals"])
+    assert expected and all(" over length on the test workers: " in v["sentence"] for v in expected)
+    for v in expected:
+        assert page.locator(".field-verdict li", has_text=v["sentence"]).count() == 1
+    t_tables = page.locator(".field-intervals_table table.ifllm-intervals[data-protocol=transfer]")
+    assert t_tables.count() == len(transfer.report["intervals"])
+    first = next(iter(transfer.report["intervals"].values()))
+    rf = next(r for r in first if r["model"] == "RF + IF")
+    row = t_tables.first.locator("tr", has_text="RF + IF").first.inner_text()
+    assert f"{rf['accuracy']:.3f}" in row and f"{rf['diff']:+.3f}".replace("-", "\u2212") in row
+    assert page.locator(".field-accuracy_plot svg").count() == 1
+    assert "transfer" not in page.locator(".field-report_summary").inner_text()  # no JSON blob
+    assert page.evaluate("document.documentElement.scrollWidth") <= 1400
+    _shots(page, "03b-transfer-run")
+
+    # Two runs compared: one full-width table with Δ between the runs (paired interval) and
+    # the calibration figures, one plot of both.
     page.goto("/admin/analysis/rewardmodelrun/")
-    page.locator("#result_list tbody input.action-select").first.check()
-    page.locator("#result_list tbody input.action-select").nth(1).check()
+    for pk in (runs[0].pk, runs[1].pk):
+        page.locator(f"#result_list tbody input.action-select[value='{pk}']").check()
     page.locator("select[name=action]").select_option("compare_runs")
     page.locator("button[name=index]").click()
     page.wait_for_load_state()
-    assert page.locator("table.ifllm-results").count() >= 6
-    assert page.locator("svg").count() >= 2
+    compare = page.locator("table.ifllm-compare-table")
+    assert compare.count() >= 3
+    assert compare.first.get_attribute("data-protocol") == "grouped"
+    head = compare.first.locator("thead").text_content()  # as written (the admin shows heads in capitals)
+    assert "Δ accuracy (B − A)" in head and "Δ ECE" in head and "Δ Brier" in head
+    rf_row = compare.first.locator("tr", has_text="RF + IF").first
+    delta = rf_row.locator("td").nth(2).inner_text()
+    assert "paired" in delta and "[" in delta and "]" in delta  # paired interval of the runs' difference
+    assert "[" in rf_row.locator("td").nth(3).inner_text()  # run A's difference to length, with interval
+    assert page.locator(".ifllm-compare-runs li.verdict").count() >= 2
+    assert page.locator(".ifllm-plot svg").count() == 1
     page.set_viewport_size({"width": 1400, "height": 900})
-    sections = page.locator(".ifllm-compare > section")
-    assert sections.count() == 2
-    for i in range(2):  # both tables whole in their half at 1400 px, the AUC column included
-        assert sections.nth(i).evaluate("e => e.scrollWidth - e.clientWidth") <= 1
+    assert compare.first.evaluate("e => e.closest('.ifllm-scroll').scrollWidth - e.closest('.ifllm-scroll').clientWidth") <= 1  # noqa: E501
     assert page.evaluate("document.documentElement.scrollWidth") <= 1400
     _shots(page, "04-reward-compare")
 
     # Jobs: the list fits at 1400 px; a job page shows its progress, log and result.
     page.goto("/admin/jobs/job/")
-    assert page.locator("#result_list tbody tr").count() == 3
+    assert page.locator("#result_list tbody tr").count() == 4
     _right_edge_inside(page, "#result_list th.column-duration")
     _shots(page, "05-jobs")
     page.goto(f"/admin/jobs/job/{runs[0].job_id}/change/")

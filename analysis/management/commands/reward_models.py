@@ -54,6 +54,11 @@ class Command(BaseCommand):
                 params["test_workers"] = workers_file(opts["test_workers"])
             except OSError as exc:
                 raise CommandError(f"worker file: {exc}") from exc
+            from analysis.transfer_checks import transfer_worker_errors
+
+            errors = transfer_worker_errors(params)
+            if errors:
+                raise CommandError("; ".join(f"{k}: {v}" for k, v in errors.items()))
         run = RewardModelRun.objects.create(name=opts["name"], params=params)
 
         def progress(pct: float, message: str = "") -> None:
