@@ -112,11 +112,14 @@ def enter_to_calibration(page, worker_id: str) -> Worker:
     return worker
 
 
-def click_all_points(page, *, clicks: int = 1, shot_name: str | None = None) -> None:
+def click_all_points(page, *, clicks: int = 1, shot_name: str | None = None, look_ms: int = 0) -> None:
     """Click every calibration dot ``clicks`` times at its centre (the centre dot appears last).
 
     The outer dots' centres are read in one call: while WebGazer tracks, each round trip to the
-    page waits for a face-mesh frame (about 0.2 s on a loaded 2-core machine).
+    page waits for a face-mesh frame (about 0.2 s on a loaded 2-core machine). ``look_ms``: move
+    the mouse onto each dot and wait that long before clicking, as a worker looks at a dot before
+    clicking it (the following-eyes camera looks where the mouse is; WebGazer learns from the eye
+    image at the moment of the click).
     """
     page.wait_for_selector(".calib-point", timeout=60_000)
     if shot_name:
@@ -127,12 +130,16 @@ def click_all_points(page, *, clicks: int = 1, shot_name: str | None = None) -> 
         ".calib-point:not(:disabled)",
     )
     assert len(centres) == 8, centres
-    for x, y in centres:
+    for point in [*centres, None]:
+        if point is None:  # the centre dot, shown once the outer ones are done
+            box = page.locator('.calib-point[data-index="8"]').bounding_box(timeout=30_000)
+            point = (box["x"] + box["width"] / 2, box["y"] + box["height"] / 2)
+        x, y = point
+        if look_ms:
+            page.mouse.move(x, y)
+            page.wait_for_timeout(look_ms)
         for _ in range(clicks):
             page.mouse.click(x, y)
-    box = page.locator('.calib-point[data-index="8"]').bounding_box(timeout=30_000)
-    for _ in range(clicks):
-        page.mouse.click(box["x"] + box["width"] / 2, box["y"] + box["height"] / 2)
 
 
 def heading_clear(page, selector: str) -> bool:

@@ -42,6 +42,26 @@ export function forgetStoredCalibration() {
   });
 }
 
+/**
+ * How many calibration examples WebGazer keeps in this browser (0 or null: none). Read without
+ * creating the database when there is none (``indexedDB.open`` would create an empty one).
+ */
+export async function storedCalibrationCount() {
+  if (!window.indexedDB || !indexedDB.databases) return null;
+  if (!(await indexedDB.databases()).some((d) => d.name === 'localforage')) return null;
+  return new Promise((resolve) => {
+    const req = indexedDB.open('localforage');
+    req.onerror = () => resolve(null);
+    req.onsuccess = () => {
+      const db = req.result;
+      if (!db.objectStoreNames.contains('keyvaluepairs')) { db.close(); resolve(null); return; }
+      const get = db.transaction('keyvaluepairs').objectStore('keyvaluepairs').get('webgazerGlobalData');
+      get.onsuccess = () => { db.close(); resolve(Array.isArray(get.result) ? get.result.length : null); };
+      get.onerror = () => { db.close(); resolve(null); };
+    };
+  });
+}
+
 class TestGaze {
   constructor(fn) { this.fn = fn; this.listeners = []; this.timer = null; }
   faceFound() { return this.latest() !== null; }
