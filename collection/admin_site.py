@@ -46,7 +46,7 @@ class CalibrationAttemptAdmin(admin.ModelAdmin):
     list_filter = ["kind", "passed"]
     search_fields = ["task__worker__pseudonym", "task__topic__title"]
     readonly_fields = ["task", "kind", "score", "threshold", "passed", "viewport_w", "viewport_h", "n_clicks",
-                       "head_in_box_share", "face_found_share", "points", "raw", "created_at"]
+                       "head_in_box_share", "face_found_share", "rule", "points", "raw", "created_at"]
     list_select_related = ["task__worker", "task__topic"]
 
     def has_add_permission(self, request) -> bool:

@@ -90,8 +90,8 @@ def study_content() -> None:
     LLMModel.objects.get_or_create(name="demo-b", defaults={"provider": "demo", "model_id": "demo-b", "enabled": True})
 
 
-def enter_to_calibration(page, worker_id: str) -> Worker:
-    """Lab entry, consent, demographics, one topic, instructions: the calibration intro."""
+def enter_to_calibration(page, worker_id: str, *, topics: int = 1) -> Worker:
+    """Lab entry, consent, demographics, ``topics`` topics, instructions: the calibration intro."""
     # Lab entry: staff created the participant and sent a one-time invitation link.
     worker = identity.lab_participant_create(participant_id=worker_id)
     page.goto(reverse("collection:join", kwargs={"token": identity.invitation_create(worker=worker).token}))
@@ -105,21 +105,24 @@ def enter_to_calibration(page, worker_id: str) -> Worker:
     page.get_by_label("Race or ethnicity", exact=True).select_option("prefer_not")
     page.get_by_label("Gender", exact=True).select_option("female")
     page.get_by_role("button", name="Continue").click()
-    page.locator('input[name="topics"]').nth(0).check()
+    for i in range(topics):
+        page.locator('input[name="topics"]').nth(i).check()
     page.get_by_role("button", name="Continue").click()
     page.get_by_role("button", name="I have read the instructions").click()
     page.wait_for_url(re.compile(r"/calibrate/$"))
     return worker
 
 
-def click_all_points(page, *, clicks: int = 1, shot_name: str | None = None, look_ms: int = 0) -> None:
+def click_all_points(page, *, clicks: int = 1, shot_name: str | None = None, look_ms: int = 0,
+                     look_frames: int = 0) -> None:
     """Click every calibration dot ``clicks`` times at its centre (the centre dot appears last).
 
     The outer dots' centres are read in one call: while WebGazer tracks, each round trip to the
     page waits for a face-mesh frame (about 0.2 s on a loaded 2-core machine). ``look_ms``: move
     the mouse onto each dot and wait that long before clicking, as a worker looks at a dot before
     clicking it (the following-eyes camera looks where the mouse is; WebGazer learns from the eye
-    image at the moment of the click).
+    image at the moment of the click), and at least ``look_frames`` of the tracker's frames (on a
+    loaded machine WebGazer processes 2-5 frames/s, so a fixed wait may end on a stale frame).
     """
     page.wait_for_selector(".calib-point", timeout=60_000)
     if shot_name:
@@ -135,9 +138,13 @@ def click_all_points(page, *, clicks: int = 1, shot_name: str | None = None, loo
             box = page.locator('.calib-point[data-index="8"]').bounding_box(timeout=30_000)
             point = (box["x"] + box["width"] / 2, box["y"] + box["height"] / 2)
         x, y = point
-        if look_ms:
+        if look_ms or look_frames:
+            start = page.evaluate("window.ifllmCalibration.frames")
             page.mouse.move(x, y)
             page.wait_for_timeout(look_ms)
+            if look_frames:
+                page.wait_for_function(f"() => window.ifllmCalibration.frames >= {start + look_frames}",
+                                       timeout=60_000)
         for _ in range(clicks):
             page.mouse.click(x, y)
 

@@ -19,12 +19,13 @@ from collection.services import identity, study
 from .real_webgazer import shots
 
 # Gaze follows the validation target when one is shown, otherwise the mouse; every fourth second
-# the "face" is lost, so no-face samples are produced too.
+# of the chat the "face" is lost, so no-face samples are produced too (not during the eye-tracker
+# check, which fails a target whose frames mostly lack a prediction).
 TEST_GAZE = """
 window.__mouse = {x: 0, y: 0};
 addEventListener('mousemove', (e) => { window.__mouse = {x: e.clientX, y: e.clientY}; }, true);
 window.IFLLM_TEST_GAZE = Object.assign((t) => {
-  if (Math.floor(t / 1000) % 4 === 3) return null;
+  if (Math.floor(t / 1000) % 4 === 3 && !document.querySelector('.calib-stage.active')) return null;
   const target = document.querySelector('.calib-target');
   if (target) {
     const r = target.getBoundingClientRect();

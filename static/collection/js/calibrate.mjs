@@ -36,6 +36,10 @@ let clicks = [];
 let headSamples = [];
 let faceSamples = [];
 let failedAttempts = 0;
+let trackerFrames = 0;
+// The tracker's frame count, read by browser tests to look at a dot for a few tracker frames (a
+// loaded machine runs WebGazer at 2-5 frames/s) before clicking it.
+window.ifllmCalibration = { get frames() { return trackerFrames; } };
 
 const problem = browserProblem();
 if (problem && typeof window.IFLLM_TEST_GAZE !== 'function') {
@@ -276,7 +280,10 @@ $('#start').addEventListener('click', async () => {
     $('#start').disabled = false;
     return;
   }
-  gaze.onPrediction((p, t) => { for (const l of listeners) l(p, t); });
+  gaze.onPrediction((p, t) => {
+    trackerFrames += 1;
+    for (const l of listeners) l(p, t);
+  });
   setInterval(updateHead, 250);
   run(config.mode);
 });
