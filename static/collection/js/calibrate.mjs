@@ -18,16 +18,18 @@ const OUTER = [[10, 10], [50, 10], [90, 10], [90, 50], [90, 90], [50, 90], [10, 
 const testHooks = window.IFLLM_TEST_GAZE || {};
 const CENTRE_MS = testHooks.centreMs || 5000;
 const POINT_MS = testHooks.pointMs || 1500;
-// A target's predictions count once the eyes have moved and the tracker has caught up: WebGazer
-// smooths its predictions (a Kalman filter), so it lags a few of ITS frames, which on a slow computer
-// (5 frames/s) is most of a second. The target then stays until enough frames were seen (bounded).
+// A target's predictions count once the eyes have moved and the tracker has caught up: a saccade and
+// a few of the tracker's frames (the camera's latency), which on a slow computer (3-5 frames/s) is most
+// of a second. The target then stays until enough frames were seen (bounded). WebGazer's Kalman filter
+// is off meanwhile: it lags a jump between targets and then overshoots it by about a sixth for 10-20
+// frames, so the accuracy would depend on the order of the targets, not on the tracker.
 const SETTLE_MS = testHooks.settleMs ?? 300;
-const SETTLE_FRAMES = testHooks.settleFrames ?? 6;
+const SETTLE_FRAMES = testHooks.settleFrames ?? 3;
 const MIN_FRAMES = 5;
 const EXTRA_MAX_MS = 3000;
 // How long the page waits for the camera to find a face before the dots (a study may not start
 // without one), and how long the face must be seen without a break.
-const FACE_WAIT_MS = testHooks.faceWaitMs || config.faceWaitMs || 30000;
+const faceWaitMs = () => testHooks.faceWaitMs || 30000; // read at each wait (a test hook may shorten it)
 const FACE_STEADY_MS = 1000;
 const VALIDATION = [[50, 50], [25, 25], [75, 25], [25, 75], [75, 75]]; // the centre first
 
@@ -152,7 +154,7 @@ async function postAttempt(kind, points) {
 
 /**
  * Wait until the camera has found a face for FACE_STEADY_MS without a break, showing the camera
- * tips meanwhile. Resolves true, or false when FACE_WAIT_MS passed or the worker said the camera
+ * tips meanwhile. Resolves true, or false when the wait (30 s) ended or the worker said the camera
  * cannot find them (the attempt then fails as "no face", without 9 dots and a validation first).
  */
 function waitForFace() {
@@ -179,7 +181,7 @@ function waitForFace() {
         if (now - since >= FACE_STEADY_MS) done(true);
       } else {
         since = null;
-        if (now - start >= FACE_WAIT_MS) done(false);
+        if (now - start >= faceWaitMs()) done(false);
       }
     }, 200);
   });
@@ -194,7 +196,12 @@ async function validate(kind) {
   await sleep(1200);
   message.textContent = config.text.followDot;
   const points = [];
-  for (const [i, [x, y]] of VALIDATION.entries()) points.push(await collectAt(x, y, i ? POINT_MS : CENTRE_MS, i === 0));
+  gaze.setSmoothing(false);
+  try {
+    for (const [i, [x, y]] of VALIDATION.entries()) points.push(await collectAt(x, y, i ? POINT_MS : CENTRE_MS, i === 0));
+  } finally {
+    gaze.setSmoothing(true);
+  }
   message.textContent = '';
   return postAttempt(kind, points);
 }

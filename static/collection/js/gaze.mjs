@@ -78,6 +78,7 @@ class TestGaze {
   setLearning() {}
   showPreview() {}
   showDot() {}
+  setSmoothing() {}
   end() { clearInterval(this.timer); }
 }
 
@@ -138,6 +139,9 @@ class WebGazerSource {
   }
   showPreview(on) { this.wg.showVideoPreview(on); }
   showDot(on) { this.wg.showPredictionPoints(on); }
+  // WebGazer's Kalman filter (on by default): off during the eye-tracker check, whose targets jump
+  // hundreds of pixels; the filter overshoots such a jump by about a sixth of it for 10-20 frames.
+  setSmoothing(on) { this.wg.applyKalmanFilter(on); }
   end() { this.wg.end(); }
 }
 
