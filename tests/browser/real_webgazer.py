@@ -44,21 +44,9 @@ new MutationObserver((records) => {
 SHORT_VALIDATION = "window.IFLLM_TEST_GAZE = {centreMs: 2000, pointMs: 1000};"
 
 #: How many calibration examples WebGazer keeps in this browser (its localforage IndexedDB
-#: database, key ``webgazerGlobalData``): null when nothing is stored.
-STORED_CALIBRATION = """async () => {
-  if (!(await indexedDB.databases()).some((d) => d.name === 'localforage')) return null;
-  return await new Promise((resolve) => {
-    const req = indexedDB.open('localforage');
-    req.onerror = () => resolve(null);
-    req.onsuccess = () => {
-      const db = req.result;
-      if (!db.objectStoreNames.contains('keyvaluepairs')) { db.close(); resolve(null); return; }
-      const get = db.transaction('keyvaluepairs').objectStore('keyvaluepairs').get('webgazerGlobalData');
-      get.onsuccess = () => { db.close(); resolve(get.result ? get.result.length : null); };
-      get.onerror = () => { db.close(); resolve(null); };
-    };
-  });
-}"""
+#: database, key ``webgazerGlobalData``): null when nothing is stored. The page's own reader
+#: (gaze.mjs, which the calibration page uses to fall back to a full calibration).
+STORED_CALIBRATION = "async () => (await import('/static/collection/js/gaze.mjs')).storedCalibrationCount()"
 
 #: The two screen sizes of the screenshots people look at.
 SHOT_SIZES = [(1366, 768), (1920, 1080)]
