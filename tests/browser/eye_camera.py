@@ -100,15 +100,21 @@ _SCRIPT = """
     }
     ctx.setTransform(1, 0, 0, 1, 0, 0);
     window.__eyeCamera.frames += 1;
+    if (track && track.requestFrame) track.requestFrame(); // each drawing is one camera frame
   }
 
   let timer = null;
+  let track = null;
   const original = navigator.mediaDevices && navigator.mediaDevices.getUserMedia
     ? navigator.mediaDevices.getUserMedia.bind(navigator.mediaDevices) : null;
   navigator.mediaDevices.getUserMedia = async (constraints) => {
     if (!constraints || !constraints.video) return original(constraints);
+    // Frames on request (one per drawing), not by the canvas's own clock: on a loaded machine the
+    // page's timers run late, and a frame must never show the eyes of an earlier target.
+    const stream = canvas.captureStream(0);
+    track = stream.getVideoTracks()[0];
     if (!timer) { draw(); timer = setInterval(draw, 1000 / cfg.fps); }
-    return canvas.captureStream(cfg.fps);
+    return stream;
   };
 })();
 """

@@ -73,7 +73,8 @@ def current_task(page) -> Task:
 def calibrate(page, n: int) -> None:
     shot(page, f"06-calibrate-intro-{n}")
     page.get_by_role("button", name="Start").click()
-    page.wait_for_timeout(300)
+    # the dots (a full calibration) or a target (the short check), once the face is found
+    page.wait_for_selector(".calib-point, .calib-target", timeout=30_000)
     if page.locator(".calib-point").count():
         shot(page, "07-calibration-points")
         for i in range(9):
