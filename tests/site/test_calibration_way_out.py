@@ -15,10 +15,10 @@ from .conftest import centre_points, choose, complete_profile, enter_lab, pass_c
 pytestmark = pytest.mark.django_db
 
 
-def _attempt(client, task: Task, err: float, face: float | None):
+def _attempt(client, task: Task, err: float, face: float | None, points: list[dict] | None = None):
     return client.post(reverse("collection:api_calibration", kwargs={"task_id": task.pk}), {
-        "kind": "calibration", "viewport_w": 1000, "viewport_h": 800, "points": centre_points(err=err),
-        "face_found_share": face,
+        "kind": "calibration", "viewport_w": 1000, "viewport_h": 800,
+        "points": centre_points(err=err) if points is None else points, "face_found_share": face,
     }, content_type="application/json")
 
 
@@ -210,14 +210,10 @@ def test_attempt_stores_per_target_metrics_and_the_rule(client, topics, demo_mod
     enter_lab(client)
     complete_profile(client)
     (task,) = choose(client)
-    client.get(reverse("collection:calibrate", kwargs={"task_id": task.pk}))
-    url = reverse("collection:api_calibration", kwargs={"task_id": task.pk})
+    assert client.get(reverse("collection:calibrate", kwargs={"task_id": task.pk})).status_code == 200
     # a body without the tracker's frame counts: data loss cannot be measured, so the check fails
-    points = centre_points(err=30.0)
-    for p in points:
-        del p["frames"]
-    r = client.post(url, {"kind": "calibration", "viewport_w": 1000, "viewport_h": 800, "points": points,
-                          "face_found_share": 1.0}, content_type="application/json")
+    points = [{k: v for k, v in p.items() if k != "frames"} for p in centre_points(err=30.0)]
+    r = _attempt(client, task, 30.0, 1.0, points)
     assert r.status_code == 201 and not r.json()["passed"] and r.json()["reason"] == "accuracy"
     assert {f.split("@")[0] for f in r.json()["rule"]["failures"]} == {"coverage"}
     r = _attempt(client, task, 30.0, 1.0)
