@@ -120,8 +120,8 @@ async function collectAt(xPct, yPct, ms, centre) {
   let seen = 0;
   const listener = (p, t) => {
     seen += 1;
-    // The centre stare follows the click on the centre dot: the eyes are already there.
-    if (!centre && (t - start < SETTLE_MS || seen <= SETTLE_FRAMES)) return;
+    // Every target, the centre too: the eyes come from the message above the area.
+    if (t - start < SETTLE_MS || seen <= SETTLE_FRAMES) return;
     point.frames += 1;
     if (p) point.samples.push({ x: p.x, y: p.y, t });
   };
