@@ -23,7 +23,9 @@ class StudySettingsAdmin(admin.ModelAdmin):
                                    "bullet_suffix"]}),
         ("Chat", {"fields": ["min_turns", "min_seconds", "idle_timeout_s"]}),
         ("Eye tracking and logging", {"fields": ["calibration_clicks_per_point", "pass_threshold",
-                                                 "validation_radius_px", "sample_interval_ms",
+                                                 "validation_radius_px", "validation_max_distance_px",
+                                                 "validation_max_spread_px", "validation_min_prediction_share",
+                                                 "sample_interval_ms",
                                                  "batch_interval_ms", "webgazer_learn_during_task",
                                                  "keep_webgazer_data"]}),
         ("When calibration keeps failing", {"fields": ["max_calibration_attempts", "calibration_way_out",
@@ -45,7 +47,7 @@ class CalibrationAttemptAdmin(admin.ModelAdmin):
     list_filter = ["kind", "passed"]
     search_fields = ["task__worker__pseudonym", "task__topic__title"]
     readonly_fields = ["task", "kind", "score", "threshold", "passed", "viewport_w", "viewport_h", "n_clicks",
-                       "head_in_box_share", "face_found_share", "points", "raw", "created_at"]
+                       "head_in_box_share", "face_found_share", "rule", "points", "raw", "created_at"]
     list_select_related = ["task__worker", "task__topic"]
 
     def has_add_permission(self, request) -> bool:

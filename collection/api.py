@@ -16,7 +16,7 @@ from django.db import OperationalError
 from django.http import Http404
 from django.middleware.csrf import CsrfViewMiddleware
 from django.shortcuts import get_object_or_404
-from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_serializer
+from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_field, extend_schema_serializer
 from rest_framework import serializers, status
 from rest_framework.exceptions import APIException, NotFound, PermissionDenied
 from rest_framework.permissions import BasePermission
@@ -187,6 +187,10 @@ class CalibrationAttemptCreateApi(StudyApi):
         y = serializers.FloatField(min_value=-1e6, max_value=1e6)
         centre = serializers.BooleanField(default=False)
         samples = serializers.ListField(child=serializers.DictField(), max_length=5000)
+        frames = serializers.IntegerField(
+            min_value=0, max_value=100_000, required=False, allow_null=True, default=None,
+            help_text="The tracker's frames while the target was judged, with or without a prediction.",
+        )
 
         def validate_samples(self, value: list[dict]) -> list[dict]:
             return _validated_items(CalibrationAttemptCreateApi.SampleSerializer, value)
@@ -235,10 +239,17 @@ class CalibrationAttemptCreateApi(StudyApi):
     class OutputSerializer(serializers.ModelSerializer):
         task_status = serializers.CharField(source="task.status")
         way_out_url = serializers.SerializerMethodField()
+        reason = serializers.SerializerMethodField()
 
         class Meta:
             model = CalibrationAttempt
-            fields = ["id", "kind", "score", "threshold", "passed", "points", "task_status", "way_out_url"]
+            fields = ["id", "kind", "score", "threshold", "passed", "points", "rule", "reason", "task_status",
+                      "way_out_url"]
+
+        @extend_schema_field(serializers.ChoiceField(choices=["no_face", "accuracy"], allow_null=True))
+        def get_reason(self, attempt: CalibrationAttempt) -> str | None:
+            """Why the attempt failed, for the worker's advice (null when it passed)."""
+            return study.attempt_failure_reason(attempt)
 
         def get_way_out_url(self, attempt: CalibrationAttempt) -> str | None:
             """Where the page goes when this failure was the last one allowed (else null)."""
@@ -262,6 +273,8 @@ class CalibrationAttemptCreateApi(StudyApi):
             return self.study_error(exc)
         if attempt.passed:
             request._request.session[study_session.CALIBRATED_KEY] = True
+        elif attempt.task.calibration_failed_at is not None:
+            request._request.session[study_session.WAY_OUT_KEY] = attempt.task_id
         return Response(self.OutputSerializer(attempt).data, status=status.HTTP_201_CREATED)
 
 

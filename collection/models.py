@@ -374,9 +374,32 @@ class StudySettings(models.Model):
         default=5000, help_text=_("How often the browser sends queued samples.")
     )
     idle_timeout_s = models.PositiveIntegerField(default=1800, help_text=_("Idle time that ends a session."))
-    pass_threshold = models.FloatField(default=70.0, help_text=_("Validation score needed to pass (0-100)."))
+    pass_threshold = models.FloatField(
+        default=70.0,
+        help_text=_(
+            "The paper's centre score (0-100) it compared with: recorded with each attempt for comparison. "
+            "It does not decide: a still face scores 83-97 (its prediction sits at the centre)."
+        ),
+    )
     validation_radius_px = models.PositiveIntegerField(
         default=100, help_text=_("Radius for the per-point share of samples near the target.")
+    )
+    # The pass rule (collection.gaze_quality.ValidationRule): every validation target must pass.
+    validation_max_distance_px = models.FloatField(
+        default=200.0, validators=[MinValueValidator(1)],
+        help_text=_(
+            "Accuracy: the largest mean distance (CSS px) of the predictions from EACH validation target. "
+            "200 px is about 5 degrees at 60 cm on a laptop; a tracker frozen at the centre is 300 px or more "
+            "from the corner targets at 1024x768 and larger screens."
+        ),
+    )
+    validation_max_spread_px = models.FloatField(
+        default=250.0, validators=[MinValueValidator(1)],
+        help_text=_("Precision: the largest RMS distance of a target's predictions from their own mean (CSS px)."),
+    )
+    validation_min_prediction_share = models.FloatField(
+        default=0.5, validators=[MinValueValidator(0), MaxValueValidator(1)],
+        help_text=_("Data loss: the smallest share of the tracker's frames with a prediction, at each target."),
     )
     webgazer_learn_during_task = models.BooleanField(
         default=False,
@@ -458,8 +481,10 @@ class StudySettings(models.Model):
 class CalibrationAttempt(models.Model):
     """One calibration or validation run of WebGazer for a task; every attempt is kept.
 
-    ``score`` is the paper's centre score computed on the server from the raw predictions in
-    ``points``; ``passed`` compares it with ``threshold`` as it was at the time.
+    ``passed`` is the per-target rule (``collection.gaze_quality.validation_verdict``) with the
+    thresholds in ``rule`` as they were at the time; ``points`` holds each target's metrics and
+    checks. ``score`` is the paper's centre score, kept as a figure, and ``threshold`` the centre
+    score the paper compared it with (``rule["centre_score_passed"]``): neither decides.
     """
 
     class Kind(models.TextChoices):
@@ -478,7 +503,11 @@ class CalibrationAttempt(models.Model):
     face_found_share = models.FloatField(
         null=True, blank=True, help_text=_("Share of the attempt during which WebGazer's face mesh found a face.")
     )
-    points = models.JSONField(default=list, help_text=_("Per validation point: target, metrics."))
+    points = models.JSONField(default=list, help_text=_("Per validation point: target, metrics, checks."))
+    rule = models.JSONField(
+        default=dict, blank=True,
+        help_text=_("The pass rule applied: its name, thresholds, the failed checks and the centre score's verdict."),
+    )
     raw = models.JSONField(default=dict, help_text=_("Clicks and predictions as sent by the browser."))
     # Kept apart from the scoring fields: what the eye-tracking report needs to turn pixels into
     # degrees and to name the tracker (crowd/eyetracking.py); empty on attempts stored before it.

@@ -26,6 +26,7 @@ POOL_KEY = "ifllm.pool"
 SEEN_KEY = "ifllm.seen"
 INSTRUCTIONS_KEY = "ifllm.instructions_seen"
 CALIBRATED_KEY = "ifllm.calibrated"
+WAY_OUT_KEY = "ifllm.way_out"  # the task whose failed calibration ended this session's study
 HOLDER_KEY = "ifllm.holder"
 HELD_KEY = "ifllm.held"
 
@@ -34,7 +35,7 @@ def worker_bind(request: HttpRequest, *, worker: Worker, entry: Entry) -> None:
     """Bind the worker to a fresh session (a new session id, against session fixation)."""
     if request.session.get(WORKER_KEY) != worker.pk:
         request.session.cycle_key()
-        for key in (POOL_KEY, INSTRUCTIONS_KEY, CALIBRATED_KEY, HOLDER_KEY, HELD_KEY):
+        for key in (POOL_KEY, INSTRUCTIONS_KEY, CALIBRATED_KEY, HOLDER_KEY, HELD_KEY, WAY_OUT_KEY):
             request.session.pop(key, None)
     request.session[WORKER_KEY] = worker.pk
     request.session[ENTRY_KEY] = entry.as_dict() | {"platform": entry.platform}

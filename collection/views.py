@@ -110,6 +110,17 @@ def _base_context(request: HttpRequest, **extra: Any) -> dict[str, Any]:
     return {"idle_timeout_s": cfg.idle_timeout_s, "study_settings": cfg, **extra}
 
 
+def _way_out_task_id(request: HttpRequest, worker: Worker) -> int | None:
+    """The task whose failed calibration ended this assignment (or, for lab entries, this session):
+    after it the study shows only its way out, never the topics again (issue 20, item 8)."""
+    task_id = request.session.get(study_session.WAY_OUT_KEY)
+    if task_id is None:
+        task = study.assignment_way_out(worker_id=worker.pk,
+                                        assignment_id=study_session.entry_get(request).assignment_id)
+        task_id = task.pk if task is not None else None
+    return task_id
+
+
 def next_step(request: HttpRequest, worker: Worker) -> HttpResponse:
     """Redirect to where the worker is, from the server's state only."""
     need = study.worker_needs_profile(worker)
@@ -117,6 +128,9 @@ def next_step(request: HttpRequest, worker: Worker) -> HttpResponse:
         return redirect("collection:consent")
     if need == "demographics":
         return redirect("collection:demographics")
+    way_out = _way_out_task_id(request, worker)
+    if way_out is not None:
+        return redirect("collection:calibration_failed", task_id=way_out)
     task = _tasks_open(request, worker).first()
     if task is None:
         return redirect("collection:topics")
@@ -239,7 +253,7 @@ def unsupported(request: HttpRequest) -> HttpResponse:
 @study_page
 def topics(request: HttpRequest, worker: Worker) -> HttpResponse:
     need = study.worker_needs_profile(worker)
-    if need:
+    if need or _way_out_task_id(request, worker) is not None:
         return next_step(request, worker)
     if _tasks_open(request, worker).exists():
         return next_step(request, worker)
@@ -433,9 +447,10 @@ def calibrate(request: HttpRequest, worker: Worker, task_id: int) -> HttpRespons
             cfg.calibration_clicks_per_point,
         ) % {"n": cfg.calibration_clicks_per_point},
         "pointLabel": _("Calibration point %(n)s"),
-        "lookCentre": _("Now follow the blue dot with your eyes: it starts in the centre and moves to a few other "
-                        "places. Do not move the mouse."),
-        "noFace": _("No face found: look at the screen"),
+        "lookCentre": _("Now look at the blue dot. Do not move the mouse."),
+        "followDot": _("Keep looking at the blue dot: it moves to a few other places, until the last one disappears."),
+        "waitFace": _("Looking for your face…"),
+        "noFace": _("No face found: face the camera, with light on your face"),
         "headOut": _("Move your head into the box"),
         "headOk": _("Face found"),
         "notCalibrated": _("Face found: now click the dots"),
@@ -448,7 +463,6 @@ def calibrate(request: HttpRequest, worker: Worker, task_id: int) -> HttpRespons
             "click it, and follow the blue dot with your eyes until the last one disappears."
         ),
         "attemptsLeft": _("Attempts left: %(n)s."),
-        "centre": _("centre"),
         "cameraFailed": _("The webcam could not be started. Allow camera access and try again."),
     }
     return render(request, "collection/calibrate.html",
@@ -461,6 +475,7 @@ def calibration_failed(request: HttpRequest, worker: Worker, task_id: int) -> Ht
     task = _own_task(request, worker, task_id)
     if task.calibration_failed_at is None:
         return next_step(request, worker)
+    request.session[study_session.WAY_OUT_KEY] = task.pk
     cfg = study.study_settings_get()
     platform = task.extra.get("entry", {}).get("platform", worker.platform)
     ctx = {
@@ -624,4 +639,6 @@ def done(request: HttpRequest, worker: Worker, task_id: int) -> HttpResponse:
         ctx["next_url"] = reverse("collection:resume")
     else:  # the worker leaves: the next person on this computer must not inherit the calibration
         ctx["forget_webgazer"] = not study.study_settings_get().keep_webgazer_data
+        if ctx["forget_webgazer"]:  # ... and a later topic in this session calibrates afresh (item 6)
+            request.session.pop(study_session.CALIBRATED_KEY, None)
     return render(request, "collection/done.html", _base_context(request, **ctx))

@@ -44,21 +44,9 @@ new MutationObserver((records) => {
 SHORT_VALIDATION = "window.IFLLM_TEST_GAZE = {centreMs: 2000, pointMs: 1000};"
 
 #: How many calibration examples WebGazer keeps in this browser (its localforage IndexedDB
-#: database, key ``webgazerGlobalData``): null when nothing is stored.
-STORED_CALIBRATION = """async () => {
-  if (!(await indexedDB.databases()).some((d) => d.name === 'localforage')) return null;
-  return await new Promise((resolve) => {
-    const req = indexedDB.open('localforage');
-    req.onerror = () => resolve(null);
-    req.onsuccess = () => {
-      const db = req.result;
-      if (!db.objectStoreNames.contains('keyvaluepairs')) { db.close(); resolve(null); return; }
-      const get = db.transaction('keyvaluepairs').objectStore('keyvaluepairs').get('webgazerGlobalData');
-      get.onsuccess = () => { db.close(); resolve(get.result ? get.result.length : null); };
-      get.onerror = () => { db.close(); resolve(null); };
-    };
-  });
-}"""
+#: database, key ``webgazerGlobalData``): null when nothing is stored. The page's own reader
+#: (gaze.mjs, which the calibration page uses to fall back to a full calibration).
+STORED_CALIBRATION = "async () => (await import('/static/collection/js/gaze.mjs')).storedCalibrationCount()"
 
 #: The two screen sizes of the screenshots people look at.
 SHOT_SIZES = [(1366, 768), (1920, 1080)]
@@ -90,17 +78,17 @@ def study_content() -> None:
     LLMModel.objects.get_or_create(name="demo-b", defaults={"provider": "demo", "model_id": "demo-b", "enabled": True})
 
 
-def enter_to_calibration(page, worker_id: str) -> Worker:
-    """Lab entry, consent, demographics, one topic, instructions: the calibration intro."""
-    worker = enter_to_instructions(page, worker_id)
+def enter_to_calibration(page, worker_id: str, *, topics: int = 1) -> Worker:
+    """Lab entry, consent, demographics, ``topics`` topics, instructions: the calibration intro."""
+    worker = enter_to_instructions(page, worker_id, topics=topics)
     page.get_by_role("button", name="I have read the instructions").click()
     page.wait_for_url(re.compile(r"/calibrate/$"))
     return worker
 
 
-def enter_to_instructions(page, worker_id: str, *, topics_shot: str | None = None) -> Worker:
-    """Lab entry, consent, demographics, one topic: the instructions page (``topics_shot``: the
-    name of screenshots of the topic page)."""
+def enter_to_instructions(page, worker_id: str, *, topics: int = 1, topics_shot: str | None = None) -> Worker:
+    """Lab entry, consent, demographics, ``topics`` topics: the instructions page (``topics_shot``:
+    the name of screenshots of the topic page)."""
     # Lab entry: staff created the participant and sent a one-time invitation link.
     worker = identity.lab_participant_create(participant_id=worker_id)
     page.goto(reverse("collection:join", kwargs={"token": identity.invitation_create(worker=worker).token}))
@@ -117,17 +105,23 @@ def enter_to_instructions(page, worker_id: str, *, topics_shot: str | None = Non
     if topics_shot:
         page.wait_for_url(re.compile(r"/topics/$"))
         shots(page, topics_shot)
-    page.locator('input[name="topics"]').nth(0).check()
+    for i in range(topics):
+        page.locator('input[name="topics"]').nth(i).check()
     page.get_by_role("button", name="Continue").click()
     page.wait_for_url(re.compile(r"/instructions/$"))
     return worker
 
 
-def click_all_points(page, *, clicks: int = 1, shot_name: str | None = None) -> None:
+def click_all_points(page, *, clicks: int = 1, shot_name: str | None = None, look_ms: int = 0,
+                     look_frames: int = 0) -> None:
     """Click every calibration dot ``clicks`` times at its centre (the centre dot appears last).
 
     The outer dots' centres are read in one call: while WebGazer tracks, each round trip to the
-    page waits for a face-mesh frame (about 0.2 s on a loaded 2-core machine).
+    page waits for a face-mesh frame (about 0.2 s on a loaded 2-core machine). ``look_ms``: move
+    the mouse onto each dot and wait that long before clicking, as a worker looks at a dot before
+    clicking it (the following-eyes camera looks where the mouse is; WebGazer learns from the eye
+    image at the moment of the click), and at least ``look_frames`` of the tracker's frames (on a
+    loaded machine WebGazer processes 2-5 frames/s, so a fixed wait may end on a stale frame).
     """
     page.wait_for_selector(".calib-point", timeout=60_000)
     if shot_name:
@@ -138,12 +132,20 @@ def click_all_points(page, *, clicks: int = 1, shot_name: str | None = None) -> 
         ".calib-point:not(:disabled)",
     )
     assert len(centres) == 8, centres
-    for x, y in centres:
+    for point in [*centres, None]:
+        if point is None:  # the centre dot, shown once the outer ones are done
+            box = page.locator('.calib-point[data-index="8"]').bounding_box(timeout=30_000)
+            point = (box["x"] + box["width"] / 2, box["y"] + box["height"] / 2)
+        x, y = point
+        if look_ms or look_frames:
+            start = page.evaluate("window.ifllmCalibration.frames")
+            page.mouse.move(x, y)
+            page.wait_for_timeout(look_ms)
+            if look_frames:
+                page.wait_for_function(f"() => window.ifllmCalibration.frames >= {start + look_frames}",
+                                       timeout=60_000)
         for _ in range(clicks):
             page.mouse.click(x, y)
-    box = page.locator('.calib-point[data-index="8"]').bounding_box(timeout=30_000)
-    for _ in range(clicks):
-        page.mouse.click(box["x"] + box["width"] / 2, box["y"] + box["height"] / 2)
 
 
 def heading_clear(page, selector: str) -> bool:

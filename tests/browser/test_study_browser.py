@@ -20,12 +20,13 @@ from collection.services import identity, study
 from .real_webgazer import shots
 
 # Gaze follows the validation target when one is shown, otherwise the mouse; every fourth second
-# the "face" is lost, so no-face samples are produced too.
+# of the chat the "face" is lost, so no-face samples are produced too (not during the eye-tracker
+# check, which fails a target whose frames mostly lack a prediction).
 TEST_GAZE = """
 window.__mouse = {x: 0, y: 0};
 addEventListener('mousemove', (e) => { window.__mouse = {x: e.clientX, y: e.clientY}; }, true);
 window.IFLLM_TEST_GAZE = Object.assign((t) => {
-  if (Math.floor(t / 1000) % 4 === 3) return null;
+  if (Math.floor(t / 1000) % 4 === 3 && !document.querySelector('.calib-stage.active')) return null;
   const target = document.querySelector('.calib-target');
   if (target) {
     const r = target.getBoundingClientRect();
@@ -73,7 +74,8 @@ def current_task(page) -> Task:
 def calibrate(page, n: int) -> None:
     shot(page, f"06-calibrate-intro-{n}")
     page.get_by_role("button", name="Start").click()
-    page.wait_for_timeout(300)
+    # the dots (a full calibration) or a target (the short check), once the face is found
+    page.wait_for_selector(".calib-point, .calib-target", timeout=30_000)
     if page.locator(".calib-point").count():
         shot(page, "07-calibration-points")
         for i in range(9):

@@ -66,7 +66,8 @@ def centre_points(vw: int = 1000, vh: int = 800, err: float = 10.0) -> list[dict
     """Validation points whose predictions sit ``err`` px from each target."""
     pts = [(vw / 2, vh / 2, True), (250, 200, False), (750, 200, False), (250, 600, False), (750, 600, False)]
     return [
-        {"x": x, "y": y, "centre": c, "samples": [{"x": x + err, "y": y, "t": 1000.0 + 33 * i} for i in range(60)]}
+        {"x": x, "y": y, "centre": c, "frames": 60,
+         "samples": [{"x": x + err, "y": y, "t": 1000.0 + 33 * i} for i in range(60)]}
         for x, y, c in pts
     ]
 

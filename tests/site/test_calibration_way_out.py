@@ -10,15 +10,15 @@ from django.urls import reverse
 from collection.models import Task
 from collection.services import study
 
-from .conftest import centre_points, choose, complete_profile, enter_lab
+from .conftest import centre_points, choose, complete_profile, enter_lab, pass_calibration
 
 pytestmark = pytest.mark.django_db
 
 
-def _attempt(client, task: Task, err: float, face: float | None):
+def _attempt(client, task: Task, err: float, face: float | None, points: list[dict] | None = None):
     return client.post(reverse("collection:api_calibration", kwargs={"task_id": task.pk}), {
-        "kind": "calibration", "viewport_w": 1000, "viewport_h": 800, "points": centre_points(err=err),
-        "face_found_share": face,
+        "kind": "calibration", "viewport_w": 1000, "viewport_h": 800,
+        "points": centre_points(err=err) if points is None else points, "face_found_share": face,
     }, content_type="application/json")
 
 
@@ -146,3 +146,85 @@ def test_last_completion_page_forgets_webgazer_data_unless_kept(client, topics, 
     second.save()
     page = client.get(reverse("collection:done", args=[second.pk])).content.decode()
     assert "next-topic" not in page and ("collection/js/forget.mjs" in page) is not keep
+
+
+MTURK = {"assignmentId": "A-way", "hitId": "H-way", "workerId": "W-way", "turkSubmitTo": "https://workersandbox.mturk.com"}
+
+
+@pytest.mark.parametrize("entry", ["lab", "mturk"])
+def test_after_the_way_out_the_assignment_shows_only_the_way_out(client, topics, demo_models, entry):
+    """Issue 20, item 8: Back, /continue/ or the topics page must not offer every topic again, the
+    assignment's other chosen topics end with it, and (platform assignments) a new browser session of
+    the same assignment cannot choose topics either."""
+    cfg = study.study_settings_get()
+    cfg.max_calibration_attempts, cfg.max_topics_per_entry = 1, 3
+    cfg.save()
+    if entry == "lab":
+        enter_lab(client)
+    else:
+        assert client.get(reverse("collection:start"), MTURK).status_code == 302
+    complete_profile(client)
+    first, second = choose(client, n=2)
+    client.get(reverse("collection:calibrate", kwargs={"task_id": first.pk}))
+    url = _attempt(client, first, 900.0, 0.0).json()["way_out_url"]
+    assert url == reverse("collection:calibration_failed", kwargs={"task_id": first.pk})
+    second.refresh_from_db()
+    assert second.status == Task.Status.ABANDONED  # not calibrated next
+    for page in ("collection:resume", "collection:topics"):
+        r = client.get(reverse(page))
+        assert r.status_code == 302 and r.url == url, page
+    r = client.post(reverse("collection:topics"), {"topics": [topics[-1].pk]})
+    assert r.status_code == 302 and r.url == url
+    assert client.get(reverse("collection:calibrate", kwargs={"task_id": second.pk})).url == url
+    assert Task.objects.count() == 2
+    if entry == "mturk":  # the same assignment from a new browser session
+        other = type(client)()
+        assert other.get(reverse("collection:start"), MTURK).status_code == 302
+        assert other.get(reverse("collection:resume")).url == url
+        with pytest.raises(study.StudyError):
+            study.tasks_create_for_topics(worker=first.worker, topic_ids=[topics[-1].pk],
+                                          offered=[topics[-1].pk], entry=study.Entry(**{
+                                              "platform": "mturk", "assignment_id": "A-way"}))
+
+
+@pytest.mark.parametrize("keep", [False, True])
+def test_next_topic_after_the_last_completion_page_calibrates_afresh(client, topics, demo_models, keep):
+    """Issue 20, item 6: the last completion page forgets WebGazer's data, so the session must stop
+    saying "calibrated": a later topic in this browser runs the full calibration, not the short check
+    on a forgotten model (which scored 0 and used up an attempt). With the data kept, the check stays."""
+    cfg = study.study_settings_get()
+    cfg.keep_webgazer_data = keep
+    cfg.save()
+    enter_lab(client)
+    complete_profile(client)
+    (first,) = choose(client)
+    pass_calibration(client, first)
+    Task.objects.filter(pk=first.pk).update(status=Task.Status.COMPLETED, completion_code="c1")
+    client.get(reverse("collection:done", args=[first.pk]))
+    (second,) = choose(client)
+    r = client.get(reverse("collection:calibrate", args=[second.pk]))
+    assert r.context["config"]["mode"] == ("revalidation" if keep else "calibration")
+
+
+def test_attempt_stores_per_target_metrics_and_the_rule(client, topics, demo_models):
+    enter_lab(client)
+    complete_profile(client)
+    (task,) = choose(client)
+    assert client.get(reverse("collection:calibrate", kwargs={"task_id": task.pk})).status_code == 200
+    # a body without the tracker's frame counts: data loss cannot be measured, so the check fails
+    points = [{k: v for k, v in p.items() if k != "frames"} for p in centre_points(err=30.0)]
+    r = _attempt(client, task, 30.0, 1.0, points)
+    assert r.status_code == 201 and not r.json()["passed"] and r.json()["reason"] == "accuracy"
+    assert {f.split("@")[0] for f in r.json()["rule"]["failures"]} == {"coverage"}
+    r = _attempt(client, task, 30.0, 1.0)
+    assert r.status_code == 201 and r.json()["passed"] and r.json()["reason"] is None
+    attempt = task.calibration_attempts.order_by("pk").last()
+    assert attempt.rule["name"] == "per-target-1" and attempt.rule["failures"] == []
+    assert attempt.rule["max_distance_px"] == 200.0 and attempt.rule["min_prediction_share"] == 0.5
+    assert attempt.rule["max_spread_px"] == 250.0
+    assert attempt.rule["centre_score_threshold"] == 70.0 and attempt.rule["centre_score_passed"]
+    for p in attempt.points:
+        assert p["passed"] and p["mean_distance"] == pytest.approx(30.0) and p["prediction_share"] == 1.0
+        assert p["frames"] == 60 and set(p["checks"]) == {"coverage", "accuracy", "spread", "follows"}
+    task.refresh_from_db()
+    assert task.status == Task.Status.CHATTING and task.validation["rule"] == attempt.rule

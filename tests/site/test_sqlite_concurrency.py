@@ -85,7 +85,8 @@ def _enter(base: str) -> tuple[httpx.Client, int, str]:
     r = form_post("/instructions/", {})
     task_id = int(re.search(r"/task/(\d+)/calibrate/", str(r.url)).group(1))
     token = c.cookies["csrftoken"]
-    pts = [{"x": 640, "y": 360, "centre": True, "samples": [{"x": 641, "y": 360, "t": 33.0 * i} for i in range(60)]}]
+    pts = [{"x": 640, "y": 360, "centre": True, "frames": 60,
+            "samples": [{"x": 641, "y": 360, "t": 33.0 * i} for i in range(60)]}]
     r = c.post(f"/api/study/tasks/{task_id}/calibration/", json={"kind": "calibration", "viewport_w": 1280,
                "viewport_h": 720, "points": pts}, headers={"X-CSRFToken": token, "Referer": base})
     assert r.status_code == 201 and r.json()["passed"], r.text

@@ -174,11 +174,13 @@ def test_calibration_attempts_all_stored_and_failing_keeps_calibrating(client, t
     (task,) = choose(client)
     client.get(reverse("collection:calibrate", kwargs={"task_id": task.pk}))
     url = reverse("collection:api_calibration", kwargs={"task_id": task.pk})
-    body = {"kind": "calibration", "viewport_w": 1000, "viewport_h": 800, "points": centre_points(err=200)}
+    body = {"kind": "calibration", "viewport_w": 1000, "viewport_h": 800, "points": centre_points(err=240)}
     r = client.post(url, body, content_type="application/json")
     assert r.status_code == 201
-    # d = 200 px, H/2 = 400: score = 100 * (1 - 0.5) = 50 < 70
-    assert r.json()["score"] == pytest.approx(50.0) and not r.json()["passed"]
+    # d = 240 px at every target: above the rule's 200 px (the centre score, 100 * (1 - 240/400) = 40,
+    # is recorded beside it)
+    assert r.json()["score"] == pytest.approx(40.0) and not r.json()["passed"]
+    assert r.json()["reason"] == "accuracy" and "accuracy@0" in r.json()["rule"]["failures"]
     task.refresh_from_db()
     assert task.status == Task.Status.CALIBRATING
     body["points"] = centre_points(err=40)

@@ -32,9 +32,12 @@ from .base import (
     StudyError,
 )
 from .calibration import (
+    assignment_way_out,
+    attempt_failure_reason,
     calibration_attempt_record,
     calibration_failure_reason,
     task_calibration_start,
+    validation_rule,
 )
 from .completion import (
     POST_STEPS,
@@ -72,6 +75,8 @@ __all__ = [
     "OPEN_STATUSES",
     "POST_STEPS",
     "StudyError",
+    "assignment_way_out",
+    "attempt_failure_reason",
     "calibration_attempt_record",
     "calibration_failure_reason",
     "study_settings_get",
@@ -89,6 +94,7 @@ __all__ = [
     "tasks_open",
     "topic_pool_draw",
     "topics_available",
+    "validation_rule",
     "turn_create",
     "turn_is_answered",
     "turn_missing_ratings",

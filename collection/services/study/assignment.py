@@ -105,6 +105,11 @@ def tasks_create_for_topics(
     The settings row is locked so that concurrent workers cannot overshoot a quota.
     """
     cfg = StudySettings.objects.select_for_update().get(pk=study_settings_get().pk)
+    if entry.assignment_id and Task.objects.filter(
+        worker=worker, assignment_id=entry.assignment_id, calibration_failed_at__isnull=False
+    ).exists():
+        # After a failed calibration the assignment offers only its way out (issue 20, item 8).
+        raise StudyError(_("The eye tracker could not be set up for this assignment."), code="calibration_failed")
     # Tasks whose worker left stop counting against the quotas before the quotas are read.
     tasks_expire_idle()
     ids = list(dict.fromkeys(int(t) for t in topic_ids))

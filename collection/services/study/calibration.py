@@ -8,7 +8,7 @@ from django.db import transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
-from ...gaze_quality import centre_score, point_quality
+from ...gaze_quality import ValidationRule, centre_score, validation_points, validation_verdict
 from ...models import (
     CalibrationAttempt,
     Task,
@@ -41,11 +41,15 @@ def calibration_attempt_record(
     face_found_share: float | None = None,
     environment: dict[str, Any] | None = None,
 ) -> CalibrationAttempt:
-    """Score one attempt from its raw predictions, store it, and start the chat if it passed.
+    """Judge one attempt from its raw predictions, store it, and start the chat if it passed.
 
-    ``points`` are validation targets ``{"x", "y", "centre": bool, "samples": [{"x","y","t"}]}``;
-    the score is the centre score of the point flagged ``centre``. Task must be CHOSEN or
-    CALIBRATING; leaves it CALIBRATING (failed) or CHATTING (passed).
+    ``points`` are validation targets ``{"x", "y", "centre": bool, "frames": int, "samples":
+    [{"x","y","t"}]}`` (``frames``: the tracker's frames while the target was judged, with or
+    without a prediction). Pass/fail is the per-target rule (every target's accuracy, spread and
+    share of frames with a prediction, and a face found), with the study's thresholds; the paper's
+    centre score of the point flagged ``centre`` is stored beside it. Task must be CHOSEN or
+    CALIBRATING; leaves it CALIBRATING (failed) or CHATTING (passed), or ABANDONED with the way out
+    after the last failure the study allows (then the assignment's other open tasks end with it).
     """
     task = _lock_in(task, Task.Status.CHOSEN, Task.Status.CALIBRATING,
                     refusal=_("This task is not waiting for calibration."))
@@ -53,24 +57,21 @@ def calibration_attempt_record(
     centre = [p for p in points if p.get("centre")]
     if len(centre) != 1:
         raise StudyError(_("Exactly one validation point must be the centre."), field="points")
-    per_point = []
-    for p in points:
-        s = p["samples"]
-        q = point_quality(
-            [v["x"] for v in s], [v["y"] for v in s], [v["t"] for v in s],
-            target=(p["x"], p["y"]), radius=cfg.validation_radius_px,
-        )
-        per_point.append({**q.as_dict(), "centre": bool(p.get("centre"))})
+    rule = validation_rule(cfg)
+    passed, per_point, failures = validation_verdict(
+        validation_points(points, radius=cfg.validation_radius_px), face_found_share=face_found_share, rule=rule
+    )
     cs = centre[0]["samples"]
     score = centre_score([v["x"] for v in cs], [v["y"] for v in cs], target=(centre[0]["x"], centre[0]["y"]),
                          height=viewport_h)
-    passed = score > cfg.pass_threshold
     attempt = CalibrationAttempt.objects.create(
         task=task,
         kind=kind,
         score=score,
         threshold=cfg.pass_threshold,
         passed=passed,
+        rule={**rule.as_dict(), "failures": failures, "centre_score_threshold": cfg.pass_threshold,
+              "centre_score_passed": score > cfg.pass_threshold},
         viewport_w=viewport_w,
         viewport_h=viewport_h,
         n_clicks=len(clicks),
@@ -87,7 +88,7 @@ def calibration_attempt_record(
     if passed:
         task.calibration_score = score
         task.validation = {"score": score, "threshold": cfg.pass_threshold, "points": per_point,
-                           "viewport": [viewport_w, viewport_h]}
+                           "rule": attempt.rule, "viewport": [viewport_w, viewport_h]}
         task.status = Task.Status.CHATTING
         task.chat_started_at = timezone.now()
         update += ["calibration_score", "validation", "chat_started_at"]
@@ -102,14 +103,50 @@ def calibration_attempt_record(
             task.calibration_way_out = cfg.calibration_way_out
             task.finished_at = task.calibration_failed_at
             update += ["calibration_failed_at", "calibration_way_out", "finished_at"]
+            # The assignment ends here: its other chosen topics would need the same eye tracker.
+            Task.objects.filter(
+                worker_id=task.worker_id, assignment_id=task.assignment_id,
+                status__in=(Task.Status.CHOSEN, Task.Status.CALIBRATING),
+            ).exclude(pk=task.pk).update(status=Task.Status.ABANDONED, finished_at=task.finished_at)
     task.save(update_fields=update)
     return attempt
+
+
+def validation_rule(cfg: Any) -> ValidationRule:
+    """The pass rule with the study's thresholds."""
+    return ValidationRule(
+        max_distance_px=cfg.validation_max_distance_px,
+        max_spread_px=cfg.validation_max_spread_px,
+        min_prediction_share=cfg.validation_min_prediction_share,
+    )
+
+
+def attempt_failure_reason(attempt: CalibrationAttempt) -> str | None:
+    """Why one attempt failed, for the worker: ``no_face`` or ``accuracy`` (None when it passed)."""
+    if attempt.passed:
+        return None
+    if "no_face" in (attempt.rule or {}).get("failures", []):
+        return "no_face"
+    if attempt.face_found_share is not None and attempt.face_found_share < 0.5:
+        return "no_face"
+    return "accuracy"
+
+
+def assignment_way_out(*, worker_id: int, assignment_id: str) -> Task | None:
+    """The task whose failed calibration ended this platform assignment (its way out is all that is
+    left); None for lab entries, which have no assignment id (the session remembers it there)."""
+    if not assignment_id:
+        return None
+    return (
+        Task.objects.filter(worker_id=worker_id, assignment_id=assignment_id, calibration_failed_at__isnull=False)
+        .order_by("calibration_failed_at").first()
+    )
 
 
 def calibration_failure_reason(task: Task) -> str:
     """Why calibration failed, for the worker: ``no_face`` when the camera rarely found a face
     during the attempts, else ``accuracy`` (a face, but predictions far from the targets)."""
-    shares = [a.face_found_share for a in task.calibration_attempts.all() if a.face_found_share is not None]
-    if shares and max(shares) < 0.5:
+    attempts = list(task.calibration_attempts.all())
+    if attempts and all(attempt_failure_reason(a) == "no_face" for a in attempts):
         return "no_face"
     return "accuracy"

@@ -42,6 +42,26 @@ export function forgetStoredCalibration() {
   });
 }
 
+/**
+ * How many calibration examples WebGazer keeps in this browser (0 or null: none). Read without
+ * creating the database when there is none (``indexedDB.open`` would create an empty one).
+ */
+export async function storedCalibrationCount() {
+  if (!window.indexedDB || !indexedDB.databases) return null;
+  if (!(await indexedDB.databases()).some((d) => d.name === 'localforage')) return null;
+  return new Promise((resolve) => {
+    const req = indexedDB.open('localforage');
+    req.onerror = () => resolve(null);
+    req.onsuccess = () => {
+      const db = req.result;
+      if (!db.objectStoreNames.contains('keyvaluepairs')) { db.close(); resolve(null); return; }
+      const get = db.transaction('keyvaluepairs').objectStore('keyvaluepairs').get('webgazerGlobalData');
+      get.onsuccess = () => { db.close(); resolve(Array.isArray(get.result) ? get.result.length : null); };
+      get.onerror = () => { db.close(); resolve(null); };
+    };
+  });
+}
+
 class TestGaze {
   constructor(fn) { this.fn = fn; this.listeners = []; this.timer = null; }
   faceFound() { return this.latest() !== null; }
@@ -58,6 +78,7 @@ class TestGaze {
   setLearning() {}
   showPreview() {}
   showDot() {}
+  setSmoothing() {}
   end() { clearInterval(this.timer); }
 }
 
@@ -118,6 +139,9 @@ class WebGazerSource {
   }
   showPreview(on) { this.wg.showVideoPreview(on); }
   showDot(on) { this.wg.showPredictionPoints(on); }
+  // WebGazer's Kalman filter (on by default): off during the eye-tracker check, whose targets jump
+  // hundreds of pixels; the filter overshoots such a jump by about a sixth of it for 10-20 frames.
+  setSmoothing(on) { this.wg.applyKalmanFilter(on); }
   end() { this.wg.end(); }
 }
 
