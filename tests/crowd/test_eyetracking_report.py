@@ -34,7 +34,7 @@ def _points(vw: int, vh: int) -> list[dict]:
     accuracy is 30 px at every target and precision (RMS-S2S) exactly 6 px."""
     targets = [(vw / 2, vh / 2, True), (vw / 4, vh / 4, False), (3 * vw / 4, vh / 4, False),
                (vw / 4, 3 * vh / 4, False), (3 * vw / 4, 3 * vh / 4, False)]
-    return [{"x": x, "y": y, "centre": c,
+    return [{"x": x, "y": y, "centre": c, "frames": 40,
              "samples": [{"x": x + 30 + 3 * (-1) ** i, "y": y, "t": 1000.0 + 33 * i} for i in range(40)]}
             for x, y, c in targets]
 
