@@ -35,7 +35,8 @@ class RewardModelRun(models.Model):
     report = models.JSONField(default=dict, blank=True, help_text=_("Matching and filtering counts."))
     selection = models.ForeignKey(
         "collection.DataSelection", null=True, blank=True, on_delete=models.PROTECT, related_name="+",
-        help_text=_("The tasks the run uses. Empty: every task not excluded by staff, with the paper's quality filter if on."),
+        help_text=_("The tasks the run uses. Empty: every task not excluded by staff, with the paper's "
+                    "quality filter if on."),
     )
 
     class Meta:

@@ -581,4 +581,5 @@ class DataSelection(models.Model):
         """What a run, a leaderboard, a dataset or an export stores about the selection it used."""
         return {"id": self.pk, "name": self.name, "version": self.version, "rules": self.rules,
                 "n_kept": self.n_kept, "n_candidates": self.n_candidates, "n_left_out": self.n_left_out,
-                "by_reason": (self.summary or {}).get("by_reason", {})}
+                "by_reason": (self.summary or {}).get("by_reason", {}),
+                "rules_text": (self.summary or {}).get("rules_text", [])}

@@ -93,7 +93,8 @@ def data_selection_create(
         {"task": int(r.task), "worker": r.worker, "task_id": int(r.task_id), "overrode": list(r.messages)}
         for r in result[result["kept_by_staff"]].itertuples(index=False)
     ]
-    summary = {**rules_mod.summarise(result), "kept_despite": overridden}
+    summary = {**rules_mod.summarise(result), "kept_despite": overridden,
+               "rules_text": rules_mod.describe_rules(rules)}
     with transaction.atomic():
         latest = DataSelection.objects.filter(name=name).aggregate(v=Max("version"))["v"]
         return DataSelection.objects.create(
