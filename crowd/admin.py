@@ -454,18 +454,22 @@ class DataSelectionForm(forms.ModelForm):
         fields = ["name", "note"]
         help_texts = {"name": _("An existing name gets its next version; the older versions stay as they were.")}
 
-    def __init__(self, *args, **kwargs) -> None:
-        super().__init__(*args, **kwargs)
-        for rule in RULES:
-            self.fields[rule.name] = forms.FloatField(
-                required=False, min_value=0, label=rule.label,
-                help_text=_("%(op)s; empty: rule off. QC default: %(d)s.") % {
-                    "op": "minimum" if rule.op == "min" else "maximum",
-                    "d": DEFAULT_THRESHOLDS.get(rule.name) if DEFAULT_THRESHOLDS.get(rule.name) is not None else "off"},
-            )
-
     def thresholds(self) -> dict[str, float | None]:
         return {rule.name: self.cleaned_data.get(rule.name) for rule in RULES}
+
+
+def _threshold_field(rule) -> forms.FloatField:
+    default = DEFAULT_THRESHOLDS.get(rule.name)
+    return forms.FloatField(
+        required=False, min_value=0, label=rule.label,
+        help_text=_("%(op)s; empty: rule off. QC default: %(d)s.") % {
+            "op": "minimum" if rule.op == "min" else "maximum", "d": "off" if default is None else f"{default:g}"},
+    )
+
+
+# One field per QC rule, declared on the class so that the admin's form factory knows them.
+for _rule in RULES:
+    DataSelectionForm.base_fields[_rule.name] = DataSelectionForm.declared_fields[_rule.name] = _threshold_field(_rule)
 
 
 @admin.action(description=_("Export the selected data selection (background job)"), permissions=["export"])
