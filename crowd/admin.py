@@ -377,7 +377,8 @@ def keep_tasks(modeladmin: admin.ModelAdmin, request: HttpRequest, queryset: Que
 
 
 @admin.action(
-    description=_("Export the cleaned dataset (all non-excluded tasks; background job)"), permissions=["export"]
+    description=_("Export every task not excluded by staff (QC not applied; background job)"),
+    permissions=["export"],
 )
 def export_dataset(modeladmin: admin.ModelAdmin, request: HttpRequest, queryset: QuerySet) -> None:
     path = settings.VAR_DIR / "exports" / time.strftime("ifllm-%Y%m%d-%H%M%S")

@@ -15,6 +15,7 @@ from collection.models import DataSelection, Task
 from crowd import services
 from jobs.models import Job
 from jobs.services import job_start
+from tests.support.admin_browser import admin_page
 from tests.support.paths import MINI
 from tests.support.scaled_release import scaled_release
 
@@ -32,13 +33,7 @@ def test_a_selection_from_the_qc_page_to_the_runs_that_take_it(browser, asgi_ser
     first, second = Task.objects.filter(qc__isnull=False).order_by("pk")[:2]
     services.task_exclude(task=first, note="summary copied from the answer")
     services.task_keep(task=second)
-    django_user_model.objects.create_superuser("lab", "lab@example.org", "pw-for-the-browser")
-
-    page = browser.new_context(viewport={"width": 1400, "height": 900}, base_url=asgi_server).new_page()
-    page.goto("/admin/login/")
-    page.get_by_label("Username").fill("lab")
-    page.get_by_label("Password").fill("pw-for-the-browser")
-    page.get_by_role("button", name="Log in").click()
+    page = admin_page(browser, asgi_server, django_user_model)
 
     # The QC page offers its thresholds as a new selection; the form arrives filled with them.
     page.goto("/crowd/qc/?source=release&min_response_score=0.8&min_max_index_score=0.3")
