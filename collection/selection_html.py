@@ -27,7 +27,7 @@ def selection_block(selection: DataSelection | None, *, without: str) -> SafeStr
         "</thead><tbody>{}</tbody></table>", reasons) if reasons else format_html("<p>Nothing left out.</p>")
     return format_html(
         '<div class="ifllm-selection"><p><strong><a href="{}">{} v{}</a></strong> (data selection {}): '
-        "{} of {} tasks kept, {} left out.</p><ul>{}</ul>{}</div>",
+        '{} of {} tasks kept, {} left out.</p><ul style="margin:.3em 0 .6em;padding-left:1.4em">{}</ul>{}</div>',
         url, selection.name, selection.version, selection.pk, selection.n_kept, selection.n_candidates,
         selection.n_left_out, rules, table,
     )

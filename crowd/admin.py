@@ -462,7 +462,7 @@ class DataSelectionForm(forms.ModelForm):
 def _threshold_field(rule) -> forms.FloatField:
     default = DEFAULT_THRESHOLDS.get(rule.name)
     return forms.FloatField(
-        required=False, min_value=0, label=rule.label,
+        required=False, min_value=0, label=rule.label[:1].upper() + rule.label[1:],
         help_text=_("%(op)s; empty: rule off. QC default: %(d)s.") % {
             "op": "minimum" if rule.op == "min" else "maximum", "d": "off" if default is None else f"{default:g}"},
     )
@@ -508,8 +508,7 @@ class DataSelectionAdmin(_Roles, admin.ModelAdmin):
         css = {"all": ["ifllm/admin_results.css"]}
 
     form = DataSelectionForm
-    list_display = ["name", "version", "n_kept", "n_left_out", "n_candidates", "scope", "created_by", "created_at"]
-    list_filter = ["name"]
+    list_display = ["__str__", "version", "left_out_count", "scope", "created_by", "created_at"]
     search_fields = ["name", "note"]
     actions = [export_selection, new_version]
 
@@ -542,6 +541,10 @@ class DataSelectionAdmin(_Roles, admin.ModelAdmin):
         )
         obj.pk, obj.version = made.pk, made.version
         obj._state.adding = False
+
+    @admin.display(description=_("left out"), ordering="n_left_out")
+    def left_out_count(self, obj: DataSelection) -> int:
+        return obj.n_left_out
 
     @admin.display(description=_("scope"))
     def scope(self, obj: DataSelection) -> str:

@@ -36,24 +36,25 @@ def test_a_selection_from_the_qc_page_to_the_runs_that_take_it(browser, asgi_ser
     page = admin_page(browser, asgi_server, django_user_model)
 
     # The QC page offers its thresholds as a new selection; the form arrives filled with them.
-    page.goto("/crowd/qc/?source=release&min_response_score=0.8&min_max_index_score=0.3")
+    page.goto("/crowd/qc/?source=release&min_response_score=&min_max_index_score=0.3")
     _shots(page, "selection-qc-page")
     page.locator("#create-selection").click()
     page.wait_for_url("**/admin/collection/dataselection/add/**")
-    assert page.locator("#id_min_response_score").input_value() == "0.8"
+    assert page.locator("#id_min_response_score").input_value() == ""
+    assert page.locator("#id_min_max_index_score").input_value() == "0.3"
     assert page.locator("#id_scope").input_value() == "release"
-    page.locator("#id_name").fill("release, response 0.8")
+    page.locator("#id_name").fill("release, max-index 0.3")
     _shots(page, "selection-add")
     page.get_by_role("button", name="Save", exact=True).click()
-    selection = DataSelection.objects.get(name="release, response 0.8")
-    assert selection.n_left_out >= 1 and selection.rules["thresholds"]["min_response_score"] == 0.8
+    selection = DataSelection.objects.get(name="release, max-index 0.3")
+    assert selection.n_left_out >= 1 and selection.rules["thresholds"]["min_response_score"] is None
     page.goto("/admin/collection/dataselection/")
     _right_edge_inside(page, "#result_list")
     _shots(page, "selection-list")
     page.goto(f"/admin/collection/dataselection/{selection.pk}/change/")
     text = page.locator("#content").inner_text()
     assert f"{selection.n_kept} of {selection.n_candidates} tasks kept" in text
-    assert "excluded by staff" in text and "Kept only with response score (gaze on answer text) >= 0.8" in text
+    assert "excluded by staff" in text and "Kept only with max-index score (share of answer read) >= 0.3" in text
     _shots(page, "selection-detail")
     page.goto("/crowd/release-exclusions/")
     assert page.locator("#create-selection").count() == 1
@@ -68,7 +69,7 @@ def test_a_selection_from_the_qc_page_to_the_runs_that_take_it(browser, asgi_ser
     board.save(update_fields=["job"])
     assert Job.objects.exclude(status=Job.Status.SUCCEEDED).count() == 0, list(Job.objects.values("kind", "error"))
     dataset = preference_dataset_build(name="from the run", source="reward_run", reward_run=run)
-    label = f"release, response 0.8 v1 (data selection {selection.pk})"
+    label = f"release, max-index 0.3 v1 (data selection {selection.pk})"
     for url, name in ((f"/admin/analysis/rewardmodelrun/{run.pk}/change/", "selection-reward-run"),
                       (f"/analysis/leaderboard/?pk={board.pk}", "selection-leaderboard"),
                       (f"/admin/alignment/preferencedataset/{dataset.pk}/change/", "selection-dataset")):
