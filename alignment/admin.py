@@ -20,6 +20,7 @@ from django.utils.safestring import mark_safe
 
 from analysis import admin as analysis_admin
 from analysis.models import RewardModelRun
+from collection.selection_html import selection_block
 from jobs.exceptions import JobStateError
 from jobs.html import job_anchor, short_time
 from jobs.services import job_cancel, job_start, job_user_may_run
@@ -43,7 +44,7 @@ from .training.config import EVALUATION_DEFAULTS
 class PreferenceDatasetForm(forms.ModelForm):
     class Meta:
         model = PreferenceDataset
-        fields = ["name", "source", "reward_run", "reward_model", "reward_protocol"]
+        fields = ["name", "source", "reward_run", "reward_model", "reward_protocol", "selection"]
         help_texts = {"reward_model": "Empty: RF + IF, else the run's text reward model (grouped predictions)."}
 
     def clean(self) -> dict:
@@ -85,7 +86,8 @@ def download_datasets(modeladmin: admin.ModelAdmin, request: HttpRequest, querys
 @admin.register(PreferenceDataset)
 class PreferenceDatasetAdmin(admin.ModelAdmin):
     form = PreferenceDatasetForm
-    list_display = ["id", "name", "source", "reward_run", "reward_model", "reward_protocol", "counts", "created_at"]
+    list_display = ["id", "name", "source", "reward_run", "reward_model", "reward_protocol", "selection", "counts",
+                    "created_at"]
     list_filter = ["source"]
     search_fields = ["name"]
     actions = [download_datasets, export_datasets]
@@ -94,14 +96,23 @@ class PreferenceDatasetAdmin(admin.ModelAdmin):
         return request.user.has_perm("access.export_dataset")
 
     def get_readonly_fields(self, request: HttpRequest, obj=None) -> list[str]:
-        return ["name", "source", "reward_run", "reward_model", "reward_protocol", "counts", "params"] if obj else []
+        return ["name", "source", "reward_run", "reward_model", "reward_protocol", "data_selection", "counts",
+                "params"] if obj else []
+
+    def get_fields(self, request: HttpRequest, obj=None) -> list[str]:
+        return self.get_readonly_fields(request, obj) or list(PreferenceDatasetForm.Meta.fields)
+
+    @admin.display(description="data")
+    def data_selection(self, obj: PreferenceDataset) -> str:
+        return selection_block(obj.selection, without="Pairs from every task not excluded by staff; QC thresholds "
+                               "not applied.")
 
     def save_model(self, request: HttpRequest, obj: PreferenceDataset, form, change: bool) -> None:
         if change:
             return
         built = preference_dataset_build(
             name=obj.name, source=obj.source, reward_run=obj.reward_run, reward_model=obj.reward_model,
-            reward_protocol=obj.reward_protocol, user=request.user,
+            reward_protocol=obj.reward_protocol, user=request.user, selection=obj.selection,
         )
         obj.pk = built.pk
         obj.counts = built.counts

@@ -27,6 +27,11 @@ class PreferenceDataset(models.Model):
     reward_model = models.CharField(max_length=100, blank=True)
     reward_protocol = models.CharField(max_length=50, blank=True)
     params = models.JSONField(default=dict, blank=True)
+    selection = models.ForeignKey(
+        "collection.DataSelection", null=True, blank=True, on_delete=models.PROTECT, related_name="+",
+        help_text=_("The tasks whose turns become pairs. Empty: the reward run's selection, else every task "
+                    "not excluded by staff."),
+    )
     counts = models.JSONField(default=dict, blank=True)
     reference_key = models.CharField(
         max_length=64, blank=True,

@@ -103,13 +103,18 @@ def preference_dataset_build(
     test: float = 0.1,
     seed: int = 0,
     user=None,
+    selection=None,
 ) -> PreferenceDataset:
     """Create a dataset from explicit labels or from a reward-model run's OOF predictions.
 
     With a reward run and neither ``reward_model`` nor ``reward_protocol``, the predictions are
-    chosen by ``reward_run_labeller`` (and recorded on the dataset).
+    chosen by ``reward_run_labeller`` (and recorded on the dataset). The pairs come from the data
+    ``selection``'s tasks; without one, from the reward run's selection, else from every task not
+    excluded by staff. The selection used is recorded on the dataset (and in ``params``).
     """
-    pairs = usable_pairs()
+    if selection is None and reward_run is not None:
+        selection = reward_run.selection
+    pairs = usable_pairs(tasks=selection.tasks() if selection is not None else None)
     if source == PreferenceDataset.Source.EXPLICIT:
         records = pref.records_from_explicit_labels(pairs)
     elif source == PreferenceDataset.Source.REWARD_RUN:
@@ -142,8 +147,10 @@ def preference_dataset_build(
         reward_run=reward_run,
         reward_model=reward_model,
         reward_protocol=reward_protocol,
-        params={"valid": valid, "test": test, "seed": seed},
+        params={"valid": valid, "test": test, "seed": seed,
+                "selection": selection.record() if selection is not None else None},
         counts={k: len(v) for k, v in splits.items()},
+        selection=selection,
         created_by=user,
     )
     by_id = pairs.set_index("pair_id")
@@ -250,12 +257,24 @@ def preference_dataset_export(*, dataset: PreferenceDataset, path: str | Path) -
     about = (
         f"Preference pairs exported by IFllm Lab.\n\n- Source: {dataset.get_source_display()}{reward}\n"
         f"- Pairs: {dataset.counts}\n"
+        f"- Tasks: {_selection_sentence(dataset)}\n"
         f"- `reference_chosen_logps` / `reference_rejected_logps`: summed log-probs of each answer "
         f"under the frozen reference {reference}, where a training run computed them (empty otherwise)."
     )
     splits = {split: dataset_records(dataset=dataset, split=split) for split in PreferencePair.Split.values}
     return hub.write_preference_dataset(path, splits, title=dataset.name or f"IFllm preferences {dataset.pk}",
                                         about=about)
+
+
+def _selection_sentence(dataset: PreferenceDataset) -> str:
+    """Which tasks the pairs come from, for the dataset card."""
+    sel = dataset.selection
+    if sel is None:
+        return "every task not excluded by staff (no data selection; QC thresholds not applied)"
+    rules = " ".join((sel.summary or {}).get("rules_text", []))
+    reasons = ", ".join(f"{r['label']}: {r['tasks']}" for r in (sel.summary or {}).get("by_reason", {}).values())
+    return (f"data selection {sel.name} v{sel.version} (id {sel.pk}), {sel.n_kept} of {sel.n_candidates} tasks "
+            f"kept. Rules: {rules} Left out per reason: {reasons or 'none'}.")
 
 
 def runs_dir() -> Path:

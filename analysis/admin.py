@@ -10,9 +10,11 @@ from django.urls import reverse
 from django.utils.html import format_html, format_html_join
 from django.utils.safestring import mark_safe
 
+from collection.selection_html import selection_block
 from jobs.html import job_anchor, short_time
 from jobs.services import job_start, job_user_may_run
 
+from .leaderboard_services import LEADERBOARD_WITHOUT_SELECTION
 from .models import AnalysisFigure, Leaderboard, RewardModelRun, RewardPrediction, StudyPlan
 from .result_html import intervals_by_setting, intervals_html, table2_html, verdict_html
 from .services import DEFAULT_PARAMS
@@ -48,7 +50,7 @@ class RewardModelRunForm(forms.ModelForm):
 
     class Meta:
         model = RewardModelRun
-        fields = ["name", "params"]
+        fields = ["name", "selection", "params"]
         labels = {"params": "Other settings"}
 
     def __init__(self, *args, **kwargs) -> None:
@@ -187,8 +189,8 @@ class RewardModelRunAdmin(admin.ModelAdmin):
         css = {"all": ["ifllm/admin_results.css"]}
 
     form = RewardModelRunForm
-    list_display = ["id", "name", "job_link", "settings_kind", "n_samples", "created"]
-    list_select_related = ["job"]
+    list_display = ["id", "name", "job_link", "settings_kind", "selection", "n_samples", "created"]
+    list_select_related = ["job", "selection"]
     #: ``alignment.admin`` adds "Build a preference dataset" (alignment depends on analysis, not back).
     actions = [rerun, compare_runs]
 
@@ -198,11 +200,20 @@ class RewardModelRunAdmin(admin.ModelAdmin):
     def get_readonly_fields(self, request: HttpRequest, obj=None) -> list[str]:
         if obj is None:
             return []
-        return ["name", "settings_kind", "settings_used", "job_link", "n_samples", "verdict", "intervals_table",
-                "accuracy_plot", "table", "stage_timings", "report_summary", "data_version"]
+        return ["name", "settings_kind", "data_selection", "settings_used", "job_link", "n_samples", "verdict",
+                "intervals_table", "accuracy_plot", "table", "stage_timings", "report_summary", "data_version"]
 
     def get_fields(self, request: HttpRequest, obj=None) -> list[str]:
-        return self.get_readonly_fields(request, obj) or ["name", *RewardModelRunForm.COMMON, "params"]
+        return self.get_readonly_fields(request, obj) or ["name", "selection", *RewardModelRunForm.COMMON, "params"]
+
+    @admin.display(description="data")
+    def data_selection(self, obj: RewardModelRun) -> str:
+        """Which tasks the run used: its data selection, else what stood in for one."""
+        quality = {**DEFAULT_PARAMS, **(obj.params or {})}.get("quality_filter")
+        return selection_block(obj.selection, without=(
+            "Every task not excluded by staff, then the paper's fixed quality filter on the feature table "
+            "(response score ≥ 0.75, max-index score ≥ 0.3)." if quality else
+            "Every task not excluded by staff; no quality filter."))
 
     @admin.display(description="settings used")
     def settings_used(self, obj: RewardModelRun) -> str:
@@ -234,7 +245,7 @@ class RewardModelRunAdmin(admin.ModelAdmin):
     @admin.display(description="matching and filtering")
     def report_summary(self, obj: RewardModelRun) -> str:
         """The report without what other fields already show (intervals: Table 2; timings)."""
-        shown = ("intervals", "timings", "transfer", "transfer_workers_without_features")
+        shown = ("intervals", "timings", "transfer", "transfer_workers_without_features", "data")
         report = {k: v for k, v in (obj.report or {}).items() if k not in shown}
         if not report:
             return "–"
@@ -375,7 +386,7 @@ class LeaderboardForm(forms.ModelForm):
     class Meta:
         model = Leaderboard
         fields = ["name", "sources", "style_control", "reward_run", "reward_model", "reward_protocol", "soft",
-                  "rounds", "seed"]
+                  "rounds", "seed", "selection"]
 
     def clean(self) -> dict:
         from .leaderboard_selectors import reward_prediction_choices, reward_run_latest
@@ -402,7 +413,7 @@ def leaderboard_recompute(modeladmin: admin.ModelAdmin, request: HttpRequest, qu
 @admin.register(Leaderboard)
 class LeaderboardAdmin(admin.ModelAdmin):
     form = LeaderboardForm
-    list_display = ["id", "name", "sources", "style_control", "n_votes", "job_link", "created_at", "page"]
+    list_display = ["id", "name", "sources", "style_control", "selection", "n_votes", "job_link", "created_at", "page"]
     actions = [leaderboard_recompute]
 
     def get_fields(self, request: HttpRequest, obj=None) -> list[str]:
@@ -411,7 +422,11 @@ class LeaderboardAdmin(admin.ModelAdmin):
     def get_readonly_fields(self, request: HttpRequest, obj=None) -> list[str]:
         if obj is None:
             return []
-        return [*LeaderboardForm.Meta.fields, "job_link", "n_votes", "page", "table"]
+        return [*LeaderboardForm.Meta.fields, "data_selection", "job_link", "n_votes", "page", "table"]
+
+    @admin.display(description="data")
+    def data_selection(self, obj: Leaderboard) -> str:
+        return selection_block(obj.selection, without=LEADERBOARD_WITHOUT_SELECTION)
 
     job_link = admin.display(description="job")(lambda self, obj: job_link(obj))
 

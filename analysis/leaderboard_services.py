@@ -18,6 +18,8 @@ from .models import Leaderboard, RewardModelRun
 Progress = Callable[[float, str], None]
 
 JOB_KIND = "analysis.leaderboard"
+#: What a leaderboard without a data selection counts (said on its pages).
+LEADERBOARD_WITHOUT_SELECTION = "Votes of every task not excluded by staff; QC thresholds not applied."
 
 
 def _noop(pct: float, message: str = "") -> None:
@@ -27,12 +29,13 @@ def _noop(pct: float, message: str = "") -> None:
 def leaderboard_compute(
     *, sources: list[str], style_control: bool = True, reward_run: RewardModelRun | None = None,
     reward_model: str = "RF + IF", reward_protocol: str = "grouped", soft: bool = True, rounds: int = 1000,
-    seed: int = 0,
+    seed: int = 0, selection=None,
 ) -> tuple[Board, RewardModelRun | None]:
-    """The leaderboard of the database's votes. Implicit and mixed sources read ``reward_run``'s
-    predictions (default: the latest run that has some); returns the run used."""
+    """The leaderboard of the votes on the data ``selection``'s tasks (default: every task not
+    excluded by staff). Implicit and mixed sources read ``reward_run``'s predictions (default: the
+    latest run that has some); returns the run used."""
     sources = ["explicit", *[s for s in sources if s != "explicit"]]
-    turns = vote_turns()
+    turns = vote_turns(selection=selection)
     predictions = None
     if len(sources) > 1:
         reward_run = reward_run or reward_run_latest()
@@ -46,6 +49,7 @@ def leaderboard_compute(
     board = build_leaderboard(
         turns, predictions, sources=sources, style_control=style_control, rounds=rounds, seed=seed, soft=soft
     )
+    board.params["selection"] = selection.record() if selection is not None else None
     if predictions is not None:
         board.params.update(reward_run=reward_run.pk, reward_model=reward_model, reward_protocol=reward_protocol)
     return board, (reward_run if predictions is not None else None)
@@ -68,7 +72,7 @@ def leaderboard_execute(*, leaderboard: Leaderboard, progress: Progress = _noop)
         sources=list(leaderboard.sources or ["explicit"]), style_control=leaderboard.style_control,
         reward_run=leaderboard.reward_run, reward_model=leaderboard.reward_model,
         reward_protocol=leaderboard.reward_protocol, soft=leaderboard.soft, rounds=leaderboard.rounds,
-        seed=leaderboard.seed,
+        seed=leaderboard.seed, selection=leaderboard.selection,
     )
     progress(80, "plotting")
     fig = forest_figure(board)

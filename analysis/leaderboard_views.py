@@ -8,8 +8,10 @@ from django.urls import reverse
 from rest_framework import serializers
 
 from analysis.leaderboard.board import source_notes
+from collection.models import DataSelection
+from collection.selection_html import selection_block
 
-from .leaderboard_services import leaderboard_start
+from .leaderboard_services import LEADERBOARD_WITHOUT_SELECTION, leaderboard_start
 from .models import Leaderboard
 from .views import staff_view
 
@@ -25,6 +27,9 @@ class LeaderboardStartSerializer(serializers.Serializer):
     sources = serializers.MultipleChoiceField(choices=Leaderboard.Source.choices, default=["explicit"])
     style_control = serializers.BooleanField(default=False)
     rounds = serializers.IntegerField(min_value=50, max_value=10_000, default=1000)
+    selection = serializers.PrimaryKeyRelatedField(
+        queryset=DataSelection.objects.all(), required=False, allow_null=True, default=None
+    )
 
 
 class LeaderboardQuerySerializer(serializers.Serializer):
@@ -49,12 +54,15 @@ def leaderboard_page(request: HttpRequest) -> HttpResponse:
         data = request.POST.copy()
         if "style_control" not in data:
             data["style_control"] = "false"  # an unticked checkbox sends nothing
-        start = LeaderboardStartSerializer(data={**data.dict(), "sources": data.getlist("sources") or ["explicit"]})
+        fields = {**data.dict(), "sources": data.getlist("sources") or ["explicit"]}
+        if not fields.get("selection"):
+            fields["selection"] = None  # the select's empty choice
+        start = LeaderboardStartSerializer(data=fields)
         if not start.is_valid():
             return _errors(start)
         board = Leaderboard.objects.create(
             sources=sorted(start.validated_data["sources"]), style_control=start.validated_data["style_control"],
-            rounds=start.validated_data["rounds"], created_by=request.user,
+            rounds=start.validated_data["rounds"], selection=start.validated_data["selection"], created_by=request.user,
         )
         leaderboard_start(leaderboard=board, user=request.user)
         return redirect(f"{reverse('analysis:leaderboard')}?pk={board.pk}")
@@ -83,6 +91,9 @@ def leaderboard_page(request: HttpRequest) -> HttpResponse:
         "board": board, "sources": sources, "can_start": can_start,
         "recent": Leaderboard.objects.defer("png", "svg", "results", "csv", "table_text").select_related("job")[:8],
         "source_choices": Leaderboard.Source.choices,
+        "selection_choices": DataSelection.objects.only("pk", "name", "version", "n_kept", "n_candidates")[:50],
+        "board_selection": selection_block(board.selection, without=LEADERBOARD_WITHOUT_SELECTION)
+        if board is not None else "",
     }
     return render(request, "analysis/leaderboard.html", context)
 

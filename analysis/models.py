@@ -29,6 +29,11 @@ class RewardModelRun(models.Model):
     table_text = models.TextField(blank=True)
     timings = models.JSONField(default=dict, blank=True)
     report = models.JSONField(default=dict, blank=True, help_text=_("Matching and filtering counts."))
+    selection = models.ForeignKey(
+        "collection.DataSelection", null=True, blank=True, on_delete=models.PROTECT, related_name="+",
+        help_text=_("The tasks the run uses. Empty: every task not excluded by staff, with the paper's "
+                    "quality filter if on."),
+    )
 
     class Meta:
         ordering = ["-created_at"]
@@ -114,6 +119,10 @@ class Leaderboard(models.Model):
     soft = models.BooleanField(default=True, help_text=_("Predicted probability as a soft vote (else the winner)."))
     rounds = models.PositiveIntegerField(default=1000, help_text=_("Bootstrap rounds (workers resampled)."))
     seed = models.IntegerField(default=0)
+    selection = models.ForeignKey(
+        "collection.DataSelection", null=True, blank=True, on_delete=models.PROTECT, related_name="+",
+        help_text=_("Whose votes count. Empty: every task not excluded by staff (QC not applied)."),
+    )
     job = models.ForeignKey("jobs.Job", null=True, blank=True, on_delete=models.SET_NULL)
     created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL)
     created_at = models.DateTimeField(auto_now_add=True)

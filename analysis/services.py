@@ -65,12 +65,16 @@ def _task_fingerprints(keys: list) -> list[tuple[tuple[str, int], str]]:
     return [(key, by_task[pk].hexdigest()[:16] if pk in by_task else "") for key, _, pk in keys]
 
 
-def feature_table(*, params: dict[str, Any], progress: Progress = _noop):
+def feature_table(*, params: dict[str, Any], progress: Progress = _noop, selection=None):
     """Match every task and extract the paper's features (plus the worker-relative copies).
 
     The matched feature table is cached as Parquet under ``var/cache/features`` keyed by the data
     version (turn texts and times, every chunk's digest, the matching and feature configs), so a
     second run on unchanged data skips decoding and matching.
+
+    With a data ``selection`` the features of every task are computed (and cached) once and
+    then cut to the selection's tasks, so a new selection reuses the cache; the worker-relative
+    copies are computed after the cut, over the selected tasks only.
     """
     import json
 
@@ -78,7 +82,7 @@ def feature_table(*, params: dict[str, Any], progress: Progress = _noop):
     from analysis.features.cache import data_version, load_cached, save_cached
     from analysis.features.normalise import add_worker_normalised
 
-    turns, keys = database_inputs()
+    turns, keys = database_inputs(tasks=Task.objects.all() if selection is not None else None)
     version = data_version(turns, _task_fingerprints(keys))
     cache_dir = settings.VAR_DIR / "cache" / "features"
     features = load_cached(cache_dir, version) if params.get("use_cache", True) else None
@@ -93,9 +97,42 @@ def feature_table(*, params: dict[str, Any], progress: Progress = _noop):
         save_cached(table.quality, cache_dir, version, "quality")
         (cache_dir / f"report-{version}.json").write_text(json.dumps(table.match_report, default=str))
     table.data_version = version
+    if selection is not None:
+        turns, table = _cut_to_selection(turns, table, selection)
     if params.get("worker_normalise") and not table.features.empty:
         table.features = add_worker_normalised(table.features)
     return turns, table
+
+
+def _cut_to_selection(turns: pd.DataFrame, table, selection):
+    """Turns, features and quality rows of the selection's tasks only."""
+    ids = set(selection.task_ids)
+    turns = turns[turns["task_pk"].isin(ids)]
+    keys = set(zip(turns["worker"], turns["task_id"], strict=True))
+
+    def keep(frame: pd.DataFrame) -> pd.DataFrame:
+        if frame is None or frame.empty:
+            return frame
+        mask = [k in keys for k in zip(frame["worker"], frame["task_id"], strict=True)]
+        return frame.loc[mask]
+
+    table.features, table.quality = keep(table.features), keep(table.quality)
+    return turns, table
+
+
+def data_report(*, selection, quality_filter: bool) -> dict[str, Any]:
+    """What a run's page says about its data: the selection (id, name, version, rules, counts),
+    or that there was none and what filtered the tasks instead."""
+    if selection is not None:
+        return {"selection": selection.record(), "quality_filter": "not applied: the data selection chose the tasks"}
+    return {
+        "selection": None,
+        "quality_filter": (
+            "the paper's filter on the feature table (response score >= 0.75, max-index score >= 0.3; "
+            "analysis.features.quality)" if quality_filter else "off"
+        ),
+        "tasks": "every task not excluded by staff (no data selection)",
+    }
 
 
 def _results_rows(results: dict) -> list[dict[str, Any]]:
@@ -177,12 +214,15 @@ def reward_model_run_execute(
     timings: dict[str, float] = {}
     t = time.perf_counter()
     log("loading turns, matching samples, extracting features")
-    turns, table = feature_table(params=params, progress=progress)
+    turns, table = feature_table(params=params, progress=progress, selection=run.selection)
     timings["load + match + features"] = time.perf_counter() - t
     log(f"features: {len(table.features)} turns in {timings['load + match + features']:.1f} s")
     features = table.features
-    report: dict[str, Any] = {"matching": table.match_report, "turns_with_features": len(features)}
-    if params["quality_filter"] and not features.empty:
+    report: dict[str, Any] = {"matching": table.match_report, "turns_with_features": len(features),
+                              "data": data_report(selection=run.selection, quality_filter=params["quality_filter"])}
+    if run.selection is not None:
+        log(f"data selection {run.selection}: the paper's quality filter is not applied on top of it")
+    elif params["quality_filter"] and not features.empty:
         before = len(features)
         features = pipeline.apply_quality_filter(features, table.quality)
         report["quality_filter"] = {"kept": len(features), "of": before}
@@ -364,10 +404,13 @@ def text_reward_run_execute(
     params = {**TEXT_DEFAULTS, **run.params}
     if not params["model_path"]:
         raise ValueError("params.model_path: the local path of a checkpoint is required")
-    turns, table = feature_table(params={"worker_normalise": False}, progress=lambda *_: None)
+    turns, table = feature_table(params={"worker_normalise": False}, progress=lambda *_: None,
+                                 selection=run.selection)
     features = table.features
-    if params["quality_filter"] and not features.empty:
+    if run.selection is None and params["quality_filter"] and not features.empty:
         features = pipeline.apply_quality_filter(features, table.quality)
+    run.report = {**(run.report or {}), "data": data_report(selection=run.selection,
+                                                            quality_filter=params["quality_filter"])}
     labels = pairwise_labels(turns)
     rows = features[(features["mode"] == "pairwise") & features["query_id"].isin(labels.index)]
     rows = rows.set_index("query_id")

@@ -583,3 +583,59 @@ class IdentityEvent(models.Model):
 
     def __str__(self) -> str:
         return f"{self.get_kind_display()} ({self.worker})"
+
+
+class DataSelection(models.Model):
+    """A named, versioned, frozen set of tasks: the one definition of clean data.
+
+    Staff make one from the QC pages (``crowd.services.data_selection_create``): the QC
+    thresholds, the manual exclusions and the "keep anyway" decisions of that moment are applied
+    to every task's QC figures by the pure :func:`crowd.selection.evaluate`, and the tasks kept
+    are frozen in ``task_ids`` beside the ``rules`` that chose them and, per task left out, why
+    (``left_out``). Reward runs, leaderboards, preference datasets and exports take a selection
+    and record it, so each says which tasks it used. It lives here, with the data of record, so
+    that every app can point at it (imported release tasks are selectable like the site's own).
+
+    A selection never changes once created: a change of rules is a new version of the same name.
+    """
+
+    name = models.CharField(max_length=200)
+    version = models.PositiveIntegerField(default=1)
+    rules = models.JSONField(default=dict, help_text=_("Thresholds, manual exclusions and kept overrides."))
+    task_ids = models.JSONField(default=list, help_text=_("Primary keys of the tasks kept (frozen)."))
+    left_out = models.JSONField(
+        default=list, blank=True, help_text=_("Per task left out: task, worker, public task id and reason codes.")
+    )
+    summary = models.JSONField(default=dict, blank=True, help_text=_("Counts per reason (crowd.selection.summarise)."))
+    n_candidates = models.PositiveIntegerField(default=0)
+    n_kept = models.PositiveIntegerField(default=0)
+    n_left_out = models.PositiveIntegerField(default=0)
+    note = models.TextField(blank=True)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-created_at", "-pk"]
+        constraints = [models.UniqueConstraint(fields=["name", "version"], name="unique_selection_version")]
+
+    def __str__(self) -> str:
+        return f"{self.name} v{self.version} ({self.n_kept} of {self.n_candidates} tasks)"
+
+    def save(self, *args, **kwargs) -> None:
+        """Refuse to change a stored selection: runs that used it must keep meaning the same tasks."""
+        if self.pk is not None and not self._state.adding:
+            raise ValueError(f"data selection {self.pk} is frozen: create a new version instead")
+        super().save(*args, **kwargs)
+
+    def tasks(self) -> models.QuerySet[Task]:
+        """The tasks kept, as a queryset (whatever their ``excluded`` flag says now)."""
+        return Task.objects.filter(pk__in=self.task_ids)
+
+    def record(self) -> dict:
+        """What a run, a leaderboard, a dataset or an export stores about the selection it used."""
+        return {"id": self.pk, "name": self.name, "version": self.version, "rules": self.rules,
+                "n_kept": self.n_kept, "n_candidates": self.n_candidates, "n_left_out": self.n_left_out,
+                "by_reason": (self.summary or {}).get("by_reason", {}),
+                "rules_text": (self.summary or {}).get("rules_text", [])}

@@ -21,19 +21,21 @@ from django.db.models import QuerySet
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.template.response import TemplateResponse
 from django.urls import reverse
-from django.utils.html import format_html
+from django.utils.html import format_html, format_html_join
 from django.utils.translation import gettext_lazy as _
 
 from access.privacy import PrivateFieldsAdmin, json_block, mask_text, redact, worker_ids
 from collection import admin as collection_admin
-from collection.models import Task
+from collection.models import DataSelection, Task
+from collection.selection_html import selection_block
 from jobs.html import job_anchor
 from jobs.services import job_start
 
 from . import services
 from .models import HIT, Assignment, AuditLog, Payment, Study, TaskQC
 from .mturk import MTurkError
-from .qc import RULES
+from .qc import DEFAULT_THRESHOLDS, RULES
+from .selection import SCOPES as SELECTION_SCOPES
 
 
 class _Roles:
@@ -377,7 +379,8 @@ def keep_tasks(modeladmin: admin.ModelAdmin, request: HttpRequest, queryset: Que
 
 
 @admin.action(
-    description=_("Export the cleaned dataset (all non-excluded tasks; background job)"), permissions=["export"]
+    description=_("Export every task not excluded by staff (QC not applied; background job)"),
+    permissions=["export"],
 )
 def export_dataset(modeladmin: admin.ModelAdmin, request: HttpRequest, queryset: QuerySet) -> None:
     path = settings.VAR_DIR / "exports" / time.strftime("ifllm-%Y%m%d-%H%M%S")
@@ -474,3 +477,152 @@ class TaskQCAdmin(_Roles, admin.ModelAdmin):
     @admin.display(description=_("reasons"))
     def reason_list(self, obj: TaskQC) -> str:
         return "; ".join(r["message"] for r in obj.reasons) or "–"
+
+
+# --------------------------------------------------------------------------- data selections
+class DataSelectionForm(forms.ModelForm):
+    """A new selection (or a new version of a name): scope, thresholds and what to do without QC.
+
+    Manual exclusions and "keep" decisions are taken from the task reviews as they stand now.
+    """
+
+    scope = forms.ChoiceField(choices=list(SELECTION_SCOPES.items()), initial="all")
+    study = forms.ModelChoiceField(queryset=Study.objects.all(), required=False,
+                                   help_text=_("Only the tasks whose QC was computed for this study."))
+    require_qc = forms.BooleanField(initial=True, required=False, label=_("Leave out tasks without QC figures"))
+    validation = forms.BooleanField(initial=True, required=False, label=_("Leave out failed gaze validations"))
+
+    class Meta:
+        model = DataSelection
+        fields = ["name", "note"]
+        help_texts = {"name": _("An existing name gets its next version; the older versions stay as they were.")}
+
+    def thresholds(self) -> dict[str, float | None]:
+        return {rule.name: self.cleaned_data.get(rule.name) for rule in RULES}
+
+
+def _threshold_field(rule) -> forms.FloatField:
+    default = DEFAULT_THRESHOLDS.get(rule.name)
+    return forms.FloatField(
+        required=False, min_value=0, label=rule.label[:1].upper() + rule.label[1:],
+        help_text=_("%(op)s; empty: rule off. QC default: %(d)s.") % {
+            "op": "minimum" if rule.op == "min" else "maximum", "d": "off" if default is None else f"{default:g}"},
+    )
+
+
+# One field per QC rule, declared on the class so that the admin's form factory knows them.
+for _rule in RULES:
+    DataSelectionForm.base_fields[_rule.name] = DataSelectionForm.declared_fields[_rule.name] = _threshold_field(_rule)
+
+
+@admin.action(description=_("Export the selected data selection (background job)"), permissions=["export"])
+def export_selection(modeladmin: admin.ModelAdmin, request: HttpRequest, queryset: QuerySet) -> None:
+    for selection in queryset:
+        path = settings.VAR_DIR / "exports" / time.strftime(f"ifllm-selection-{selection.pk}-%Y%m%d-%H%M%S")
+        job = job_start(kind="crowd.export_dataset", params={"path": str(path), "selection_pk": selection.pk},
+                        user=request.user)
+        modeladmin.message_user(request, format_html(
+            "Exporting {} in {}; its page offers the zip download when it has finished.", selection, job_anchor(job)))
+
+
+@admin.action(description=_("New version with the same rules and today's QC and decisions"), permissions=["add"])
+def new_version(modeladmin: admin.ModelAdmin, request: HttpRequest, queryset: QuerySet) -> None:
+    def make(selection: DataSelection) -> None:
+        rules = selection.rules
+        made = services.data_selection_create(
+            name=selection.name, thresholds=rules.get("thresholds"), scope=rules.get("scope", "all"),
+            study=Study.objects.filter(pk=rules.get("study")).first() if rules.get("study") else None,
+            require_qc=rules.get("require_qc", True), validation=rules.get("validation", True), user=request.user,
+            note=f"new version of {selection} with the same thresholds",
+        )
+        modeladmin.message_user(request, f"Created {made}.")
+
+    _run(modeladmin, request, "New versions", make, queryset)
+
+
+@admin.register(DataSelection)
+class DataSelectionAdmin(_Roles, admin.ModelAdmin):
+    """Selections are created through :func:`crowd.services.data_selection_create` and never
+    edited (reward runs, leaderboards, datasets and exports point at them); delete is refused
+    while anything uses one."""
+
+    class Media:
+        css = {"all": ["ifllm/admin_results.css"]}
+
+    form = DataSelectionForm
+    list_display = ["__str__", "version", "left_out_count", "scope", "created_by", "created_at"]
+    search_fields = ["name", "note"]
+    actions = [export_selection, new_version]
+
+    def get_fields(self, request: HttpRequest, obj=None) -> list[str]:
+        if obj is None:
+            return ["name", "note", "scope", "study", "require_qc", "validation", *[r.name for r in RULES]]
+        return ["name", "version", "summary_shown", "left_out_shown", "kept_despite_shown", "note", "created_by",
+                "created_at", "rules"]
+
+    def get_readonly_fields(self, request: HttpRequest, obj=None) -> list[str]:
+        return [] if obj is None else self.get_fields(request, obj)
+
+    def has_change_permission(self, request: HttpRequest, obj=None) -> bool:
+        return False  # frozen: a change is a new version
+
+    def get_changeform_initial_data(self, request: HttpRequest) -> dict:
+        """Thresholds from the query string (the QC pages link here with theirs), else QC's defaults."""
+        initial = {**DEFAULT_THRESHOLDS, **super().get_changeform_initial_data(request)}
+        for name in ("scope", "study", *[r.name for r in RULES]):
+            if name in request.GET:
+                initial[name] = request.GET[name] or None
+        return initial
+
+    def save_model(self, request: HttpRequest, obj: DataSelection, form: DataSelectionForm, change: bool) -> None:
+        data = form.cleaned_data
+        made = services.data_selection_create(
+            name=data["name"], thresholds=form.thresholds(), scope=data["scope"], study=data.get("study"),
+            require_qc=data["require_qc"], validation=data["validation"], note=data.get("note", ""),
+            user=request.user,
+        )
+        obj.pk, obj.version = made.pk, made.version
+        obj._state.adding = False
+
+    @admin.display(description=_("left out"), ordering="n_left_out")
+    def left_out_count(self, obj: DataSelection) -> int:
+        return obj.n_left_out
+
+    @admin.display(description=_("scope"))
+    def scope(self, obj: DataSelection) -> str:
+        return SELECTION_SCOPES.get(obj.rules.get("scope", "all"), "")
+
+    @admin.display(description=_("rules and counts"))
+    def summary_shown(self, obj: DataSelection) -> str:
+        return selection_block(obj, without="")
+
+    @admin.display(description=_("tasks left out"))
+    def left_out_shown(self, obj: DataSelection) -> str:
+        if not obj.left_out:
+            return "–"
+        rows = format_html_join("", '<tr><td><a href="{}">task {}</a></td><td>{}</td><td>{}</td><td>{}</td></tr>', (
+            (reverse("crowd:task_review", args=[r["task"]]), r["task"], r["worker"], r["task_id"],
+             "; ".join(r.get("messages") or r["reasons"]))
+            for r in obj.left_out))
+        return format_html('<table class="ifllm-kv"><thead><tr><th>task</th><th>worker</th><th>release/public id</th>'
+                           "<th>why</th></tr></thead><tbody>{}</tbody></table>", rows)
+
+    @admin.display(description=_("kept by staff despite failing"))
+    def kept_despite_shown(self, obj: DataSelection) -> str:
+        kept = (obj.summary or {}).get("kept_despite", [])
+        if not kept:
+            return "–"
+        rows = format_html_join("", '<tr><td><a href="{}">task {}</a></td><td>{}</td><td>{}</td></tr>', (
+            (reverse("crowd:task_review", args=[r["task"]]), r["task"], r["worker"], "; ".join(r["overrode"]))
+            for r in kept))
+        return format_html('<table class="ifllm-kv"><tbody>{}</tbody></table>', rows)
+
+
+@admin.action(description=_("Create a data selection from the QC thresholds…"), permissions=["review"])
+def create_selection(modeladmin: admin.ModelAdmin, request: HttpRequest, queryset: QuerySet):
+    """Opens the selection form with the QC defaults (the selected rows do not matter: a selection
+    judges every task)."""
+    return HttpResponseRedirect(reverse("admin:collection_dataselection_add"))
+
+
+TaskQCAdmin.actions = [*TaskQCAdmin.actions, create_selection]

@@ -56,11 +56,17 @@ def export_dataset(
     formats: list[str] | None = None,
     include_free_text: bool = False,
     include_demographics: bool = True,
+    selection_pk: int | None = None,
 ) -> dict:
-    """Export the cleaned, pseudonymised dataset to ``path`` (see ``services.dataset_export``)."""
+    """Export the pseudonymised dataset of data selection ``selection_pk`` (default: every task
+    not excluded by staff) to ``path`` (see ``services.dataset_export``)."""
+    from collection.models import DataSelection
+
     from .services import dataset_export
 
+    selection = DataSelection.objects.get(pk=selection_pk) if selection_pk is not None else None
     return dataset_export(
+        selection=selection,
         path=path,
         formats=tuple(formats or ("release", "parquet", "hf")),
         include_free_text=include_free_text,

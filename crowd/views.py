@@ -55,6 +55,17 @@ def _threshold_inputs(request: HttpRequest, defaults: dict[str, float | None]) -
     return out
 
 
+def selection_link(thresholds: dict[str, float | None], *, scope: str = "all", study: Study | None = None) -> str:
+    """The admin's "add data selection" form, filled with these thresholds (empty = rule off)."""
+    from urllib.parse import urlencode
+
+    query = {name: "" if value is None else f"{value:g}" for name, value in thresholds.items()}
+    query["scope"] = scope if scope in ("all", "site", "release") else "all"
+    if study is not None:
+        query["study"] = str(study.pk)
+    return f"{reverse('admin:collection_dataselection_add')}?{urlencode(query)}"
+
+
 def _svg(fig: Any) -> str:
     import matplotlib.pyplot as plt
 
@@ -271,6 +282,8 @@ class QCDistributionView(StaffPage):
             "level": level,
             "thresholds": [(r.name, r.label, thresholds.get(r.name)) for r in qc.RULES],
             "n_rows": len(table),
+            "can_select": self.request.user.has_perm("collection.add_dataselection"),
+            "selection_url": selection_link(thresholds, scope=source, study=study),
         }
 
 
@@ -320,6 +333,8 @@ class ReleaseExclusionView(StaffPage):
             .distinct()
             .count(),
             "can_review": self.request.user.has_perm("crowd.review_task"),
+            "can_select": self.request.user.has_perm("collection.add_dataselection"),
+            "selection_url": selection_link(thresholds, scope="release"),
         }
 
     def post(self, request: HttpRequest) -> HttpResponse:

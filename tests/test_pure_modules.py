@@ -36,6 +36,7 @@ PURE = [
     "crowd/plots.py",
     "crowd/prolific.py",
     "crowd/qc.py",
+    "crowd/selection.py",
     "crowd/trajectory.py",
 ]
 FORBIDDEN_LIBRARIES = {"django", "rest_framework", "drf_spectacular", "celery", "kombu"}

@@ -26,6 +26,7 @@ from .platform import (
     workers_notify,
 )
 from .qc import release_worker_table, task_completed, task_exclude, task_keep, task_qc_compute, task_study
+from .selection import data_selection_create, selection_candidates, selection_frame
 
 __all__ = [
     "eyetracking",
@@ -34,6 +35,7 @@ __all__ = [
     "assignment_match",
     "assignment_reject",
     "bonus_pay",
+    "data_selection_create",
     "dataset_export",
     "hit_create",
     "hit_create_retry",
@@ -43,6 +45,8 @@ __all__ = [
     "mturk_for",
     "prolific_submissions_import",
     "release_worker_table",
+    "selection_candidates",
+    "selection_frame",
     "task_completed",
     "task_exclude",
     "task_keep",

@@ -61,15 +61,20 @@ def one_of_each(*, task: Task, user: User, tag: str = "a") -> None:
         created_by=user,
     )
     AuditLog.objects.create(user=user, platform=study.platform, operation="ListHITs", request={}, ok=True, study=study)
-    run = RewardModelRun.objects.create(name=f"run-{tag}", job=job, created_by=user, n_samples=1)
+    from crowd.services import data_selection_create
+
+    selection = data_selection_create(name=f"selection-{tag}")  # judged by the real rules, on the real QC rows
+    run = RewardModelRun.objects.create(name=f"run-{tag}", job=job, created_by=user, n_samples=1, selection=selection)
     RewardPrediction.objects.create(
         run=run, turn=turn, model_name="gaze", protocol="worker-cv", prob_1=0.6, predicted=1, p_winner=0.6
     )
     AnalysisFigure.objects.create(name=f"fig-{tag}", title=f"Figure {tag}", job=job, png=_png(), svg="<svg/>")
     Leaderboard.objects.create(
-        name=f"board-{tag}", job=job, created_by=user, csv="model,score\n", png=_png(), svg="<svg/>"
+        name=f"board-{tag}", job=job, created_by=user, csv="model,score\n", png=_png(), svg="<svg/>",
+        selection=selection,
     )
-    dataset = PreferenceDataset.objects.create(name=f"prefs-{tag}", source=PreferenceDataset.Source.EXPLICIT)
+    dataset = PreferenceDataset.objects.create(name=f"prefs-{tag}", source=PreferenceDataset.Source.EXPLICIT,
+                                               selection=selection)
     PreferencePair.objects.create(
         dataset=dataset, turn=turn, prompt=turn.query, chosen=turn.response_1, rejected="worse",
         chosen_side=1, split=PreferencePair.Split.TRAIN,

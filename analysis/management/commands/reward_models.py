@@ -23,6 +23,8 @@ class Command(BaseCommand):
         parser.add_argument("--no-worker-normalise", action="store_true")
         parser.add_argument("--text", action="store_true", help="add the MiniLM text models")
         parser.add_argument("--name", default="")
+        parser.add_argument("--selection", type=int,
+                            help="id of a data selection: use its tasks (the paper's quality filter is then off)")
         parser.add_argument("--calibration", choices=["platt", "isotonic", "none"], default=DEFAULT_PARAMS["calibration"])  # noqa: E501
         parser.add_argument("--calibration-fit", choices=["crossfit", "inner"],
                             default=DEFAULT_PARAMS["calibration_fit"],
@@ -59,7 +61,14 @@ class Command(BaseCommand):
             errors = transfer_worker_errors(params)
             if errors:
                 raise CommandError("; ".join(f"{k}: {v}" for k, v in errors.items()))
-        run = RewardModelRun.objects.create(name=opts["name"], params=params)
+        selection = None
+        if opts["selection"] is not None:
+            from collection.models import DataSelection
+
+            selection = DataSelection.objects.filter(pk=opts["selection"]).first()
+            if selection is None:
+                raise CommandError(f"--selection: no data selection {opts['selection']}")
+        run = RewardModelRun.objects.create(name=opts["name"], params=params, selection=selection)
 
         def progress(pct: float, message: str = "") -> None:
             sys.stderr.write(f"\r{pct:5.1f}% {message:60s}")
