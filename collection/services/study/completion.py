@@ -13,6 +13,7 @@ from ... import signals
 from ...models import (
     Task,
 )
+from ..trajectory import task_rates_store
 from .base import StudyError, _lock_in
 from .turns import task_chat_progress
 
@@ -92,5 +93,6 @@ def task_complete(*, task: Task) -> Task:
     task.status = Task.Status.COMPLETED
     task.finished_at = timezone.now()
     task.save(update_fields=["completion_code", "status", "finished_at"])
+    task_rates_store(task=task)  # again: the chat's last samples arrived after it ended
     signals.task_completed.send(sender=Task, task=task)
     return task
