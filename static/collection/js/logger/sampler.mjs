@@ -124,7 +124,7 @@ export class Sampler {
 
   /** One instant of one signal: its abs row and one row per box. */
   sample(signal, point, t, flags) {
-    const epoch = Date.now() - (performance.now() - t);
+    const epoch = Math.round(Date.now() - (performance.now() - t)); // the column is integer ms
     const common = {
       page_timer_ms: t, epoch_ms: epoch, turn_id: this.turnId(), ...flags,
       viewport_w: window.innerWidth, viewport_h: window.innerHeight,
