@@ -5,7 +5,7 @@
   a point on a character gives that character's index. Injected gaze, real page, real server.
 * Head in box: computed from the REAL WebGazer's eye patches while its preview is hidden (the chat
   page hides it): true on samples with the face video in the fake camera, false with Chromium's
-  default (faceless) camera.
+  default (faceless) camera (test_logger_noface_browser.py: one Chromium per module).
 
 The worker reaches the chat through the study's own services (tests.site.conftest helpers, with a
 Django test client), and the browser continues that session: the tests are about the chat page.
@@ -137,11 +137,26 @@ def test_char_index_only_inside_a_character(browser, asgi_server):
     context.close()
 
 
-def _head_in_box(browser, base_url: str, worker_id: str) -> tuple[object, dict]:
+#: WebGazer learns 9 screen points from the current face frame (as calibration clicks would), so
+#: that it predicts on the chat page (the test reached it without the calibration page).
+TEACH = """async () => {
+  for (let round = 0; round < 3; round += 1) {
+    for (const fx of [0.1, 0.5, 0.9]) for (const fy of [0.1, 0.5, 0.9]) {
+      window.webgazer.recordScreenPosition(innerWidth * fx, innerHeight * fy, 'click');
+    }
+    await new Promise((r) => setTimeout(r, 300));
+  }
+}"""
+
+
+def _head_in_box(browser, base_url: str, worker_id: str, *, teach: bool = False) -> tuple[object, dict]:
     context, page, task = _chat_page(browser, base_url, worker_id, mode=Mode.POINTWISE)
     # The chat page hides WebGazer's preview (and with it the face feedback box).
     assert page.evaluate("getComputedStyle(document.getElementById('webgazerVideoContainer')).display") == "none"
-    page.wait_for_function("() => window.ifllmLogger.stats.samples.gaze >= 15", timeout=90_000)
+    page.wait_for_function("() => window.ifllmLogger.stats.samples.gaze >= 3", timeout=90_000)
+    if teach:
+        page.evaluate(TEACH)
+    page.wait_for_function("() => window.ifllmLogger.stats.samples.gaze >= 20", timeout=90_000)
     stats = page.evaluate("window.ifllmLogger.stats")
     gaze = _stored_gaze(task, page)
     context.close()
@@ -149,17 +164,13 @@ def _head_in_box(browser, base_url: str, worker_id: str) -> tuple[object, dict]:
 
 
 def test_head_in_box_with_a_face_real_webgazer(face_browser, asgi_server):
-    gaze, stats = _head_in_box(face_browser, asgi_server, "head-face")
+    gaze, stats = _head_in_box(face_browser, asgi_server, "head-face", teach=True)
     known = gaze["head_in_box"].dropna()
-    assert len(known) == len(gaze) >= 15
+    assert len(known) == len(gaze) >= 20
     # The face video's eyes sit inside the box once the face mesh has found them.
     assert known.astype(bool).mean() > 0.8, known.tolist()
     assert (~gaze["no_face"]).mean() > 0.8
-
-
-def test_head_in_box_without_a_face_real_webgazer(browser, asgi_server):
-    gaze, stats = _head_in_box(browser, asgi_server, "head-noface")
-    known = gaze["head_in_box"].dropna()
-    assert len(known) == len(gaze) >= 15
-    assert not known.astype(bool).any()
-    assert gaze["no_face"].all()
+    # ... also on the samples with a gaze prediction (the ones the features and QC read).
+    predicted = gaze[gaze["x"].notna()]
+    assert len(predicted) >= 5, stats
+    assert predicted["head_in_box"].astype(bool).all()
