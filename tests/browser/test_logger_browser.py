@@ -39,7 +39,7 @@ def _chat_page(browser, base_url: str, worker_id: str, *, mode: str, init_script
     study_content()
     cfg = StudySettings.objects.first() or StudySettings.objects.create()
     cfg.min_turns, cfg.min_seconds, cfg.bullet_probability = 1, 5, 0.0
-    cfg.pointwise_quota = 100 if mode == Mode.POINTWISE else 0
+    cfg.pointwise_quota, cfg.pairwise_quota = (100, 0) if mode == Mode.POINTWISE else (0, 100)
     cfg.save()
     client = Client()
     enter_lab(client, worker_id)
@@ -47,7 +47,7 @@ def _chat_page(browser, base_url: str, worker_id: str, *, mode: str, init_script
     (task,) = choose(client)
     pass_calibration(client, task)
     task.refresh_from_db()
-    assert task.status == Task.Status.CHATTING
+    assert task.status == Task.Status.CHATTING and task.mode == mode, (task.status, task.mode)
     context = browser.new_context(viewport={"width": viewport[0], "height": viewport[1]}, base_url=base_url)
     host = base_url.split("//")[1].split(":")[0]
     context.add_cookies([{"name": "sessionid", "value": client.cookies["sessionid"].value, "domain": host,

@@ -51,7 +51,7 @@ test('mouse: every slot, with the position at that time, caught up after a busy 
   move(260, 3);
   s.mouseCatchUp(420); // the page was busy from 0 to 420 ms: slots 0..400 are written now
   assert.deepEqual(rows.map((r) => [r.page_timer_ms, r.x]), [[0, null], [100, 1], [200, 2], [300, 3], [400, 3]]);
-  s.mouseCatchUp(5000); // a stall over a second (a background tab): skipped, not invented
+  s.mouseCatchUp(5000); // a stall over 3 s (a throttled tab): skipped, not invented
   assert.deepEqual(rows.slice(5).map((r) => r.page_timer_ms), [5000]);
   s.stop();
   assert.ok(rows.every((r) => r.signal === 'mouse' && r.head_in_box === null));

@@ -21,8 +21,9 @@
 import { charAtPoint } from './hittest.mjs';
 
 const SNIPPET_RADIUS = 15;
-/** Mouse slots older than this when the page gets to them are skipped (throttled tab). */
-const MAX_CATCH_UP_MS = 1000;
+/** Mouse slots older than this when the page gets to them are skipped (a throttled tab; a hidden
+ * one is skipped anyway). Long enough for a slow face-mesh frame on a loaded computer. */
+const MAX_CATCH_UP_MS = 3000;
 
 /** Caret offset (and its text node) the browser gives for a viewport point, or null. */
 function caretAt(x, y) {
