@@ -88,7 +88,6 @@ function draw() {
 draw();
 setInterval(draw, 33);
 const stream = canvas.captureStream(30);
-window.CANVAS = canvas; window.STREAM = stream;
 navigator.mediaDevices.getUserMedia = async () => stream;
 
 const wg = window.webgazer;
@@ -97,10 +96,8 @@ wg.params.applyKalmanFilter = cfg.kalman;
 wg.saveDataAcrossSessions(false);
 const tracker = wg.getTracker();
 const getEyePatches = tracker.getEyePatches.bind(tracker);
-window.PATCH_CALLS = [];
 tracker.getEyePatches = async (...args) => {
   const p = await getEyePatches(...args);
-  if (window.PATCH_CALLS.length < 20) window.PATCH_CALLS.push([args[2], args[3], p === null ? 'null' : p === false ? 'false' : 'ok']);
   if (p && !eyes) {
     eyes = [p.left, p.right].map((e) => ({ x: e.imagex, y: e.imagey, w: e.width, h: e.height }));
   }
@@ -167,7 +164,8 @@ for (const [fx, fy] of [[0.5, 0.5], [0.2, 0.2], [0.8, 0.2], [0.2, 0.8], [0.8, 0.
   const from = performance.now();
   await wait(2000);
   const preds = calls.filter((c) => c.t >= from && c.p).map((c) => Math.hypot(c.p.x - x, c.p.y - y));
-  targets.push({ fx, fy, n: preds.length, error: preds.length ? preds.reduce((a, b) => a + b, 0) / preds.length : null });
+  const error = preds.length ? preds.reduce((a, b) => a + b, 0) / preds.length : null;
+  targets.push({ fx, fy, n: preds.length, error });
 }
 const seconds = (performance.now() - t0) / 1000;
 clearTimeout(oldTimer); sampler.stop();
@@ -218,11 +216,7 @@ def _run(browser, base: str, name: str, timeout_s: float) -> dict:
         page.wait_for_function("() => window.RESULT", timeout=timeout_s * 1000, polling=1000)
         result = page.evaluate("window.RESULT")
     except Exception as exc:  # report the page's own error and stage, not only the timeout
-        stage = page.evaluate("""() => { const v = document.querySelector('video'); const c = document.createElement('canvas');
-          c.width = 64; c.height = 48; const x = c.getContext('2d'); x.drawImage(v, 0, 0, 64, 48);
-          const d = x.getImageData(0, 0, 64, 48).data; let s = 0; for (let i = 0; i < d.length; i += 4) s += d[i];
-          const e = window.CANVAS.getContext('2d').getImageData(0, 0, 640, 480).data; let m = 0; for (let i = 0; i < e.length; i += 4) m += e[i];
-          return [window.STAGE, v.videoWidth, s / (d.length / 4), v.srcObject === window.STREAM, m / (e.length / 4), v.paused, v.currentTime]; }""")
+        stage = page.evaluate("window.STAGE")
         raise RuntimeError(f"{name}: stage {stage}: {errors or exc} {console[-5:]}") from exc
     finally:
         page.close()
@@ -252,7 +246,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--settings", default=",".join(SETTINGS), help="comma-separated, of: " + ", ".join(SETTINGS))
     parser.add_argument("--repeat", type=int, default=1, help="runs per setting (the median is printed)")
-    parser.add_argument("--timeout", type=float, default=float(os.environ.get("BENCH_TIMEOUT", 180)), help="seconds per run")
+    parser.add_argument("--timeout", type=float, default=300.0, help="seconds per run")
     args = parser.parse_args()
     names = [n for n in args.settings.split(",") if n]
     unknown = set(names) - set(SETTINGS)
@@ -279,9 +273,9 @@ def main() -> None:
                     t = time.monotonic()
                     r = _run(browser, base, name, args.timeout)
                     results[name].append(r)
+                    per_target = [(t["n"], None if t["error"] is None else round(t["error"])) for t in r["targets"]]
                     print(f"# {name}: camera {r['camera']}, {time.monotonic() - t:.0f} s, "
-                          f"targets {[(t['n'], None if t['error'] is None else round(t['error'])) for t in r['targets']]}",
-                          flush=True)
+                          f"(predictions, error px) per target {per_target}", flush=True)
             browser.close()
         server.shutdown()
         load = os.getloadavg()

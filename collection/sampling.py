@@ -15,21 +15,25 @@ import numpy as np
 import pandas as pd
 
 
-def signal_instants(samples: pd.DataFrame, signal: str) -> np.ndarray:
-    """Sorted epoch times (ms) of the distinct instants of one signal.
+def instant_rows(samples: pd.DataFrame, signal: str) -> pd.DataFrame:
+    """One row per recorded instant of ``signal``.
 
-    One instant has an ``abs`` row and a row per box: the ``abs`` rows are counted (else ``box1``,
+    One instant has an ``abs`` row and a row per box: the ``abs`` rows are taken (else ``box1``,
     for data without them), one per (page timer, epoch) pair.
     """
-    if samples.empty:
-        return np.empty(0)
     sig = samples[samples["signal"].astype(str) == signal]
     for frame in ("abs", "box1"):
         part = sig[sig["frame"].astype(str) == frame]
         if len(part):
-            part = part.drop_duplicates(["page_timer_ms", "epoch_ms"])
-            return np.sort(part["epoch_ms"].dropna().to_numpy(dtype="float64"))
-    return np.empty(0)
+            return part.drop_duplicates(["page_timer_ms", "epoch_ms"])
+    return sig.iloc[0:0]
+
+
+def signal_instants(samples: pd.DataFrame, signal: str) -> np.ndarray:
+    """Sorted epoch times (ms) of the distinct instants of one signal (:func:`instant_rows`)."""
+    if samples.empty:
+        return np.empty(0)
+    return np.sort(instant_rows(samples, signal)["epoch_ms"].dropna().to_numpy(dtype="float64"))
 
 
 def achieved_rates(samples: pd.DataFrame) -> dict[str, Any]:

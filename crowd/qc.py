@@ -29,7 +29,7 @@ from analysis.features.config import FeatureConfig
 from analysis.features.extract import turn_side_table
 from analysis.features.quality import gaze_in_response_share, max_index_score
 from analysis.matching import match_task, order_turns
-from collection.sampling import achieved_rates
+from collection.sampling import achieved_rates, instant_rows
 
 #: Shortest pause between consecutive samples that counts as a gap in the logs.
 GAP_S = 2.0
@@ -86,16 +86,6 @@ def _missing(value: Any) -> bool:
 
 
 # --------------------------------------------------------------------------- figures
-def _instants(samples: pd.DataFrame, signal: str) -> pd.DataFrame:
-    """One row per recorded instant of ``signal``: the abs rows (else box1), de-duplicated."""
-    sig = samples[samples["signal"].astype(str) == signal]
-    for frame in ("abs", "box1"):
-        part = sig[sig["frame"].astype(str) == frame]
-        if len(part):
-            return part.drop_duplicates(["page_timer_ms", "epoch_ms"])
-    return sig.iloc[0:0]
-
-
 def sampling_stats(samples: pd.DataFrame) -> dict[str, float | int | None]:
     """Samples per signal and the gaze sampling rate.
 
@@ -113,7 +103,7 @@ def sampling_stats(samples: pd.DataFrame) -> dict[str, float | int | None]:
         ``mouse_rate_hz``: the achieved rates over the window of both signals
         (:func:`collection.sampling.achieved_rates`, the figures the site stores on the task).
     """
-    gaze, mouse = _instants(samples, "gaze"), _instants(samples, "mouse")
+    gaze, mouse = instant_rows(samples, "gaze"), instant_rows(samples, "mouse")
     t = np.sort(gaze["epoch_ms"].dropna().to_numpy(dtype="float64"))
     rate = interval = None
     if len(t) >= 2 and t[-1] > t[0]:

@@ -5,7 +5,6 @@ QC's gap window ends at the chat's end, not after the post-task questions."""
 
 from __future__ import annotations
 
-import json
 import time
 from datetime import timedelta
 
@@ -19,7 +18,7 @@ from crowd import qc
 from crowd.services import task_qc_compute
 
 from .test_batches import make_columns, post
-from .test_site_qc import _answer
+from .test_site_qc import ask, rate
 
 pytestmark = pytest.mark.django_db
 
@@ -43,18 +42,11 @@ def _columns(turn_id: int, t0: int, seconds: float, *, gaze_hz: float, mouse_hz:
 def _chat(client, task: Task, t0: int) -> None:
     """Three rated turns and 30 s of samples at 4 Hz gaze / 10 Hz mouse."""
     for k in range(3):
-        r = client.post(reverse("collection:api_turns", kwargs={"task_id": task.pk}),
-                        {"query": f"Question number {k}?"}, content_type="application/json")
-        assert r.status_code == 201, r.content
-        turn_id = r.json()["id"]
-        _answer(client, task, turn_id)
+        turn_id = ask(client, task, k)
         body = {"seq": k, "idempotency_key": f"rates:{task.pk}:{k}",
                 "columns": _columns(turn_id, t0 + 10_000 * k, 9.9, gaze_hz=4.0, mouse_hz=10.0)}
         assert post(client, task, body).status_code == 201
-        ratings = {"likert_1": 4} | ({"better_than_previous": True} if k else {})
-        r = client.post(reverse("collection:api_turn_rate", kwargs={"task_id": task.pk, "turn_id": turn_id}),
-                        json.dumps(ratings), content_type="application/json")
-        assert r.status_code == 200, r.content
+        rate(client, task, turn_id, k)
 
 
 def test_chat_end_and_achieved_rates_stored_and_gap_window(chatting) -> None:
