@@ -89,7 +89,7 @@ class LLMModelAdmin(admin.ModelAdmin):
 class TaskAdmin(admin.ModelAdmin):
     list_display = [
         "id", "worker", "topic", "mode", "status", "n_turns", "calibration_score",
-        "n_samples", "gaze_rate_hz", "mouse_rate_hz", "excluded", "finished_at",
+        "n_samples", "gaze_hz", "mouse_hz", "excluded", "finished_at",
     ]
     list_filter = ["mode", "status", "excluded", "worker__platform", "model_1", "model_2"]
     search_fields = ["worker__pseudonym", "topic__title", "completion_code", "assignment_id", "summary"]
@@ -124,6 +124,14 @@ class TaskAdmin(admin.ModelAdmin):
     @admin.display(description=_("samples"), ordering="n_samples_total")
     def n_samples(self, obj: Task) -> int:
         return obj.n_samples_total
+
+    @admin.display(description=_("gaze Hz"), ordering="gaze_rate_hz")
+    def gaze_hz(self, obj: Task) -> str:
+        return "–" if obj.gaze_rate_hz is None else f"{obj.gaze_rate_hz:.1f}"
+
+    @admin.display(description=_("mouse Hz"), ordering="mouse_rate_hz")
+    def mouse_hz(self, obj: Task) -> str:
+        return "–" if obj.mouse_rate_hz is None else f"{obj.mouse_rate_hz:.1f}"
 
     @admin.display(description=_("streams"))
     def trajectories(self, obj: Task) -> str:
