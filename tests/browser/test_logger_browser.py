@@ -5,7 +5,8 @@
   a point on a character gives that character's index. Injected gaze, real page, real server.
 * Head in box: computed from the REAL WebGazer's eye patches while its preview is hidden (the chat
   page hides it): true on samples with the face video in the fake camera, false with Chromium's
-  default (faceless) camera (test_logger_noface_browser.py: one Chromium per module).
+  default (faceless) camera (test_logger_face_browser.py and test_logger_noface_browser.py: one
+  Chromium per module).
 
 The worker reaches the chat through the study's own services (tests.site.conftest helpers, with a
 Django test client), and the browser continues that session: the tests are about the chat page.
@@ -34,10 +35,10 @@ window.IFLLM_TEST_GAZE = () => window.__gaze;
 def _chat_page(browser, base_url: str, worker_id: str, *, mode: str, init_script: str | None = None,
                viewport=(1366, 768)):
     """A page on the chat step of a fresh task (pointwise or pairwise), and the task."""
-    from collection.models import StudySettings
+    from collection.services import study
 
     study_content()
-    cfg = StudySettings.objects.first() or StudySettings.objects.create()
+    cfg = study.study_settings_get()
     cfg.min_turns, cfg.min_seconds, cfg.bullet_probability = 1, 5, 0.0
     cfg.pointwise_quota, cfg.pairwise_quota = (100, 0) if mode == Mode.POINTWISE else (0, 100)
     cfg.save()
@@ -161,16 +162,3 @@ def _head_in_box(browser, base_url: str, worker_id: str, *, teach: bool = False)
     gaze = _stored_gaze(task, page)
     context.close()
     return gaze[gaze["frame"].astype(str) == "abs"], stats
-
-
-def test_head_in_box_with_a_face_real_webgazer(face_browser, asgi_server):
-    gaze, stats = _head_in_box(face_browser, asgi_server, "head-face", teach=True)
-    known = gaze["head_in_box"].dropna()
-    assert len(known) == len(gaze) >= 20
-    # The face video's eyes sit inside the box once the face mesh has found them.
-    assert known.astype(bool).mean() > 0.8, known.tolist()
-    assert (~gaze["no_face"]).mean() > 0.8
-    # ... also on the samples with a gaze prediction (the ones the features and QC read).
-    predicted = gaze[gaze["x"].notna()]
-    assert len(predicted) >= 5, stats
-    assert predicted["head_in_box"].astype(bool).all()
