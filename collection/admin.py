@@ -89,18 +89,22 @@ class LLMModelAdmin(admin.ModelAdmin):
 class TaskAdmin(admin.ModelAdmin):
     list_display = [
         "id", "worker", "topic", "mode", "status", "n_turns", "calibration_score",
-        "n_samples", "excluded", "finished_at",
+        "n_samples", "gaze_hz", "mouse_hz", "excluded", "finished_at",
     ]
     list_filter = ["mode", "status", "excluded", "worker__platform", "model_1", "model_2"]
     search_fields = ["worker__pseudonym", "topic__title", "completion_code", "assignment_id", "summary"]
     list_select_related = ["worker", "topic"]
     autocomplete_fields = ["worker", "topic"]
-    readonly_fields = ["trajectories", "calibration", "validation", "raw_overrides", "extra"]
+    readonly_fields = [
+        "trajectories", "calibration", "validation", "raw_overrides", "extra", "chat_ended_at", "gaze_rate_hz",
+        "mouse_rate_hz",
+    ]
     inlines = [TurnInline]
     fieldsets = [
         (None, {"fields": ["worker", "topic", "mode", "model_1", "model_2", "status", "excluded"]}),
         (_("Calibration"), {"fields": ["calibration_score", "calibration", "validation"]}),
-        (_("Timing"), {"fields": ["started_at", "chat_started_at", "finished_at"]}),
+        (_("Timing"), {"fields": ["started_at", "chat_started_at", "chat_ended_at", "finished_at"]}),
+        (_("Achieved sampling rates (from the stored samples)"), {"fields": ["gaze_rate_hz", "mouse_rate_hz"]}),
         (
             _("Post-task answers"),
             {"fields": ["summary", "understand_before", "understand_after", "copy_sentence", "feedback"]},
@@ -120,6 +124,14 @@ class TaskAdmin(admin.ModelAdmin):
     @admin.display(description=_("samples"), ordering="n_samples_total")
     def n_samples(self, obj: Task) -> int:
         return obj.n_samples_total
+
+    @admin.display(description=_("gaze Hz"), ordering="gaze_rate_hz")
+    def gaze_hz(self, obj: Task) -> str:
+        return "–" if obj.gaze_rate_hz is None else f"{obj.gaze_rate_hz:.1f}"
+
+    @admin.display(description=_("mouse Hz"), ordering="mouse_rate_hz")
+    def mouse_hz(self, obj: Task) -> str:
+        return "–" if obj.mouse_rate_hz is None else f"{obj.mouse_rate_hz:.1f}"
 
     @admin.display(description=_("streams"))
     def trajectories(self, obj: Task) -> str:

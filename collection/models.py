@@ -150,10 +150,21 @@ class Task(models.Model):
     validation = models.JSONField(default=dict, blank=True)
     started_at = models.DateTimeField(null=True, blank=True)
     chat_started_at = models.DateTimeField(null=True, blank=True)
+    chat_ended_at = models.DateTimeField(
+        null=True, blank=True, help_text=_("When the worker finished the chat (QC's log-gap window ends here).")
+    )
     finished_at = models.DateTimeField(null=True, blank=True)
     last_seen_at = models.DateTimeField(
         null=True, blank=True, editable=False,
         help_text=_("Last page of this task the worker opened (one of the signs of activity expiry reads)."),
+    )
+    gaze_rate_hz = models.FloatField(
+        null=True, blank=True,
+        help_text=_("Gaze samples per second the task achieved, measured on the server from its stored samples."),
+    )
+    mouse_rate_hz = models.FloatField(
+        null=True, blank=True,
+        help_text=_("Mouse samples per second the task achieved, measured on the server from its stored samples."),
     )
     # Post-task questionnaire
     summary = models.TextField(blank=True)

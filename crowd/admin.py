@@ -434,7 +434,8 @@ admin.site.register(Task, TaskAdmin)
 class TaskQCAdmin(_Roles, admin.ModelAdmin):
     list_display = [
         "task_link", "worker", "platform", "status", "flagged", "reason_list", "response_score",
-        "max_index_score", "calibration_score", "sampling_rate_hz", "max_log_gap_s", "decision", "excluded",
+        "max_index_score", "calibration_score", "sampling_rate_hz", "mouse_rate_hz", "max_log_gap_s", "decision",
+        "excluded",
     ]
     list_filter = [
         "flagged", FlagFilter, "decision", "study", "task__worker__platform", "task__status", "task__mode",
@@ -469,6 +470,11 @@ class TaskQCAdmin(_Roles, admin.ModelAdmin):
     @admin.display(description=_("status"), ordering="task__status")
     def status(self, obj: TaskQC) -> str:
         return obj.task.status
+
+    @admin.display(description=_("mouse rate (Hz)"), ordering="task__mouse_rate_hz")
+    def mouse_rate_hz(self, obj: TaskQC) -> str:
+        rate = (obj.metrics or {}).get("mouse_rate_hz")
+        return "–" if rate is None else f"{rate:.1f}"
 
     @admin.display(description=_("excluded"), boolean=True, ordering="task__excluded")
     def excluded(self, obj: TaskQC) -> bool:

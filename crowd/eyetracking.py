@@ -37,7 +37,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from .qc import _instants as qc_instants
+from collection.sampling import instant_rows as qc_instants
 
 #: What the report writes where a figure does not exist in the imported release.
 NOT_IN_RELEASE = "not recorded in the release"

@@ -29,6 +29,7 @@ from analysis.features.config import FeatureConfig
 from analysis.features.extract import turn_side_table
 from analysis.features.quality import gaze_in_response_share, max_index_score
 from analysis.matching import match_task, order_turns
+from collection.sampling import achieved_rates, instant_rows
 
 #: Shortest pause between consecutive samples that counts as a gap in the logs.
 GAP_S = 2.0
@@ -85,16 +86,6 @@ def _missing(value: Any) -> bool:
 
 
 # --------------------------------------------------------------------------- figures
-def _instants(samples: pd.DataFrame, signal: str) -> pd.DataFrame:
-    """One row per recorded instant of ``signal``: the abs rows (else box1), de-duplicated."""
-    sig = samples[samples["signal"].astype(str) == signal]
-    for frame in ("abs", "box1"):
-        part = sig[sig["frame"].astype(str) == frame]
-        if len(part):
-            return part.drop_duplicates(["page_timer_ms", "epoch_ms"])
-    return sig.iloc[0:0]
-
-
 def sampling_stats(samples: pd.DataFrame) -> dict[str, float | int | None]:
     """Samples per signal and the gaze sampling rate.
 
@@ -108,19 +99,24 @@ def sampling_stats(samples: pd.DataFrame) -> dict[str, float | int | None]:
     dict
         ``n_gaze_samples``, ``n_mouse_samples`` (instants, not rows), ``sampling_rate_hz``
         ((n - 1) / span of the gaze epoch times; None with fewer than 2 instants) and
-        ``median_interval_ms`` (median gap between consecutive gaze instants).
+        ``median_interval_ms`` (median gap between consecutive gaze instants); ``gaze_rate_hz`` and
+        ``mouse_rate_hz``: the achieved rates over the window of both signals
+        (:func:`collection.sampling.achieved_rates`, the figures the site stores on the task).
     """
-    gaze, mouse = _instants(samples, "gaze"), _instants(samples, "mouse")
+    gaze, mouse = instant_rows(samples, "gaze"), instant_rows(samples, "mouse")
     t = np.sort(gaze["epoch_ms"].dropna().to_numpy(dtype="float64"))
     rate = interval = None
     if len(t) >= 2 and t[-1] > t[0]:
         rate = float((len(t) - 1) / ((t[-1] - t[0]) / 1000.0))
         interval = float(np.median(np.diff(t)))
+    achieved = achieved_rates(samples)
     return {
         "n_gaze_samples": len(gaze),
         "n_mouse_samples": len(mouse),
         "sampling_rate_hz": rate,
         "median_interval_ms": interval,
+        "gaze_rate_hz": achieved["gaze_rate_hz"],
+        "mouse_rate_hz": achieved["mouse_rate_hz"],
     }
 
 
@@ -213,17 +209,21 @@ def task_metrics(
     summary: str = "",
     started_ms: float | None = None,
     finished_ms: float | None = None,
+    chat_ended_ms: float | None = None,
 ) -> dict[str, Any]:
     """Every QC figure of one task (see :data:`RULES` for those that can flag it).
 
     Time on task is ``finished - started`` when both are known, else the span of the samples
-    (``time_on_task_source`` says which).
+    (``time_on_task_source`` says which). The gaps in the logs are looked for up to the end of
+    the chat (``chat_ended_ms``), where logging ends: the post-task questions that follow log
+    nothing, and counting them as missing data flagged nearly every real worker. Without it (tasks
+    from before it was stored, released tasks) there is no tail gap.
     """
     out: dict[str, Any] = {"calibration_score": calibration_score, "validation_passed": validation_passed}
     out.update(paper_scores(samples, turns, mode))
     out.update(sampling_stats(samples))
     out["head_in_box_share"] = head_in_box_share(samples)
-    out.update(log_gaps(samples, end_ms=finished_ms))
+    out.update(log_gaps(samples, end_ms=chat_ended_ms))
     out["summary_words"] = summary_words(summary)
     out["n_turns"] = len(turns)
     t = samples["epoch_ms"].dropna()

@@ -195,3 +195,19 @@ def trajectory_batch_ingest(*, task: Task, seq: int, columns: dict[str, pa.Array
             raise BatchConflict(f"batch {seq} of task {task.pk} is already stored with other samples") from None
         return IngestResult(chunk_id=stored[0], seq=seq, n_samples=stored[2], created=False)
     return IngestResult(chunk_id=chunk.pk, seq=seq, n_samples=chunk.n_samples, created=True)
+
+
+def task_rates_store(*, task: Task) -> Task:
+    """Measure the task's achieved gaze and mouse rates from its stored samples and store them.
+
+    Called when the chat ends (the page sends its queued samples first) and again at completion
+    (the last seconds of the chat arrive after the chat's end), so the figures come from what
+    the server holds, never from what a browser reports.
+    """
+    from ..sampling import achieved_rates
+    from ..selectors import task_samples
+
+    rates = achieved_rates(task_samples(task=task))
+    task.gaze_rate_hz, task.mouse_rate_hz = rates["gaze_rate_hz"], rates["mouse_rate_hz"]
+    task.save(update_fields=["gaze_rate_hz", "mouse_rate_hz"])
+    return task

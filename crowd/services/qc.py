@@ -61,6 +61,7 @@ def task_qc_compute(*, task: Task, thresholds: dict[str, float | None] | None = 
         # Release times are in the server's clock, sometimes hours off the samples' epoch.
         started_ms=None if imported else _ms(task.chat_started_at or task.started_at),
         finished_ms=None if imported else _ms(task.finished_at),
+        chat_ended_ms=None if imported else _ms(task.chat_ended_at),
     )
     reasons = qc.flag_reasons(metrics, thresholds)
     codes = [r["code"] for r in reasons]

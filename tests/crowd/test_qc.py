@@ -202,3 +202,41 @@ def test_compute_qc_job_on_the_imported_mini_release(mini_release: None, django_
         TaskQC.objects.filter(flags__contains=",summary_words,").exists()
         == TaskQC.objects.filter(summary_words__lt=5).exists()
     )
+
+
+def _chat_then_post_task(*, hole_s: float = 0.0) -> tuple[pd.DataFrame, float, float]:
+    """60 s of chat at 10 Hz (optionally with a hole of ``hole_s`` in the middle), the chat's end
+    0.5 s after the last sample, then 3 minutes of post-task questions (which log nothing)."""
+    samples = _samples([(10.0, 10.0, 3)] * 600)
+    late = samples["row"] >= 300
+    samples.loc[late, "epoch_ms"] = samples.loc[late, "epoch_ms"] + int(hole_s * 1000)
+    last = float(samples["epoch_ms"].max())
+    return samples, last + 500.0, last + 500.0 + 180_000.0
+
+
+def test_log_gap_window_ends_at_chat_end_not_completion() -> None:
+    """The post-task pages are not missing data: counted up to completion they were a 180 s gap
+    (flagged, > 30 s); counted up to the chat's end the task has no gap."""
+    samples, chat_end, finished = _chat_then_post_task()
+    assert qc.log_gaps(samples, end_ms=finished)["max_log_gap_s"] > 30  # the old window would flag
+    m = qc.task_metrics(samples, _turns(), mode="pointwise", started_ms=float(T0), finished_ms=finished,
+                        chat_ended_ms=chat_end, summary="I learned a lot about eye tracking.")
+    assert m["tail_gap_s"] == pytest.approx(0.5) and m["max_log_gap_s"] == pytest.approx(0.5)
+    assert "max_log_gap_s" not in {r["code"] for r in qc.flag_reasons(m, qc.DEFAULT_THRESHOLDS)}
+
+
+def test_log_gap_inside_the_chat_still_flags() -> None:
+    samples, chat_end, finished = _chat_then_post_task(hole_s=45.0)
+    m = qc.task_metrics(samples, _turns(), mode="pointwise", started_ms=float(T0), finished_ms=finished,
+                        chat_ended_ms=chat_end, summary="I learned a lot about eye tracking.")
+    assert m["max_log_gap_s"] == pytest.approx(45.1)
+    reason = next(r for r in qc.flag_reasons(m, qc.DEFAULT_THRESHOLDS) if r["code"] == "max_log_gap_s")
+    assert reason["message"] == "longest gap in the logs (s) 45.1 > 30"
+
+
+def test_missing_data_at_the_end_of_the_chat_still_flags() -> None:
+    """The last samples never arrived: the tail up to the chat's end is a gap."""
+    samples, chat_end, _ = _chat_then_post_task()
+    m = qc.task_metrics(samples, _turns(), mode="pointwise", chat_ended_ms=chat_end + 40_000)
+    assert m["tail_gap_s"] == pytest.approx(40.5)
+    assert "max_log_gap_s" in {r["code"] for r in qc.flag_reasons(m, qc.DEFAULT_THRESHOLDS)}

@@ -67,25 +67,36 @@ def _reading_columns(turn: Turn, t0: int, n: int, *, reads: bool) -> dict[str, l
     return cols
 
 
+def ask(client, task: Task, k: int) -> int:
+    """Turn ``k``: ask and stream its answer; returns the turn's id."""
+    r = client.post(reverse("collection:api_turns", kwargs={"task_id": task.pk}),
+                    {"query": f"Question number {k}?"}, content_type="application/json")
+    assert r.status_code == 201, r.content
+    turn_id = r.json()["id"]
+    _answer(client, task, turn_id)
+    return turn_id
+
+
+def rate(client, task: Task, turn_id: int, k: int) -> None:
+    """Rate turn ``k`` (4 stars; from the second turn on also "better than the previous")."""
+    ratings = {"likert_1": 4} | ({"better_than_previous": True} if k else {})
+    r = client.post(reverse("collection:api_turn_rate", kwargs={"task_id": task.pk, "turn_id": turn_id}),
+                    json.dumps(ratings), content_type="application/json")
+    assert r.status_code == 200, r.content
+
+
 def _run_task(client, task: Task, *, reads: bool) -> Task:
     """Three turns: ask, stream the answer, send the gaze batch, rate; then finish the chat."""
     t0 = int(time.time() * 1000)
     for k in range(3):
-        r = client.post(reverse("collection:api_turns", kwargs={"task_id": task.pk}),
-                        {"query": f"Question number {k}?"}, content_type="application/json")
-        assert r.status_code == 201, r.content
-        turn_id = r.json()["id"]
-        _answer(client, task, turn_id)
+        turn_id = ask(client, task, k)
         turn = Turn.objects.get(pk=turn_id)
         assert turn.response_1
         body = {"seq": k, "idempotency_key": f"qc:{task.pk}:{k}",
                 "columns": _reading_columns(turn, t0 + 20_000 * k, 100, reads=reads)}
         r = post(client, task, body)
         assert r.status_code == 201, r.content
-        ratings = {"likert_1": 4} | ({"better_than_previous": True} if k else {})
-        r = client.post(reverse("collection:api_turn_rate", kwargs={"task_id": task.pk, "turn_id": turn_id}),
-                        json.dumps(ratings), content_type="application/json")
-        assert r.status_code == 200, r.content
+        rate(client, task, turn_id, k)
     r = client.post(reverse("collection:api_finish", kwargs={"task_id": task.pk}))
     assert r.status_code == 200, r.content
     task.refresh_from_db()

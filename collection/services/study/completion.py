@@ -15,6 +15,7 @@ from ...models import (
     Task,
 )
 from ...sentences import copy_problem, normalise
+from ..trajectory import task_rates_store
 from .base import StudyError, _lock_in
 from .turns import task_chat_progress
 
@@ -100,5 +101,6 @@ def task_complete(*, task: Task) -> Task:
     task.status = Task.Status.COMPLETED
     task.finished_at = timezone.now()
     task.save(update_fields=["completion_code", "status", "finished_at"])
+    task_rates_store(task=task)  # again: the chat's last samples arrived after it ended
     signals.task_completed.send(sender=Task, task=task)
     return task

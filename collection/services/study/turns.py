@@ -14,6 +14,7 @@ from ...models import (
     Task,
     Turn,
 )
+from ..trajectory import task_rates_store
 from .base import MAX_QUERY_CHARS, StudyError, _lock_in, _rng
 from .workers import study_settings_get
 
@@ -163,5 +164,8 @@ def task_chat_finish(*, task: Task) -> Task:
             _("Please keep going for %(s)d more seconds.") % {"s": int(progress["seconds_left"]) + 1}, code="too_early"
         )
     task.status = Task.Status.POST_TASK
-    task.save(update_fields=["status"])
-    return task
+    # The chat ends here: QC's window for gaps in the logs ends at this moment, not at completion
+    # (the post-task pages log nothing).
+    task.chat_ended_at = timezone.now()
+    task.save(update_fields=["status", "chat_ended_at"])
+    return task_rates_store(task=task)

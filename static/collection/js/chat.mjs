@@ -257,6 +257,9 @@ async function finish() {
   finishButton.disabled = true;
   try {
     await answers.settled();
+    // The samples logged so far reach the server before the chat ends: it measures the task's
+    // achieved sampling rates from what it stores when the chat ends (the rest follow at once).
+    await window.ifllmLogger?.flush();
     const data = await postJSON(config.urls.finish);
     say(config.text.saving);
     await window.ifllmLogger?.finish();

@@ -4,6 +4,8 @@
 // e.g. `{centreMs, pointMs}`, only shortens the calibration page's validation: the real WebGazer runs.)
 'use strict';
 
+import { eyesInBox } from './headbox.mjs';
+
 let webgazerLoading = null;
 
 function loadWebGazer(src) {
@@ -65,6 +67,7 @@ export async function storedCalibrationCount() {
 class TestGaze {
   constructor(fn) { this.fn = fn; this.listeners = []; this.timer = null; }
   faceFound() { return this.latest() !== null; }
+  headInBox() { const p = this.latest(); return p ? Boolean(p.headInBox ?? true) : false; }
   async begin() {
     // Predictions at ~30 Hz like a webcam tracker, fed to listeners (calibration scoring).
     this.timer = setInterval(() => {
@@ -96,6 +99,7 @@ class WebGazerSource {
     wg.params.videoViewerWidth = 160;
     wg.params.videoViewerHeight = 120;
     this.faceAt = -Infinity;
+    this.eyesInBox = false; // from the last frame's eye patches (headbox.mjs), not the preview
     // The tracker's face state: its eye patches are false/null when the face mesh found no face.
     // (A missing *prediction* also means "not calibrated yet": WebGazer predicts nothing before
     // it has calibration clicks, so predictions alone cannot tell "no face".)
@@ -104,15 +108,14 @@ class WebGazerSource {
     tracker.getEyePatches = async (...args) => {
       const patches = await getEyePatches(...args);
       if (patches) this.faceAt = performance.now();
+      // args: (video, canvas, width, height); the patches are in that canvas's pixels.
+      this.eyesInBox = eyesInBox(patches, args[2], args[3], wg.params.faceFeedbackBoxRatio);
       return patches;
     };
   }
   faceFound() { return performance.now() - this.faceAt < 500; }
-  headInBox() {
-    const box = document.getElementById(this.wg.params.faceFeedbackBoxId);
-    if (!box) return null;
-    return box.style.border.includes('green');
-  }
+  /** Both eyes inside WebGazer's feedback box in the last frame; false without a face. */
+  headInBox() { return this.faceFound() && this.eyesInBox; }
   async begin() {
     // Kept between the calibration and chat pages of a session (the chat page loads the model);
     // cleared before each full calibration and when the worker leaves (forgetStoredCalibration).

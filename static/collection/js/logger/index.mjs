@@ -29,7 +29,7 @@ export function startLogger({ taskId, url, csrfToken, csrfParam, intervalMs, bat
     queue, sender, sampler,
     get stats() {
       return { generated: sampler.generated, pending: queue.pending().length, openRows: queue.openRows,
-        ...sender.stats };
+        samples: { ...sampler.counts }, rates: sampler.rates(), ...sender.stats };
     },
     /** End of a turn: send everything logged so far. */
     flush() { queue.seal(); return sender.flush(); },
