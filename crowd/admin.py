@@ -10,6 +10,7 @@ feedback, bonus amount, notification text) show an intermediate form first, as D
 from __future__ import annotations
 
 import time
+import uuid
 from decimal import Decimal
 
 from django import forms
@@ -79,7 +80,9 @@ def _form_page(
 # --------------------------------------------------------------------------- studies, HITs
 @admin.action(description=_("Create one HIT for each selected study"), permissions=["pay"])
 def create_hits(modeladmin: admin.ModelAdmin, request: HttpRequest, queryset: QuerySet) -> None:
-    _run(modeladmin, request, "HITs created", lambda s: services.hit_create(study=s, user=request.user), queryset)
+    key = str(request.POST.get("_once", ""))[:64]  # drawn with the page: a double click reuses it
+    _run(modeladmin, request, "HITs created",
+         lambda s: services.hit_create(study=s, user=request.user, request_key=key), queryset)
 
 
 @admin.action(description=_("Sync assignments from MTurk (background job)"), permissions=["change"])
@@ -97,6 +100,10 @@ class StudyAdmin(_Roles, admin.ModelAdmin):
     search_fields = ["name", "title", "prolific_study_id"]
     readonly_fields = ["retake_qualification_id", "created_at"]
     actions = [create_hits, sync_assignments]
+
+    def changelist_view(self, request: HttpRequest, extra_context: dict | None = None) -> HttpResponse:
+        return super().changelist_view(request, {**(extra_context or {}), "request_key": uuid.uuid4().hex})
+
     fieldsets = [
         (None, {"fields": ["name", "platform", "environment", "active"]}),
         (_("What workers see"), {"fields": ["title", "description", "keywords", "external_url", "frame_height"]}),
