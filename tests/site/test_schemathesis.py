@@ -301,3 +301,47 @@ def _hostile(states: dict, server: str) -> None:
             if r.status_code >= 400:
                 assert snapshot() == before, (path, body[:60])
     assert sent > 100
+
+
+# --- every body charset and content type on every operation (issue 22, item 6) -----------------
+
+CHARSETS = ["utf-8", "rot13", "base64", "hex", "zlib", "utf-16", "utf-7", "latin-1", "idna", "nonsense", ""]
+CONTENT_TYPES = ["application/json", "text/plain", FORM, "multipart/form-data; boundary=xyz", "application/xml",
+                 "application/octet-stream"]
+BODIES = {"application/json": b'{"query": "q", "consent": "on"}', "text/plain": b'{"seq": 0}',
+          FORM: b"consent=on&query=q&age=30",
+          "multipart/form-data; boundary=xyz": b'--xyz\r\nContent-Disposition: form-data; name="consent"\r\n\r\non\r\n'
+                                                b"--xyz--\r\n",
+          "application/xml": b"<a/>", "application/octet-stream": b"\x00\x01"}
+
+
+def test_body_charsets_and_content_types_on_every_operation_are_4xx(live, django_db_blocker):
+    """JSON with ``charset=rot13``/``base64``/``hex``/``zlib`` was a 500 (collection/parsers.py),
+    and so was a form post in a non-UTF-8 charset with a CSRF cookie (the 400 handler ran the CSRF
+    check again, which read the body again)."""
+    with django_db_blocker.unblock():
+        sent = _charsets(live["states"], live["url"])
+    assert sent >= len(CHARSETS) * len(CONTENT_TYPES) * 8
+
+
+def _charsets(states: dict, server: str) -> int:
+    sent = 0
+    for path, methods in _raw["paths"].items():
+        if "post" not in methods:
+            continue
+        state = states[state_for(path)]
+        url = server + path.replace("{task_id}", str(state.get("task", states["chat"]["task"]).pk)).replace(
+            "{turn_id}", str(states["chat"]["turn"].pk)).replace("{token}", "t" * 32)
+        for content_type in CONTENT_TYPES:
+            for charset in CHARSETS:
+                header = f"{content_type}; charset={charset}" if charset else f"{content_type}; charset="
+                before = snapshot()
+                r = requests.post(url, data=BODIES[content_type], cookies=state["cookies"],
+                                  headers={"Content-Type": header, "X-CSRFToken": state["cookies"]["csrftoken"]},
+                                  allow_redirects=False, timeout=60)
+                count(r.status_code)
+                sent += 1
+                assert r.status_code < 500, (path, header, r.status_code, r.text[:300])
+                if r.status_code >= 400:
+                    assert snapshot() == before, (path, header)
+    return sent
