@@ -510,6 +510,9 @@ class IdentityEvent(models.Model):
         INVITATION_USED = "invitation_used", _("Invitation used")
         INVITATION_REUSED = "invitation_reused", _("Used or expired invitation tried again")
         TYPED_ENTRY = "typed_entry", _("Lab entry with a typed id")
+        NEW_ASSIGNMENT = "new_assignment", _("Known worker id with a new, unverified assignment")
+        ASSIGNMENT_VERIFIED = "assignment_verified", _("Assignment verified with the platform")
+        ASSIGNMENT_REFUSED = "assignment_refused", _("Entry refused (malformed, not the participant's, too many)")
 
     kind = models.CharField(max_length=32, choices=Kind.choices, db_index=True)
     worker = models.ForeignKey(Worker, null=True, blank=True, on_delete=models.CASCADE, related_name="+")

@@ -389,3 +389,9 @@ IFLLM_JOB_LOG_LINES = int(os.environ.get("IFLLM_JOB_LOG_LINES", "200"))
 # may unpack to (a guard against archives that would fill the disk).
 IFLLM_IMPORT_MAX_UPLOAD_MB = float(os.environ.get("IFLLM_IMPORT_MAX_UPLOAD_MB", "1024"))
 IFLLM_IMPORT_MAX_UNPACKED_MB = float(os.environ.get("IFLLM_IMPORT_MAX_UNPACKED_MB", "20480"))
+
+# Entry checks (collection.services.identity.entry_admit): a known platform worker id with a new
+# assignment is asked to the platform through this function (crowd.prolific: Prolific's API when
+# PROLIFIC_API_TOKEN is set); unverified new assignments per worker id are limited per hour.
+IFLLM_ENTRY_VERIFIER = "crowd.prolific.entry_verify"
+IFLLM_NEW_ASSIGNMENTS_PER_HOUR = int(os.environ.get("IFLLM_NEW_ASSIGNMENTS_PER_HOUR", "3"))

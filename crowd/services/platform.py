@@ -13,6 +13,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from collection.models import Platform, Task, Worker
+from collection.services import identity
 
 from .. import mturk, prolific
 from ..models import HIT, Assignment, AuditLog, Payment, Study
@@ -191,6 +192,13 @@ def assignment_match(*, assignment: Assignment) -> Assignment:
     return assignment
 
 
+def _entry_verified(row: Assignment, *, by: str) -> None:
+    """The platform lists this assignment as this worker's: an unverified entry with it is now
+    verified (its tasks count as the worker's; ``collection.services.identity``)."""
+    if row.task is not None and row.task.worker.platform_worker_id == row.platform_worker_id:
+        identity.assignment_verify(worker=row.task.worker, assignment_id=row.assignment_id, by=by)
+
+
 def hit_sync_assignments(*, hit: HIT, user: Any = None) -> dict[str, int]:
     """Mirror every assignment of a HIT (all pages) and match each to its task.
 
@@ -225,6 +233,7 @@ def hit_sync_assignments(*, hit: HIT, user: Any = None) -> dict[str, int]:
             row.synced_at = now
             assignment_match(assignment=row)
             row.save()
+            _entry_verified(row, by="MTurk sync")
             counts["flagged"] += row.flagged
             if row.task is not None and row.task.status == Task.Status.COMPLETED and not row.flagged:
                 task_pk = row.task.pk
@@ -409,5 +418,6 @@ def prolific_submissions_import(*, study: Study, csv_text: str, user: Any = None
             item.synced_at = timezone.now()
             assignment_match(assignment=item)
             item.save()
+            _entry_verified(item, by="Prolific submissions export")
             counts["flagged"] += item.flagged
     return counts

@@ -52,6 +52,7 @@ from .turns import (
     turn_response_store,
 )
 from .workers import (
+    demographics_clean,
     study_settings_get,
     worker_consent_give,
     worker_demographics_set,
@@ -67,6 +68,7 @@ __all__ = [
     "POST_STEPS",
     "StudyError",
     "calibration_attempt_record",
+    "demographics_clean",
     "calibration_failure_reason",
     "study_settings_get",
     "task_calibration_start",
