@@ -231,6 +231,9 @@ class Turn(models.Model):
     # Provider failures are kept apart from answers and never become something to rate.
     error_1 = models.TextField(blank=True)
     error_2 = models.TextField(blank=True)
+    # While a model call for a side runs: one call per side across processes (services.chat).
+    answering_1 = models.DateTimeField(null=True, blank=True, editable=False)
+    answering_2 = models.DateTimeField(null=True, blank=True, editable=False)
     likert_1 = models.PositiveSmallIntegerField(null=True, blank=True)
     likert_2 = models.PositiveSmallIntegerField(null=True, blank=True)
     preferred = models.PositiveSmallIntegerField(choices=Side.choices, null=True, blank=True)

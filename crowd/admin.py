@@ -94,7 +94,8 @@ def sync_assignments(modeladmin: admin.ModelAdmin, request: HttpRequest, queryse
 
 
 @admin.register(Study)
-class StudyAdmin(_Roles, admin.ModelAdmin):
+class StudyAdmin(PrivateFieldsAdmin, _Roles, admin.ModelAdmin):
+    private_fields = ("reward",)
     list_display = ["name", "platform", "environment", "reward", "max_assignments", "active", "created_at"]
     list_filter = ["platform", "environment", "active"]
     search_fields = ["name", "title", "prolific_study_id"]

@@ -16,6 +16,14 @@ class CrowdConfig(AppConfig):
         # Keeps the two staff roles' permissions complete when other apps add models later.
         post_migrate.connect(roles_sync_after_migrate, dispatch_uid="crowd.roles_sync")
 
+        from django.contrib import admin
+
+        from .privacy import guard_admin_lookups
+
+        # Every admin refuses query-string lookups on private fields for viewers (crowd.privacy).
+        for model_admin in admin.site._registry.values():
+            guard_admin_lookups(model_admin)
+
         from collection.signals import task_completed
 
         from .services import task_completed as qc_on_completion
