@@ -29,7 +29,13 @@ from .models import CalibrationAttempt, Task, Turn
 from .parsers import BeaconJSONParser, PayloadTooLarge, SafeJSONParser, max_body_bytes
 from .serializers import MAX_BATCH_SAMPLES, SampleColumnsSerializer
 from .services import identity, study
-from .services.trajectory import BatchConflict, trajectory_batch_ingest, trajectory_batch_ingest_owned
+from .services.trajectory import (
+    BatchConflict,
+    trajectory_batch_ingest,
+    trajectory_batch_ingest_owned,
+    trajectory_batch_stored,
+    trajectory_batch_window_open,
+)
 
 #: Query parameter carrying the CSRF token where no header can be set (navigator.sendBeacon).
 BEACON_CSRF_PARAM = "csrf_token"
@@ -396,6 +402,14 @@ class TrajectoryBatchCreateApi(StudyApi):
             out = self.OutputSerializer({"seq": fast.seq, "n_samples": fast.n_samples, "created": True})
             return Response(out.data, status=status.HTTP_201_CREATED)
         task = self.own_task(request, task_id)
+        if not trajectory_batch_window_open(task):
+            resent = trajectory_batch_stored(task=task, seq=ser.validated_data["seq"], columns=columns)
+            if resent is None:
+                # 403: the page's logger stops sending (a 409 would make it renumber and retry).
+                return Response({"detail": "This task is finished and takes no more samples.", "code": "task_closed"},
+                                status=status.HTTP_403_FORBIDDEN)
+            out = self.OutputSerializer({"seq": resent.seq, "n_samples": resent.n_samples, "created": False})
+            return Response(out.data, status=status.HTTP_200_OK)
         if turn_ids and Turn.objects.filter(task=task, pk__in=turn_ids).count() != len(turn_ids):
             return Response({"columns": {"turn_id": ["a turn of another task"]}}, status=status.HTTP_400_BAD_REQUEST)
         try:

@@ -216,13 +216,14 @@ def block_workers(modeladmin: admin.ModelAdmin, request: HttpRequest, queryset: 
     form = BlockForm(request.POST if "apply" in request.POST else None)
     if "apply" in request.POST and form.is_valid():
         reason = form.cleaned_data["reason"]
-        with_worker = [a for a in queryset.select_related("study", "worker") if a.worker is not None]
+        # Every selected assignment, matched to a task or not (its platform worker id is enough).
         _run(
             modeladmin,
             request,
             "Blocked",
-            lambda a: services.worker_block(worker=a.worker, user=request.user, reason=reason, study=a.study),
-            with_worker,
+            lambda a: services.worker_block(worker=services.assignment_worker(assignment=a), user=request.user,
+                                            reason=reason, study=a.study),
+            queryset.select_related("study", "worker"),
         )
         return None
     return _form_page(modeladmin, request, queryset, form, "block_workers", "Block workers")

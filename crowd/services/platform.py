@@ -388,6 +388,24 @@ def worker_block(*, worker: Worker, user: Any = None, reason: str, study: Study 
     return worker
 
 
+def assignment_worker(*, assignment: Assignment) -> Worker:
+    """The local worker of an assignment, made from its platform worker id when no task matched
+    (so that blocking it also keeps that id out of the study site)."""
+    if assignment.worker is not None:
+        return assignment.worker
+    from collection.services.study import worker_pseudonym
+
+    platform = Platform.MTURK if assignment.platform == Study.Platform.MTURK else Platform.PROLIFIC
+    worker, _created = Worker.objects.get_or_create(
+        platform=platform, platform_worker_id=assignment.platform_worker_id,
+        defaults={"pseudonym": worker_pseudonym(platform=platform, platform_worker_id=assignment.platform_worker_id),
+                  "created_at": timezone.now()},
+    )
+    Assignment.objects.filter(pk=assignment.pk).update(worker=worker)
+    assignment.worker = worker
+    return worker
+
+
 def workers_notify(*, study: Study, worker_ids: list[str], subject: str, message: str, user: Any = None) -> list:
     """Send a message to MTurk workers (by platform id); returns MTurk's per-worker failures."""
     _require(user, "crowd.pay_workers")
