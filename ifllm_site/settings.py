@@ -246,14 +246,11 @@ AXES_RESET_ON_SUCCESS = True
 # Axes' own admin pages offer an action that declares no permission (any staff user could run
 # it); lockouts are inspected and lifted with `manage.py axes_list_attempts` / `axes_reset`.
 AXES_ENABLE_ADMIN = False
-# Behind one proxy (SECURE_PROXY_SSL_HEADER=true), the client address is the right-most
-# X-Forwarded-For entry the proxy appended; directly exposed, REMOTE_ADDR (a client cannot spoof it).
-if env_bool("SECURE_PROXY_SSL_HEADER", False):
-    AXES_IPWARE_PROXY_COUNT = 1
-    AXES_IPWARE_PROXY_ORDER = "right-most"
-    AXES_IPWARE_META_PRECEDENCE_ORDER = ["HTTP_X_FORWARDED_FOR", "REMOTE_ADDR"]
-else:
-    AXES_IPWARE_META_PRECEDENCE_ORDER = ["REMOTE_ADDR"]
+# The client address of a login attempt: forwarded headers count only from the proxies named in
+# IFLLM_TRUSTED_PROXIES (comma-separated addresses or networks; scripts/run.sh passes the same list
+# to uvicorn's --forwarded-allow-ips). See ifllm_site/client_ip.py.
+IFLLM_TRUSTED_PROXIES = [p.strip() for p in os.environ.get("IFLLM_TRUSTED_PROXIES", "").split(",") if p.strip()]
+AXES_CLIENT_IP_CALLABLE = "ifllm_site.client_ip.client_ip"
 
 # --- Django REST framework / OpenAPI ----------------------------------------------------------
 
