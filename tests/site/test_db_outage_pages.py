@@ -11,7 +11,6 @@ from contextlib import contextmanager
 
 import pytest
 from django.db import connection
-from django.test import Client
 from django.urls import reverse
 
 from tests.support.servers import free_port
