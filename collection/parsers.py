@@ -67,7 +67,8 @@ class SafeJSONParser(JSONParser):
     """``JSONParser`` with a size limit, a depth limit, and every decoding failure a 400."""
 
     def parse(self, stream: Any, media_type: str | None = None, parser_context: dict | None = None) -> Any:
-        limit = max_body_bytes()
+        # A view may bound its body below the site's limit (``max_body_bytes``: calibration).
+        limit = getattr((parser_context or {}).get("view"), "max_body_bytes", None) or max_body_bytes()
         request = (parser_context or {}).get("request")
         if request is not None:
             try:
