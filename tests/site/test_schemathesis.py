@@ -9,7 +9,9 @@ still owes consent for ``/consent/``, a task in the post-task step for ``/after/
 The run prints how many cases were sent, how many got a 5xx, and the cases per operation.
 Schemathesis 4 adds its coverage phase (boundary and type-violating values of every field) to the
 ``IFLLM_SCHEMA_EXAMPLES`` random cases per operation (default 2): about 1,150 cases in all, a
-third of them on the batch endpoint (see :func:`_trim_batch_operation`).
+third of them on the batch endpoint (see :func:`_trim_batch_operation`). On top: hand-made hostile
+bodies, and every POST with each body charset and content type (``CHARSETS`` x ``CONTENT_TYPES``).
+The full run of 10,000+ cases is ``benchmarks/fuzz.sh`` (it prints the counts).
 """
 
 from __future__ import annotations
@@ -80,10 +82,12 @@ FORM_PAGES: dict[str, dict] = {
         "understand_after": {"anyOf": [{"type": "integer"}, TEXT]}, "copy_sentence": TEXT, "feedback": TEXT,
     }, params=[TASK_ID])},
     "/task/{task_id}/continue-here/": {"post": _form_post({}, params=[TASK_ID])},
+    "/instructions/": {"post": _form_post({})},
 }
 
 _api = schemathesis.openapi.from_wsgi("/api/schema/", WSGIHandler()).raw_schema
-_raw = {**_api, "paths": {p: v for p, v in _api["paths"].items() if p.startswith(("/api/study/", "/task/"))}}
+# Every API operation (the jobs API answers a worker's session 403/404: it must never 5xx either).
+_raw = {**_api, "paths": {p: v for p, v in _api["paths"].items() if p.startswith(("/api/", "/task/"))}}
 
 
 def _trim_batch_operation(raw: dict) -> None:
@@ -204,7 +208,7 @@ def _states() -> dict:
 
 
 def state_for(path: str) -> str:
-    if path in ("/", "/join/{token}/"):
+    if path in ("/", "/join/{token}/", "/api/jobs/{id}/"):
         return "anonymous"
     return {"/consent/": "consent", "/about-you/": "demographics", "/topics/": "topics",
             "/task/{task_id}/after/": "post_task", "/task/{task_id}/continue-here/": "post_task"}.get(path, "chat")
