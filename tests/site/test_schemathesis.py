@@ -284,14 +284,19 @@ def test_hostile_bodies_on_every_operation_are_4xx(live, django_db_blocker):
         _hostile(live["states"], live["url"])
 
 
+def _url(states: dict, server: str, path: str) -> str:
+    """``path`` with the session's own task and turn (and a made-up invitation token)."""
+    state = states[state_for(path)]
+    return server + path.replace("{task_id}", str(state.get("task", states["chat"]["task"]).pk)).replace(
+        "{turn_id}", str(states["chat"]["turn"].pk)).replace("{token}", "t" * 32).replace("{id}", "1")
+
+
 def _hostile(states: dict, server: str) -> None:
     sent = 0
     for path, methods in _raw["paths"].items():
         if "post" not in methods:
             continue
-        state = states[state_for(path)]
-        url = server + path.replace("{task_id}", str(state.get("task", states["chat"]["task"]).pk)).replace(
-            "{turn_id}", str(states["chat"]["turn"].pk)).replace("{token}", "t" * 32)
+        state, url = states[state_for(path)], _url(states, server, path)
         json_op = "application/json" in json.dumps(methods["post"].get("requestBody", {}))
         bodies = [(b, "application/json") for b in HOSTILE_JSON] if json_op else [(b, FORM) for b in HOSTILE_FORM]
         for body, content_type in bodies:
@@ -333,9 +338,7 @@ def _charsets(states: dict, server: str) -> int:
     for path, methods in _raw["paths"].items():
         if "post" not in methods:
             continue
-        state = states[state_for(path)]
-        url = server + path.replace("{task_id}", str(state.get("task", states["chat"]["task"]).pk)).replace(
-            "{turn_id}", str(states["chat"]["turn"].pk)).replace("{token}", "t" * 32)
+        state, url = states[state_for(path)], _url(states, server, path)
         for content_type in CONTENT_TYPES:
             for charset in CHARSETS:
                 header = f"{content_type}; charset={charset}" if charset else f"{content_type}; charset="

@@ -23,8 +23,9 @@ import time
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
+
+from tests.support.servers import json_http_server
 
 PREFIX = "MTurkRequesterServiceV20170117."
 
@@ -37,7 +38,7 @@ class FakeMTurkServer:
         self.hits: dict[str, dict[str, Any]] = {}
         self._tokens: dict[str, str] = {}
         self._lock = threading.Lock()
-        self._httpd: ThreadingHTTPServer | None = None
+        self.url = ""
 
     # ---------------------------------------------------------------- operations
     def forget_tokens(self) -> None:
@@ -83,10 +84,10 @@ class FakeMTurkServer:
         return 400, {"__type": "RequestError", "Message": f"fake server does not know {operation}"}
 
     # ---------------------------------------------------------------- HTTP
-    @property
-    def url(self) -> str:
-        assert self._httpd is not None
-        return f"http://127.0.0.1:{self._httpd.server_address[1]}"
+    def _answer(self, method: str, path: str, headers: Any, body: bytes) -> tuple[int, dict[str, Any]]:
+        if self.delay_s:
+            time.sleep(self.delay_s)
+        return self.handle((headers.get("X-Amz-Target") or "").removeprefix(PREFIX), json.loads(body or b"{}"))
 
     def client(self) -> Any:
         import boto3
@@ -94,38 +95,10 @@ class FakeMTurkServer:
         return boto3.client("mturk", region_name="us-east-1", aws_access_key_id="testing",
                             aws_secret_access_key="testing", endpoint_url=self.url)
 
-    def __enter__(self) -> FakeMTurkServer:
-        server = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_POST(self) -> None:  # noqa: N802 (http.server's name)
-                body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
-                operation = (self.headers.get("X-Amz-Target") or "").removeprefix(PREFIX)
-                if server.delay_s:
-                    time.sleep(server.delay_s)
-                status, answer = server.handle(operation, json.loads(body or b"{}"))
-                data = json.dumps(answer).encode()
-                self.send_response(status)
-                self.send_header("Content-Type", "application/x-amz-json-1.1")
-                self.send_header("Content-Length", str(len(data)))
-                self.end_headers()
-                self.wfile.write(data)
-
-            def log_message(self, *args: Any) -> None:
-                pass
-
-        self._httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self._httpd.daemon_threads = True
-        threading.Thread(target=self._httpd.serve_forever, daemon=True).start()
-        return self
-
-    def __exit__(self, *exc: Any) -> None:
-        assert self._httpd is not None
-        self._httpd.shutdown()
-        self._httpd.server_close()
-
 
 @contextmanager
 def fake_mturk(*, delay_s: float = 0.0) -> Iterator[FakeMTurkServer]:
-    with FakeMTurkServer(delay_s=delay_s) as server:
+    server = FakeMTurkServer(delay_s=delay_s)
+    with json_http_server(server._answer) as url:
+        server.url = url
         yield server

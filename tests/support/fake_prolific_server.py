@@ -7,10 +7,9 @@ in ``requests`` as ``(path, authorization)``.
 
 from __future__ import annotations
 
-import json
-import threading
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
+
+from tests.support.servers import json_http_server
 
 PREFIX = "/api/v1/submissions/"
 
@@ -21,12 +20,7 @@ class FakeProlificServer:
         self.submissions: dict[str, dict[str, str]] = {}
         self.requests: list[tuple[str, str]] = []
         self.down = False
-        self._httpd: ThreadingHTTPServer | None = None
-
-    @property
-    def url(self) -> str:
-        assert self._httpd is not None
-        return f"http://127.0.0.1:{self._httpd.server_address[1]}"
+        self.url = ""
 
     def _answer(self, path: str, auth: str) -> tuple[int, dict[str, Any]]:
         self.requests.append((path, auth))
@@ -42,27 +36,10 @@ class FakeProlificServer:
         return 200, {"id": path[len(PREFIX):-1], "status": "ACTIVE", **found}
 
     def __enter__(self) -> FakeProlificServer:
-        server = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_GET(self) -> None:  # noqa: N802 (http.server's name)
-                status, body = server._answer(self.path, self.headers.get("Authorization", ""))
-                data = json.dumps(body).encode()
-                self.send_response(status)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(data)))
-                self.end_headers()
-                self.wfile.write(data)
-
-            def log_message(self, *args: Any) -> None:
-                pass
-
-        self._httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self._httpd.daemon_threads = True
-        threading.Thread(target=self._httpd.serve_forever, daemon=True).start()
+        self._server = json_http_server(lambda method, path, headers, body: self._answer(
+            path, headers.get("Authorization", "")))
+        self.url = self._server.__enter__()
         return self
 
     def __exit__(self, *exc: Any) -> None:
-        assert self._httpd is not None
-        self._httpd.shutdown()
-        self._httpd.server_close()
+        self._server.__exit__(*exc)
