@@ -9,4 +9,19 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 export IFLLM_SCHEMA_EXAMPLES="${IFLLM_SCHEMA_EXAMPLES:-700}"
 export DATABASE_URL="${DATABASE_URL:-postgres://postgres@127.0.0.1:5432/ifllm}"
-exec .venv/bin/pytest -p no:cacheprovider -q tests/site/test_schemathesis.py "$@"
+# -n: the operations spread over pytest-xdist workers (each with its own test database and
+# uvicorn); every worker prints its own counts, the sum is the run's.
+export IFLLM_FUZZ_STATS_DIR="$(mktemp -d)"
+status=0
+.venv/bin/pytest -p no:cacheprovider -q -n "${FUZZ_WORKERS:-4}" tests/site/test_schemathesis.py "$@" || status=$?
+.venv/bin/python - "$IFLLM_FUZZ_STATS_DIR" <<'PY'
+import collections, json, pathlib, sys
+total = collections.Counter()
+for f in sorted(pathlib.Path(sys.argv[1]).glob("*.json")):
+    total.update(json.loads(f.read_text()))
+ops = sorted((k[6:], v) for k, v in total.items() if k.startswith("cases "))
+print(f"fuzz: {total['cases']} cases over {len(ops)} operations, {total['5xx']} answered 5xx; by status: "
+      + ", ".join(f"{k[7:]}: {v}" for k, v in sorted(total.items()) if k.startswith("status ")))
+print("fuzz cases per operation: " + ", ".join(f"{k} {v}" for k, v in ops))
+PY
+exit $status

@@ -125,6 +125,10 @@ def report(request) -> Iterator[None]:
     if os.environ.get("IFLLM_SCHEMA_TIMES"):
         with open(os.environ["IFLLM_SCHEMA_TIMES"], "w") as fh:
             json.dump({"times": TIMES, "stats": STATS}, fh, indent=1)
+    if os.environ.get("IFLLM_FUZZ_STATS_DIR"):  # benchmarks/fuzz.sh sums the xdist workers' counts
+        worker = os.environ.get("PYTEST_XDIST_WORKER", "main")
+        with open(os.path.join(os.environ["IFLLM_FUZZ_STATS_DIR"], f"{worker}.json"), "w") as fh:
+            json.dump(STATS, fh)
     slowest = ", ".join(f"{k} {v:.0f}s" for k, v in TIMES.most_common(3))
     line += f"; slowest operations: {slowest}"
     per_op = ", ".join(f"{k[6:]} {v}" for k, v in sorted(STATS.items(), key=lambda kv: -kv[1])
