@@ -3,15 +3,17 @@
 # worker-facing form, plus the hand-made hostile bodies and every body charset and content type,
 # against uvicorn and PostgreSQL. Prints the number of cases, of 5xx answers (must be 0) and the
 # cases per operation. CI runs the same test with 2 random cases per operation; this runs
-# IFLLM_SCHEMA_EXAMPLES (default 700) per operation: over 10,000 cases in all.
+# IFLLM_SCHEMA_EXAMPLES (default 700) per operation: over 10,000 cases in all. Stored data is
+# compared around every IFLLM_SCHEMA_SNAPSHOT_EVERY-th generated case (default 10; CI: every one).
 #   DATABASE_URL=postgres://postgres@127.0.0.1:5432/ifllm benchmarks/fuzz.sh
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export IFLLM_SCHEMA_EXAMPLES="${IFLLM_SCHEMA_EXAMPLES:-700}"
+export IFLLM_SCHEMA_SNAPSHOT_EVERY="${IFLLM_SCHEMA_SNAPSHOT_EVERY:-10}"
+export IFLLM_FUZZ_STATS_DIR="${IFLLM_FUZZ_STATS_DIR:-$(mktemp -d)}"
 export DATABASE_URL="${DATABASE_URL:-postgres://postgres@127.0.0.1:5432/ifllm}"
 # -n: the operations spread over pytest-xdist workers (each with its own test database and
 # uvicorn); every worker prints its own counts, the sum is the run's.
-export IFLLM_FUZZ_STATS_DIR="$(mktemp -d)"
 status=0
 .venv/bin/pytest -p no:cacheprovider -q -n "${FUZZ_WORKERS:-4}" tests/site/test_schemathesis.py "$@" || status=$?
 .venv/bin/python - "$IFLLM_FUZZ_STATS_DIR" <<'PY'
