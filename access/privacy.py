@@ -12,6 +12,8 @@ import json
 import re
 from typing import Any
 
+from django.core.exceptions import FieldDoesNotExist
+from django.db.models.constants import LOOKUP_SEP
 from django.http import HttpRequest
 from django.utils.html import format_html
 
@@ -22,8 +24,55 @@ _PRIVATE_KEY = re.compile(r"worker_?ids?$|amount|reward|balance|bonus|pay", re.I
 _WORKER_ID_KEY = re.compile(r"worker_?ids?$", re.IGNORECASE)
 
 
+#: Model fields that hold private values, by ``app_label.model``: admins hide them from viewers
+#: and refuse every query-string lookup that reaches them (a filter that answers "1 result" or
+#: "0" for ``platform_worker_id__startswith=A2S`` reads the id out one character at a time).
+PRIVATE_FIELDS: dict[str, frozenset[str]] = {
+    "collection.worker": frozenset({"platform_worker_id"}),
+    "crowd.assignment": frozenset({"platform_worker_id", "answer"}),
+    "crowd.hit": frozenset({"reward"}),
+    "crowd.study": frozenset({"reward"}),
+    "crowd.payment": frozenset({"amount"}),
+    "crowd.auditlog": frozenset({"request", "response", "error"}),
+}
+
+
 def may_see_private(request: HttpRequest) -> bool:
     return request.user.has_perm(PRIVATE_PERMISSION)
+
+
+def lookup_is_private(model: Any, lookup: str) -> bool:
+    """Whether the lookup path (``worker__platform_worker_id__startswith``,
+    ``request__BonusAmount``) passes through a private field of any model on its way."""
+    opts = model._meta
+    for part in lookup.split(LOOKUP_SEP):
+        if part in PRIVATE_FIELDS.get(opts.label_lower, ()):
+            return True
+        try:
+            field = opts.get_field(part)
+        except FieldDoesNotExist:
+            return False  # a lookup or transform (startswith, a JSON key) of a field already passed
+        if not field.is_relation or field.related_model is None:
+            return False
+        opts = field.related_model._meta
+    return False
+
+
+def guard_admin_lookups(model_admin: Any) -> None:
+    """Make ``model_admin`` refuse (400, Django's ``DisallowedModelAdminLookup``) every lookup
+    that reaches a private field, for users without ``access.view_private``. Applied to every
+    registered admin in ``CrowdConfig.ready``, so a new admin cannot forget it."""
+    if getattr(model_admin, "_private_lookups_guarded", False):
+        return
+    allowed = model_admin.lookup_allowed
+
+    def lookup_allowed(lookup: str, value: Any, request: HttpRequest | None = None) -> bool:
+        if (request is None or not may_see_private(request)) and lookup_is_private(model_admin.model, lookup):
+            return False
+        return allowed(lookup, value, request)
+
+    model_admin.lookup_allowed = lookup_allowed
+    model_admin._private_lookups_guarded = True
 
 
 def _worker_ids(value: Any, found: set[str]) -> None:
@@ -99,6 +148,13 @@ class PrivateFieldsAdmin:
 
     def get_fields(self, request: HttpRequest, obj: Any = None) -> list[Any]:
         return self._hide(request, super().get_fields(request, obj))  # type: ignore[misc]
+
+    def get_fieldsets(self, request: HttpRequest, obj: Any = None) -> list[Any]:
+        fieldsets = super().get_fieldsets(request, obj)  # type: ignore[misc]
+        if may_see_private(request):
+            return fieldsets
+        return [(name, {**options, "fields": self._hide(request, options.get("fields", ()))})
+                for name, options in fieldsets]
 
     def get_readonly_fields(self, request: HttpRequest, obj: Any = None) -> list[Any]:
         return self._hide(request, super().get_readonly_fields(request, obj))  # type: ignore[misc]

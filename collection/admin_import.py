@@ -79,7 +79,9 @@ class ImportRunAdmin(admin.ModelAdmin):
             else:
                 messages.success(request, f"Import of {job.params['label']} started as job {job.pk}.")
                 return HttpResponseRedirect(f"{reverse('admin:collection_importrun_import')}?job={job.pk}")
-        job = Job.objects.filter(pk=request.GET.get("job") or None, kind=IMPORT_JOB).first()
+        job_pk = request.GET.get("job", "")
+        job = (Job.objects.filter(pk=int(job_pk), kind=IMPORT_JOB).first()
+               if job_pk.isdecimal() and len(job_pk) < 10 else None)
         context = {
             **self.admin_site.each_context(request),
             "title": _("Import a release"),

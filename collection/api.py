@@ -16,6 +16,7 @@ from django.db import OperationalError
 from django.http import Http404
 from django.middleware.csrf import CsrfViewMiddleware
 from django.shortcuts import get_object_or_404
+from django.utils.translation import gettext as _
 from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_field, extend_schema_serializer
 from rest_framework import serializers, status
 from rest_framework.exceptions import APIException, NotFound, PermissionDenied
@@ -29,7 +30,13 @@ from .models import CalibrationAttempt, Task, Turn
 from .parsers import BeaconJSONParser, PayloadTooLarge, SafeJSONParser, max_body_bytes
 from .serializers import MAX_BATCH_SAMPLES, SampleColumnsSerializer
 from .services import identity, study
-from .services.trajectory import BatchConflict, trajectory_batch_ingest, trajectory_batch_ingest_owned
+from .services.trajectory import (
+    BatchConflict,
+    trajectory_batch_ingest,
+    trajectory_batch_ingest_owned,
+    trajectory_batch_stored,
+    trajectory_batch_window_open,
+)
 from .tracker_versions import tracker_versions
 
 #: Query parameter carrying the CSRF token where no header can be set (navigator.sendBeacon).
@@ -172,28 +179,72 @@ def _validated_items(serializer_class: type[serializers.Serializer], value: list
     return [dict(item) for item in ser.validated_data]
 
 
+#: What one calibration attempt needs, with room: the page validates at 5 targets (the centre
+#: for 5 s, the others for 1.5 s) and WebGazer gives at most one estimate per display frame
+#: (1,000 samples is 5 s at 200 Hz); 9 dots x up to 20 clicks each. A request beyond that is
+#: refused before it costs server time (issue 22: a 2 MB request took 1.5-1.8 s).
+MAX_CALIBRATION_POINTS = 9
+MAX_POINT_SAMPLES = 1000
+MAX_CALIBRATION_CLICKS = 500
+MAX_CALIBRATION_BODY = 1024 * 1024
+
+
+@extend_schema_serializer(component_name="StudyCalibrationAttemptCreateSample")
+class CalibrationSampleSerializer(serializers.Serializer):
+    """One gaze estimate during validation (the schema of :class:`GazeSamplesField`'s items)."""
+
+    x = serializers.FloatField(min_value=-1e6, max_value=1e6)
+    y = serializers.FloatField(min_value=-1e6, max_value=1e6)
+    t = serializers.FloatField(min_value=0, max_value=1e10)
+
+
+_SAMPLE_RANGES = {"x": (-1e6, 1e6), "y": (-1e6, 1e6), "t": (0.0, 1e10)}
+
+
+@extend_schema_field(CalibrationSampleSerializer(many=True))
+class GazeSamplesField(serializers.Field):
+    """A point's ``samples``: ``[{x, y, t}, ...]`` with the ranges of
+    :class:`CalibrationSampleSerializer`, checked in one plain loop (a serializer per sample
+    cost about 0.1 ms each). Errors name the item and the key."""
+
+    def to_internal_value(self, data: Any) -> list[dict[str, float]]:
+        if not isinstance(data, list):
+            raise serializers.ValidationError(_("Expected a list of samples."))
+        if len(data) > MAX_POINT_SAMPLES:
+            raise serializers.ValidationError(_("At most %(n)d samples per point.") % {"n": MAX_POINT_SAMPLES})
+        out = []
+        for i, item in enumerate(data):
+            if not isinstance(item, dict):
+                raise serializers.ValidationError({i: [_("Expected an object with x, y and t.")]})
+            row = {}
+            for key, (low, high) in _SAMPLE_RANGES.items():
+                value = item.get(key)
+                if isinstance(value, bool) or not isinstance(value, int | float) or not low <= value <= high:
+                    raise serializers.ValidationError(
+                        {i: {key: [_("A number from %(low)g to %(high)g is required.") % {"low": low, "high": high}]}})
+                row[key] = float(value)
+            out.append(row)
+        return out
+
+    def to_representation(self, value: Any) -> Any:
+        return value
+
+
 class CalibrationAttemptCreateApi(StudyApi):
     """Store one calibration/validation attempt; the server computes the score and pass/fail."""
 
-    @extend_schema_serializer(component_name="StudyCalibrationAttemptCreateSample")
-    class SampleSerializer(serializers.Serializer):
-        x = serializers.FloatField(min_value=-1e6, max_value=1e6)
-        y = serializers.FloatField(min_value=-1e6, max_value=1e6)
-        t = serializers.FloatField(min_value=0, max_value=1e10)
+    max_body_bytes = MAX_CALIBRATION_BODY  # read by collection.parsers.SafeJSONParser
 
     @extend_schema_serializer(component_name="StudyCalibrationAttemptCreatePoint")
     class PointSerializer(serializers.Serializer):
         x = serializers.FloatField(min_value=-1e6, max_value=1e6)
         y = serializers.FloatField(min_value=-1e6, max_value=1e6)
         centre = serializers.BooleanField(default=False)
-        samples = serializers.ListField(child=serializers.DictField(), max_length=5000)
+        samples = GazeSamplesField()
         frames = serializers.IntegerField(
             min_value=0, max_value=100_000, required=False, allow_null=True, default=None,
             help_text="The tracker's frames while the target was judged, with or without a prediction.",
         )
-
-        def validate_samples(self, value: list[dict]) -> list[dict]:
-            return _validated_items(CalibrationAttemptCreateApi.SampleSerializer, value)
 
     @extend_schema_serializer(component_name="StudyCalibrationAttemptCreateClick")
     class ClickSerializer(serializers.Serializer):
@@ -218,8 +269,8 @@ class CalibrationAttemptCreateApi(StudyApi):
         kind = serializers.ChoiceField(choices=CalibrationAttempt.Kind.choices)
         viewport_w = serializers.IntegerField(min_value=100, max_value=100_000)
         viewport_h = serializers.IntegerField(min_value=100, max_value=100_000)
-        clicks = serializers.ListField(child=serializers.DictField(), max_length=1000, default=list)
-        points = serializers.ListField(child=serializers.DictField(), min_length=1, max_length=20)
+        clicks = serializers.ListField(child=serializers.DictField(), max_length=MAX_CALIBRATION_CLICKS, default=list)
+        points = serializers.ListField(child=serializers.DictField(), min_length=1, max_length=MAX_CALIBRATION_POINTS)
         head_in_box_share = serializers.FloatField(min_value=0, max_value=1, default=None, allow_null=True)
         face_found_share = serializers.FloatField(min_value=0, max_value=1, default=None, allow_null=True)
         environment = serializers.DictField(required=False)
@@ -451,6 +502,14 @@ class TrajectoryBatchCreateApi(StudyApi):
             out = self.OutputSerializer({"seq": fast.seq, "n_samples": fast.n_samples, "created": True})
             return Response(out.data, status=status.HTTP_201_CREATED)
         task = self.own_task(request, task_id)
+        if not trajectory_batch_window_open(task):
+            resent = trajectory_batch_stored(task=task, seq=ser.validated_data["seq"], columns=columns)
+            if resent is None:
+                # 403: the page's logger stops sending (a 409 would make it renumber and retry).
+                return Response({"detail": "This task is finished and takes no more samples.", "code": "task_closed"},
+                                status=status.HTTP_403_FORBIDDEN)
+            out = self.OutputSerializer({"seq": resent.seq, "n_samples": resent.n_samples, "created": False})
+            return Response(out.data, status=status.HTTP_200_OK)
         if turn_ids and Turn.objects.filter(task=task, pk__in=turn_ids).count() != len(turn_ids):
             return Response({"columns": {"turn_id": ["a turn of another task"]}}, status=status.HTTP_400_BAD_REQUEST)
         try:

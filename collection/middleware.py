@@ -20,6 +20,7 @@ keeps browsers from restoring the page from the back/forward cache.
 
 from __future__ import annotations
 
+import codecs
 from collections.abc import Callable
 
 from asgiref.sync import iscoroutinefunction, markcoroutinefunction
@@ -50,6 +51,19 @@ def nul_field(request: HttpRequest) -> str | None:
     return None
 
 
+def text_codec(name: str) -> bool:
+    """Whether ``name`` is a codec that decodes bytes to text (not rot13, base64, zlib, unknown)."""
+    try:
+        info = codecs.lookup(name)
+    except (LookupError, TypeError, ValueError):
+        return False
+    # Text codecs that are not character sets of a body (idna/punycode refuse errors="replace").
+    return info._is_text_encoding and info.name not in _NOT_BODY_CHARSETS
+
+
+_NOT_BODY_CHARSETS = frozenset(("idna", "punycode", "raw-unicode-escape", "unicode-escape", "undefined"))
+
+
 def _wants_json(request: HttpRequest) -> bool:
     return request.path.startswith("/api/") or "json" in request.headers.get("Accept", "")
 
@@ -61,6 +75,14 @@ class RequestGuardMiddleware:
         self.get_response = get_response
 
     def __call__(self, request: HttpRequest) -> HttpResponse:
+        charset = request.content_params.get("charset") if request.content_params else None
+        if charset is not None and not text_codec(charset):
+            # ``bytes.decode`` accepts rot13, base64, zlib...: Django's form and multipart
+            # parsers then raised LookupError (a 500); the body is refused before anyone reads it.
+            message = _("The character set “%(charset)s” is not supported: send UTF-8.") % {"charset": charset[:40]}
+            if _wants_json(request):
+                return JsonResponse({"detail": message, "code": "unsupported_charset"}, status=415)
+            return render(request, "collection/error.html", {"message": message}, status=415)
         bad = [k for k, v in request.COOKIES.items() if NUL in k or NUL in v]
         for key in bad:
             del request.COOKIES[key]

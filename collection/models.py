@@ -248,6 +248,9 @@ class Turn(models.Model):
     # Provider failures are kept apart from answers and never become something to rate.
     error_1 = models.TextField(blank=True)
     error_2 = models.TextField(blank=True)
+    # While a model call for a side runs: one call per side across processes (services.chat).
+    answering_1 = models.DateTimeField(null=True, blank=True, editable=False)
+    answering_2 = models.DateTimeField(null=True, blank=True, editable=False)
     likert_1 = models.PositiveSmallIntegerField(null=True, blank=True)
     likert_2 = models.PositiveSmallIntegerField(null=True, blank=True)
     preferred = models.PositiveSmallIntegerField(choices=Side.choices, null=True, blank=True)
@@ -577,6 +580,9 @@ class IdentityEvent(models.Model):
         INVITATION_USED = "invitation_used", _("Invitation used")
         INVITATION_REUSED = "invitation_reused", _("Used or expired invitation tried again")
         TYPED_ENTRY = "typed_entry", _("Lab entry with a typed id")
+        NEW_ASSIGNMENT = "new_assignment", _("Known worker id with a new, unverified assignment")
+        ASSIGNMENT_VERIFIED = "assignment_verified", _("Assignment verified with the platform")
+        ASSIGNMENT_REFUSED = "assignment_refused", _("Entry refused (malformed, not the participant's, too many)")
 
     kind = models.CharField(max_length=32, choices=Kind.choices, db_index=True)
     worker = models.ForeignKey(Worker, null=True, blank=True, on_delete=models.CASCADE, related_name="+")

@@ -8,12 +8,13 @@ the page can split a batch), and refuses nesting deeper than any of our inputs n
 
 from __future__ import annotations
 
+import codecs
 import json
 from typing import Any
 
 from django.conf import settings
 from rest_framework import status
-from rest_framework.exceptions import APIException, ParseError
+from rest_framework.exceptions import APIException, ParseError, UnsupportedMediaType
 from rest_framework.parsers import JSONParser
 
 #: Deepest nesting any study input has (calibration: body > points > point > samples > sample).
@@ -66,7 +67,8 @@ class SafeJSONParser(JSONParser):
     """``JSONParser`` with a size limit, a depth limit, and every decoding failure a 400."""
 
     def parse(self, stream: Any, media_type: str | None = None, parser_context: dict | None = None) -> Any:
-        limit = max_body_bytes()
+        # A view may bound its body below the site's limit (``max_body_bytes``: calibration).
+        limit = getattr((parser_context or {}).get("view"), "max_body_bytes", None) or max_body_bytes()
         request = (parser_context or {}).get("request")
         if request is not None:
             try:
@@ -80,7 +82,7 @@ class SafeJSONParser(JSONParser):
         raw = stream.read(limit + 1)
         if len(raw) > limit:
             raise too_large(limit)
-        encoding = (parser_context or {}).get("encoding", settings.DEFAULT_CHARSET)
+        encoding = json_charset((parser_context or {}).get("encoding") or settings.DEFAULT_CHARSET)
         try:
             data = json.loads(raw.decode(encoding), parse_constant=_refuse_constant)
         except RecursionError:
@@ -90,6 +92,28 @@ class SafeJSONParser(JSONParser):
         if json_depth(data) > MAX_JSON_DEPTH:
             raise ParseError(f"JSON parse error - nested deeper than {MAX_JSON_DEPTH} levels")
         return data
+
+
+#: Charsets a JSON body may declare: JSON is Unicode (RFC 8259), so UTF-8/16/32 and ASCII only.
+JSON_CHARSETS = frozenset(("utf-8", "utf-16", "utf-16-le", "utf-16-be", "utf-32", "utf-32-le", "utf-32-be",
+                           "ascii"))
+
+
+def json_charset(name: str) -> str:
+    """The codec for a declared charset, or 415 naming it.
+
+    ``bytes.decode`` takes any codec name: ``rot13``, ``base64``, ``hex`` or ``zlib`` are
+    bytes-to-bytes or text-to-text codecs that raise ``LookupError`` (it was a 500), and an
+    unknown name does too.
+    """
+    try:
+        codec = codecs.lookup(name).name
+    except (LookupError, TypeError, ValueError):
+        codec = ""
+    if codec not in JSON_CHARSETS:
+        raise UnsupportedMediaType(f"application/json; charset={str(name)[:40]}",
+                                   detail=f"Unsupported charset '{str(name)[:40]}': send JSON as UTF-8.")
+    return codec
 
 
 def _refuse_constant(name: str) -> None:

@@ -29,13 +29,24 @@ CALIBRATED_KEY = "ifllm.calibrated"
 WAY_OUT_KEY = "ifllm.way_out"  # the task whose failed calibration ended this session's study
 HOLDER_KEY = "ifllm.holder"
 HELD_KEY = "ifllm.held"
+#: Consent and demographics given in an unverified entry (never written on the worker).
+PROFILE_KEY = "ifllm.entry_profile"
 
 
 def worker_bind(request: HttpRequest, *, worker: Worker, entry: Entry) -> None:
-    """Bind the worker to a fresh session (a new session id, against session fixation)."""
-    if request.session.get(WORKER_KEY) != worker.pk:
-        request.session.cycle_key()
-        for key in (POOL_KEY, INSTRUCTIONS_KEY, CALIBRATED_KEY, HOLDER_KEY, HELD_KEY, WAY_OUT_KEY):
+    """Bind the worker to the session under a new session id, on every entry.
+
+    Always a new id (against session fixation: a session planted in the victim's browser may
+    already be bound to the victim's worker id); what belonged to the session's previous worker
+    or assignment is dropped.
+    """
+    previous = request.session.get(ENTRY_KEY) or {}
+    same = (request.session.get(WORKER_KEY) == worker.pk
+            and previous.get("assignment_id", "") == entry.assignment_id
+            and bool(previous.get("unverified")) == entry.unverified)
+    request.session.cycle_key()
+    if not same:
+        for key in (POOL_KEY, INSTRUCTIONS_KEY, CALIBRATED_KEY, HOLDER_KEY, HELD_KEY, PROFILE_KEY, WAY_OUT_KEY):
             request.session.pop(key, None)
     request.session[WORKER_KEY] = worker.pk
     request.session[ENTRY_KEY] = entry.as_dict() | {"platform": entry.platform}

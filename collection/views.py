@@ -121,9 +121,25 @@ def _way_out_task_id(request: HttpRequest, worker: Worker) -> int | None:
     return task_id
 
 
+def profile_need(request: HttpRequest, worker: Worker) -> str | None:
+    """'consent' or 'demographics' while owed. An unverified entry inherits nothing: it owes its
+    own (kept in the session and on its tasks, never on the worker)."""
+    if not study_session.entry_get(request).unverified:
+        return study.worker_needs_profile(worker)
+    profile = request.session.get(study_session.PROFILE_KEY) or {}
+    if not profile.get("consent"):
+        return "consent"
+    return None if "age" in profile else "demographics"
+
+
+def _profile_store(request: HttpRequest, **values: Any) -> None:
+    request.session[study_session.PROFILE_KEY] = {**(request.session.get(study_session.PROFILE_KEY) or {}),
+                                                  **values}
+
+
 def next_step(request: HttpRequest, worker: Worker) -> HttpResponse:
     """Redirect to where the worker is, from the server's state only."""
-    need = study.worker_needs_profile(worker)
+    need = profile_need(request, worker)
     if need == "consent":
         return redirect("collection:consent")
     if need == "demographics":
@@ -156,6 +172,8 @@ def _entry_from_params(params: Any) -> study.Entry | str | None:
     if "assignmentId" in params:
         if params["assignmentId"] == MTURK_PREVIEW:
             return "preview"
+        if not identity.WELL_FORMED_ID.fullmatch(params["assignmentId"]):
+            return _("This link has no valid assignmentId.")
         submit_to = params.get("turkSubmitTo", "").rstrip("/")
         if submit_to not in MTURK_SUBMIT_HOSTS:
             return _("This link is missing a valid turkSubmitTo address.")
@@ -170,6 +188,8 @@ def _entry_from_params(params: Any) -> study.Entry | str | None:
     if "PROLIFIC_PID" in params:
         if not params.get("STUDY_ID") or not params.get("SESSION_ID"):
             return _("This link is missing the Prolific study or session id.")
+        if not identity.WELL_FORMED_ID.fullmatch(params["SESSION_ID"]):
+            return _("This link has no valid SESSION_ID.")
         return study.Entry(
             platform=Platform.PROLIFIC,
             assignment_id=params["SESSION_ID"][:128],
@@ -191,9 +211,11 @@ def start(request: HttpRequest) -> HttpResponse:
     if isinstance(entry, study.Entry):
         worker_id = request.GET.get("workerId") or request.GET.get("PROLIFIC_PID", "")
         try:
-            worker = study.worker_get_or_create(platform=entry.platform, platform_worker_id=worker_id)
+            worker, entry = identity.entry_admit(platform_worker_id=worker_id, entry=entry)
         except study.StudyError as exc:
-            return render(request, "collection/error.html", _base_context(request, message=exc.message), status=403)
+            status = {"rate": 429, "malformed": 400}.get(exc.code, 403)
+            return render(request, "collection/error.html", _base_context(request, message=exc.message),
+                          status=status)
         study_session.worker_bind(request, worker=worker, entry=entry)
         # Open tasks of other assignments stay where they are (recorded, never taken over).
         identity.entry_check(worker=worker, entry=entry)
@@ -252,16 +274,17 @@ def unsupported(request: HttpRequest) -> HttpResponse:
 
 @study_page
 def topics(request: HttpRequest, worker: Worker) -> HttpResponse:
-    need = study.worker_needs_profile(worker)
+    need = profile_need(request, worker)
     if need or _way_out_task_id(request, worker) is not None:
         return next_step(request, worker)
     if _tasks_open(request, worker).exists():
         return next_step(request, worker)
     cfg = study.study_settings_get()
+    entry = study_session.entry_get(request)
     offered = request.session.get(study_session.POOL_KEY)
-    available = {t.pk: t for t in study.topics_available(worker=worker)}
+    available = {t.pk: t for t in study.topics_available(worker=worker, assignment_id=entry.assignment_id)}
     if not offered or not set(offered) <= set(available):
-        offered = study.topic_pool_draw(worker=worker)
+        offered = study.topic_pool_draw(worker=worker, assignment_id=entry.assignment_id)
         request.session[study_session.POOL_KEY] = offered
     pool = [available[pk] for pk in offered if pk in available]
     form = TopicChoiceForm(
@@ -273,7 +296,8 @@ def topics(request: HttpRequest, worker: Worker) -> HttpResponse:
                 worker=worker,
                 topic_ids=form.cleaned_data["topics"],
                 offered=offered,
-                entry=study_session.entry_get(request),
+                entry=entry,
+                profile=request.session.get(study_session.PROFILE_KEY) if entry.unverified else None,
             )
         except study.StudyError as exc:
             form.add_error(None, exc.message)
@@ -292,29 +316,30 @@ def topics(request: HttpRequest, worker: Worker) -> HttpResponse:
 def consent(request: HttpRequest, worker: Worker) -> HttpResponse:
     form = ConsentForm(request.POST if request.method == "POST" else None)
     if request.method == "POST" and form.is_valid():
-        study.worker_consent_give(worker=worker, consent=form.cleaned_data["consent"])
+        if study_session.entry_get(request).unverified:
+            _profile_store(request, consent=bool(form.cleaned_data["consent"]))
+        else:
+            study.worker_consent_give(worker=worker, consent=form.cleaned_data["consent"])
         return next_step(request, worker)
     return render(request, "collection/consent.html", _base_context(request, form=form))
 
 
 @study_page
 def demographics(request: HttpRequest, worker: Worker) -> HttpResponse:
-    if worker.consent is not True:
+    need = profile_need(request, worker)
+    if need == "consent":
         return redirect("collection:consent")
-    if worker.age is not None:
+    if need is None:
         return next_step(request, worker)  # given once; a later entry cannot overwrite them
+    unverified = study_session.entry_get(request).unverified
     form = DemographicsForm(request.POST if request.method == "POST" else None)
     if request.method == "POST" and form.is_valid():
-        data = form.cleaned_data
+        data = {k: form.cleaned_data[k] for k in ("age", "location", "education", "race", "gender")}
         try:
-            study.worker_demographics_set(
-                worker=worker,
-                age=data["age"],
-                location=data["location"],
-                education=data["education"],
-                race=data["race"],
-                gender=data["gender"],
-            )
+            if unverified:
+                _profile_store(request, **study.demographics_clean(**data))
+            else:
+                study.worker_demographics_set(worker=worker, **data)
         except study.StudyError as exc:
             form.add_error(exc.field, exc.message)
         else:

@@ -10,6 +10,7 @@ feedback, bonus amount, notification text) show an intermediate form first, as D
 from __future__ import annotations
 
 import time
+import uuid
 from decimal import Decimal
 from urllib.parse import urlencode
 
@@ -84,7 +85,9 @@ def _form_page(
 # --------------------------------------------------------------------------- studies, HITs
 @admin.action(description=_("Create one HIT for each selected study"), permissions=["pay"])
 def create_hits(modeladmin: admin.ModelAdmin, request: HttpRequest, queryset: QuerySet) -> None:
-    _run(modeladmin, request, "HITs created", lambda s: services.hit_create(study=s, user=request.user), queryset)
+    key = str(request.POST.get("_once", ""))[:64]  # drawn with the page: a double click reuses it
+    _run(modeladmin, request, "HITs created",
+         lambda s: services.hit_create(study=s, user=request.user, request_key=key), queryset)
 
 
 @admin.action(description=_("Sync assignments from MTurk (background job)"), permissions=["change"])
@@ -96,12 +99,17 @@ def sync_assignments(modeladmin: admin.ModelAdmin, request: HttpRequest, queryse
 
 
 @admin.register(Study)
-class StudyAdmin(_Roles, admin.ModelAdmin):
+class StudyAdmin(PrivateFieldsAdmin, _Roles, admin.ModelAdmin):
+    private_fields = ("reward",)
     list_display = ["name", "platform", "environment", "reward", "max_assignments", "active", "created_at"]
     list_filter = ["platform", "environment", "active"]
     search_fields = ["name", "title", "prolific_study_id"]
     readonly_fields = ["retake_qualification_id", "created_at"]
     actions = [create_hits, sync_assignments]
+
+    def changelist_view(self, request: HttpRequest, extra_context: dict | None = None) -> HttpResponse:
+        return super().changelist_view(request, {**(extra_context or {}), "request_key": uuid.uuid4().hex})
+
     fieldsets = [
         (None, {"fields": ["name", "platform", "environment", "active"]}),
         (_("What workers see"), {"fields": ["title", "description", "keywords", "external_url", "frame_height"]}),
@@ -213,13 +221,14 @@ def block_workers(modeladmin: admin.ModelAdmin, request: HttpRequest, queryset: 
     form = BlockForm(request.POST if "apply" in request.POST else None)
     if "apply" in request.POST and form.is_valid():
         reason = form.cleaned_data["reason"]
-        with_worker = [a for a in queryset.select_related("study", "worker") if a.worker is not None]
+        # Every selected assignment, matched to a task or not (its platform worker id is enough).
         _run(
             modeladmin,
             request,
             "Blocked",
-            lambda a: services.worker_block(worker=a.worker, user=request.user, reason=reason, study=a.study),
-            with_worker,
+            lambda a: services.worker_block(worker=services.assignment_worker(assignment=a), user=request.user,
+                                            reason=reason, study=a.study),
+            queryset.select_related("study", "worker"),
         )
         return None
     return _form_page(modeladmin, request, queryset, form, "block_workers", "Block workers")

@@ -9,6 +9,14 @@ class CrowdConfig(AppConfig):
     verbose_name = "Crowd and quality control"
 
     def ready(self) -> None:
+        from django.contrib import admin
+
+        from access.privacy import guard_admin_lookups
+
+        # Every admin refuses query-string lookups on private fields for viewers (access.privacy).
+        for model_admin in admin.site._registry.values():
+            guard_admin_lookups(model_admin)
+
         from collection.signals import task_completed
 
         from .services import task_completed as qc_on_completion

@@ -60,9 +60,19 @@ class MTurkRefused(MTurkError):
 
 
 def already_done(error: MTurkError) -> bool:
-    """Whether MTurk refused a call because the same ``UniqueRequestToken`` already succeeded."""
+    """Whether MTurk refused a call because the same ``UniqueRequestToken`` already succeeded.
+
+    AWS words it differently per operation: CreateHIT "The HIT with ID ... already exists",
+    SendBonus and others 'The idempotency token "..." has already been processed.'
+    """
     text = str(error).lower()
-    return "uniquerequesttoken" in text or "already exists" in text or "alreadyexists" in error.code.lower()
+    return (
+        "uniquerequesttoken" in text
+        or "already exists" in text
+        or "idempotency token" in text
+        or "already been processed" in text
+        or "alreadyexists" in error.code.lower()
+    )
 
 
 def existing_hit_id(error: MTurkError) -> str | None:
@@ -303,6 +313,20 @@ class MTurk:
             Reason=reason,
             UniqueRequestToken=unique_request_token,
         )
+
+    def bonus_payments(self, assignment_id: str) -> list[dict[str, Any]]:
+        """ListBonusPayments of one assignment (every page): what MTurk has actually paid."""
+        found: list[dict[str, Any]] = []
+        token = None
+        while True:
+            params: dict[str, Any] = {"AssignmentId": assignment_id, "MaxResults": 100}
+            if token:
+                params["NextToken"] = token
+            page = self._call("list_bonus_payments", **params)
+            found.extend(page.get("BonusPayments", []))
+            token = page.get("NextToken")
+            if not token or not page.get("BonusPayments"):
+                return found
 
     def block(self, worker_id: str, *, reason: str) -> None:
         self._call("create_worker_block", WorkerId=worker_id, Reason=reason)

@@ -30,10 +30,18 @@ from __future__ import annotations
 
 import csv
 import io
+import json
+import os
+import urllib.error
+import urllib.request
 from collections.abc import Mapping
-from urllib.parse import urlencode
+from urllib.parse import quote, urlencode
 
 COMPLETION_URL = "https://app.prolific.com/submissions/complete"
+API_URL = "https://api.prolific.com"
+#: Environment variables: the researcher's API token (entry checks are off without it) and the
+#: API's address (tests point it at a local fake server).
+TOKEN_ENV, URL_ENV = "PROLIFIC_API_TOKEN", "PROLIFIC_API_URL"
 APPROVE, REVIEW = "approve", "review"
 
 
@@ -74,3 +82,41 @@ def parse_submissions_csv(text: str) -> list[dict[str, str]]:
     if missing:
         raise ValueError(f"Prolific export lacks the column(s): {', '.join(sorted(missing))}")
     return [{key: (row.get(col) or "").strip() for key, col in columns.items()} for row in reader]
+
+
+# --------------------------------------------------------------------------- entry check
+class ProlificError(Exception):
+    """The API could not be asked (network, 5xx, bad answer): the entry stays unverified."""
+
+
+def submission_get(submission_id: str, *, token: str, base_url: str = API_URL, timeout: float = 5.0) -> dict | None:
+    """``GET /api/v1/submissions/{id}/``: the submission (its ``participant_id``, ``study_id``),
+    or None when Prolific does not know it (404)."""
+    url = f"{base_url.rstrip('/')}/api/v1/submissions/{quote(submission_id, safe='')}/"
+    request = urllib.request.Request(url, headers={"Authorization": f"Token {token}", "Accept": "application/json"})
+    try:
+        with urllib.request.urlopen(request, timeout=timeout) as response:
+            return json.loads(response.read(1_000_000))
+    except urllib.error.HTTPError as exc:
+        if exc.code == 404:
+            return None
+        raise ProlificError(f"Prolific answered {exc.code} for submission {submission_id}") from None
+    except (urllib.error.URLError, OSError, ValueError) as exc:
+        raise ProlificError(f"Prolific could not be asked: {exc}") from None
+
+
+def entry_verify(*, platform: str, worker_id: str, study_id: str, session_id: str) -> bool | None:
+    """Whether the platform vouches for this entry: True (the session is this participant's in
+    this study), False (it is not, or does not exist), None (cannot tell: not Prolific, no token
+    configured, or the API did not answer). The site calls this through ``IFLLM_ENTRY_VERIFIER``.
+    """
+    token = os.environ.get(TOKEN_ENV, "")
+    if platform != "prolific" or not token:
+        return None
+    try:
+        submission = submission_get(session_id, token=token, base_url=os.environ.get(URL_ENV) or API_URL)
+    except ProlificError:
+        return None
+    if submission is None:
+        return False
+    return submission.get("participant_id") == worker_id and submission.get("study_id", study_id) == study_id

@@ -8,6 +8,7 @@ permissions again.
 from __future__ import annotations
 
 import io
+import math
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
@@ -49,9 +50,11 @@ def _threshold_inputs(request: HttpRequest, defaults: dict[str, float | None]) -
         if name in request.GET:
             raw = request.GET[name].strip()
             try:
-                out[name] = float(raw) if raw else None
+                value = float(raw) if raw else None
             except ValueError:
-                pass
+                continue
+            if value is None or math.isfinite(value):  # "nan"/"inf"/"1e999" parse but draw nothing
+                out[name] = value
     return out
 
 
@@ -252,7 +255,8 @@ class QCDistributionView(StaffPage):
 
         source = self.request.GET.get("source", "all")
         level = self.request.GET.get("level", "task")
-        study = Study.objects.filter(pk=self.request.GET.get("study") or None).first()
+        study_pk = self.request.GET.get("study", "")
+        study = Study.objects.filter(pk=int(study_pk)).first() if study_pk.isdecimal() and len(study_pk) < 10 else None
         defaults = (
             study.thresholds() if study else (qc.PAPER_THRESHOLDS if source == "release" else qc.DEFAULT_THRESHOLDS)
         )

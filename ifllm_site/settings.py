@@ -247,14 +247,11 @@ AXES_RESET_ON_SUCCESS = True
 # Axes' own admin pages offer an action that declares no permission (any staff user could run
 # it); lockouts are inspected and lifted with `manage.py axes_list_attempts` / `axes_reset`.
 AXES_ENABLE_ADMIN = False
-# Behind one proxy (SECURE_PROXY_SSL_HEADER=true), the client address is the right-most
-# X-Forwarded-For entry the proxy appended; directly exposed, REMOTE_ADDR (a client cannot spoof it).
-if env_bool("SECURE_PROXY_SSL_HEADER", False):
-    AXES_IPWARE_PROXY_COUNT = 1
-    AXES_IPWARE_PROXY_ORDER = "right-most"
-    AXES_IPWARE_META_PRECEDENCE_ORDER = ["HTTP_X_FORWARDED_FOR", "REMOTE_ADDR"]
-else:
-    AXES_IPWARE_META_PRECEDENCE_ORDER = ["REMOTE_ADDR"]
+# The client address of a login attempt: forwarded headers count only from the proxies named in
+# IFLLM_TRUSTED_PROXIES (comma-separated addresses or networks; scripts/run.sh passes the same list
+# to uvicorn's --forwarded-allow-ips). See ifllm_site/client_ip.py.
+IFLLM_TRUSTED_PROXIES = [p.strip() for p in os.environ.get("IFLLM_TRUSTED_PROXIES", "").split(",") if p.strip()]
+AXES_CLIENT_IP_CALLABLE = "ifllm_site.client_ip.client_ip"
 
 # --- Django REST framework / OpenAPI ----------------------------------------------------------
 
@@ -390,3 +387,9 @@ IFLLM_JOB_LOG_LINES = int(os.environ.get("IFLLM_JOB_LOG_LINES", "200"))
 # may unpack to (a guard against archives that would fill the disk).
 IFLLM_IMPORT_MAX_UPLOAD_MB = float(os.environ.get("IFLLM_IMPORT_MAX_UPLOAD_MB", "1024"))
 IFLLM_IMPORT_MAX_UNPACKED_MB = float(os.environ.get("IFLLM_IMPORT_MAX_UNPACKED_MB", "20480"))
+
+# Entry checks (collection.services.identity.entry_admit): a known platform worker id with a new
+# assignment is asked to the platform through this function (crowd.prolific: Prolific's API when
+# PROLIFIC_API_TOKEN is set); unverified new assignments per worker id are limited per hour.
+IFLLM_ENTRY_VERIFIER = "crowd.prolific.entry_verify"
+IFLLM_NEW_ASSIGNMENTS_PER_HOUR = int(os.environ.get("IFLLM_NEW_ASSIGNMENTS_PER_HOUR", "3"))

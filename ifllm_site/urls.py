@@ -20,3 +20,6 @@ urlpatterns = [
     path("crowd/", include("crowd.urls")),
     path("", include("collection.urls")),
 ]
+
+handler400 = "ifllm_site.errors.bad_request"
+handler500 = "ifllm_site.errors.server_error"

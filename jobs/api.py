@@ -24,7 +24,9 @@ class JobDetailApi(APIView):
     @extend_schema(responses=OutputSerializer)
     def get(self, request: Request, pk: int) -> Response:
         jobs = Job.objects.all()
-        if not request.user.is_staff:
-            jobs = jobs.filter(created_by=request.user)  # other users' jobs are not found
+        # Others' jobs (their logs, results, tracebacks) need the permission to view jobs (both
+        # staff roles hold it); being staff is not enough. Other users' jobs are not found.
+        if not request.user.has_perm("jobs.view_job"):
+            jobs = jobs.filter(created_by=request.user)
         job = get_object_or_404(jobs, pk=pk)
         return Response(self.OutputSerializer(job).data)

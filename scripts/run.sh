@@ -25,4 +25,10 @@ WORKER_PID=$!
 trap 'kill "$WORKER_PID" 2>/dev/null; wait "$WORKER_PID" 2>/dev/null' EXIT INT TERM
 echo "==> job worker started (pid $WORKER_PID, log var/log/worker.log)"
 echo "==> IFllm Lab at http://localhost:$PORT/"
-.venv/bin/uvicorn ifllm_site.asgi:application --host "$HOST" --port "$PORT"
+# Forwarded headers only from the proxies IFLLM_TRUSTED_PROXIES names (none by default).
+if [ -n "${IFLLM_TRUSTED_PROXIES:-}" ]; then
+    PROXY_ARGS=(--proxy-headers --forwarded-allow-ips "$IFLLM_TRUSTED_PROXIES")
+else
+    PROXY_ARGS=(--no-proxy-headers)
+fi
+.venv/bin/uvicorn ifllm_site.asgi:application --host "$HOST" --port "$PORT" "${PROXY_ARGS[@]}"

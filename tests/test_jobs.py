@@ -318,6 +318,13 @@ def test_job_detail_api_shows_own_jobs_only(client, django_user_model, started):
     data = client.get(url).json()
     assert data["status"] == "SUCCEEDED" and data["progress"] == 100
     assert data["result"] == {"counted": 2}
+    # issue 22: staff with no role read every job's log, result and traceback
+    carol = django_user_model.objects.create_user("carol", password="x-long-password", is_staff=True)
+    client.force_login(carol)
+    assert client.get(url).status_code == 404
+    carol.user_permissions.add(Permission.objects.get(codename="view_job"))  # what both roles hold
+    client.force_login(django_user_model.objects.get(pk=carol.pk))
+    assert client.get(url).status_code == 200
 
 
 @pytest.mark.django_db

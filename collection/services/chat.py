@@ -6,15 +6,24 @@ queue, so neither waits for the other. A side that already has a stored answer i
 the database (a reload, or a retry of the other side), so what the page shows at the end is
 always the stored text: the ``done`` event carries it, and the page replaces the streamed
 pieces with it, which keeps character indices of the gaze logs pointing into the stored text.
+
+One paid model call per side of a turn, whatever the number of requests and processes: a
+stream claims the side with a conditional UPDATE (``Turn.answering_<side>``, expiring after
+the answer deadline if its process died); any other stream for that side waits for the stored
+answer (or error) and replays it. A claim is given back when the answer or error is stored, or
+when the claiming stream is closed before that.
 """
 
 from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator
+from datetime import timedelta
 from typing import Any
 
 from asgiref.sync import sync_to_async
+from django.db.models import Q
+from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from ..llm import ProviderError, client_for
@@ -23,6 +32,30 @@ from .study import turn_response_store
 
 #: Longest time one answer may take from request to last piece.
 ANSWER_DEADLINE_S = 180.0
+#: How often a stream waiting for another stream's answer looks at the row.
+WAIT_POLL_S = 0.2
+
+
+@sync_to_async
+def _claim(turn_id: int, side: int) -> bool:
+    """Take the side's model call (True), unless another stream holds a live claim or an answer
+    is stored (False)."""
+    now = timezone.now()
+    free = Q(**{f"answering_{side}__isnull": True}) | Q(
+        **{f"answering_{side}__lt": now - timedelta(seconds=ANSWER_DEADLINE_S + 30)})
+    return bool(Turn.objects.filter(free, pk=turn_id, **{f"response_{side}": ""})
+                .update(**{f"answering_{side}": now, f"error_{side}": ""}))
+
+
+@sync_to_async
+def _release(turn_id: int, side: int) -> None:
+    Turn.objects.filter(pk=turn_id).update(**{f"answering_{side}": None})
+
+
+@sync_to_async
+def _side_state(turn_id: int, side: int) -> tuple[str, str, bool]:
+    row = Turn.objects.filter(pk=turn_id).values(f"response_{side}", f"error_{side}", f"answering_{side}").get()
+    return row[f"response_{side}"], row[f"error_{side}"], row[f"answering_{side}"] is not None
 
 
 def conversation_for_side(*, turns: list[Turn], turn: Turn, side: int) -> list[dict[str, str]]:
@@ -53,6 +86,46 @@ _store = sync_to_async(turn_response_store)
 
 
 async def _answer_side(
+    *, turn: Turn, side: int, messages: list[dict[str, str]], model: LLMModel | None, queue: asyncio.Queue
+) -> None:
+    kwargs = {"turn": turn, "side": side, "messages": messages, "model": model, "queue": queue}
+    if await _claim(turn.pk, side):
+        await _answer_side_claimed(**kwargs)
+    else:
+        await _replay_side(**kwargs)
+
+
+async def _replay_side(
+    *, turn: Turn, side: int, messages: list[dict[str, str]], model: LLMModel | None, queue: asyncio.Queue
+) -> None:
+    """Another stream is answering this side: wait for what it stores and replay it (or take the
+    call over if that stream gave it back without an answer)."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + ANSWER_DEADLINE_S + 30
+    while loop.time() < deadline:
+        await asyncio.sleep(WAIT_POLL_S)
+        text, error, claimed = await _side_state(turn.pk, side)
+        if text:
+            await queue.put({"event": "done", "side": side, "text": text})
+            return
+        if error and not claimed:
+            break
+        if not claimed and await _claim(turn.pk, side):
+            await _answer_side_claimed(turn=turn, side=side, messages=messages, model=model, queue=queue)
+            return
+    await queue.put({"event": "error", "side": side,
+                     "message": _("This answer could not be loaded. Please try again.")})
+
+
+async def _answer_side_claimed(**kwargs: Any) -> None:
+    try:
+        await _call_side(**kwargs)
+    except BaseException:  # closed (the page left) or failed before storing: the call is free again
+        await asyncio.shield(_release(kwargs["turn"].pk, kwargs["side"]))
+        raise
+
+
+async def _call_side(
     *, turn: Turn, side: int, messages: list[dict[str, str]], model: LLMModel | None, queue: asyncio.Queue
 ) -> None:
     parts: list[str] = []

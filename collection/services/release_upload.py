@@ -152,15 +152,21 @@ def release_upload_store(*, upload: UploadedFile) -> Path:
 
 def release_path_check(*, path: str) -> Path:
     """A release folder or archive on the server, checked; ``ValidationError`` on ``path``."""
-    src = Path(path).expanduser()
-    if not src.is_absolute():
-        raise ValidationError({"path": f"{path}: give an absolute path on the server"}, code="relative")
-    if src.is_dir():
+    try:
+        src = Path(path).expanduser()
+        if not src.is_absolute():
+            raise ValidationError({"path": f"{path[:200]}: give an absolute path on the server"}, code="relative")
+        # Path.is_dir() raises OSError on a name the file system cannot hold (ENAMETOOLONG, ELOOP...).
+        kind = "dir" if src.is_dir() else "file" if src.is_file() else ""
+    except (OSError, RuntimeError) as exc:  # RuntimeError: expanduser of an unknown ~user
+        reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
+        raise ValidationError({"path": f"{path[:200]}: not a usable path ({reason})"}, code="bad_path") from None
+    if kind == "dir":
         if not (src / MARKER).is_file():
             message = f"{src} holds no {MARKER}: is it an IFllm release folder?"
             raise ValidationError({"path": message}, code="no_release")
         return src
-    if src.is_file():
+    if kind == "file":
         try:
             archive_check(src)
         except ArchiveError as exc:

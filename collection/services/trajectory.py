@@ -13,6 +13,7 @@ import io
 import json
 import time
 from dataclasses import dataclass
+from datetime import timedelta
 
 import pyarrow as pa
 from django.db import IntegrityError, connection, transaction
@@ -130,6 +131,7 @@ def _owned_insert_sql() -> str:
         WHERE t.id = %(task_id)s AND t.worker_id = %(worker_id)s AND NOT w.blocked
           AND t.assignment_id = %(assignment_id)s
           AND (t.status <> ALL(%(open)s) OR (t.holder <> '' AND t.holder = %(holder)s))
+          AND (t.status = ANY(%(open)s) OR t.finished_at > %(closed_after)s)
           AND (SELECT count(*) FROM {turn} u WHERE u.task_id = t.id AND u.id = ANY(%(turn_ids)s))
               = %(n_turns)s
         ON CONFLICT (task_id, seq) DO NOTHING
@@ -160,6 +162,7 @@ def trajectory_batch_ingest_owned(
         **values, "streams": json.dumps(values["streams"]), "now": timezone.now(), "seq": seq,
         "task_id": task_id, "worker_id": worker_id, "assignment_id": assignment_id, "holder": holder,
         "open": [str(s) for s in OPEN_STATUSES], "turn_ids": sorted(turn_ids), "n_turns": len(turn_ids),
+        "closed_after": timezone.now() - timedelta(seconds=BATCH_GRACE_S),
     }
     with connection.cursor() as cursor:
         cursor.execute(_owned_insert_sql(), params)
@@ -167,6 +170,30 @@ def trajectory_batch_ingest_owned(
     if row is None:
         return None
     return IngestResult(chunk_id=row[0], seq=seq, n_samples=values["n_samples"], created=True)
+
+
+#: How long a finished (completed or abandoned) task still takes batches: the page's last
+#: batches and its exit beacon arrive just after the last step. Later ones are refused (409).
+BATCH_GRACE_S = 300
+
+
+def trajectory_batch_window_open(task: Task) -> bool:
+    """Whether ``task`` still takes batches: open, or finished less than ``BATCH_GRACE_S`` ago."""
+    from django.utils import timezone
+
+    from .study import OPEN_STATUSES
+
+    if task.status in OPEN_STATUSES:
+        return True
+    return task.finished_at is not None and timezone.now() - task.finished_at <= timedelta(seconds=BATCH_GRACE_S)
+
+
+def trajectory_batch_stored(*, task: Task, seq: int, columns: dict[str, pa.Array]) -> IngestResult | None:
+    """The stored batch ``seq`` of ``task`` if it holds exactly these samples (a re-send), else None."""
+    stored = TrajectoryChunk.objects.filter(task=task, seq=seq).values_list("pk", "digest", "n_samples").first()
+    if stored is None or stored[1] != batch_digest(columns):
+        return None
+    return IngestResult(chunk_id=stored[0], seq=seq, n_samples=stored[2], created=False)
 
 
 def trajectory_batch_ingest(*, task: Task, seq: int, columns: dict[str, pa.Array]) -> IngestResult:

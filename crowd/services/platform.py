@@ -3,6 +3,7 @@ notifications (MTurk through :mod:`crowd.mturk`, every call audited), Prolific s
 
 from __future__ import annotations
 
+import hashlib
 import uuid
 from decimal import Decimal
 from typing import Any
@@ -12,6 +13,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from collection.models import Platform, Task, Worker
+from collection.services import identity
 
 from .. import mturk, prolific
 from ..models import HIT, Assignment, AuditLog, Payment, Study
@@ -58,27 +60,54 @@ def _study_qualification(*, study: Study, api: mturk.MTurk) -> str | None:
     return study.retake_qualification_id
 
 
-def hit_create(*, study: Study, user: Any = None) -> HIT:
+def hit_create(*, study: Study, user: Any = None, request_key: str = "") -> HIT:
     """Create one HIT for the study. The HIT row and its token are stored before the call, so a
-    retry (:func:`hit_create_retry`) can never create a second HIT on MTurk."""
+    retry (:func:`hit_create_retry`) can never create a second HIT on MTurk.
+
+    ``request_key`` makes the request idempotent: the admin's button carries a key made when the
+    page was drawn, so a double click (two POSTs with the same key) finds the first row, waits
+    for its call and returns that HIT instead of creating a second one.
+    """
     _require(user, "crowd.pay_workers")
     if not study.external_url:
         raise CrowdError("the study has no external URL (the site's HTTPS entry page)")
-    hit = HIT.objects.create(
-        study=study,
-        environment=study.environment,
-        unique_request_token=f"ifllm-hit-{uuid.uuid4().hex}",
-        max_assignments=study.max_assignments,
-        reward=study.reward,
+    if request_key:
+        digest = hashlib.sha256(f"{study.pk}:{request_key}".encode()).hexdigest()[:40]
+        token = f"ifllm-hit-{digest}"
+    else:
+        token = f"ifllm-hit-{uuid.uuid4().hex}"
+    hit, _created = HIT.objects.get_or_create(
+        unique_request_token=token,
+        defaults={"study": study, "environment": study.environment,
+                  "max_assignments": study.max_assignments, "reward": study.reward},
     )
+    if hit.study_id != study.pk:
+        raise CrowdError("this request key belongs to another study")
     return hit_create_retry(hit=hit, user=user)
 
 
 def hit_create_retry(*, hit: HIT, user: Any = None) -> HIT:
-    """(Re)send CreateHIT for a HIT row that is still CREATING or FAILED, with its own token."""
+    """(Re)send CreateHIT for a HIT row that is still CREATING or FAILED, with its own token.
+
+    The row stays locked for the whole call: a second request for the same row waits, then
+    finds the HIT id and makes no call.
+    """
     _require(user, "crowd.pay_workers")
-    if hit.hit_id:
-        return hit
+    failure: mturk.MTurkError | None = None
+    with transaction.atomic():
+        hit = HIT.objects.select_for_update().select_related("study").get(pk=hit.pk)
+        if hit.hit_id:
+            return hit
+        try:
+            _hit_send(hit=hit, user=user)
+        except mturk.MTurkError as exc:  # stored (with its audit rows) before it is raised
+            failure = exc
+    if failure is not None:
+        raise failure
+    return hit
+
+
+def _hit_send(*, hit: HIT, user: Any) -> None:
     study = hit.study
     api = mturk_for(study=study, user=user)
     try:
@@ -114,14 +143,13 @@ def hit_create_retry(*, hit: HIT, user: Any = None) -> HIT:
         # The first call went through but its answer was lost: MTurk names the HIT it made.
         hit.hit_id, hit.status, hit.error = existing, HIT.Status.ASSIGNABLE, ""
         hit.save(update_fields=["hit_id", "status", "error"])
-        return hit
+        return
     hit.hit_id = answer["HITId"]
     hit.hit_type_id = answer.get("HITTypeId", "")
     hit.status = answer.get("HITStatus", HIT.Status.ASSIGNABLE)
     hit.expires_at = answer.get("Expiration")
     hit.error = ""
     hit.save()
-    return hit
 
 
 def assignment_match(*, assignment: Assignment) -> Assignment:
@@ -164,6 +192,13 @@ def assignment_match(*, assignment: Assignment) -> Assignment:
     return assignment
 
 
+def _entry_verified(row: Assignment, *, by: str) -> None:
+    """The platform lists this assignment as this worker's: an unverified entry with it is now
+    verified (its tasks count as the worker's; ``collection.services.identity``)."""
+    if row.task is not None and row.task.worker.platform_worker_id == row.platform_worker_id:
+        identity.assignment_verify(worker=row.task.worker, assignment_id=row.assignment_id, by=by)
+
+
 def hit_sync_assignments(*, hit: HIT, user: Any = None) -> dict[str, int]:
     """Mirror every assignment of a HIT (all pages) and match each to its task.
 
@@ -198,6 +233,7 @@ def hit_sync_assignments(*, hit: HIT, user: Any = None) -> dict[str, int]:
             row.synced_at = now
             assignment_match(assignment=row)
             row.save()
+            _entry_verified(row, by="MTurk sync")
             counts["flagged"] += row.flagged
             if row.task is not None and row.task.status == Task.Status.COMPLETED and not row.flagged:
                 task_pk = row.task.pk
@@ -262,16 +298,23 @@ def _grant_retake_block(*, assignment: Assignment, api: mturk.MTurk) -> None:
 
 
 def bonus_pay(*, assignment: Assignment, user: Any = None, amount: Decimal, reason: str, key: str = "bonus") -> Payment:
-    """Pay a bonus once per (assignment, key): a repeated call returns the paid row, and a retry
-    after a failure reuses the first token, so MTurk can never pay it twice."""
+    """Pay a bonus once per (assignment, key).
+
+    The payment row is locked for the whole MTurk call, so concurrent clicks wait and then find
+    it paid. A row that existed before this call (an earlier attempt failed, timed out or died
+    mid-call) is only sent again after ``ListBonusPayments`` shows that MTurk has not paid it:
+    its token protects a retry for 24 hours only, the check protects it for good. A refusal
+    that says the token was already used means the first call paid.
+    """
     _require(user, "crowd.pay_workers")
     amount = Decimal(str(amount))
     if amount <= 0:
         raise ValidationError("A bonus must be positive.", code="bonus_amount")
     if not (reason or "").strip():
         raise ValidationError("Workers see the bonus reason; it cannot be empty.", code="bonus_reason")
+    failure: mturk.MTurkError | None = None
     with transaction.atomic():
-        payment, _ = Payment.objects.select_for_update().get_or_create(
+        payment, created = Payment.objects.select_for_update().get_or_create(
             assignment=assignment,
             key=key,
             defaults={
@@ -281,29 +324,50 @@ def bonus_pay(*, assignment: Assignment, user: Any = None, amount: Decimal, reas
                 "created_by": _acting(user),
             },
         )
-    if payment.status == Payment.Status.PAID:
-        return payment
-    if payment.amount != amount:
-        raise CrowdError(f"bonus '{key}' of this assignment was started with ${payment.amount}, not ${amount}")
-    if assignment.platform != Study.Platform.MTURK:
-        raise CrowdError("bonuses on this platform are paid by hand (see crowd/prolific.py)")
-    api = mturk_for(study=assignment.study, user=user)
-    try:
-        api.send_bonus(
-            worker_id=assignment.platform_worker_id,
-            assignment_id=assignment.assignment_id,
-            amount=payment.amount,
-            reason=payment.reason,
-            unique_request_token=payment.unique_request_token,
-        )
-    except mturk.MTurkError as exc:
-        if not mturk.already_done(exc):
-            payment.status, payment.error = Payment.Status.FAILED, str(exc)
-            payment.save(update_fields=["status", "error"])
-            raise
-    payment.status, payment.error, payment.paid_at = Payment.Status.PAID, "", timezone.now()
-    payment.save(update_fields=["status", "error", "paid_at"])
+        if payment.status == Payment.Status.PAID:
+            return payment
+        if payment.amount != amount:
+            raise CrowdError(f"bonus '{key}' of this assignment was started with ${payment.amount}, not ${amount}")
+        if assignment.platform != Study.Platform.MTURK:
+            raise CrowdError("bonuses on this platform are paid by hand (see crowd/prolific.py)")
+        api = mturk_for(study=assignment.study, user=user)
+        try:
+            if created or not _bonus_found(api=api, payment=payment):
+                api.send_bonus(
+                    worker_id=assignment.platform_worker_id,
+                    assignment_id=assignment.assignment_id,
+                    amount=payment.amount,
+                    reason=payment.reason,
+                    unique_request_token=payment.unique_request_token,
+                )
+        except mturk.MTurkError as exc:
+            if not mturk.already_done(exc):
+                payment.status, payment.error = Payment.Status.FAILED, str(exc)
+                payment.save(update_fields=["status", "error"])
+                failure = exc
+        if failure is None:
+            payment.status, payment.error, payment.paid_at = Payment.Status.PAID, "", timezone.now()
+            payment.save(update_fields=["status", "error", "paid_at"])
+    if failure is not None:
+        raise failure
     return payment
+
+
+def _bonus_found(*, api: mturk.MTurk, payment: Payment) -> bool:
+    """Whether MTurk lists a bonus for this payment that no other paid row of the assignment
+    accounts for (same worker, amount and reason)."""
+    assignment = payment.assignment
+    same = [
+        b for b in api.bonus_payments(assignment.assignment_id)
+        if b.get("WorkerId") == assignment.platform_worker_id
+        and mturk.money(b.get("BonusAmount", "0")) == mturk.money(payment.amount)
+        and (b.get("Reason") or "") == payment.reason
+    ]
+    accounted = (
+        Payment.objects.filter(assignment=assignment, status=Payment.Status.PAID, amount=payment.amount,
+                               reason=payment.reason).exclude(pk=payment.pk).count()
+    )
+    return len(same) > accounted
 
 
 def worker_block(*, worker: Worker, user: Any = None, reason: str, study: Study | None = None) -> Worker:
@@ -321,6 +385,24 @@ def worker_block(*, worker: Worker, user: Any = None, reason: str, study: Study 
         mturk_for(study=study, user=user).block(worker.platform_worker_id, reason=reason)
     worker.blocked = True
     worker.save(update_fields=["blocked"])
+    return worker
+
+
+def assignment_worker(*, assignment: Assignment) -> Worker:
+    """The local worker of an assignment, made from its platform worker id when no task matched
+    (so that blocking it also keeps that id out of the study site)."""
+    if assignment.worker is not None:
+        return assignment.worker
+    from collection.services.study import worker_pseudonym
+
+    platform = Platform.MTURK if assignment.platform == Study.Platform.MTURK else Platform.PROLIFIC
+    worker, _created = Worker.objects.get_or_create(
+        platform=platform, platform_worker_id=assignment.platform_worker_id,
+        defaults={"pseudonym": worker_pseudonym(platform=platform, platform_worker_id=assignment.platform_worker_id),
+                  "created_at": timezone.now()},
+    )
+    Assignment.objects.filter(pk=assignment.pk).update(worker=worker)
+    assignment.worker = worker
     return worker
 
 
@@ -354,5 +436,6 @@ def prolific_submissions_import(*, study: Study, csv_text: str, user: Any = None
             item.synced_at = timezone.now()
             assignment_match(assignment=item)
             item.save()
+            _entry_verified(item, by="Prolific submissions export")
             counts["flagged"] += item.flagged
     return counts

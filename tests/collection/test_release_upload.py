@@ -203,6 +203,10 @@ def test_server_path_is_imported_and_named_as_given(
         ({"path": "relative/release"}, "path", "give an absolute path"),
         ({"path": str(MINI / "user_behavior")}, "path", "holds no query_logs_table.csv"),
         ({"path": ""}, "__all__", "Give either a path on the server or an archive"),
+        # issue 22: OSError "File name too long" was a 500
+        ({"path": "/" + "a" * 400}, "path", "not a usable path (File name too long)"),
+        ({"path": "/tmp/" + "b" * 300 + "/release"}, "path", "not a usable path"),
+        ({"path": "~no-such-user-here/release"}, "path", "not a usable path"),
     ],
 )
 def test_bad_server_path_is_a_clear_error(researcher: Client, data: dict, field: str, message: str) -> None:
@@ -210,6 +214,11 @@ def test_bad_server_path_is_a_clear_error(researcher: Client, data: dict, field:
     assert response.status_code == 200
     assert message in " ".join(response.context["form"].errors[field])
     assert not Job.objects.exists()
+
+
+def test_bad_job_in_the_query_string_is_no_500(researcher: Client) -> None:
+    for value in ("abc", "1e5", "-1", "9" * 30, "\u0661"):
+        assert researcher.get(IMPORT_URL, {"job": value}).status_code == 200
 
 
 def test_path_and_upload_together_are_refused(researcher: Client) -> None:

@@ -93,6 +93,18 @@ def test_bonus_action_is_idempotent(researcher, assignment: Assignment, stub: St
     assert Payment.objects.get().status == "paid" and AuditLog.objects.count() == 1
 
 
+def test_block_action_blocks_assignments_without_a_task(researcher, study, stub: Stubber) -> None:
+    """Issue 22, item 10: "Block workers" silently did nothing for an assignment with no task."""
+
+
+    lone = Assignment.objects.create(study=study, platform="mturk", assignment_id="3LONE", platform_worker_id="A2SLONE")
+    stub.add_response("create_worker_block", {}, {"WorkerId": "A2SLONE", "Reason": "bot"})
+    page = _post(client_for(researcher), "block_workers", lone.pk, apply="1", reason="bot")
+    assert b"Blocked: 1 done." in page.content
+    worker = Worker.objects.get(platform="mturk", platform_worker_id="A2SLONE")
+    assert worker.blocked and Assignment.objects.get(pk=lone.pk).worker == worker
+
+
 def test_block_and_notify_actions(researcher, assignment: Assignment, stub: Stubber) -> None:
     client = client_for(researcher)
     stub.add_response("create_worker_block", {}, {"WorkerId": "W1", "Reason": "bot"})

@@ -180,7 +180,10 @@ def test_bonus_is_idempotent_and_retries_with_the_same_token(study: Study, stub:
         services.bonus_pay(assignment=a, user=researcher, amount=Decimal("0.50"), reason="well done")
     payment = Payment.objects.get()
     assert payment.status == Payment.Status.FAILED
-    # the retry's call reached MTurk the first time after all: MTurk refuses the same token again
+    # the retry first asks what MTurk paid (nothing listed yet), then sends with the same token;
+    # the first call reached MTurk after all: MTurk refuses the same token again
+    stub.add_response("list_bonus_payments", {"NumResults": 0, "BonusPayments": []},
+                      {"AssignmentId": "A1", "MaxResults": 100})
     stub.add_client_error(
         "send_bonus",
         "RequestError",

@@ -9,7 +9,7 @@ import pytest
 from django.test import Client
 from django.urls import reverse
 
-from collection.models import TrajectoryChunk, Turn
+from collection.models import Task, TrajectoryChunk, Turn
 from collection.selectors import task_samples
 from collection.services import study
 
@@ -203,3 +203,26 @@ def test_valid_batches_the_one_statement_must_not_store(chatting, topics):
     type(task.worker).objects.filter(pk=task.worker_id).update(blocked=True)
     assert post(client, task, {"seq": 0, "columns": make_columns()}).status_code == 404
     assert not TrajectoryChunk.objects.exists()
+
+
+@pytest.mark.parametrize("status", [Task.Status.COMPLETED, Task.Status.ABANDONED])
+def test_finished_task_takes_batches_only_for_a_grace_period(chatting, status):
+    """Issue 22, item 10: completed and abandoned tasks kept accepting gaze batches indefinitely.
+    Now the page's last batches within BATCH_GRACE_S of the end are stored; later ones are
+    refused (403, the logger then stops), except a re-send of a batch already stored."""
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from collection.services.trajectory import BATCH_GRACE_S
+
+    client, task = chatting
+    now_ms = int(time.time() * 1000)
+    post(client, task, {"seq": 0, "columns": make_columns()})
+    Task.objects.filter(pk=task.pk).update(status=status, finished_at=timezone.now())
+    assert post(client, task, {"seq": 1, "columns": make_columns(t0=now_ms + 10_000)}).status_code == 201  # just after
+    Task.objects.filter(pk=task.pk).update(finished_at=timezone.now() - timedelta(seconds=BATCH_GRACE_S + 1))
+    r = post(client, task, {"seq": 2, "columns": make_columns(t0=now_ms + 20_000)})
+    assert r.status_code == 403 and r.json()["code"] == "task_closed"
+    assert post(client, task, {"seq": 1, "columns": make_columns(t0=now_ms + 10_000)}).status_code == 200  # re-send
+    assert TrajectoryChunk.objects.filter(task=task).count() == 2

@@ -136,13 +136,15 @@ def test_other_assignment_never_takes_over_the_task(client, topics, demo_models,
     attacker = Client()
     for _ in range(2):
         r = attacker.get(reverse("collection:start"), attacker_params)
-        assert r.status_code == 302 and r.url == reverse("collection:topics")  # not the victim's task
+        # not the victim's task, and not their consent either (issue 22: an unverified entry inherits nothing)
+        assert r.status_code == 302 and r.url == reverse("collection:consent")
     assert_no_access(attacker, task)
     assert_victim_unharmed(client, task, before)
     event = IdentityEvent.objects.get(kind=IdentityEvent.Kind.OTHER_ASSIGNMENT)
     assignment = attacker_params.get("assignmentId") or attacker_params["SESSION_ID"]
     assert (event.task, event.assignment_id, event.count) == (task, assignment, 2)
-    # The attacker's own assignment gets its own task, on another topic.
+    # The attacker's own assignment gets its own task, on another topic, after its own profile.
+    complete_profile(attacker)
     (own,) = choose(attacker)
     assert own.pk != task.pk and own.assignment_id == assignment and own.topic_id != task.topic_id
     # An admin sees the attempt.

@@ -3,6 +3,7 @@ Anthropic streaming protocols (tests/support/fake_llm_server.py), not patched SD
 
 from __future__ import annotations
 
+import asyncio
 import json
 
 import pytest
@@ -167,3 +168,53 @@ def test_answer_stream_only_for_own_chatting_task(pairwise_chat, topics):
     Task.objects.filter(pk=task.pk).update(worker=study.worker_get_or_create(platform="lab",
                                                                              platform_worker_id="other"))
     assert async_to_sync(run)(client.cookies) == 404
+
+
+def test_twenty_concurrent_streams_of_one_turn_make_one_call_per_side(pairwise_chat):
+    """Issue 22, item 4: 20 concurrent requests for one turn's answer stream made 20 paid model
+    calls. Now one stream claims each side's call; the others wait and replay the stored answer."""
+    client, task, server = pairwise_chat
+    server.delay_s = 0.05
+    turn = study.turn_create(task=task, query="Once only?")
+    n_before = len(server.requests)
+
+    async def one() -> list[dict]:
+        ac = AsyncClient()
+        ac.cookies = client.cookies
+        r = await ac.post(reverse("collection:turn_answer", kwargs={"task_id": task.pk, "turn_id": turn.pk}))
+        assert r.status_code == 200
+        body = b"".join([chunk async for chunk in r.streaming_content]).decode()
+        return [json.loads(line[6:]) for line in body.splitlines() if line.startswith("data: ")]
+
+    async def run() -> list[list[dict]]:
+        return await asyncio.gather(*[one() for _ in range(20)])
+
+    streams = async_to_sync(run)()
+    assert len(server.requests) - n_before == 2  # one call per side (pairwise), not 40
+    turn.refresh_from_db()
+    for events in streams:
+        assert {e["side"]: e["text"] for e in events if e["event"] == "done"} == {1: turn.response_1,
+                                                                               2: turn.response_2}
+        assert events[-1] == {"event": "end"}
+    assert turn.answering_1 is None and turn.answering_2 is None
+
+
+def test_a_claim_left_by_a_closed_stream_is_given_back(pairwise_chat):
+    """The claiming stream goes away before the answer is stored: the next request answers."""
+    client, task, server = pairwise_chat
+    turn = study.turn_create(task=task, query="Left early?")
+
+    async def open_and_leave() -> None:
+        ac = AsyncClient()
+        ac.cookies = client.cookies
+        r = await ac.post(reverse("collection:turn_answer", kwargs={"task_id": task.pk, "turn_id": turn.pk}))
+        stream = r.streaming_content.__aiter__()
+        await stream.__anext__()  # ": stream open"
+        await stream.__anext__()  # a first delta: the calls are running
+        await stream.aclose()
+
+    async_to_sync(open_and_leave)()
+    turn.refresh_from_db()
+    assert turn.answering_1 is None and turn.answering_2 is None
+    events = _events(client, task, turn)
+    assert {e["side"] for e in events if e["event"] == "done"} == {1, 2}

@@ -42,3 +42,38 @@ def uvicorn_in_thread(*, log_level: str = "warning", name: str = "uvicorn-test")
     finally:
         server.should_exit = True
         thread.join(timeout=10)
+
+
+@contextmanager
+def json_http_server(answer) -> Iterator[str]:
+    """A threaded HTTP server on 127.0.0.1 whose every request is answered by
+    ``answer(method, path, headers, body) -> (status, json_body)``; yields its base URL.
+    (The fake MTurk and Prolific servers of the tests.)"""
+    import json
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+    class Handler(BaseHTTPRequestHandler):
+        def _reply(self) -> None:
+            body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+            status, payload = answer(self.command, self.path, self.headers, body)
+            data = json.dumps(payload).encode()
+            self.send_response(status)
+            self.send_header("Content-Type", "application/x-amz-json-1.1" if "X-Amz-Target" in self.headers
+                             else "application/json")
+            self.send_header("Content-Length", str(len(data)))
+            self.end_headers()
+            self.wfile.write(data)
+
+        do_GET = do_POST = _reply
+
+        def log_message(self, *args) -> None:
+            pass
+
+    httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    httpd.daemon_threads = True
+    threading.Thread(target=httpd.serve_forever, daemon=True).start()
+    try:
+        yield f"http://127.0.0.1:{httpd.server_address[1]}"
+    finally:
+        httpd.shutdown()
+        httpd.server_close()

@@ -61,6 +61,7 @@ from .turns import (
     turn_response_store,
 )
 from .workers import (
+    demographics_clean,
     study_settings_get,
     worker_consent_give,
     worker_demographics_set,
@@ -78,6 +79,7 @@ __all__ = [
     "assignment_way_out",
     "attempt_failure_reason",
     "calibration_attempt_record",
+    "demographics_clean",
     "calibration_failure_reason",
     "study_settings_get",
     "task_calibration_start",

@@ -6,7 +6,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 
 from django.db import transaction
-from django.db.models import Count
+from django.db.models import Count, Q
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
@@ -23,15 +23,24 @@ from .expiry import tasks_expire_idle
 from .workers import study_settings_get
 
 
-def topics_available(*, worker: Worker) -> list[Topic]:
-    """Enabled topics the worker has not finished and has no open task on."""
-    taken = Task.objects.filter(worker=worker).exclude(status=Task.Status.ABANDONED).values("topic_id")
+def topics_available(*, worker: Worker, assignment_id: str | None = None) -> list[Topic]:
+    """Enabled topics the worker has not finished and has no open task on.
+
+    Tasks of an unverified assignment (``extra.unverified``) take topics only from that
+    assignment itself: someone entering with another worker's id cannot use up their topics.
+    """
+    tasks = Task.objects.filter(worker=worker).exclude(status=Task.Status.ABANDONED)
+    # The key is only ever present with the value true (verification removes it).
+    counts = ~Q(extra__has_key="unverified")
+    if assignment_id is not None:
+        counts |= Q(assignment_id=assignment_id)
+    taken = tasks.filter(counts).values("topic_id")
     return list(Topic.objects.filter(enabled=True).exclude(pk__in=taken))
 
 
-def topic_pool_draw(*, worker: Worker) -> list[int]:
+def topic_pool_draw(*, worker: Worker, assignment_id: str | None = None) -> list[int]:
     """A shuffled sample of available topic ids (against position bias), of the staff-set size."""
-    pool = [t.pk for t in topics_available(worker=worker)]
+    pool = [t.pk for t in topics_available(worker=worker, assignment_id=assignment_id)]
     _rng.shuffle(pool)
     return pool[: study_settings_get().topic_pool_size]
 
@@ -90,6 +99,9 @@ class Entry:
     turk_submit_to: str = ""
     study_id: str = ""
     session_id: str = ""
+    #: A known worker id with an assignment the platform has not vouched for yet: the session
+    #: inherits none of the worker's profile and its tasks consume none of the worker's topics.
+    unverified: bool = False
 
     def as_dict(self) -> dict[str, str]:
         return {k: v for k, v in self.__dict__.items() if v}
@@ -97,7 +109,8 @@ class Entry:
 
 @transaction.atomic
 def tasks_create_for_topics(
-    *, worker: Worker, topic_ids: Iterable[int], offered: Iterable[int], entry: Entry
+    *, worker: Worker, topic_ids: Iterable[int], offered: Iterable[int], entry: Entry,
+    profile: dict | None = None,
 ) -> list[Task]:
     """Create one CHOSEN task per chosen topic, with a balanced mode and models.
 
@@ -117,7 +130,12 @@ def tasks_create_for_topics(
         raise StudyError(_("Please choose at least one topic."), field="topics")
     if len(ids) > cfg.max_topics_per_entry:
         raise StudyError(_("Please choose at most %(n)d topics.") % {"n": cfg.max_topics_per_entry}, field="topics")
-    allowed = set(offered) & {t.pk for t in topics_available(worker=worker)}
+    if entry.unverified:
+        # What one unverified assignment can do is bounded: one entry's worth of topics in all.
+        made = Task.objects.filter(worker=worker, assignment_id=entry.assignment_id).count()
+        if made + len(ids) > cfg.max_topics_per_entry:
+            raise StudyError(_("This assignment cannot take more topics."), field="topics", code="bounded")
+    allowed = set(offered) & {t.pk for t in topics_available(worker=worker, assignment_id=entry.assignment_id)}
     if not set(ids) <= allowed:
         raise StudyError(_("One of the chosen topics is not available."), field="topics")
     topics = Topic.objects.in_bulk(ids)
@@ -138,6 +156,7 @@ def tasks_create_for_topics(
                 hit_id=entry.hit_id,
                 extra={
                     "entry": entry.as_dict(),
+                    **({"unverified": True, "entry_profile": profile or {}} if entry.unverified else {}),
                     # Recorded per task: whether gaze and mouse were coupled by WebGazer's learning.
                     "webgazer_learn_during_task": cfg.webgazer_learn_during_task,
                     "sample_interval_ms": cfg.sample_interval_ms,

@@ -84,6 +84,7 @@ def turn_response_store(*, turn: Turn, side: int, text: str | None = None, error
         )
     else:
         Turn.objects.filter(empty, pk=turn.pk).update(**{f"error_{side}": (error or "error")[:2000]})
+    Turn.objects.filter(pk=turn.pk).update(**{f"answering_{side}": None})  # the call is over
     return Turn.objects.get(pk=turn.pk)
 
 

@@ -73,16 +73,22 @@ def worker_demographics_set(
     """Store demographics (already validated by the form; the ranges are re-checked here)."""
     if worker.consent is not True:
         raise StudyError(_("Consent is needed first."), code="no_consent")
+    data = demographics_clean(age=age, location=location, education=education, race=race, gender=gender)
+    for name, value in data.items():
+        setattr(worker, name, value)
+    worker.save(update_fields=list(data))
+    return worker
+
+
+def demographics_clean(*, age: int, location: str, education: str, race: str, gender: str) -> dict:
+    """The checked demographics (StudyError naming the field otherwise)."""
     if not 18 <= int(age) <= 122:
         raise StudyError(_("Age must be between 18 and 122."), field="age")
     for name, value in (("location", location), ("education", education), ("race", race), ("gender", gender)):
         if not value.strip() or len(value) > 100:
             raise StudyError(_("Please answer this question."), field=name)
-    worker.age = int(age)
-    worker.location, worker.education = location.strip(), education.strip()
-    worker.race, worker.gender = race.strip(), gender.strip()
-    worker.save(update_fields=["age", "location", "education", "race", "gender"])
-    return worker
+    return {"age": int(age), "location": location.strip(), "education": education.strip(),
+            "race": race.strip(), "gender": gender.strip()}
 
 
 def worker_needs_profile(worker: Worker) -> str | None:
