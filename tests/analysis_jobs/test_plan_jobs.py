@@ -76,7 +76,6 @@ def test_too_few_workers_fail_with_the_reason(django_capture_on_commit_callbacks
 
 
 def test_start_from_the_page_needs_the_add_permission_and_valid_sizes(client, admin_client) -> None:
-    call_command("migrate", verbosity=0)  # the role groups
     viewer = User.objects.create_user("viewer", password="pw", is_staff=True)
     viewer.groups.add(Group.objects.get(name="viewer"))
     client.force_login(viewer)
