@@ -26,9 +26,9 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.templatetags.static import static
 from django.urls import reverse
 from django.utils.translation import gettext as _
-from django.utils.translation import ngettext
 from django.views.decorators.http import require_http_methods, require_POST
 
+from . import page_texts
 from . import session as study_session
 from .api import BEACON_CSRF_PARAM, TurnOutputSerializer
 from .forms import POST_FORMS, ConsentForm, DemographicsForm, LabEntryForm, TopicChoiceForm
@@ -403,11 +403,7 @@ def tracker_files() -> dict[str, Any]:
     Content-Length is not what the page counts), and the progress texts."""
     return {
         "files": [{"url": static(path), "bytes": size} for path, size in _tracker_file_sizes()],
-        "text": {
-            "loading": _("Loading the eye tracker: %(pct)s %% (%(done)s of %(total)s MB)"),
-            "ready": _("The eye tracker is loaded."),
-            "starting": _("Starting the eye tracker and the camera…"),
-        },
+        "text": page_texts.tracker_loading(),
     }
 
 
@@ -466,30 +462,7 @@ def calibrate(request: HttpRequest, worker: Worker, task_id: int) -> HttpRespons
         keepWebgazerData=cfg.keep_webgazer_data,
         clicksPerPoint=cfg.calibration_clicks_per_point,
     )
-    config["text"] = {
-        "clickDots": ngettext(
-            "Look at each red dot and click it.", "Look at each red dot and click it %(n)s times.",
-            cfg.calibration_clicks_per_point,
-        ) % {"n": cfg.calibration_clicks_per_point},
-        "pointLabel": _("Calibration point %(n)s"),
-        "lookCentre": _("Now look at the blue dot. Do not move the mouse."),
-        "followDot": _("Keep looking at the blue dot: it moves to a few other places, until the last one disappears."),
-        "waitFace": _("Looking for your face…"),
-        "noFace": _("No face found: face the camera, with light on your face"),
-        "headOut": _("Move your head into the box"),
-        "headOk": _("Face found"),
-        "notCalibrated": _("Face found: now click the dots"),
-        "failedNoFace": _(
-            "The camera did not find your face for most of the time. Sit facing the camera, in front of a "
-            "light rather than with a window behind you, with your whole face in the picture at the top left."
-        ),
-        "failedAccuracy": _(
-            "Your face was found, but the accuracy is too low. Keep your head still, look at each dot while you "
-            "click it, and follow the blue dot with your eyes until the last one disappears."
-        ),
-        "attemptsLeft": _("Attempts left: %(n)s."),
-        "cameraFailed": _("The webcam could not be started. Allow camera access and try again."),
-    }
+    config["text"] = page_texts.calibration(cfg.calibration_clicks_per_point)
     return render(request, "collection/calibrate.html",
                   _base_context(request, task=task, config=config, clicks=cfg.calibration_clicks_per_point))
 
@@ -543,23 +516,7 @@ def chat(request: HttpRequest, worker: Worker, task_id: int) -> HttpResponse:
             "batches": reverse("collection:api_batches", kwargs={"task_id": task.pk}),
         },
     )
-    config["text"] = {
-        "progress": _("Rated questions: %(rated)s of at least %(min)s."),
-        "secondsLeft": _("Please keep going for at least %(s)s more seconds."),
-        "noQuestion": _("Ask your first question above."),
-        "waiting": _("Waiting for the answer…"),
-        "answering": _("The answer is being written…"),
-        "pleaseRate": _("Please rate both answers below before asking the next question.")
-        if task.mode == Mode.PAIRWISE else _("Please rate the answer below before asking the next question."),
-        "rated": _("Thank you. Ask your next question, or finish when you are done."),
-        "failed": _("An answer could not be loaded. Use “Try again”."),
-        "typeQuestion": _("Please type a question."),
-        "saving": _("Saving…"),
-        "saved": _("Saved"),
-        "savingRetry": _("Not saved yet (no connection): trying again…"),
-        "busy": _("The server is busy; trying again…"),
-        "question": _("Question"),
-    }
+    config["text"] = page_texts.chat(pairwise=task.mode == Mode.PAIRWISE)
     return render(
         request,
         "collection/chat.html",
