@@ -11,7 +11,9 @@ from __future__ import annotations
 
 import time
 import uuid
+from collections.abc import Callable
 from decimal import Decimal
+from typing import Any
 from urllib.parse import urlencode
 
 from django import forms
@@ -182,77 +184,63 @@ def approve_assignments(modeladmin: admin.ModelAdmin, request: HttpRequest, quer
     )
 
 
-@admin.action(description=_("Reject selected assignments (asks for feedback)…"), permissions=["pay"])
-def reject_assignments(modeladmin: admin.ModelAdmin, request: HttpRequest, queryset: QuerySet) -> HttpResponse | None:
-    form = RejectForm(request.POST if "apply" in request.POST else None)
-    if "apply" in request.POST and form.is_valid():
-        feedback = form.cleaned_data["feedback"]
-        _run(
-            modeladmin,
-            request,
-            "Rejected",
-            lambda a: services.assignment_reject(assignment=a, user=request.user, feedback=feedback),
-            queryset.select_related("study"),
-        )
-        return None
-    return _form_page(modeladmin, request, queryset, form, "reject_assignments", "Reject assignments")
+def _form_action(
+    *, name: str, title: str, form_class: type[forms.Form], done: str,
+    call: Callable[[Any, dict, Any], Any], items: Callable[[QuerySet], Any] = lambda qs: qs.select_related("study"),
+) -> Callable[[admin.ModelAdmin, HttpRequest, QuerySet], HttpResponse | None]:
+    """An admin action that first asks for a form (feedback, amount, reason, message), then runs
+    ``call(item, cleaned_data, user)`` on each of ``items(queryset)`` and reports per item."""
+
+    def action(modeladmin: admin.ModelAdmin, request: HttpRequest, queryset: QuerySet) -> HttpResponse | None:
+        form = form_class(request.POST if "apply" in request.POST else None)
+        if "apply" in request.POST and form.is_valid():
+            data = form.cleaned_data
+            _run(modeladmin, request, done, lambda item: call(item, data, request.user), items(queryset))
+            return None
+        return _form_page(modeladmin, request, queryset, form, name, title)
+
+    action.__name__ = name
+    return action
 
 
-@admin.action(description=_("Pay a bonus to selected assignments…"), permissions=["pay"])
-def bonus_assignments(modeladmin: admin.ModelAdmin, request: HttpRequest, queryset: QuerySet) -> HttpResponse | None:
-    form = BonusForm(request.POST if "apply" in request.POST else None)
-    if "apply" in request.POST and form.is_valid():
-        data = form.cleaned_data
-        _run(
-            modeladmin,
-            request,
-            "Bonus paid",
-            lambda a: services.bonus_pay(
-                assignment=a, user=request.user, amount=data["amount"], reason=data["reason"], key=data["key"]
-            ),
-            queryset.select_related("study"),
-        )
-        return None
-    return _form_page(modeladmin, request, queryset, form, "bonus_assignments", "Pay a bonus")
+def _by_mturk_study(queryset: QuerySet) -> list[tuple[Study, list[str]]]:
+    """MTurk assignments grouped by study: one notify call per study with its worker ids."""
+    by_study: dict = {}
+    for a in queryset.filter(platform=Study.Platform.MTURK).select_related("study"):
+        by_study.setdefault(a.study, []).append(a.platform_worker_id)
+    return list(by_study.items())
 
 
-@admin.action(description=_("Block the workers of selected assignments…"), permissions=["pay"])
-def block_workers(modeladmin: admin.ModelAdmin, request: HttpRequest, queryset: QuerySet) -> HttpResponse | None:
-    form = BlockForm(request.POST if "apply" in request.POST else None)
-    if "apply" in request.POST and form.is_valid():
-        reason = form.cleaned_data["reason"]
-        # Every selected assignment, matched to a task or not (its platform worker id is enough).
-        _run(
-            modeladmin,
-            request,
-            "Blocked",
-            lambda a: services.worker_block(worker=services.assignment_worker(assignment=a), user=request.user,
-                                            reason=reason, study=a.study),
-            queryset.select_related("study", "worker"),
-        )
-        return None
-    return _form_page(modeladmin, request, queryset, form, "block_workers", "Block workers")
+reject_assignments = admin.action(description=_("Reject selected assignments (asks for feedback)…"),
+                                  permissions=["pay"])(_form_action(
+    name="reject_assignments", title="Reject assignments", form_class=RejectForm, done="Rejected",
+    call=lambda a, data, user: services.assignment_reject(assignment=a, user=user, feedback=data["feedback"]),
+))
 
+bonus_assignments = admin.action(description=_("Pay a bonus to selected assignments…"), permissions=["pay"])(
+    _form_action(
+        name="bonus_assignments", title="Pay a bonus", form_class=BonusForm, done="Bonus paid",
+        call=lambda a, data, user: services.bonus_pay(assignment=a, user=user, amount=data["amount"],
+                                                      reason=data["reason"], key=data["key"]),
+    ))
 
-@admin.action(description=_("Notify the workers of selected assignments…"), permissions=["pay"])
-def notify_workers(modeladmin: admin.ModelAdmin, request: HttpRequest, queryset: QuerySet) -> HttpResponse | None:
-    form = NotifyForm(request.POST if "apply" in request.POST else None)
-    if "apply" in request.POST and form.is_valid():
-        data = form.cleaned_data
-        by_study: dict = {}
-        for a in queryset.filter(platform=Study.Platform.MTURK).select_related("study"):
-            by_study.setdefault(a.study, []).append(a.platform_worker_id)
-        _run(
-            modeladmin,
-            request,
-            "Notified",
-            lambda item: services.workers_notify(
-                study=item[0], worker_ids=item[1], subject=data["subject"], message=data["message"], user=request.user
-            ),
-            list(by_study.items()),
-        )
-        return None
-    return _form_page(modeladmin, request, queryset, form, "notify_workers", "Notify workers")
+# Every selected assignment, matched to a task or not (its platform worker id is enough).
+block_workers = admin.action(description=_("Block the workers of selected assignments…"), permissions=["pay"])(
+    _form_action(
+        name="block_workers", title="Block workers", form_class=BlockForm, done="Blocked",
+        call=lambda a, data, user: services.worker_block(worker=services.assignment_worker(assignment=a), user=user,
+                                                         reason=data["reason"], study=a.study),
+        items=lambda qs: qs.select_related("study", "worker"),
+    ))
+
+notify_workers = admin.action(description=_("Notify the workers of selected assignments…"), permissions=["pay"])(
+    _form_action(
+        name="notify_workers", title="Notify workers", form_class=NotifyForm, done="Notified",
+        call=lambda item, data, user: services.workers_notify(study=item[0], worker_ids=item[1],
+                                                              subject=data["subject"], message=data["message"],
+                                                              user=user),
+        items=_by_mturk_study,
+    ))
 
 
 class PaymentInline(admin.TabularInline):
