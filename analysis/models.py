@@ -34,6 +34,9 @@ class RewardModelRun(models.Model):
     timings = models.JSONField(default=dict, blank=True)
     report = models.JSONField(default=dict, blank=True, help_text=_("Matching and filtering counts."))
 
+    #: A re-run of its job from the Jobs list moves this row to the new job (jobs.services.job_rerun).
+    job_follows_reruns = True
+
     class Meta:
         ordering = ["-created_at"]
 
@@ -127,6 +130,9 @@ class Leaderboard(models.Model):
     csv = models.TextField(blank=True)
     png = models.BinaryField(blank=True, default=b"")
     svg = models.TextField(blank=True)
+
+    #: A re-run of its job from the Jobs list moves this row to the new job (jobs.services.job_rerun).
+    job_follows_reruns = True
 
     class Meta:
         ordering = ["-created_at", "-pk"]
