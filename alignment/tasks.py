@@ -190,12 +190,12 @@ def _thin(history: list[dict[str, float]], most: int = 500) -> list[dict[str, fl
     return [{k: (None if v != v else v) for k, v in row.items()} for row in history]
 
 
-def judge_client_fn(llm) -> Any:
+def judge_client_fn(llm, **client_kwargs: Any) -> Any:
     """A ``prompt -> reply`` function for the judge model from the registry.
 
     The key comes from ``collection.llm.clients.api_key``, the rule the chat clients follow: a
     judge whose key variable is not set fails the job here, before any generation, instead of
-    sending a placeholder key.
+    sending a placeholder key. ``client_kwargs`` (``timeout``, ``max_retries``) go to the SDK.
     """
     from collection.llm.clients import api_key
     from collection.models import LLMProvider
@@ -207,35 +207,85 @@ def judge_client_fn(llm) -> Any:
     factories = {LLMProvider.OPENAI: openai_client_fn, LLMProvider.ANTHROPIC: anthropic_client_fn}
     if llm.provider not in factories:
         raise ValueError(f"model {llm.name!r} ({llm.provider}) cannot act as a judge")
-    return factories[llm.provider](llm.base_url or None, llm.model_id, api_key(llm))
+    return factories[llm.provider](llm.base_url or None, llm.model_id, api_key(llm), **client_kwargs)
+
+
+def judge_check(llm) -> None:
+    """Refuse a judge that does not answer one tiny request (a short timeout, one retry).
+
+    Called by the evaluation job before any answer is generated: an unreachable judge fails the
+    job in seconds with the reason as its one-line cause, instead of after hours of generation.
+    """
+    from .training.judge import check_judge
+
+    where = f" at {llm.base_url}" if llm.base_url else ""
+    check_judge(judge_client_fn(llm, timeout=20.0, max_retries=1), name=f"judge {llm.name!r}{where}")
+
+
+def _cancel_check(job_pk: int, every_s: float = 0.0) -> Any:
+    """``should_stop()`` for generation: whether the job left RUNNING (one indexed query)."""
+    state = {"at": 0.0, "stop": False}
+
+    def should_stop() -> bool:
+        now = time.monotonic()
+        if not state["stop"] and now - state["at"] >= every_s:
+            state["at"] = now
+            state["stop"] = not Job.objects.filter(pk=job_pk, status=Job.Status.RUNNING).exists()
+        return state["stop"]
+
+    return should_stop
 
 
 @job_task("alignment.evaluate", permission="alignment.add_evaluationrun")
 def evaluate(ctx: JobContext, *, eval_pk: int) -> dict:
-    """Generate answers of the SFT and the aligned model on the test queries, judge both orders."""
+    """Generate answers of the SFT and the aligned model on the test queries, judge both orders.
+
+    The judge is checked first (one request), before any generation. Each model's answers are
+    stored on the run as soon as they exist, so a judge failure or a cancellation keeps them and
+    a resumed job (Resume on the page) judges them without generating again. Generation asks
+    after every token whether the job was cancelled.
+    """
     import pandas as pd
 
     from .models import EvaluationRun
     from .services import test_queries
     from .training.evaluate import judge_comparisons, table3
-    from .training.generate import generate_answers
+    from .training.generate import GenerationStopped, generate_answers
 
     run = EvaluationRun.objects.select_related("sft_run", "aligned_run", "judge").get(pk=eval_pk)
     if run.judge is None:
         raise ValueError("choose a judge model from the registry")
     params = {"n_queries": 300, "seed": 0, "max_new_tokens": 512, **run.params}
     client_fn = judge_client_fn(run.judge)  # before generating: a model that cannot judge fails now
+    ctx.progress(1, f"checking the judge {run.judge}")
+    judge_check(run.judge)
     queries = test_queries(n=params["n_queries"], seed=params["seed"])
     ctx.log(f"{len(queries)} test queries, up to {params['max_new_tokens']} new tokens each, judge {run.judge}")
+    kept = {c.get("query"): c for c in run.comparisons or []}
     answers = {}
+    should_stop = _cancel_check(ctx.job.pk)
     for i, (label, train_run) in enumerate((("sft", run.sft_run), ("dpo", run.aligned_run))):
+        key = f"{label}_answer"
+        if queries and all(kept.get(q, {}).get(key) is not None for q in queries):
+            answers[label] = [kept[q][key] for q in queries]
+            ctx.log(f"{label}: {len(queries)} answers kept from the earlier attempt")
+            continue
         ctx.progress(5 + 30 * i, f"generating with {label}")
         model, tokenizer = _load(str(Path(train_run.output_dir) / "final"))
-        answers[label] = generate_answers(
-            model, tokenizer, queries, max_new_tokens=params["max_new_tokens"], seed=params["seed"],
-            template=train_run.config.get("prompt_template") or _template(),
-        )
-    ctx.progress(70, f"judging {len(queries)} pairs with {run.judge}")
+
+        def on_batch(done: int, total: int, i: int = i, label: str = label) -> None:
+            ctx.progress(5 + 30 * i + 30 * done / max(total, 1), f"generating with {label}: {done} of {total}")
+
+        try:
+            answers[label] = generate_answers(
+                model, tokenizer, queries, max_new_tokens=params["max_new_tokens"], seed=params["seed"],
+                template=train_run.config.get("prompt_template") or _template(), should_stop=should_stop,
+                on_batch=on_batch,
+            )
+        except GenerationStopped as stopped:
+            ctx.log(f"cancelled while generating with {label} ({len(stopped.answers)} answers done)")
+            raise JobCancelled(f"job {ctx.job.pk} was cancelled") from None
+        _keep_answers(run, queries, answers)
     comparisons = pd.DataFrame(
         {
             "base_model": Path(run.sft_run.base_model).name,
@@ -245,12 +295,26 @@ def evaluate(ctx: JobContext, *, eval_pk: int) -> dict:
             "dpo_answer": answers["dpo"],
         }
     )
-    judged = judge_comparisons(client_fn, comparisons)
+    ctx.progress(70, f"judging {len(queries)} pairs with {run.judge}")
+    judged = judge_comparisons(
+        client_fn, comparisons,
+        on_row=lambda done, total: ctx.progress(70 + 28 * done / max(total, 1), f"judging: {done} of {total}"),
+    )
     table = table3(judged)
     run.comparisons = judged.astype(object).where(judged.notna(), None).to_dict("records")
     run.table = table.astype(object).where(table.notna(), None).to_dict("records")
     run.save(update_fields=["comparisons", "table"])
     return {"queries": len(queries), "rows": len(run.table)}
+
+
+def _keep_answers(run, queries: list[str], answers: dict[str, list[str]]) -> None:
+    """Store the answers generated so far on the run (no judgement yet): the page shows them and
+    a resumed job does not generate them again."""
+    rows = []
+    for j, query in enumerate(queries):
+        rows.append({"query": query, **{f"{label}_answer": texts[j] for label, texts in answers.items()}})
+    run.comparisons = rows
+    run.save(update_fields=["comparisons"])
 
 
 def _template() -> str:

@@ -249,7 +249,7 @@ def test_sft_then_rdpo_then_evaluation(base_model, django_capture_on_commit_call
                 sft_run=sft, aligned_run=rdpo, judge=judge, params={"n_queries": 3, "max_new_tokens": 8}
             )
         _job_ok(ev.job)
-        assert len(server.requests) == 6  # 3 queries x both presentation orders
+        assert len(server.requests) == 1 + 6  # the judge check, then 3 queries x both presentation orders
     ev.refresh_from_db()
     assert len(ev.comparisons) == 3
     overall = [r for r in ev.table if r["breakdown"] == "overall"][0]
