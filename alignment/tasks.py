@@ -38,21 +38,37 @@ def _load(path: str):
 
 
 class _Reporter:
-    """Throttled progress/metrics writes and cancellation checks for the training loop."""
+    """Throttled progress/metrics writes and cancellation checks for the training loop.
+
+    The run's ``metrics`` carry the curves so far (``history``, thinned), so the run page draws
+    them while the job runs; validation rows (``valid/...``, once per epoch) are written at once.
+    """
 
     def __init__(self, ctx: JobContext, run, every_s: float = 2.0) -> None:
         self.ctx, self.run, self.every_s = ctx, run, every_s
         self._last = 0.0
         self._cancelled = False
+        self.history: list[dict[str, float]] = []
+        self.warnings = list((run.metrics or {}).get("warnings") or [])  # from the start service
 
     def on_step(self, step: int, total: int, metrics: dict[str, float]) -> None:
+        validation = any(k.startswith("valid/") for k in metrics)
+        row = {"step": step, **{k: float(v) for k, v in metrics.items()}}
+        if validation:
+            row = {"step": step, **{k: float(v) for k, v in metrics.items() if k.startswith("valid/")}}
+        self.history.append(row)
         now = time.monotonic()
-        if now - self._last < self.every_s and step < total:
+        if now - self._last < self.every_s and step < total and not validation:
             return
         self._last = now
-        self.run.metrics = {"step": step, "total_steps": total, **{k: float(v) for k, v in metrics.items()}}
+        self.run.metrics = {"step": step, "total_steps": total, **{k: float(v) for k, v in metrics.items()},
+                            "warnings": self.warnings, "history": _thin(self.history)}
         self.run.save(update_fields=["metrics"])
-        self.ctx.log(f"step {step}/{total} loss {metrics.get('loss/train', float('nan')):.4f}")
+        if validation:
+            self.ctx.log(f"validation after step {step}: " + ", ".join(
+                f"{k.removeprefix('valid/')} {v:.4g}" for k, v in row.items() if k != "step"))
+        else:
+            self.ctx.log(f"step {step}/{total} loss {metrics.get('loss/train', float('nan')):.4f}")
         try:
             self.ctx.progress(5 + 90 * step / max(total, 1), f"step {step} of {total}")
         except JobCancelled:
@@ -114,11 +130,12 @@ def train(ctx: JobContext, *, run_pk: int) -> dict:
         cfg = _config(DPOConfig, dict(run.config), str(output_dir))
         ctx.progress(2, f"loading SFT model {sft_dir}")
         policy, tokenizer = _load(str(sft_dir))
-        records, reference = _reference_records(ctx, run, cfg, sft_dir, tokenizer)
-        ctx.log(f"{run.get_method_display()} on {len(records)} pairs from {sft_dir}")
+        records, valid, reference = _reference_records(ctx, run, cfg, sft_dir, tokenizer)
+        ctx.log(f"{run.get_method_display()} on {len(records)} pairs from {sft_dir}, "
+                f"{len(valid)} validation pairs scored each epoch")
         result = loop.train_preference(
             policy, reference, tokenizer, records, cfg, method=run.method,
-            on_step=reporter.on_step, should_stop=reporter.should_stop, resume_from=resume,
+            on_step=reporter.on_step, should_stop=reporter.should_stop, resume_from=resume, valid_records=valid,
         )
     for warning in result.get("warnings", []):
         ctx.log(f"warning: {warning}")
@@ -129,7 +146,7 @@ def train(ctx: JobContext, *, run_pk: int) -> dict:
         "checkpoint": str(result["checkpoint"]),
         **{k: float(v) for k, v in (result.get("metrics") or {}).items()},
         "warmup_steps": result.get("warmup_steps"),
-        "warnings": result.get("warnings", []),
+        "warnings": reporter.warnings + list(result.get("warnings", [])),
         "history": _thin(result.get("history") or []),  # the run page draws its curves from this
     }
     run.save(update_fields=["metrics"])
@@ -138,25 +155,29 @@ def train(ctx: JobContext, *, run_pk: int) -> dict:
     return {"checkpoint": str(result["checkpoint"]), "step": result["step"]}
 
 
-def _reference_records(ctx: JobContext, run, cfg, sft_dir: Path, tokenizer) -> tuple[list[dict], Any]:
-    """Training records of the run, with the reference log-probs when ``precompute_reference``.
+def _reference_records(ctx: JobContext, run, cfg, sft_dir: Path, tokenizer) -> tuple[list[dict], list[dict], Any]:
+    """Training and validation records of the run, with the reference log-probs when
+    ``precompute_reference`` (the cache covers both splits).
 
     The log-probs are read from the dataset's cache when its key matches (same dataset version,
     same SFT checkpoint and fingerprint, same tokenisation), else computed once with the SFT
     model and stored, so a resumed job, or another run on the same dataset and SFT model, reads
-    the very same numbers.  Returns ``(records, reference)``; ``reference`` is None when the
-    log-probs are there, so training never loads the reference model.
+    the very same numbers.  Returns ``(records, valid_records, reference)``; ``reference`` is None
+    when the log-probs are there, so training never loads the reference model.
     """
     from .services import dataset_records, dataset_reference_logps_store, reference_logps_key
 
     if not cfg.precompute_reference:
         reference, _ = _load(str(sft_dir))  # the SFT model is the reference, for every method
-        return dataset_records(dataset=run.dataset, split="train", reference_key=""), reference
+        return (dataset_records(dataset=run.dataset, split="train", reference_key=""),
+                dataset_records(dataset=run.dataset, split="valid", reference_key=""), reference)
     key = reference_logps_key(dataset=run.dataset, reference_path=sft_dir, cfg=cfg)
-    records = dataset_records(dataset=run.dataset, split="train", reference_key=key)
+    train = dataset_records(dataset=run.dataset, split="train", reference_key=key)
+    valid = dataset_records(dataset=run.dataset, split="valid", reference_key=key)
+    records = train + valid
     if records and all("reference_chosen_logps" in r for r in records):
         ctx.log(f"reference log-probs of {len(records)} pairs read from the dataset's cache ({key[:12]})")
-        return records, None
+        return train, valid, None
     import torch
 
     from .training.data import TokenizedPairs
@@ -179,7 +200,7 @@ def _reference_records(ctx: JobContext, run, cfg, sft_dir: Path, tokenizer) -> t
     for record, c, j in zip(records, chosen, rejected, strict=True):
         record["reference_chosen_logps"], record["reference_rejected_logps"] = c, j
     del reference
-    return records, None
+    return train, valid, None
 
 
 def _thin(history: list[dict[str, float]], most: int = 500) -> list[dict[str, float]]:
