@@ -124,12 +124,17 @@ class PreferencePairAdmin(admin.ModelAdmin):
 
 
 def _answer_text(answer: str | None) -> str:
-    """A generated answer as shown: an empty or blank one says so (a blank cell reads as a bug)."""
+    """A generated answer as shown: its Markdown rendered and sanitised (collection.markdown_render),
+    an empty or blank one says so (a blank cell reads as a bug)."""
+    from collection.markdown_render import render_markdown
+
+    if answer is None:
+        return "(not generated yet)"
     if not answer:
         return "(empty answer)"
     if not answer.strip():
         return f"(only whitespace: {len(answer)} characters)"
-    return answer
+    return mark_safe(f'<div class="md-answer">{render_markdown(answer)}</div>')  # noqa: S308 - sanitised by nh3
 
 
 def _read_only_change_view(admin_cls: type) -> type:

@@ -386,9 +386,14 @@ def export_dataset(modeladmin: admin.ModelAdmin, request: HttpRequest, queryset:
 
 @admin.register(TaskQC)
 class TaskQCAdmin(_Roles, admin.ModelAdmin):
+    class Media:
+        css = {"all": ["crowd/staff.css"]}
+
+    # The verdict and the decision first (they are what a reviewer acts on), then the reasons,
+    # then the figures at 3 significant digits: the list fits 1400 px beside the admin's sidebar.
     list_display = [
-        "task_link", "worker", "platform", "status", "flagged", "reason_list", "response_score",
-        "max_index_score", "calibration_score", "sampling_rate_hz", "max_log_gap_s", "decision", "excluded",
+        "task_link", "worker", "platform_status", "qc_verdict", "decision", "excluded", "reason_list",
+        "response", "max_index", "calibration", "sampling_rate", "max_log_gap",
     ]
     list_filter = [
         "flagged", FlagFilter, "decision", "study", "task__worker__platform", "task__status", "task__mode",
@@ -431,3 +436,28 @@ class TaskQCAdmin(_Roles, admin.ModelAdmin):
     @admin.display(description=_("reasons"))
     def reason_list(self, obj: TaskQC) -> str:
         return "; ".join(r["message"] for r in obj.reasons) or "–"
+
+    @admin.display(description=_("platform · status"), ordering="task__worker__platform")
+    def platform_status(self, obj: TaskQC) -> str:
+        return f"{obj.task.worker.platform} · {obj.task.status}"
+
+    @admin.display(description=_("QC"), ordering="flagged")
+    def qc_verdict(self, obj: TaskQC) -> str:
+        """Words, not the admin's boolean icon: a green tick read as "all good" on a flagged task."""
+        css, word = ("bad", "flagged") if obj.flagged else ("good", "passed")
+        return format_html('<span class="{} qc-verdict">{}</span>', css, word)
+
+    @staticmethod
+    def _figure(value: float | None) -> str:
+        return "–" if value is None or value != value else f"{value:.3g}"
+
+    response = admin.display(description=_("response score"), ordering="response_score")(
+        lambda self, obj: self._figure(obj.response_score))
+    max_index = admin.display(description=_("max index score"), ordering="max_index_score")(
+        lambda self, obj: self._figure(obj.max_index_score))
+    calibration = admin.display(description=_("calibration score"), ordering="calibration_score")(
+        lambda self, obj: self._figure(obj.calibration_score))
+    sampling_rate = admin.display(description=_("sampling Hz"), ordering="sampling_rate_hz")(
+        lambda self, obj: self._figure(obj.sampling_rate_hz))
+    max_log_gap = admin.display(description=_("max log gap s"), ordering="max_log_gap_s")(
+        lambda self, obj: self._figure(obj.max_log_gap_s))

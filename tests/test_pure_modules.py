@@ -29,6 +29,7 @@ PURE = [
     "alignment/training",
     "collection/release",
     "collection/gaze_quality.py",
+    "collection/markdown_render.py",
     "crowd/anonymise.py",
     "crowd/mturk.py",
     "crowd/plots.py",
