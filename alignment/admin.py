@@ -431,14 +431,16 @@ class TrainingRunAdmin(admin.ModelAdmin):
     def step(self, obj: TrainingRun) -> str:
         return f"{obj.metrics.get('step', 0)}/{obj.metrics.get('total_steps', '?')}"
 
-    @admin.display(description="loss · validation (acc., margin, NLL)")
+    @admin.display(description="loss / val. acc · margin · NLL")
     def summary(self, obj: TrainingRun) -> str:
         """The last training loss and the last epoch's validation figures in one narrow cell."""
         values = [_summary_value(obj, key) for key, _ in SUMMARY]
         if all(v == "–" for v in values):
             return "–"
         warned = " ⚠" if (obj.metrics or {}).get("warnings") else ""
-        return f"{values[0]} · {values[1]}, {values[2]}, {values[3]}{warned}"
+        return format_html('<span title="last training loss">{}</span>{}<br><span title="validation reward accuracy · '
+                           'reward margin · NLL per token (last epoch)">{} · {} · {}</span>', values[0], warned,
+                           *values[1:])
 
     @admin.display(description="config used")
     def config_used(self, obj: TrainingRun) -> str:

@@ -8,6 +8,7 @@ functions so the web process starts fast.
 
 from __future__ import annotations
 
+import json
 import re
 import time
 from pathlib import Path
@@ -108,6 +109,8 @@ def train(ctx: JobContext, *, run_pk: int) -> dict:
     output_dir.mkdir(parents=True, exist_ok=True)
     resume = _latest_checkpoint(output_dir)
     reporter = _Reporter(ctx, run)
+    if resume is not None:  # the curves go on from the checkpoint's, not from nothing
+        reporter.history = list(json.loads((resume / "trainer_state.json").read_text()).get("history") or [])
     if run.method == TrainingRun.Method.SFT:
         # The evaluation queries are held out of SFT so the judged answers are never trained on.
         # Read from a copy: the run's recorded configuration stays as the user wrote it.

@@ -53,7 +53,8 @@ def test_rdpo_job_scores_the_validation_split_each_epoch(base_model, dataset, tm
         "history": [{"step": 1, "loss/train": 0.7}, {"step": 1, "valid/reward_accuracy": 0.5}],
         "loss/train": 0.7, "valid/reward_accuracy": 0.5})
     listing = admin_client.get(reverse("admin:alignment_trainingrun_changelist")).content.decode()
-    assert f"{rdpo.metrics['loss/train']:.3g} · {rdpo.metrics['valid/reward_accuracy']:.3g}," in listing
+    assert f"{rdpo.metrics['loss/train']:.3g}</span><br><span" in listing
+    assert f">{rdpo.metrics['valid/reward_accuracy']:.3g} · " in listing
     page = admin_client.post(reverse("admin:alignment_trainingrun_changelist"),
                              {"action": "compare_curves", "_selected_action": [rdpo.pk, other.pk]})
     html = page.content.decode()

@@ -18,7 +18,7 @@ from django.core.management import call_command
 
 from alignment.models import EvaluationRun, TrainingRun
 from alignment.services import smoke_model_make, training_run_start
-from analysis.models import RewardModelRun
+from analysis.models import AnalysisFigure, RewardModelRun
 from collection.models import LLMModel, Task
 from crowd.models import TaskQC
 from jobs.models import Job
@@ -42,8 +42,25 @@ def _sizes(page, name: str) -> None:
         page.set_viewport_size({"width": w, "height": h})
         width = page.evaluate("document.documentElement.scrollWidth")
         assert width <= w, f"{name} scrolls sideways at {w} px ({width} px wide)"
+        hidden = page.evaluate("() => { const r = document.querySelector('.results');"
+                               " return r ? r.scrollWidth - r.clientWidth : 0; }")
+        assert hidden <= 0, f"{name}: the list hides {hidden} px of columns at {w} px"
         shot(page, f"{name}-{label}")
     page.set_viewport_size({"width": 1400, "height": 900})
+
+
+def _figure_png(title: str) -> bytes:
+    import io
+
+    from matplotlib.figure import Figure
+
+    fig = Figure(figsize=(7, 4.5))
+    ax = fig.subplots()
+    ax.plot(range(10), [x * x for x in range(10)])
+    ax.set_title(title)
+    out = io.BytesIO()
+    fig.savefig(out, format="png")
+    return out.getvalue()
 
 
 def _panel(page):
@@ -165,6 +182,9 @@ def test_training_run_page_follows_its_job_with_cancel_and_resume(browser, asgi_
     qc = TaskQC.objects.first()
     page.goto(f"/crowd/task/{qc.task_id}/")
     _sizes(page, "h21c-10-task-review")
+    for i, title in enumerate(("Reading time per answer", "Fixations per word", "Regressions by side",
+                               "Gaze coverage")):
+        AnalysisFigure.objects.create(name=f"fig-{i}", title=title, png=_figure_png(title), svg="<svg></svg>")
     for url, name in (("/crowd/", "h21c-11-crowd-index"), ("/admin/", "h21c-12-admin-index"),
                       ("/analysis/", "h21c-13-analysis-dashboard")):
         page.goto(url)
