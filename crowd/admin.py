@@ -393,8 +393,7 @@ class TaskQCAdmin(_Roles, admin.ModelAdmin):
     # (each failed figure with its value and threshold), then the paper's two QC figures at 3
     # significant digits: the list fits 1400 px beside both sidebars. The other figures are on
     # the task's review page; platform and status are filters.
-    list_display = ["task_link", "worker", "qc_verdict", "decision", "in_dataset", "reason_list", "response",
-                    "max_index"]
+    list_display = ["task_link", "worker", "qc_verdict", "decision_dataset", "reason_list", "response", "max_index"]
     list_filter = [
         "flagged", FlagFilter, "decision", "study", "task__worker__platform", "task__status", "task__mode",
         "task__excluded",
@@ -426,10 +425,12 @@ class TaskQCAdmin(_Roles, admin.ModelAdmin):
     def reason_list(self, obj: TaskQC) -> str:
         return "; ".join(r["message"] for r in obj.reasons) or "–"
 
-    @admin.display(description=_("dataset"), ordering="task__excluded")
-    def in_dataset(self, obj: TaskQC) -> str:
-        """Words, not icons: a red cross on a task that is kept read as "excluded"."""
-        return format_html('<span class="bad">{}</span>', "excluded") if obj.task.excluded else "kept"
+    @admin.display(description=_("decision / dataset"), ordering="decision")
+    def decision_dataset(self, obj: TaskQC) -> str:
+        """The reviewer's decision over whether the task is in the dataset, in words: the admin's
+        icons put a red cross on every task that is kept, which read as "excluded"."""
+        state = format_html('<span class="bad">{}</span>', "excluded") if obj.task.excluded else "kept"
+        return format_html("{}<br>{}", obj.get_decision_display() or "not reviewed", state)
 
     @admin.display(description=_("QC"), ordering="flagged")
     def qc_verdict(self, obj: TaskQC) -> str:

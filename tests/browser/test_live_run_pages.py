@@ -49,6 +49,15 @@ def _sizes(page, name: str) -> None:
     page.set_viewport_size({"width": 1400, "height": 900})
 
 
+def _log_in(page, username: str, password: str, then: str = ""):
+    """The admin's login form, as a person fills it; returns the page."""
+    page.goto("/admin/login/" + (f"?next={then}" if then else ""))
+    page.get_by_label("Username").fill(username)
+    page.get_by_label("Password").fill(password)
+    page.get_by_role("button", name="Log in").click()
+    return page
+
+
 def _figure_png(title: str) -> bytes:
     import io
 
@@ -79,11 +88,7 @@ def test_training_run_page_follows_its_job_with_cancel_and_resume(browser, asgi_
     run = training_run_start(method="sft", base_model=str(smoke), config=LONG_SFT, name="long SFT")
 
     context = browser.new_context(viewport={"width": 1400, "height": 900}, base_url=asgi_server)
-    page = context.new_page()
-    page.goto("/admin/login/")
-    page.get_by_label("Username").fill("lab")
-    page.get_by_label("Password").fill("pw-for-the-browser")
-    page.get_by_role("button", name="Log in").click()
+    page = _log_in(context.new_page(), "lab", "pw-for-the-browser")
 
     # 1. Live: the page is opened once; step, progress and curves change under it without a reload.
     page.goto(f"/admin/alignment/trainingrun/{run.pk}/change/")
@@ -194,11 +199,7 @@ def test_training_run_page_follows_its_job_with_cancel_and_resume(browser, asgi_
 
     viewer.groups.add(Group.objects.get(name="viewer"))
     other = browser.new_context(viewport={"width": 1400, "height": 900}, base_url=asgi_server)
-    vpage = other.new_page()
-    vpage.goto("/admin/login/")
-    vpage.get_by_label("Username").fill("victor")
-    vpage.get_by_label("Password").fill("pw-victor-123")
-    vpage.get_by_role("button", name="Log in").click()
+    vpage = _log_in(other.new_page(), "victor", "pw-victor-123")
     vpage.goto(f"/admin/jobs/job/{failed.pk}/change/")
     assert vpage.get_by_role("button", name="Run again").count() == 0  # viewers see no buttons
     token = vpage.evaluate("document.cookie.match(/csrftoken=([^;]+)/)[1]")
@@ -208,11 +209,7 @@ def test_training_run_page_follows_its_job_with_cancel_and_resume(browser, asgi_
     # A staff account without a role opens a staff page: the 403 page with the admin's chrome.
     django_user_model.objects.create_user("sam", password="pw-sam-123456", is_staff=True)
     vpage.context.clear_cookies()
-    vpage.goto("/admin/login/?next=/analysis/")
-    vpage.get_by_label("Username").fill("sam")
-    vpage.get_by_label("Password").fill("pw-sam-123456")
-    vpage.get_by_role("button", name="Log in").click()
-    vpage.wait_for_url("**/analysis/")
+    _log_in(vpage, "sam", "pw-sam-123456", then="/analysis/").wait_for_url("**/analysis/")
     assert "This page needs the crowd.view_staff_pages permission" in vpage.locator(".errornote").inner_text()
     assert vpage.locator("#header").count() == 1
     _sizes(vpage, "h21c-14-forbidden")

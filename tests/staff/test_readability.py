@@ -67,7 +67,8 @@ def test_task_qc_list_says_flagged_in_words_with_short_figures_and_the_decision_
     assert "icon-yes.svg\" alt=\"True\"" not in re.search(r'<td class="field-qc_verdict">.*?</td>', html, re.S).group(0)
     assert "0.123" in html and "0.1234567" not in html and ">nan<" not in html
     headers = re.findall(r'<th scope="col" class="[^"]*column-(\w+)', html)
-    assert headers.index("decision") < headers.index("reason_list") < headers.index("response")
+    assert headers.index("decision_dataset") < headers.index("reason_list") < headers.index("response")
+    assert "Not reviewed<br>kept" in html
     assert "crowd/staff.css" in html
 
 
