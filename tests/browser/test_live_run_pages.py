@@ -40,12 +40,12 @@ def _sizes(page, name: str) -> None:
     """Screenshots at both sizes, each without sideways scroll."""
     for label, (w, h) in SIZES.items():
         page.set_viewport_size({"width": w, "height": h})
+        shot(page, f"{name}-{label}")
         width = page.evaluate("document.documentElement.scrollWidth")
         assert width <= w, f"{name} scrolls sideways at {w} px ({width} px wide)"
         hidden = page.evaluate("() => { const r = document.querySelector('.results');"
                                " return r ? r.scrollWidth - r.clientWidth : 0; }")
         assert hidden <= 0, f"{name}: the list hides {hidden} px of columns at {w} px"
-        shot(page, f"{name}-{label}")
     page.set_viewport_size({"width": 1400, "height": 900})
 
 
