@@ -1,7 +1,7 @@
 // Follows the job of a page's job panel (templates/admin/jobs/_job_panel.html) while it runs.
 // Every 2 s it reads /api/jobs/<id>/; when status, progress, step or log changed it fetches the
-// page again and swaps in the panel and the fields named in data-refresh (".field-<name>": curves,
-// tables, log), so the reader keeps their place. When the job ends the page reloads once, so the
+// page again, updates the panel's texts and swaps in the fields named in data-refresh
+// (".field-<name>": curves, tables, log), so the reader keeps their place. When the job ends the page reloads once, so the
 // results, the failure's cause and the Resume button appear.
 (function () {
   "use strict";
@@ -23,10 +23,16 @@
       const resp = await fetch(window.location.href, {credentials: "same-origin"});
       if (!resp.ok) return;
       const doc = new DOMParser().parseFromString(await resp.text(), "text/html");
+      // The panel's texts are updated in place, never the panel itself: its Cancel button must
+      // stay the same element while the reader moves the mouse to it.
       const fresh = doc.getElementById(panel.id);
       if (fresh) {
-        const current = document.getElementById(panel.id);
-        if (current) swap(current, document.importNode(fresh, true));
+        for (const sel of [".job-status", ".job-pct", ".job-message"]) {
+          const from = fresh.querySelector(sel), to = panel.querySelector(sel);
+          if (from && to) to.textContent = from.textContent;
+        }
+        const bar = panel.querySelector("progress"), value = fresh.querySelector("progress");
+        if (bar && value) bar.value = value.value;
       }
       for (const name of fields) {
         const next = doc.querySelector(".field-" + name);
