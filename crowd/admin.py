@@ -425,7 +425,7 @@ class TaskQCAdmin(_Roles, admin.ModelAdmin):
     def reason_list(self, obj: TaskQC) -> str:
         return "; ".join(r["message"] for r in obj.reasons) or "–"
 
-    @admin.display(description=_("decision / dataset"), ordering="decision")
+    @admin.display(description=_("decision"), ordering="decision")
     def decision_dataset(self, obj: TaskQC) -> str:
         """The reviewer's decision over whether the task is in the dataset, in words: the admin's
         icons put a red cross on every task that is kept, which read as "excluded"."""
@@ -442,8 +442,8 @@ class TaskQCAdmin(_Roles, admin.ModelAdmin):
     def _figure(value: float | None) -> str:
         return "–" if value is None or value != value else f"{value:.3g}"
 
-    response = admin.display(description=_("response score"), ordering="response_score")(
+    response = admin.display(description=_("response"), ordering="response_score")(
         lambda self, obj: self._figure(obj.response_score))
-    max_index = admin.display(description=_("max index score"), ordering="max_index_score")(
+    max_index = admin.display(description=_("max index"), ordering="max_index_score")(
         lambda self, obj: self._figure(obj.max_index_score))
 
