@@ -136,12 +136,17 @@ class PreferencePairAdmin(admin.ModelAdmin):
 
 
 def _answer_text(answer: str | None) -> str:
-    """A generated answer as shown: an empty or blank one says so (a blank cell reads as a bug)."""
+    """A generated answer as shown: its Markdown rendered and sanitised (collection.markdown_render),
+    an empty or blank one says so (a blank cell reads as a bug)."""
+    from collection.markdown_render import render_markdown
+
+    if answer is None:
+        return "(not generated yet)"
     if not answer:
         return "(empty answer)"
     if not answer.strip():
         return f"(only whitespace: {len(answer)} characters)"
-    return answer
+    return mark_safe(f'<div class="md-answer">{render_markdown(answer)}</div>')
 
 
 def _read_only_change_view(admin_cls: type) -> type:
@@ -239,6 +244,10 @@ class TrainingRunForm(ConfigFieldsMixin, forms.ModelForm):
     gradient_checkpointing = forms.NullBooleanField(
         label="Activation checkpointing", widget=_YES_NO,
         help_text="Recompute activations in the backward pass: less memory, slower steps.")
+    start_anyway = forms.BooleanField(
+        required=False, label="Start even if too short",
+        help_text="A run whose learning rate × optimizer steps is too small to move the model is refused "
+                  "unless this is ticked.")
     COMMON = ("lr", "epochs", "batch_size", "grad_accum", "warmup_steps", "max_length", "max_prompt_length", "beta",
               "nll_weight", "precompute_reference", "packing", "gradient_checkpointing")
     DPO_ONLY = {"beta", "nll_weight", "precompute_reference"}
@@ -247,7 +256,7 @@ class TrainingRunForm(ConfigFieldsMixin, forms.ModelForm):
         model = TrainingRun
         fields = ["name", "method", "base_model", "dataset", "sft_run", "lr", "epochs", "batch_size", "grad_accum",
                   "warmup_steps", "max_length", "max_prompt_length", "beta", "nll_weight", "precompute_reference",
-                  "packing", "gradient_checkpointing", "config"]
+                  "packing", "gradient_checkpointing", "config", "start_anyway"]
         labels = {"config": "Other settings", "sft_run": "SFT run"}
 
     def __init__(self, *args, **kwargs) -> None:
@@ -278,6 +287,12 @@ class TrainingRunForm(ConfigFieldsMixin, forms.ModelForm):
         for field, message in errors.items():
             if field not in self.errors:
                 self.add_error(field, message)
+        if not self.errors and not data.get("start_anyway"):
+            from .checks import training_length_warning
+
+            short = training_length_warning(method=method, dataset=data.get("dataset"), config=config)
+            if short:
+                self.add_error("start_anyway", f"This run is {short} Tick this box to start it as it is.")
         return data
 
 
@@ -308,6 +323,37 @@ def resume_runs(modeladmin: admin.ModelAdmin, request: HttpRequest, queryset: Qu
         modeladmin.message_user(request, format_html("{}: resumed as {}.", run, job_anchor(run.job)))
 
 
+#: The summary figures of a run, as (metrics key, short label): the list's columns and the comparison.
+SUMMARY = (("loss/train", "loss"), ("valid/reward_accuracy", "val. acc."), ("valid/reward_margin", "val. margin"),
+           ("valid/nll", "val. NLL"))
+
+
+def _summary_value(run: TrainingRun, key: str) -> str:
+    value = (run.metrics or {}).get(key)
+    return f"{value:.3g}" if isinstance(value, (int, float)) and value == value else "–"
+
+
+@admin.action(description="Overlay the curves of the selected runs (2 to 4)", permissions=["view"])
+def compare_curves(modeladmin: admin.ModelAdmin, request: HttpRequest, queryset: QuerySet) -> HttpResponse | None:
+    from django.template.response import TemplateResponse
+
+    from .training.plots import training_overlay_svg
+
+    runs = list(queryset.order_by("pk")[:5])
+    if not 2 <= len(runs) <= 4:
+        modeladmin.message_user(request, "Select two to four runs to overlay their curves.", messages.WARNING)
+        return None
+    labels = {run.pk: f"#{run.pk} {run}"[:40] for run in runs}
+    histories = {labels[run.pk]: (run.metrics or {}).get("history") or [] for run in runs}
+    rows = [{"run": run, "label": labels[run.pk], "steps": TrainingRunAdmin.step(None, run),
+             "lr": {**config_defaults(run.method), **run.config}.get("lr"),
+             "values": [_summary_value(run, key) for key, _ in SUMMARY]} for run in runs]
+    context = {**modeladmin.admin_site.each_context(request), "title": "Training curves overlaid",
+               "svg": mark_safe(training_overlay_svg(histories)),
+               "rows": rows, "columns": [label for _, label in SUMMARY], "opts": modeladmin.model._meta}
+    return TemplateResponse(request, "admin/alignment/trainingrun/compare.html", context)
+
+
 @admin.action(description="Cancel selected evaluations", permissions=["run"])
 def cancel_evaluations(modeladmin: admin.ModelAdmin, request: HttpRequest, queryset: QuerySet) -> None:
     cancel_runs(modeladmin, request, queryset)
@@ -322,11 +368,11 @@ class TrainingRunAdmin(admin.ModelAdmin):
     form = TrainingRunForm
     change_list_template = "admin/alignment/trainingrun/change_list.html"
     # Job and step before the long columns, dates short: they stay in view at 1400 px.
-    list_display = ["id", "name", "method", "job_state", "step", "starts_from", "dataset", "created"]
+    list_display = ["id", "name", "method", "job_state", "step", "summary", "starts_from", "dataset", "created"]
     list_filter = ["method"]
     search_fields = ["name", "base_model"]
     list_select_related = ["job", "dataset", "sft_run"]
-    actions = [cancel_runs, resume_runs]
+    actions = [cancel_runs, resume_runs, compare_curves]
 
     def has_run_permission(self, request: HttpRequest) -> bool:
         return job_user_may_run(request.user, "alignment.train")
@@ -397,6 +443,17 @@ class TrainingRunAdmin(admin.ModelAdmin):
     def step(self, obj: TrainingRun) -> str:
         return f"{obj.metrics.get('step', 0)}/{obj.metrics.get('total_steps', '?')}"
 
+    @admin.display(description="loss / val. acc · margin · NLL")
+    def summary(self, obj: TrainingRun) -> str:
+        """The last training loss and the last epoch's validation figures in one narrow cell."""
+        values = [_summary_value(obj, key) for key, _ in SUMMARY]
+        if all(v == "–" for v in values):
+            return "–"
+        warned = " ⚠" if (obj.metrics or {}).get("warnings") else ""
+        return format_html('<span title="last training loss">{}</span>{}<br><span title="validation reward accuracy · '
+                           'reward margin · NLL per token (last epoch)">{} · {} · {}</span>', values[0], warned,
+                           *values[1:])
+
     @admin.display(description="config used")
     def config_used(self, obj: TrainingRun) -> str:
         used = {**config_defaults(obj.method), **obj.config}
@@ -424,7 +481,7 @@ class TrainingRunAdmin(admin.ModelAdmin):
 
         history = obj.metrics.get("history") or []
         if not history:
-            return "– (drawn from the stored metrics once the run has finished or stopped)"
+            return "– (the curves appear after the first optimizer steps)"
         return mark_safe(training_curves_svg(history))
 
     def save_model(self, request: HttpRequest, obj: TrainingRun, form, change: bool) -> None:

@@ -111,6 +111,29 @@ def check_training(
     return errors
 
 
+def training_length_warning(
+    *, method: str, dataset: Any, config: dict[str, Any], n_records: int | None = None
+) -> str | None:
+    """``short_run_warning`` for a run about to start: its records (the dataset's train split,
+    or SFT's answers without the held-out test queries) under the settings it will use."""
+    from .training.config import short_run_warning
+
+    used = {**config_defaults(method), **config}
+    if n_records is None:
+        if method == TrainingRun.Method.SFT:
+            from .services import sft_records, test_queries
+            from .training.preference import _normalise
+
+            exclude = {_normalise(q) for q in test_queries(n=int(used.get("holdout_test_queries", 300)))}
+            n_records = len(sft_records(exclude_prompts=exclude))
+        elif dataset is not None:
+            n_records = dataset.pairs.filter(split="train").count()
+        else:
+            return None
+    return short_run_warning(n_records, batch_size=int(used["batch_size"]), grad_accum=int(used["grad_accum"]),
+                             epochs=int(used["epochs"]), lr=float(used["lr"]))
+
+
 def model_context(checkpoint: Path) -> int | None:
     """Positions the model can attend to (GPT-2 ``n_positions``, most others
     ``max_position_embeddings``); None when the config does not say."""

@@ -100,6 +100,9 @@ class TrainingRun(models.Model):
     )
     created_at = models.DateTimeField(auto_now_add=True)
 
+    #: A re-run of its job from the Jobs list moves this row to the new job (jobs.services.job_rerun).
+    job_follows_reruns = True
+
     class Meta:
         ordering = ["-created_at"]
 
@@ -125,6 +128,9 @@ class EvaluationRun(models.Model):
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL
     )
     created_at = models.DateTimeField(auto_now_add=True)
+
+    #: A re-run of its job from the Jobs list moves this row to the new job (jobs.services.job_rerun).
+    job_follows_reruns = True
 
     class Meta:
         ordering = ["-created_at"]

@@ -295,6 +295,8 @@ def training_run_start(
 
     SFT needs ``base_model`` (a local checkpoint path).  DPO/rDPO need ``dataset`` and
     ``sft_run``: the policy starts from the SFT model and the SFT model is the reference.
+    A run too short to move the model (``checks.training_length_warning``) starts with that
+    warning on its page; the admin form asks first.
     """
     from .checks import check_training
 
@@ -304,9 +306,12 @@ def training_run_start(
         raise ValueError("; ".join(f"{field}: {msg}" for field, msg in errors.items()))
     if method != TrainingRun.Method.SFT:
         base_model = base_model or sft_run.base_model
+    from .checks import training_length_warning
+
+    short = training_length_warning(method=method, dataset=dataset, config=config or {})
     run = TrainingRun.objects.create(
         name=name, method=method, base_model=base_model, dataset=dataset, sft_run=sft_run,
-        config=config or {}, created_by=user,
+        config=config or {}, created_by=user, metrics={"warnings": [short]} if short else {},
     )
     run.output_dir = str(runs_dir() / f"run-{run.pk}")
     run.job = job_start(kind="alignment.train", params={"run_pk": run.pk}, user=user)

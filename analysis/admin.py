@@ -105,8 +105,9 @@ class RewardModelRunForm(forms.ModelForm):
 
 @admin.action(description="Re-run selected reward-model evaluations", permissions=["run"])
 def rerun(modeladmin: admin.ModelAdmin, request: HttpRequest, queryset: QuerySet) -> None:
-    for run in queryset:
-        job_start(kind="analysis.reward_models", params={"run_pk": run.pk}, user=request.user)
+    for run in queryset:  # the run follows its new job (its page shows the re-run's progress)
+        run.job = job_start(kind="analysis.reward_models", params={"run_pk": run.pk}, user=request.user)
+        run.save(update_fields=["job"])
     modeladmin.message_user(request, f"Started {queryset.count()} job(s).")
 
 

@@ -35,6 +35,9 @@ class RewardModelRun(models.Model):
                     "quality filter if on."),
     )
 
+    #: A re-run of its job from the Jobs list moves this row to the new job (jobs.services.job_rerun).
+    job_follows_reruns = True
+
     class Meta:
         ordering = ["-created_at"]
 
@@ -132,6 +135,9 @@ class Leaderboard(models.Model):
     csv = models.TextField(blank=True)
     png = models.BinaryField(blank=True, default=b"")
     svg = models.TextField(blank=True)
+
+    #: A re-run of its job from the Jobs list moves this row to the new job (jobs.services.job_rerun).
+    job_follows_reruns = True
 
     class Meta:
         ordering = ["-created_at", "-pk"]

@@ -7,10 +7,10 @@ roles); starting a job needs the job kind's permission (``jobs.services``), whic
 from __future__ import annotations
 
 from collections.abc import Callable
+from functools import wraps
 
 from django.contrib import admin, messages
 from django.contrib.admin.views.decorators import staff_member_required
-from django.contrib.auth.decorators import permission_required
 from django.core.exceptions import PermissionDenied
 from django.db.models import Max
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
@@ -22,10 +22,16 @@ from .models import AnalysisFigure, RewardModelRun
 
 
 def staff_view(permission: str) -> Callable[[Callable[..., HttpResponse]], Callable[..., HttpResponse]]:
-    """Staff login (else the admin login page), then ``permission`` (else 403)."""
+    """Staff login (else the admin login page), then ``permission`` (else 403 naming it)."""
 
     def decorate(view: Callable[..., HttpResponse]) -> Callable[..., HttpResponse]:
-        return staff_member_required(permission_required(permission, raise_exception=True)(view))
+        @wraps(view)
+        def checked(request: HttpRequest, *args, **kwargs) -> HttpResponse:
+            if not request.user.has_perm(permission):
+                raise PermissionDenied(f"This page needs the {permission} permission, which your account lacks.")
+            return view(request, *args, **kwargs)
+
+        return staff_member_required(checked)
 
     return decorate
 

@@ -429,11 +429,14 @@ admin.site.register(Task, TaskAdmin)
 
 @admin.register(TaskQC)
 class TaskQCAdmin(_Roles, admin.ModelAdmin):
-    list_display = [
-        "task_link", "worker", "platform", "status", "flagged", "reason_list", "response_score",
-        "max_index_score", "calibration_score", "sampling_rate_hz", "mouse_rate_hz", "max_log_gap_s", "decision",
-        "excluded",
-    ]
+    class Media:
+        css = {"all": ["crowd/staff.css"]}
+
+    # The verdict and the decision first (they are what a reviewer acts on), then the reasons
+    # (each failed figure with its value and threshold), then the paper's two QC figures at 3
+    # significant digits: the list fits 1400 px beside both sidebars. The other figures are on
+    # the task's review page; platform and status are filters.
+    list_display = ["task_link", "worker", "qc_verdict", "decision_dataset", "reason_list", "response", "max_index"]
     list_filter = [
         "flagged", FlagFilter, "decision", "study", "task__worker__platform", "task__status", "task__mode",
         "task__excluded",
@@ -452,7 +455,8 @@ class TaskQCAdmin(_Roles, admin.ModelAdmin):
     @admin.display(description=_("task"), ordering="task_id")
     def task_link(self, obj: TaskQC) -> str:
         return format_html(
-            '<a href="{}">review task {}</a>', reverse("crowd:task_review", args=[obj.task_id]), obj.task_id
+            '<a href="{}" title="review task {}">task&nbsp;{}</a>', reverse("crowd:task_review", args=[obj.task_id]),
+            obj.task_id, obj.task_id,
         )
 
     @admin.display(description=_("worker"), ordering="task__worker__pseudonym")
@@ -460,26 +464,31 @@ class TaskQCAdmin(_Roles, admin.ModelAdmin):
         w = obj.task.worker
         return format_html('<a href="{}">{}</a>', reverse("crowd:worker_review", args=[w.pk]), w.pseudonym)
 
-    @admin.display(description=_("platform"), ordering="task__worker__platform")
-    def platform(self, obj: TaskQC) -> str:
-        return obj.task.worker.platform
-
-    @admin.display(description=_("status"), ordering="task__status")
-    def status(self, obj: TaskQC) -> str:
-        return obj.task.status
-
-    @admin.display(description=_("mouse rate (Hz)"), ordering="task__mouse_rate_hz")
-    def mouse_rate_hz(self, obj: TaskQC) -> str:
-        rate = (obj.metrics or {}).get("mouse_rate_hz")
-        return "–" if rate is None else f"{rate:.1f}"
-
-    @admin.display(description=_("excluded"), boolean=True, ordering="task__excluded")
-    def excluded(self, obj: TaskQC) -> bool:
-        return obj.task.excluded
-
     @admin.display(description=_("reasons"))
     def reason_list(self, obj: TaskQC) -> str:
         return "; ".join(r["message"] for r in obj.reasons) or "–"
+
+    @admin.display(description=_("decision"), ordering="decision")
+    def decision_dataset(self, obj: TaskQC) -> str:
+        """The reviewer's decision over whether the task is in the dataset, in words: the admin's
+        icons put a red cross on every task that is kept, which read as "excluded"."""
+        state = format_html('<span class="bad">{}</span>', "excluded") if obj.task.excluded else "kept"
+        return format_html("{}<br>{}", obj.get_decision_display() or "not reviewed", state)
+
+    @admin.display(description=_("QC"), ordering="flagged")
+    def qc_verdict(self, obj: TaskQC) -> str:
+        """Words, not the admin's boolean icon: a green tick read as "all good" on a flagged task."""
+        css, word = ("bad", "flagged") if obj.flagged else ("good", "passed")
+        return format_html('<span class="{} qc-verdict">{}</span>', css, word)
+
+    @staticmethod
+    def _figure(value: float | None) -> str:
+        return "–" if value is None or value != value else f"{value:.3g}"
+
+    response = admin.display(description=_("response"), ordering="response_score")(
+        lambda self, obj: self._figure(obj.response_score))
+    max_index = admin.display(description=_("max index"), ordering="max_index_score")(
+        lambda self, obj: self._figure(obj.max_index_score))
 
 
 # --------------------------------------------------------------------------- data selections

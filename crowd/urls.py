@@ -5,6 +5,7 @@ from . import views
 app_name = "crowd"
 
 urlpatterns = [
+    path("", views.CrowdIndexView.as_view(), name="index"),
     path("replay/<id:turn_id>/", views.TurnReplayView.as_view(), name="replay"),
     path("qc/", views.QCDistributionView.as_view(), name="qc_plots"),
     path("eyetracking-report/", views.EyeTrackingReportView.as_view(), name="eyetracking_report"),

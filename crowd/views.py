@@ -42,6 +42,19 @@ class StaffPage(PermissionRequiredMixin, TemplateView):
     permission_required = "access.view_staff_pages"
     raise_exception = True
 
+    def get_permission_denied_message(self) -> str:
+        return f"This page needs the {self.permission_required} permission, which your account lacks."
+
+
+class CrowdIndexView(StaffPage):
+    """``/crowd/``: what the crowd staff pages are, with links (the prefix was a 404)."""
+
+    template_name = "crowd/index.html"
+
+    def get_context_data(self, **kwargs: Any) -> dict[str, Any]:
+        return {**super().get_context_data(**kwargs), "title": "Crowd pages",
+                "n_flagged": TaskQC.objects.filter(flagged=True).count(), "n_qc": TaskQC.objects.count()}
+
 
 def _threshold_inputs(request: HttpRequest, defaults: dict[str, float | None]) -> dict[str, float | None]:
     """Thresholds from the query string (empty = off), falling back to ``defaults``."""

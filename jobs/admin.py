@@ -10,13 +10,14 @@ from __future__ import annotations
 from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied
 from django.db.models import QuerySet
-from django.http import Http404, HttpRequest, HttpResponse
+from django.http import Http404, HttpRequest, HttpResponse, HttpResponseNotAllowed, HttpResponseRedirect
 from django.urls import path, reverse
 from django.utils.html import format_html
+from django.utils.http import url_has_allowed_host_and_scheme
 
 from .downloads import DOWNLOADABLE_KINDS, job_output_folder, zip_response
 from .exceptions import JobStateError
-from .html import short_time
+from .html import job_anchor, job_error_html, short_time
 from .models import Job
 from .services import job_cancel, job_kinds_user_may_run, job_rerun
 
@@ -66,6 +67,8 @@ class JobAdmin(admin.ModelAdmin):
         "rerun_of", "cancelled_by", "created_at", "started_at", "finished_at", "duration", "params",
         "result", "output", "log_tail_pre", "error_pre",
     ]
+    #: What the job panel (templates/admin/jobs/_job_panel.html) swaps in while the job runs.
+    live_fields = "status,message,progress_bar,log_tail_pre,duration,started_at,result,error_pre"
     readonly_fields = fields
 
     def get_fields(self, request: HttpRequest, obj: Job | None = None) -> list[str]:
@@ -74,7 +77,47 @@ class JobAdmin(admin.ModelAdmin):
     def get_urls(self) -> list:
         download = path("<int:pk>/download/", self.admin_site.admin_view(self.download_view),
                         name="jobs_job_download")
-        return [download, *super().get_urls()]
+        cancel = path("<int:pk>/cancel/", self.admin_site.admin_view(self.cancel_view), name="jobs_job_cancel")
+        rerun = path("<int:pk>/rerun/", self.admin_site.admin_view(self.rerun_view), name="jobs_job_rerun")
+        return [download, cancel, rerun, *super().get_urls()]
+
+    def _back(self, request: HttpRequest, job: Job) -> HttpResponseRedirect:
+        """To the page the button was on (a run's page), else the job's own page."""
+        target = request.POST.get("next", "")
+        if not url_has_allowed_host_and_scheme(target, {request.get_host()}, request.is_secure()):
+            target = reverse("admin:jobs_job_change", args=[job.pk])
+        return HttpResponseRedirect(target)
+
+    def cancel_view(self, request: HttpRequest, pk: int) -> HttpResponse:
+        """The Cancel button of the job panel (job and run pages): POST only, the kind's permission."""
+        if request.method != "POST":
+            return HttpResponseNotAllowed(["POST"])
+        job = Job.objects.filter(pk=pk).first()
+        if job is None:
+            raise Http404
+        try:
+            job_cancel(job=job, user=request.user)
+        except JobStateError:
+            self.message_user(request, f"Job {job.pk} has already finished ({job.get_status_display()}).",
+                              messages.WARNING)
+        else:
+            self.message_user(request, f"Job {job.pk} cancelled; a running job stops at its next step.")
+        return self._back(request, job)
+
+    def rerun_view(self, request: HttpRequest, pk: int) -> HttpResponse:
+        """The Resume/Re-run button: a new job with the same params, the run moved onto it.
+        A training job resumes from its newest checkpoint; other kinds start again."""
+        if request.method != "POST":
+            return HttpResponseNotAllowed(["POST"])
+        job = Job.objects.filter(pk=pk).first()
+        if job is None:
+            raise Http404
+        if not job.is_finished:
+            self.message_user(request, f"Job {job.pk} is still {job.get_status_display().lower()}.", messages.WARNING)
+            return self._back(request, job)
+        new = job_rerun(job=job, user=request.user)
+        self.message_user(request, format_html("Job {} started again as {}.", job.pk, job_anchor(new)))
+        return self._back(request, job)
 
     def download_view(self, request: HttpRequest, pk: int) -> HttpResponse:
         """The folder a finished export job wrote, as a zip (404 while it is not downloadable)."""
@@ -139,4 +182,5 @@ class JobAdmin(admin.ModelAdmin):
 
     @admin.display(description="Error")
     def error_pre(self, obj: Job) -> str:
-        return format_html("<pre style='white-space: pre-wrap'>{}</pre>", obj.error)
+        """The cause in one line; the traceback (kilobytes of frames) behind a toggle."""
+        return job_error_html(obj)

@@ -14,11 +14,14 @@ from .models import Job
 
 class JobDetailApi(APIView):
     class OutputSerializer(serializers.ModelSerializer):
+        cause = serializers.CharField(read_only=True, help_text="The failure in one line.")
+        is_finished = serializers.BooleanField(read_only=True)
+
         class Meta:
             model = Job
             fields = [
                 "id", "kind", "status", "progress", "message", "log_tail", "queue",
-                "created_at", "started_at", "finished_at", "result", "error",
+                "created_at", "started_at", "finished_at", "result", "error", "cause", "is_finished",
             ]
 
     @extend_schema(responses=OutputSerializer)

@@ -23,3 +23,14 @@ def short_time(value) -> str:  # datetime or None
     from django.utils import timezone
 
     return timezone.localtime(value).strftime("%Y-%m-%d %H:%M") if value else "–"
+
+
+def job_error_html(job: Job) -> SafeString | str:
+    """A failed job's cause in one line, its traceback behind a toggle (``–`` without error)."""
+    if not job.error:
+        return "–"
+    return format_html(
+        '<p class="errornote job-cause">{}</p><details class="job-traceback"><summary>Traceback ({} lines)'
+        "</summary><pre style='white-space: pre-wrap'>{}</pre></details>",
+        job.cause, len(job.error.splitlines()), job.error,
+    )

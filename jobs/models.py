@@ -77,6 +77,16 @@ class Job(models.Model):
         return self.status in self.FINISHED
 
     @property
+    def cause(self) -> str:
+        """The failure in one line: the traceback's last line (``ValueError: judge ... unreachable``).
+
+        A traceback puts the cause last, under kilobytes of frames; pages show this line and keep
+        the traceback behind a toggle.
+        """
+        lines = [line.strip() for line in (self.error or "").splitlines() if line.strip()]
+        return lines[-1][:500] if lines else ""
+
+    @property
     def duration(self) -> timedelta | None:
         """Run time, or time so far while running; None before the job started."""
         if self.started_at is None:

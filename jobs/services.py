@@ -126,5 +126,28 @@ def job_cancel(*, job: Job, user: AbstractBaseUser | None = None) -> Job:
 
 def job_rerun(*, job: Job, user: AbstractBaseUser | None = None) -> Job:
     """Start a new job with the same kind and params (the old row is kept as history and the new
-    one points at it). Raises PermissionDenied when ``user`` lacks the kind's permission."""
-    return job_start(kind=job.kind, params=job.params, user=user, rerun_of=job)
+    one points at it). Raises PermissionDenied when ``user`` lacks the kind's permission.
+
+    Rows that follow their job (a model with ``job_follows_reruns = True`` and a ``job`` foreign
+    key, e.g. a training run) are moved to the new job in the same transaction, so a run's page
+    never shows the cancelled job beside the re-run's results.
+    """
+    with transaction.atomic():
+        new = job_create(kind=job.kind, params=job.params, user=user, rerun_of=job)
+        job_relink(old=job, new=new)
+        job_enqueue(job=new)
+    return new
+
+
+def job_relink(*, old: Job, new: Job) -> int:
+    """Point every row that follows its job (``job_follows_reruns``) from ``old`` to ``new``.
+
+    Found through the reverse relations of Job, so this app imports none of the apps that own
+    the rows. Returns the number of rows moved.
+    """
+    moved = 0
+    for rel in Job._meta.related_objects:
+        model = rel.related_model
+        if rel.one_to_many and getattr(model, "job_follows_reruns", False) and rel.field.name == "job":
+            moved += model._default_manager.filter(job=old).update(job=new)
+    return moved

@@ -328,12 +328,13 @@ def test_job_detail_api_shows_own_jobs_only(client, django_user_model, started):
 
 
 @pytest.mark.django_db
-def test_running_job_page_script_carries_the_csp_nonce(admin_client) -> None:
-    """The page follows the job with an inline script: without the response's nonce CSP blocks it
-    and the page never leaves "Running" (the job's end was only seen after a manual reload)."""
-    import re
-
+def test_running_job_page_follows_the_job_with_a_script_the_csp_allows(admin_client) -> None:
+    """The page follows the job with static/jobs/live_job.js, a script from the site itself, which
+    the policy's script-src 'self' allows (an inline script without the nonce would be blocked and
+    the page would never leave "Running")."""
     job = Job.objects.create(kind="analysis.figures", status=Job.Status.RUNNING)
     response = admin_client.get(f"/admin/jobs/job/{job.pk}/change/")
-    nonce = re.search(r"'nonce-([^']+)'", response["Content-Security-Policy"]).group(1)
-    assert f'<script nonce="{nonce}">' in response.content.decode()
+    policy = response["Content-Security-Policy"]
+    script_src = next(part for part in policy.split(";") if part.strip().startswith("script-src"))
+    assert "'self'" in script_src
+    assert '<script src="/static/jobs/live_job.js" defer></script>' in response.content.decode()

@@ -29,6 +29,7 @@ PURE = [
     "alignment/training",
     "collection/release",
     "collection/gaze_quality.py",
+    "collection/markdown_render.py",
     "collection/sampling.py",
     "collection/sentences.py",
     "crowd/anonymise.py",

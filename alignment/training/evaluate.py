@@ -28,15 +28,20 @@ __all__ = ["judge_comparisons", "add_length_groups", "summarise", "table3", "wri
 LENGTH_LABELS = ["short", "medium", "long"]
 
 
-def judge_comparisons(client_fn: Callable[[str], str], comparisons: pd.DataFrame) -> pd.DataFrame:
+def judge_comparisons(
+    client_fn: Callable[[str], str], comparisons: pd.DataFrame, *, on_row: Callable[[int, int], None] | None = None
+) -> pd.DataFrame:
     """Judge every row of ``comparisons`` (columns ``query``, ``dpo_answer``, ``sft_answer``).
 
     Returns a copy with ``score_dpo``, ``score_sft`` (means over both orders), ``winner``
-    (``"dpo"``/``"sft"``/``"tie"``) and ``judge_consistent``.
+    (``"dpo"``/``"sft"``/``"tie"``) and ``judge_consistent``. ``on_row(done, total)`` is called
+    before each row (progress; a job stops there when cancelled).
     """
     out = comparisons.copy()
     rows = []
-    for r in comparisons.itertuples(index=False):
+    for i, r in enumerate(comparisons.itertuples(index=False)):
+        if on_row is not None:
+            on_row(i, len(comparisons))
         j = judge_pair(client_fn, r.query, r.dpo_answer, r.sft_answer)
         rows.append((j.score_a, j.score_b, {"A": "dpo", "B": "sft", "tie": "tie"}[j.winner], j.consistent))
     out["score_dpo"] = [x[0] for x in rows]

@@ -9,16 +9,39 @@ from __future__ import annotations
 
 import random
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
 import torch
+from transformers import StoppingCriteria, StoppingCriteriaList
 
 from .config import N_TEST_QUERIES
 from .data import DEFAULT_PROMPT_TEMPLATE, format_prompt
 
-__all__ = ["generate_answers", "select_test_queries", "normalise_query"]
+__all__ = ["generate_answers", "select_test_queries", "normalise_query", "GenerationStopped"]
+
+
+class GenerationStopped(Exception):
+    """``should_stop`` said stop: raised by :func:`generate_answers` with the answers so far."""
+
+    def __init__(self, answers: list[str]) -> None:
+        super().__init__(f"generation stopped after {len(answers)} answers")
+        self.answers = answers
+
+
+class _StopWhen(StoppingCriteria):
+    """A ``StoppingCriteria`` for ``model.generate``: asked after every generated token, so a
+    cancelled job stops within one generation step instead of finishing the batch's
+    ``max_new_tokens`` (tens of seconds on a CPU)."""
+
+    def __init__(self, should_stop: Callable[[], bool]) -> None:
+        self.should_stop = should_stop
+        self.stopped = False
+
+    def __call__(self, input_ids: torch.Tensor, scores: torch.Tensor, **kwargs: Any) -> torch.Tensor:
+        self.stopped = self.stopped or bool(self.should_stop())
+        return torch.full((input_ids.shape[0],), self.stopped, dtype=torch.bool, device=input_ids.device)
 
 
 def normalise_query(text: str) -> str:
@@ -80,6 +103,8 @@ def generate_answers(
     batch_size: int = 8,
     template: str = DEFAULT_PROMPT_TEMPLATE,
     max_prompt_length: int = 256,
+    should_stop: Callable[[], bool] | None = None,
+    on_batch: Callable[[int, int], None] | None = None,
 ) -> list[str]:
     """Generate one answer per raw query, in order.
 
@@ -88,6 +113,10 @@ def generate_answers(
     SFT and DPO answers differ only by the weights.  Generation stops at EOS or after
     ``max_new_tokens`` (default 512, the paper's evaluation length); the answer text excludes
     the prompt and special tokens.
+
+    ``should_stop()`` is asked after every generated token (and between batches); when it says
+    stop, :class:`GenerationStopped` is raised carrying the answers finished so far.
+    ``on_batch(done, total)`` reports progress after each batch.
     """
     texts = [format_prompt(p, template) for p in prompts]
     if isinstance(model, (str, Path)):
@@ -103,8 +132,13 @@ def generate_answers(
     model.eval()
     torch.manual_seed(seed)
     answers: list[str] = []
+    stop = None
+    if should_stop is not None:
+        stop = _StopWhen(should_stop)
     try:
         for start in range(0, len(texts), batch_size):
+            if stop is not None and (stop.stopped or stop.should_stop()):
+                raise GenerationStopped(answers)
             chunk = texts[start : start + batch_size]
             ids = [list(tokenizer(t, add_special_tokens=False)["input_ids"])[-max_prompt_length:] for t in chunk]
             length = max(len(x) for x in ids)
@@ -120,9 +154,14 @@ def generate_answers(
                 do_sample=do_sample,
                 eos_token_id=eos,
                 pad_token_id=pad,
+                **({"stopping_criteria": StoppingCriteriaList([stop])} if stop is not None else {}),
             )
+            if stop is not None and stop.stopped:
+                raise GenerationStopped(answers)  # this batch's answers are cut short: not kept
             new_tokens = out[:, length:]
             answers.extend(tokenizer.batch_decode(new_tokens, skip_special_tokens=True))
+            if on_batch is not None:
+                on_batch(len(answers), len(texts))
     finally:
         model.train(was_training)
     return answers

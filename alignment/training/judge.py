@@ -27,6 +27,8 @@ __all__ = [
     "openai_client_fn",
     "anthropic_client_fn",
     "demo_judge_fn",
+    "check_judge",
+    "JudgeUnavailable",
 ]
 
 ClientFn = Callable[[str], str]
@@ -150,6 +152,32 @@ def _ask(client_fn: ClientFn, prompt: str, retries: int) -> Judgement:
             last = exc
     assert last is not None
     raise last
+
+
+class JudgeUnavailable(RuntimeError):
+    """The judge did not answer the check question: nothing should be generated for it."""
+
+
+#: The check question: a pair any judge can score, short enough to cost nothing.
+CHECK_QUERY, CHECK_A, CHECK_B = "What is 2 + 2?", "4", "5"
+
+
+def check_judge(client_fn: ClientFn, *, name: str = "the judge") -> str:
+    """Ask the judge one tiny comparison and return its reply; raise :class:`JudgeUnavailable`.
+
+    WHY: generating the answers of two models takes minutes to hours and the judge is only
+    needed afterwards, so an unreachable endpoint, a wrong model id or a refused key used to be
+    found after all that work. One request before generation finds them at once. The reply is
+    not required to parse: a judge that replies with prose is still reachable, and the
+    comparisons parse with retries.
+    """
+    try:
+        reply = client_fn(build_judge_prompt(CHECK_QUERY, CHECK_A, CHECK_B))
+    except Exception as exc:  # any SDK/network error: the cause is what staff need to see
+        raise JudgeUnavailable(f"{name} did not answer the check request: {type(exc).__name__}: {exc}") from exc
+    if not str(reply or "").strip():
+        raise JudgeUnavailable(f"{name} answered the check request with an empty reply")
+    return str(reply)
 
 
 def judge_pair(

@@ -142,12 +142,13 @@ class _Trainer:
         loss_fn: Callable[[_Trainer, Mapping[str, Tensor]], tuple[Tensor, dict[str, Tensor]]],
         on_step: OnStep | None,
         should_stop: ShouldStop | None,
+        validate: Callable[[_Trainer], dict[str, float]] | None = None,
     ) -> None:
         if len(dataset) == 0:
             raise ValueError("no training records")
         self.kind, self.cfg, self.tokenizer = kind, cfg, tokenizer
         self.dataset, self.collator, self.loss_fn = dataset, collator, loss_fn
-        self.on_step, self.should_stop = on_step, should_stop
+        self.on_step, self.should_stop, self.validate = on_step, should_stop, validate
         self.accelerator = _fresh_accelerator(cfg)
         set_seed(cfg.seed)
         if cfg.gradient_checkpointing:
@@ -260,6 +261,7 @@ class _Trainer:
             if not stopped:
                 self.epoch += 1
                 self.batches_done = 0
+                self._validate()
         if not stopped:
             self.save("final", finished=True)
         return {
@@ -273,6 +275,25 @@ class _Trainer:
             "warmup_steps": self.warmup_steps,
             "warnings": self.warnings,
         }
+
+    def _validate(self) -> None:
+        """Metrics on the held-out split at the end of an epoch, appended to the history (a row
+        with ``valid/...`` keys at the epoch's last step) and kept in the final metrics."""
+        if self.validate is None:
+            return
+        was_training = self.model.training
+        self.model.eval()
+        try:
+            with torch.no_grad():
+                metrics = self.validate(self)
+        finally:
+            self.model.train(was_training)
+        if not metrics:
+            return
+        self.history.append({"step": self.step, "epoch": float(self.epoch), **metrics})
+        self.last_metrics = {**self.last_metrics, **metrics}
+        if self.on_step is not None and self.accelerator.is_main_process:
+            self.on_step(self.step, self.total_steps, self.last_metrics)
 
     def _stop_requested(self) -> bool:
         """Ask ``should_stop`` on the main process only and share the answer with all ranks,
@@ -398,6 +419,39 @@ def _preference_loss_fn(reference: nn.Module | None, cfg: DPOConfig, method: str
     return loss_fn
 
 
+def _preference_validation(valid: TokenizedPairs, collator: Callable, cfg: DPOConfig) -> Callable:
+    """Reward accuracy, mean reward margin and the chosen answers' NLL on the validation pairs.
+
+    Implicit rewards are ``beta (log pi - log ref)`` as in training, without label smoothing or
+    flip rates: the numbers say whether the policy ranks held-out chosen answers above rejected
+    ones, and whether it still assigns them likelihood (NLL per token).
+    """
+
+    def validate(trainer: _Trainer) -> dict[str, float]:
+        device = trainer.accelerator.device
+        margins, nlls = [], []
+        loader = DataLoader(valid, batch_size=cfg.reference_batch_size or 2 * cfg.batch_size, shuffle=False,
+                            collate_fn=collator)
+        for batch in loader:
+            batch = {k: v.to(device) for k, v in batch.items()}
+            with trainer.accelerator.autocast():
+                policy = preference_forward(trainer.model, batch)
+            chosen = cfg.beta * (policy["chosen_logps"].float() - batch[REFERENCE_KEYS[0]])
+            rejected = cfg.beta * (policy["rejected_logps"].float() - batch[REFERENCE_KEYS[1]])
+            margins.append((chosen - rejected).cpu())
+            n_tokens = policy["chosen_n_tokens"].float().clamp(min=1)
+            nlls.append((-policy["chosen_logps"].float() / n_tokens).cpu())
+        margin, nll = torch.cat(margins), torch.cat(nlls)
+        return {
+            "valid/reward_accuracy": float((margin > 0).float().mean()),
+            "valid/reward_margin": float(margin.mean()),
+            "valid/nll": float(nll.mean()),
+            "valid/pairs": float(len(margin)),
+        }
+
+    return validate
+
+
 def train_preference(
     policy: nn.Module,
     reference: nn.Module | None,
@@ -409,8 +463,14 @@ def train_preference(
     on_step: OnStep | None = None,
     should_stop: ShouldStop | None = None,
     resume_from: str | Path | None = None,
+    valid_records: Sequence[Mapping[str, Any]] = (),
 ) -> dict[str, Any]:
     """(r)DPO + NLL on preference records (paper 6.1).
+
+    ``valid_records`` (the dataset's validation split) are scored at the end of every epoch:
+    reward accuracy, reward margin and NLL of the chosen answers (``valid/...`` in the history
+    and the final metrics). Their reference log-probs come with the records or are computed
+    once with ``reference`` before training.
 
     ``reference`` should be the SFT model (a separate copy), not the pretrained base: the
     original rDPO runs used the base model and so measured rewards against the wrong anchor.
@@ -453,14 +513,31 @@ def train_preference(
     pad = _pad_id(tokenizer)
     packing = _packing(policy, cfg, warnings)
     collator = PackedPreferenceCollator(pad, _pack_length(cfg)) if packing else PreferenceCollator(pad)
+    valid = None
+    if valid_records:
+        valid = TokenizedPairs(valid_records, tokenizer, max_length=cfg.max_length,
+                               max_prompt_length=cfg.max_prompt_length, template=cfg.prompt_template)
+        if not valid.has_reference_logps and reference is None:
+            warnings.append("validation pairs have no reference log-probs and no reference model is loaded: "
+                            "no validation metrics")
+            valid = None
     models = (policy,) if reference is None else (policy, reference)
     with fused_lm_head(*models, enabled=cfg.fused_lm_head):
         trainer = _Trainer(
             kind=f"preference-{method}", model=policy, tokenizer=tokenizer, dataset=dataset,
             collator=collator, cfg=cfg,
             loss_fn=_preference_loss_fn(reference, cfg, method), on_step=on_step, should_stop=should_stop,
+            validate=_preference_validation(valid, collator, cfg) if valid is not None else None,
         )
         trainer.warnings += warnings
+        if valid is not None and not valid.has_reference_logps:
+            reference.to(trainer.accelerator.device)
+            chosen, rejected = compute_reference_logps(
+                reference, valid, pad_token_id=pad, batch_size=cfg.reference_batch_size or 2 * cfg.batch_size,
+                packing=packing, pack_length=cfg.pack_length, mixed_precision=cfg.mixed_precision,
+                device=trainer.accelerator.device,
+            )
+            valid.set_reference_logps(chosen, rejected)
         precompute_s = 0.0
         if reference is not None and not dataset.has_reference_logps:
             reference.to(trainer.accelerator.device)
