@@ -23,9 +23,9 @@ from analysis.models import RewardModelRun
 from collection.selection_html import selection_block
 from jobs.exceptions import JobStateError
 from jobs.html import job_anchor, short_time
-from jobs.services import job_cancel, job_start, job_user_may_run
+from jobs.services import job_cancel, job_user_may_run
 
-from .checks import check_evaluation, check_training, config_defaults, final_checkpoint
+from .checks import check_evaluation, check_training, config_defaults
 from .models import EvaluationRun, PreferenceDataset, PreferencePair, TrainingRun
 from .services import (
     evaluation_run_start,
@@ -36,6 +36,7 @@ from .services import (
     reward_run_labeller,
     runs_dir,
     smoke_model_make,
+    training_run_resume,
     training_run_start,
 )
 from .training.config import EVALUATION_DEFAULTS
@@ -308,19 +309,12 @@ def cancel_runs(modeladmin: admin.ModelAdmin, request: HttpRequest, queryset: Qu
 @admin.action(description="Resume selected runs (from their newest checkpoint)", permissions=["run"])
 def resume_runs(modeladmin: admin.ModelAdmin, request: HttpRequest, queryset: QuerySet) -> None:
     for run in queryset:
-        if run.job and not run.job.is_finished:
-            modeladmin.message_user(request, f"{run}: still running.", messages.WARNING)
+        try:
+            job = training_run_resume(run=run, user=request.user)
+        except ValueError as exc:
+            modeladmin.message_user(request, f"{run}: {exc}.", messages.ERROR)
             continue
-        if final_checkpoint(run) is not None or (run.job and run.job.status == run.job.Status.SUCCEEDED):
-            # Its final checkpoint is the reference of later runs: never train over it.
-            modeladmin.message_user(
-                request, f"{run}: finished, so it is not resumed (its outputs are kept). "
-                "Start a new run to train again.", messages.ERROR,
-            )
-            continue
-        run.job = job_start(kind="alignment.train", params={"run_pk": run.pk}, user=request.user)
-        run.save(update_fields=["job"])
-        modeladmin.message_user(request, format_html("{}: resumed as {}.", run, job_anchor(run.job)))
+        modeladmin.message_user(request, format_html("{}: resumed as {}.", run, job_anchor(job)))
 
 
 #: The summary figures of a run, as (metrics key, short label): the list's columns and the comparison.
@@ -681,7 +675,8 @@ def _fmt(value: object) -> str:
 def build_dataset(modeladmin: admin.ModelAdmin, request: HttpRequest, queryset: QuerySet) -> None:
     for run in queryset:
         try:
-            ds = preference_dataset_build(name="", source="reward_run", reward_run=run, user=request.user)
+            ds = preference_dataset_build(name="", source=PreferenceDataset.Source.REWARD_RUN, reward_run=run,
+                                          user=request.user)
         except ValueError as exc:
             modeladmin.message_user(request, f"{run}: {exc}.", messages.WARNING)
             continue

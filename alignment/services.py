@@ -16,6 +16,7 @@ from django.db import transaction
 from django.db.models.functions import Coalesce
 
 from collection.models import Task, Turn
+from jobs.models import Job
 from jobs.services import job_start
 
 from .models import EvaluationRun, PreferenceDataset, PreferencePair, TrainingRun
@@ -317,6 +318,24 @@ def training_run_start(
     run.job = job_start(kind="alignment.train", params={"run_pk": run.pk}, user=user)
     run.save(update_fields=["output_dir", "job"])
     return run
+
+
+def training_run_resume(*, run: TrainingRun, user=None) -> Job:
+    """Continue a stopped run from its newest checkpoint in a new job.
+
+    Refused (ValueError naming why) while its job runs, and once it has finished: its ``final``
+    checkpoint is the reference of later runs, so nothing may train over it (the job refuses
+    too; this says so before a job is made).
+    """
+    from .checks import final_checkpoint
+
+    if run.job and not run.job.is_finished:
+        raise ValueError("still running")
+    if final_checkpoint(run) is not None or (run.job and run.job.status == run.job.Status.SUCCEEDED):
+        raise ValueError("finished, so it is not resumed (its outputs are kept). Start a new run to train again")
+    run.job = job_start(kind="alignment.train", params={"run_pk": run.pk}, user=user)
+    run.save(update_fields=["job"])
+    return run.job
 
 
 def evaluation_run_start(
