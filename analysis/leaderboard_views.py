@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from django.http import HttpRequest, HttpResponse, HttpResponseBadRequest, HttpResponseForbidden, JsonResponse
+from django.http import HttpRequest, HttpResponse, HttpResponseForbidden, JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from rest_framework import serializers
@@ -13,7 +13,7 @@ from collection.selection_html import selection_block
 
 from .leaderboard_services import LEADERBOARD_WITHOUT_SELECTION, leaderboard_start
 from .models import Leaderboard
-from .views import staff_view
+from .views import PageQuerySerializer, serializer_errors, staff_view
 
 #: What starting a job from the page needs: the same permission as adding one in the admin.
 START_PERMISSION = "analysis.add_leaderboard"
@@ -30,15 +30,6 @@ class LeaderboardStartSerializer(serializers.Serializer):
     selection = serializers.PrimaryKeyRelatedField(
         queryset=DataSelection.objects.all(), required=False, allow_null=True, default=None
     )
-
-
-class LeaderboardQuerySerializer(serializers.Serializer):
-    pk = serializers.IntegerField(min_value=1, required=False)
-
-
-def _errors(serializer: serializers.Serializer) -> HttpResponse:
-    text = "; ".join(f"{field}: {' '.join(map(str, errs))}" for field, errs in serializer.errors.items())
-    return HttpResponseBadRequest(text, content_type="text/plain")
 
 
 @staff_page
@@ -59,16 +50,16 @@ def leaderboard_page(request: HttpRequest) -> HttpResponse:
             fields["selection"] = None  # the select's empty choice
         start = LeaderboardStartSerializer(data=fields)
         if not start.is_valid():
-            return _errors(start)
+            return serializer_errors(start)
         board = Leaderboard.objects.create(
             sources=sorted(start.validated_data["sources"]), style_control=start.validated_data["style_control"],
             rounds=start.validated_data["rounds"], selection=start.validated_data["selection"], created_by=request.user,
         )
         leaderboard_start(leaderboard=board, user=request.user)
         return redirect(f"{reverse('analysis:leaderboard')}?pk={board.pk}")
-    query = LeaderboardQuerySerializer(data=request.GET.dict())
+    query = PageQuerySerializer(data=request.GET.dict())
     if not query.is_valid():
-        return _errors(query)
+        return serializer_errors(query)
     if "pk" in query.validated_data:
         board = get_object_or_404(Leaderboard.objects.defer("png", "svg"), pk=query.validated_data["pk"])
     else:

@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 from django.contrib import admin
-from django.http import HttpRequest, HttpResponse, HttpResponseBadRequest, HttpResponseForbidden, JsonResponse
+from django.http import HttpRequest, HttpResponse, HttpResponseForbidden, JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from rest_framework import serializers
 
 from .models import StudyPlan
 from .plan_services import parse_sizes, study_plan_start
-from .views import staff_view
+from .views import PageQuerySerializer, serializer_errors, staff_view
 
 #: Starting a plan from the page needs what adding one in the admin needs.
 START_PERMISSION = "analysis.add_studyplan"
@@ -31,15 +31,6 @@ class StudyPlanStartSerializer(serializers.Serializer):
         return value
 
 
-class PlanQuerySerializer(serializers.Serializer):
-    pk = serializers.IntegerField(min_value=1, required=False)
-
-
-def _errors(serializer: serializers.Serializer) -> HttpResponse:
-    text = "; ".join(f"{field}: {' '.join(map(str, errs))}" for field, errs in serializer.errors.items())
-    return HttpResponseBadRequest(text, content_type="text/plain")
-
-
 @staff_page
 def plan_page(request: HttpRequest) -> HttpResponse:
     """The latest (or ``?pk=``) plan: the answer in one sentence, the figure, the curve's points.
@@ -52,13 +43,13 @@ def plan_page(request: HttpRequest) -> HttpResponse:
             return HttpResponseForbidden("You may not start study-plan jobs.")
         start = StudyPlanStartSerializer(data=request.POST.dict())
         if not start.is_valid():
-            return _errors(start)
+            return serializer_errors(start)
         plan = StudyPlan.objects.create(**start.validated_data, created_by=request.user)
         study_plan_start(plan=plan, user=request.user)
         return redirect(f"{reverse('analysis:plan')}?pk={plan.pk}")
-    query = PlanQuerySerializer(data=request.GET.dict())
+    query = PageQuerySerializer(data=request.GET.dict())
     if not query.is_valid():
-        return _errors(query)
+        return serializer_errors(query)
     pk = query.validated_data.get("pk")
     plan = get_object_or_404(StudyPlan, pk=pk) if pk else StudyPlan.objects.select_related("job").first()
     rows = []

@@ -43,17 +43,24 @@ def text_reward(ctx: JobContext, *, run_pk: int) -> dict:
     return _execute_run(ctx, run_pk, text_reward_run_execute)
 
 
+def _attached(ctx: JobContext, model, pk: int, execute):
+    """Attach the job to its row (a re-run finds it there), compute it, and log its table."""
+    obj = model.objects.get(pk=pk)
+    obj.job = ctx.job
+    obj.save(update_fields=["job"])
+    obj = execute(obj)
+    ctx.log(obj.table_text)
+    return obj
+
+
 @job_task("analysis.leaderboard", permission="analysis.add_leaderboard")
 def leaderboard(ctx: JobContext, *, leaderboard_pk: int) -> dict:
     """Bradley–Terry leaderboard of every requested vote source, with bootstrap intervals."""
     from .leaderboard_services import leaderboard_execute
     from .models import Leaderboard
 
-    board = Leaderboard.objects.get(pk=leaderboard_pk)
-    board.job = ctx.job
-    board.save(update_fields=["job"])
-    board = leaderboard_execute(leaderboard=board, progress=ctx.progress)
-    ctx.log(board.table_text)
+    board = _attached(ctx, Leaderboard, leaderboard_pk,
+                      lambda b: leaderboard_execute(leaderboard=b, progress=ctx.progress))
     return {"leaderboard": board.pk, "votes": board.n_votes, "sources": [s["source"] for s in board.results["sources"]]}
 
 
@@ -63,9 +70,5 @@ def learning_curve(ctx: JobContext, *, plan_pk: int) -> dict:
     from .models import StudyPlan
     from .plan_services import study_plan_execute
 
-    plan = StudyPlan.objects.get(pk=plan_pk)
-    plan.job = ctx.job
-    plan.save(update_fields=["job"])
-    plan = study_plan_execute(plan=plan, progress=ctx.progress)
-    ctx.log(plan.table_text)
+    plan = _attached(ctx, StudyPlan, plan_pk, lambda p: study_plan_execute(plan=p, progress=ctx.progress))
     return {"plan": plan.pk, "workers_needed": plan.workers_needed}

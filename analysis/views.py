@@ -13,8 +13,9 @@ from django.contrib import admin, messages
 from django.contrib.admin.views.decorators import staff_member_required
 from django.core.exceptions import PermissionDenied
 from django.db.models import Max
-from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
+from django.http import HttpRequest, HttpResponse, HttpResponseBadRequest, HttpResponseRedirect
 from django.shortcuts import get_object_or_404, render
+from rest_framework import serializers
 
 from jobs.services import job_start, job_user_may_run
 
@@ -34,6 +35,18 @@ def staff_view(permission: str) -> Callable[[Callable[..., HttpResponse]], Calla
         return staff_member_required(checked)
 
     return decorate
+
+
+class PageQuerySerializer(serializers.Serializer):
+    """``?pk=`` of a page that shows the latest object unless one is named."""
+
+    pk = serializers.IntegerField(min_value=1, required=False)
+
+
+def serializer_errors(serializer: serializers.Serializer) -> HttpResponse:
+    """A 400 naming every refused field (plain text: the staff pages' forms are plain POSTs)."""
+    text = "; ".join(f"{field}: {' '.join(map(str, errs))}" for field, errs in serializer.errors.items())
+    return HttpResponseBadRequest(text, content_type="text/plain")
 
 
 #: The staff pages' permission (both roles hold it).
