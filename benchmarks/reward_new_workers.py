@@ -64,7 +64,7 @@ def cached_tables(root: str, cache_dir: Path) -> tuple[pd.DataFrame, pd.DataFram
 
 def grouped(X, y, groups, qids, specs, config: EvalConfig) -> pd.DataFrame:
     """Out-of-fold rows of the grouped protocol."""
-    return evaluate_table(X, y, groups, query_ids=qids, specs=specs, config=config).oof
+    return evaluate_table(X, y, groups=groups, query_ids=qids, specs=specs, config=config).oof
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -174,8 +174,8 @@ def main(argv: list[str] | None = None) -> int:
         cal = {}
         for method in ("platt", "isotonic"):
             cfg = EvalConfig(**{**config.__dict__, "calibration": method})
-            cal[method] = evaluate_table(data.X[no_course.columns], data.y, data.groups, query_ids=data.query_ids,
-                                         specs=base_specs, config=cfg).oof
+            cal[method] = evaluate_table(data.X[no_course.columns], data.y, groups=data.groups,
+                                         query_ids=data.query_ids, specs=base_specs, config=cfg).oof
         rows = cal["platt"][["model", "seed", "query_id", "worker", "y", "prob_1"]].copy()
         rows["prob_platt"] = cal["platt"]["prob_1_cal"].to_numpy()
         rows["prob_isotonic"] = cal["isotonic"]["prob_1_cal"].to_numpy()

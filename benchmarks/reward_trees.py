@@ -43,7 +43,7 @@ def main(argv: list[str] | None = None) -> int:
                  ModelSpec("RF + IF", use_if=True, make_classifier=rf)]
         cfg = EvalConfig(seeds=seeds, protocols=("grouped",), selector_n_estimators=trees, calibration="none")
         t = time.perf_counter()
-        res = evaluate_table(data.X, data.y, data.groups, query_ids=data.query_ids, specs=specs, config=cfg)
+        res = evaluate_table(data.X, data.y, groups=data.groups, query_ids=data.query_ids, specs=specs, config=cfg)
         acc = res.scores.groupby("model")["accuracy"].agg(["mean", "std"])
         cells = [f"{acc.loc[m, 'mean']:.4f}±{acc.loc[m, 'std']:.4f}" for m in ("RF + Text lengths", "RF + IF")]
         print(f"{trees:>6} {cells[0]:>15} {cells[1]:>15} {time.perf_counter() - t:8.1f}", flush=True)

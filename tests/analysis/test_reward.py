@@ -86,7 +86,7 @@ def test_selection_is_nested_in_folds_except_paper(protocol: str) -> None:
     def make_selector(seed: int) -> CountingSelector:
         return CountingSelector(3, random_state=seed, estimator=RandomForestClassifier(20, random_state=seed))
 
-    evaluate_table(X, y, groups, specs=specs, config=config, make_selector=make_selector)
+    evaluate_table(X, y, groups=groups, specs=specs, config=config, make_selector=make_selector)
     if protocol == "paper":
         assert CountingSelector.fits == [len(X)] * 2  # once per seed, on all rows (leaky)
     else:
@@ -114,7 +114,7 @@ def test_out_of_fold_predictions_and_table_layout() -> None:
         ModelSpec("RF + IF", use_if=True, make_classifier=FAST.classifier),
     ]
     config = EvalConfig(seeds=(0,), k=3, selector_n_jobs=1)
-    result = evaluate_table(X, y, groups, query_ids=np.arange(100, 100 + len(y)), specs=specs, config=config)
+    result = evaluate_table(X, y, groups=groups, query_ids=np.arange(100, 100 + len(y)), specs=specs, config=config)
     oof = result.oof
     assert set(oof["protocol"]) == {"paper", "grouped", "ungrouped"}
     one = oof[(oof["protocol"] == "grouped") & (oof["model"] == "RF + IF")]
@@ -166,7 +166,7 @@ def test_grouped_calibration_costs_refits_only_when_inner(fit: str) -> None:
     config = EvalConfig(seeds=(0,), protocols=("grouped",), k=3, selector_n_jobs=1, n_jobs=1,
                         calibration="platt", calibration_fit=fit)
     CountingForest.fits = []
-    result = evaluate_table(X, y, groups, specs=specs, config=config)
+    result = evaluate_table(X, y, groups=groups, specs=specs, config=config)
     inner = 3  # calibration_splits
     assert len(CountingForest.fits) == config.n_splits * (1 if fit == "crossfit" else 1 + inner)
     assert result.oof["prob_1_cal"].notna().all()
