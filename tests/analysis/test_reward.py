@@ -171,3 +171,22 @@ def test_grouped_calibration_costs_refits_only_when_inner(fit: str) -> None:
     assert len(CountingForest.fits) == config.n_splits * (1 if fit == "crossfit" else 1 + inner)
     assert result.oof["prob_1_cal"].notna().all()
     assert {"accuracy_cal", "ece_cal"} <= set(result.scores.columns)
+
+
+def test_the_admin_default_run_is_the_library_default() -> None:
+    """``EvalConfig()`` and ``default_specs()`` are what the admin's default run fits, so a notebook
+    following the pipeline's docstring fits the same models."""
+    from analysis.pipeline import DEFAULT_REWARD_PARAMS, reward_run_config
+    from analysis.reward import ForestParams, default_specs
+    from analysis.reward.models import rf_specs
+
+    def fitted(specs) -> list:  # bound methods compare by identity: compare what they build
+        return [(s.name, s.use_if, s.keep_groups, s.drop_groups, repr(s.make_classifier(0))) for s in specs]
+
+    config, specs, point = reward_run_config({})
+    assert config == EvalConfig()
+    assert fitted(specs) == fitted(default_specs()) and fitted(point) == fitted(rf_specs(default_specs()))
+    assert DEFAULT_REWARD_PARAMS["trees"] == ForestParams().n_estimators
+    # and a run that changes a setting does not fit the default models
+    config, specs, _ = reward_run_config({"trees": 100, "calibration": "platt"})
+    assert config != EvalConfig() and fitted(specs) != fitted(default_specs())
