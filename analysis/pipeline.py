@@ -265,7 +265,7 @@ def run_reward_table(
         if keep.sum() >= 2 * config.n_splits:
             X = rows.loc[keep, [c for c in feature_columns(rows) if not c.endswith(".2") and ".cmp" not in c]]
             likert_scores = evaluate_regression(
-                X, target[keep], rows.loc[keep, "worker"],
+                X, target[keep], groups=rows.loc[keep, "worker"],
                 config=EvalConfig(**{**config.__dict__, "protocols": ("grouped", "ungrouped")}),
             )
         timings["likert_s"] = time.perf_counter() - started

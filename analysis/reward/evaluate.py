@@ -596,8 +596,8 @@ def _fit_regressor(model, X: pd.DataFrame, y: np.ndarray, train: np.ndarray, tes
 def evaluate_regression(
     X: pd.DataFrame,
     y: pd.Series | np.ndarray,
-    groups: pd.Series | np.ndarray,
     *,
+    groups: pd.Series | np.ndarray,
     config: EvalConfig = DEFAULT_EVAL_CONFIG,
 ) -> pd.DataFrame:
     """Out-of-fold R² of a random-forest regressor (pointwise Likert score, appendix B.3).
