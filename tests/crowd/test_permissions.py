@@ -234,9 +234,10 @@ def _staff_urls() -> list[tuple[str, object]]:
 @pytest.fixture
 def staff_url_args(data: dict[str, int]) -> dict[str, dict[str, int]]:
     """Real objects for the pages' ids (a page whose ids are unknown here fails the test)."""
-    from analysis.models import AnalysisFigure, Leaderboard
+    from analysis.models import AnalysisFigure, Leaderboard, StudyPlan
 
     fig = AnalysisFigure.objects.create(name="demo", title="Demo", png=b"\x89PNG", svg="<svg/>")
+    plan = StudyPlan.objects.create(name="demo", svg="<svg/>")  # not computed yet: no results
     board = Leaderboard.objects.create(name="demo", csv="model,score\n", png=b"\x89PNG", svg="<svg/>",
                                        results={"sources": []})
     return {
@@ -246,6 +247,8 @@ def staff_url_args(data: dict[str, int]) -> dict[str, dict[str, int]]:
         "crowd:replay": {"turn_id": data["turn"]},
         "analysis:figure_png": {"pk": fig.pk},
         "analysis:figure_svg": {"pk": fig.pk},
+        "analysis:plan_json": {"pk": plan.pk},
+        "analysis:plan_svg": {"pk": plan.pk},
     }
 
 
