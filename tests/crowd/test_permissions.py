@@ -237,7 +237,7 @@ def staff_url_args(data: dict[str, int]) -> dict[str, dict[str, int]]:
     from analysis.models import AnalysisFigure, Leaderboard, StudyPlan
 
     fig = AnalysisFigure.objects.create(name="demo", title="Demo", png=b"\x89PNG", svg="<svg/>")
-    plan = StudyPlan.objects.create(name="demo", svg="<svg/>")  # not computed yet: no results
+    plan = StudyPlan.objects.create(name="demo", results={"curve": []}, svg="<svg/>")
     board = Leaderboard.objects.create(name="demo", csv="model,score\n", png=b"\x89PNG", svg="<svg/>",
                                        results={"sources": []})
     return {
