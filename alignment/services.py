@@ -15,6 +15,7 @@ from django.conf import settings
 from django.db import transaction
 from django.db.models.functions import Coalesce
 
+from analysis.reward.models import RF_IF, TEXT_FT, TEXT_FT_IF
 from collection.models import Task, Turn
 from jobs.models import Job
 from jobs.services import job_start
@@ -75,7 +76,7 @@ def test_queries(*, n: int = N_TEST_QUERIES, seed: int = 0) -> list[str]:
 
 #: Which out-of-fold predictions label a dataset when staff do not say: the paper's RF + IF
 #: first, then the text reward models of ``analysis.text_reward`` (with features, then without).
-REWARD_MODEL_ORDER = ("RF + IF", "Text FT + IF", "Text FT")
+REWARD_MODEL_ORDER = (RF_IF, TEXT_FT_IF, TEXT_FT)
 
 
 def reward_run_labeller(run) -> tuple[str, str] | None:

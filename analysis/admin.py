@@ -17,7 +17,7 @@ from jobs.services import job_start, job_user_may_run
 from .leaderboard_services import LEADERBOARD_WITHOUT_SELECTION
 from .models import AnalysisFigure, Leaderboard, RewardModelRun, RewardPrediction, StudyPlan
 from .result_html import intervals_by_setting, intervals_html, table2_html, verdict_html
-from .services import DEFAULT_PARAMS
+from .services import DEFAULT_PARAMS, reward_model_run_start
 
 #: Keys a reward-model run reads besides :data:`DEFAULT_PARAMS` (transfer runs, feature cache).
 EXTRA_PARAM_KEYS = ("train_workers", "test_workers", "use_cache")
@@ -105,9 +105,8 @@ class RewardModelRunForm(forms.ModelForm):
 
 @admin.action(description="Re-run selected reward-model evaluations", permissions=["run"])
 def rerun(modeladmin: admin.ModelAdmin, request: HttpRequest, queryset: QuerySet) -> None:
-    for run in queryset:  # the run follows its new job (its page shows the re-run's progress)
-        run.job = job_start(kind="analysis.reward_models", params={"run_pk": run.pk}, user=request.user)
-        run.save(update_fields=["job"])
+    for run in queryset:
+        reward_model_run_start(run=run, user=request.user)
     modeladmin.message_user(request, f"Started {queryset.count()} job(s).")
 
 
@@ -318,11 +317,7 @@ class RewardModelRunAdmin(admin.ModelAdmin):
     def save_model(self, request: HttpRequest, obj: RewardModelRun, form, change: bool) -> None:
         if change:
             return
-        obj.params = {**DEFAULT_PARAMS, **(obj.params or {})}  # the form gives them all; a copy may not
-        obj.created_by = request.user
-        obj.save()
-        obj.job = job_start(kind="analysis.reward_models", params={"run_pk": obj.pk}, user=request.user)
-        obj.save(update_fields=["job"])
+        reward_model_run_start(run=obj, user=request.user)  # saves it (defaults filled) and starts its job
         self.message_user(request, format_html("Reward models started as {}; its page follows it.",
                                                job_anchor(obj.job)))
 

@@ -9,6 +9,7 @@ from django.contrib.auth.models import AbstractBaseUser
 
 from analysis.leaderboard import Leaderboard as Board
 from analysis.leaderboard import build_leaderboard
+from analysis.reward.models import HEADLINE_MODEL
 from jobs.models import Job
 from jobs.services import job_start
 
@@ -28,7 +29,7 @@ def _noop(pct: float, message: str = "") -> None:
 
 def leaderboard_compute(
     *, sources: list[str], style_control: bool = True, reward_run: RewardModelRun | None = None,
-    reward_model: str = "RF + IF", reward_protocol: str = "grouped", soft: bool = True, rounds: int = 1000,
+    reward_model: str = HEADLINE_MODEL, reward_protocol: str = "grouped", soft: bool = True, rounds: int = 1000,
     seed: int = 0, selection=None,
 ) -> tuple[Board, RewardModelRun | None]:
     """The leaderboard of the votes on the data ``selection``'s tasks (default: every task not

@@ -4,9 +4,12 @@ Every stage takes and returns plain objects (DataFrames, dataclasses), so the Dj
 the same functions with data it read from the database, and a notebook with a release folder:
 
 >>> release = load_release("/tmp/dev")                                      # doctest: +SKIP
->>> table = build_features(release)                                         # doctest: +SKIP
->>> run = run_reward_table(table.features, release.tables.queries)          # doctest: +SKIP
+>>> table = build_features(release, worker_normalise=True)                  # doctest: +SKIP
+>>> rows = apply_quality_filter(table.features, table.quality)              # doctest: +SKIP
+>>> run = run_reward_table(rows, release.tables.queries)                    # doctest: +SKIP
 >>> print(run.table)                                                        # doctest: +SKIP
+
+With the default ``config`` and ``specs`` that is the admin's default run (``DEFAULT_REWARD_PARAMS``).
 """
 
 from __future__ import annotations
@@ -29,6 +32,7 @@ from analysis.matching import DEFAULT_MATCH_CONFIG, MatchConfig, TaskMatch, matc
 from analysis.reward import (
     EvalConfig,
     EvalResult,
+    ForestParams,
     ModelSpec,
     default_specs,
     evaluate_regression,
@@ -38,6 +42,7 @@ from analysis.reward import (
     pointwise_labels,
 )
 from analysis.reward.evaluate import DEFAULT_EVAL_CONFIG
+from analysis.reward.models import rf_specs
 from analysis.reward.summary import format_interval_table, interval_summary
 from collection.release import reader
 
@@ -158,36 +163,28 @@ def labelled_set(
     return LabelledSet(X, labels.loc[ids], rows.loc[ids, "worker"], np.asarray(ids))
 
 
-#: Parameters of a reward-model run (admin, ``manage.py reward_models``, benchmarks). ``trees``
-#: sizes every forest: 50 is the smallest count whose grouped RF + IF accuracy on dev is within
-#: the seed-to-seed spread of 100-500 trees (``benchmarks/reward_trees.py``; README); the
-#: ranking forest behind IF keeps 100 (``selector_trees``): at 50 its importances got noisy enough
-#: to move the pointwise IF rows (275 rows) by more than their spread, for a few CPU seconds.
-#: Calibration is off by default (grouped CV on dev: it did not help, README); when it is on it is
-#: fitted across the outer folds (``calibration_fit="crossfit"``, no refits); ``"inner"`` keeps
-#: the nested inner CV, at about three times the cost of the grouped protocol.
+#: Parameters of a reward-model run (admin, ``manage.py reward_models``, benchmarks), read from
+#: the one set of defaults: ``EvalConfig()`` and ``ForestParams()`` (``trees``: every forest of the
+#: models; ``selector_trees``: the ranking forest behind IF; the reasons for each number are in
+#: their docstrings). ``calibration_fit`` is only used when calibration is on.
 DEFAULT_REWARD_PARAMS: dict = {
-    "seeds": [0, 1, 2],
-    "trees": 50,
-    "selector_trees": 100,
-    "k": 50,
-    "n_splits": 5,
+    "seeds": list(DEFAULT_EVAL_CONFIG.seeds),
+    "trees": ForestParams().n_estimators,
+    "selector_trees": DEFAULT_EVAL_CONFIG.selector_n_estimators,
+    "k": DEFAULT_EVAL_CONFIG.k,
+    "n_splits": DEFAULT_EVAL_CONFIG.n_splits,
     "quality_filter": True,
     "worker_normalise": True,
     "text": False,
-    # chosen by worker-grouped CV on dev (benchmarks/reward_new_workers.py --sections calibration):
-    # Platt and isotonic both raised the Brier score and neither lowered ECE (README)
-    "calibration": "none",
-    # only used when calibration is on: a calibrator per fold fitted on the other folds' scores
-    "calibration_fit": "crossfit",
-    "n_jobs": 2,
+    "calibration": DEFAULT_EVAL_CONFIG.calibration,
+    "calibration_fit": DEFAULT_EVAL_CONFIG.calibration_fit,
+    "n_jobs": DEFAULT_EVAL_CONFIG.n_jobs,
 }
 
 
 def reward_run_config(params: dict) -> tuple[EvalConfig, list[ModelSpec], list[ModelSpec]]:
-    """EvalConfig, pairwise specs and pointwise specs of a run from its ``params`` (defaults filled)."""
-    from analysis.reward import ForestParams
-
+    """EvalConfig, pairwise specs and pointwise specs of a run from its ``params`` (defaults filled):
+    ``reward_run_config({})`` is ``EvalConfig()``, ``default_specs()`` and their RF rows."""
     p = {**DEFAULT_REWARD_PARAMS, **params}
     trees = int(p["trees"])
     forest = ForestParams(n_estimators=trees)
@@ -197,7 +194,7 @@ def reward_run_config(params: dict) -> tuple[EvalConfig, list[ModelSpec], list[M
         calibration=str(p["calibration"]), calibration_fit=str(p["calibration_fit"]), n_jobs=int(p["n_jobs"]),
     )
     specs = default_specs(forest)
-    return config, specs, [s for s in specs if s.name.startswith("RF")]
+    return config, specs, rf_specs(specs)
 
 
 @dataclass
@@ -236,11 +233,10 @@ def run_reward_table(
     results: dict[str, EvalResult] = {}
     timings: dict[str, float] = {}
     specs = list(default_specs() if specs is None else specs)
-    if pointwise_specs is None:
-        pointwise_specs = [s for s in specs if s.name.startswith("RF")]
     for mode, mode_specs, cfg in (
         ("pairwise", specs, config),
-        ("pointwise", pointwise_specs, EvalConfig(**{**config.__dict__, "balance": True})),
+        ("pointwise", rf_specs(specs) if pointwise_specs is None else pointwise_specs,
+         EvalConfig(**{**config.__dict__, "balance": True})),
     ):
         data = labelled_set(features, queries, mode, text_embeddings)
         if len(data.y) < 2 * cfg.n_splits or data.y.nunique() < 2 or data.y.value_counts().min() < cfg.n_splits:
@@ -254,7 +250,7 @@ def run_reward_table(
                 on_progress(share + width * done / total, f"{mode}: fold {done} of {total}")
 
         results[mode.capitalize()] = evaluate_table(
-            data.X, data.y, data.groups, query_ids=data.query_ids, specs=mode_specs, config=cfg,
+            data.X, data.y, groups=data.groups, query_ids=data.query_ids, specs=mode_specs, config=cfg,
             should_stop=should_stop, on_progress=fold_done,
         )
         timings[f"{mode}_s"] = time.perf_counter() - started
@@ -269,7 +265,7 @@ def run_reward_table(
         if keep.sum() >= 2 * config.n_splits:
             X = rows.loc[keep, [c for c in feature_columns(rows) if not c.endswith(".2") and ".cmp" not in c]]
             likert_scores = evaluate_regression(
-                X, target[keep], rows.loc[keep, "worker"],
+                X, target[keep], groups=rows.loc[keep, "worker"],
                 config=EvalConfig(**{**config.__dict__, "protocols": ("grouped", "ungrouped")}),
             )
         timings["likert_s"] = time.perf_counter() - started

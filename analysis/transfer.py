@@ -25,16 +25,16 @@ from collections.abc import Sequence
 import numpy as np
 import pandas as pd
 
-from analysis.reward.calibration import Calibrator, inner_oof_scores
 from analysis.reward.evaluate import (
     DEFAULT_EVAL_CONFIG,
     EvalConfig,
-    _fit_one,
-    _prob_class_1,
-    _rankable,
     balanced_subsample,
+    fit_model,
+    inner_calibrated,
+    prob_class_1,
+    rankable_columns,
 )
-from analysis.reward.models import ModelSpec, default_specs
+from analysis.reward.models import ModelSpec, default_specs, rf_specs
 from analysis.reward.selection import TopKImportance, default_ranking_forest
 from analysis.reward.summary import SUMMARY_COLUMNS, format_interval_table, predictions_summary
 
@@ -71,20 +71,16 @@ def transfer_predictions(
         if any(s.use_if for s in specs):
             forest = default_ranking_forest(seed, config.selector_n_jobs)
             forest.set_params(n_estimators=config.selector_n_estimators)
-            columns = TopKImportance(config.k, estimator=forest).fit(_rankable(Xs), ys).selected_columns_
+            columns = TopKImportance(config.k, estimator=forest).fit(rankable_columns(Xs), ys).selected_columns_
         for spec in specs:
-            model = _fit_one(spec, seed, columns, Xs, ys, config.selector_n_jobs)
-            p1 = _prob_class_1(model, X_test)
+            model = fit_model(spec, Xs, ys, seed=seed, columns=columns, n_jobs=config.selector_n_jobs)
+            p1 = prob_class_1(model, X_test)
             pc = np.full(len(p1), np.nan)
             if config.calibration != "none":
-
-                def fit_predict(tr: np.ndarray, te: np.ndarray, spec=spec, seed=seed, columns=columns, Xs=Xs, ys=ys):
-                    inner = _fit_one(spec, seed, columns, Xs.iloc[tr], ys[tr], config.selector_n_jobs)
-                    return _prob_class_1(inner, Xs.iloc[te])
-
-                scores = inner_oof_scores(fit_predict, ys, gs, config.calibration_splits)
-                ok = ~np.isnan(scores)
-                pc = Calibrator(config.calibration).fit(scores[ok], ys[ok]).transform(p1)
+                pc = inner_calibrated(
+                    spec, Xs, ys, groups=gs, scores=p1, seed=seed, columns=columns, method=config.calibration,
+                    n_splits=config.calibration_splits, n_jobs=config.selector_n_jobs,
+                )
             parts.append(pd.DataFrame({"query_id": qids, "worker": groups_test, "y": y_test, "prob_1": p1,
                                        "prob_1_cal": pc, "model": spec.name, "protocol": "transfer",
                                        "seed": seed}))
@@ -143,9 +139,8 @@ def transfer_settings(
         if len(tr.y) < 10 or tr.y.nunique() < 2 or len(te.y) == 0:
             continue
         cfg = EvalConfig(**{**config.__dict__, "balance": mode == "pointwise"})
-        mode_specs = specs if mode == "pairwise" or specs is None else [s for s in specs if s.name.startswith("RF")]
-        if mode == "pointwise" and specs is None:
-            mode_specs = [s for s in default_specs() if s.name.startswith("RF")]
+        all_specs = default_specs() if specs is None else list(specs)
+        mode_specs = all_specs if mode == "pairwise" else rf_specs(all_specs)
         out, preds = transfer_evaluate(vars(tr), vars(te), specs=mode_specs, config=cfg, n_boot=n_boot)
         result[mode] = out
         summaries[mode.capitalize()] = predictions_summary(preds, n_boot=n_boot)

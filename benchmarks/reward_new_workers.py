@@ -31,6 +31,7 @@ from analysis.reward import EvalConfig, ForestParams, default_specs
 from analysis.reward.calibration_report import calibration_table, choose_method
 from analysis.reward.evaluate import evaluate_table
 from analysis.reward.few_shot import few_shot_predictions
+from analysis.reward.models import RF_IF
 from analysis.reward.summary import LENGTH_BASELINE, format_interval_table, predictions_summary
 from analysis.reward.variants import (
     cascade_specs,
@@ -64,7 +65,7 @@ def cached_tables(root: str, cache_dir: Path) -> tuple[pd.DataFrame, pd.DataFram
 
 def grouped(X, y, groups, qids, specs, config: EvalConfig) -> pd.DataFrame:
     """Out-of-fold rows of the grouped protocol."""
-    return evaluate_table(X, y, groups, query_ids=qids, specs=specs, config=config).oof
+    return evaluate_table(X, y, groups=groups, query_ids=qids, specs=specs, config=config).oof
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -93,7 +94,7 @@ def main(argv: list[str] | None = None) -> int:
     data = pipeline.labelled_set(features, queries, "pairwise", tc)
     print(f"pairwise: {len(data.y)} labelled pairs, {data.groups.nunique()} workers, "
           f"seeds {seeds}, {args.trees} trees (load {time.perf_counter() - started:.0f} s)")
-    base_specs = [s for s in default_specs(forest) if s.name in (LENGTH_BASELINE, "RF + IF")]
+    base_specs = [s for s in default_specs(forest) if s.name in (LENGTH_BASELINE, RF_IF)]
     # the paper's feature table only: the new groups (cascade, seq) enter only the variants that name them
     no_course = data.X[[c for c in data.X.columns if not c.startswith(("cascade.", "seq."))]]
     parts = [grouped(no_course, data.y, data.groups, data.query_ids, base_specs, config).assign(section="base")]
@@ -112,7 +113,7 @@ def main(argv: list[str] | None = None) -> int:
     if "relative" in sections:
         for within in ("worker", "task"):
             rel = pipeline.labelled_set(relative_features(features, within), queries, "pairwise")
-            spec = [s for s in base_specs if s.name == "RF + IF"]
+            spec = [s for s in base_specs if s.name == RF_IF]
             run("relative", rel.X.loc[:, no_course.columns], spec, rename=f", z within {within}")
     if "cascade" in sections:
         for w in ("1", "2", "4"):
@@ -174,8 +175,8 @@ def main(argv: list[str] | None = None) -> int:
         cal = {}
         for method in ("platt", "isotonic"):
             cfg = EvalConfig(**{**config.__dict__, "calibration": method})
-            cal[method] = evaluate_table(data.X[no_course.columns], data.y, data.groups, query_ids=data.query_ids,
-                                         specs=base_specs, config=cfg).oof
+            cal[method] = evaluate_table(data.X[no_course.columns], data.y, groups=data.groups,
+                                         query_ids=data.query_ids, specs=base_specs, config=cfg).oof
         rows = cal["platt"][["model", "seed", "query_id", "worker", "y", "prob_1"]].copy()
         rows["prob_platt"] = cal["platt"]["prob_1_cal"].to_numpy()
         rows["prob_isotonic"] = cal["isotonic"]["prob_1_cal"].to_numpy()

@@ -22,6 +22,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from analysis import pipeline
 from analysis.reward import EvalConfig, ForestParams, ModelSpec
 from analysis.reward.evaluate import evaluate_table
+from analysis.reward.models import RF_IF, RF_TEXT_LENGTHS
 from benchmarks.reward_table import load_features
 
 
@@ -39,13 +40,13 @@ def main(argv: list[str] | None = None) -> int:
     print(f"{'trees':>6} {'lengths':>15} {'RF + IF':>15} {'seconds':>8}")
     for trees in (int(t) for t in args.trees.split(",")):
         rf = ForestParams(n_estimators=trees).classifier
-        specs = [ModelSpec("RF + Text lengths", keep_groups=("text",), make_classifier=rf),
-                 ModelSpec("RF + IF", use_if=True, make_classifier=rf)]
+        specs = [ModelSpec(RF_TEXT_LENGTHS, keep_groups=("text",), make_classifier=rf),
+                 ModelSpec(RF_IF, use_if=True, make_classifier=rf)]
         cfg = EvalConfig(seeds=seeds, protocols=("grouped",), selector_n_estimators=trees, calibration="none")
         t = time.perf_counter()
-        res = evaluate_table(data.X, data.y, data.groups, query_ids=data.query_ids, specs=specs, config=cfg)
+        res = evaluate_table(data.X, data.y, groups=data.groups, query_ids=data.query_ids, specs=specs, config=cfg)
         acc = res.scores.groupby("model")["accuracy"].agg(["mean", "std"])
-        cells = [f"{acc.loc[m, 'mean']:.4f}±{acc.loc[m, 'std']:.4f}" for m in ("RF + Text lengths", "RF + IF")]
+        cells = [f"{acc.loc[m, 'mean']:.4f}±{acc.loc[m, 'std']:.4f}" for m in (RF_TEXT_LENGTHS, RF_IF)]
         print(f"{trees:>6} {cells[0]:>15} {cells[1]:>15} {time.perf_counter() - t:8.1f}", flush=True)
     return 0
 

@@ -49,7 +49,9 @@ METRIC_LABELS = {"accuracy": "Accuracy", "f1_1": "F1 Class 1", "f1_0": "F1 Class
 
 @dataclass(frozen=True)
 class EvalConfig:
-    """Evaluation settings.
+    """Evaluation settings. ``EvalConfig()`` with :func:`~analysis.reward.models.default_specs` is
+    the admin's default run (``analysis.pipeline.DEFAULT_REWARD_PARAMS`` is read from it), so a
+    notebook and the admin fit the same models.
 
     Parameters
     ----------
@@ -68,10 +70,11 @@ class EvalConfig:
     selector_n_jobs : int or None
         Threads of the ranking forest when folds run one after another (``n_jobs=1``).
     selector_n_estimators : int
-        Trees of the ranking forest (appendix B.4 default 500; see ``benchmarks/reward_trees.py``
-        for the accuracy/trees curve behind the default).
+        Trees of the ranking forest (appendix B.4: 500). Default 100: at 50 its importances got
+        noisy enough to move the pointwise IF rows by more than their spread, for a few CPU
+        seconds (``benchmarks/reward_trees.py`` for the accuracy/trees curve).
     regression_n_estimators : int
-        Trees of the Likert regressor.
+        Trees of the Likert regressor (a run's ``max(50, trees // 2)``).
     n_jobs : int
         Folds fitted in parallel (joblib). Parallelism over folds beats threads inside forests
         of a few hundred rows, where thread start-up costs about as much as the trees.
@@ -79,8 +82,9 @@ class EvalConfig:
         joblib backend: ``threading`` (default: tree building releases the GIL, and threads work
         inside daemonic Celery workers) or ``loky`` (processes).
     calibration : str
-        ``none``, ``platt`` or ``isotonic``: calibrate every model's P(class 1) inside the
-        training folds of the ``grouped`` protocol (see :mod:`analysis.reward.calibration`).
+        ``none`` (default: on dev, Platt and isotonic both raised the Brier score and neither
+        lowered ECE, README), ``platt`` or ``isotonic``: calibrate every model's P(class 1) inside
+        the training folds of the ``grouped`` protocol (see :mod:`analysis.reward.calibration`).
     calibration_splits : int
         Inner worker-grouped folds whose out-of-fold scores fit the calibrator (``inner`` fit).
     calibration_fit : str
@@ -99,19 +103,16 @@ class EvalConfig:
     k: int = 50
     balance: bool = False
     selector_n_jobs: int | None = 2
-    selector_n_estimators: int = 500
-    regression_n_estimators: int = 300
+    selector_n_estimators: int = 100
+    regression_n_estimators: int = 50
     n_jobs: int = 2
     backend: str = "threading"
-    calibration: str = "platt"
+    calibration: str = "none"
     calibration_splits: int = 3
     calibration_fit: str = "crossfit"
 
 
 DEFAULT_EVAL_CONFIG = EvalConfig()
-
-#: The length-only baseline every "IF helps" claim is measured against.
-LENGTH_BASELINE = "RF + Text lengths"
 
 
 class EvaluationCancelled(RuntimeError):
@@ -184,7 +185,8 @@ def classification_scores(y: np.ndarray, prob_1: np.ndarray) -> dict[str, float]
     }
 
 
-def _rankable(X: pd.DataFrame) -> pd.DataFrame:
+def rankable_columns(X: pd.DataFrame) -> pd.DataFrame:
+    """The columns the IF ranking may choose from (every group but :data:`UNRANKED_GROUPS`)."""
     return X.loc[:, [c for c in X.columns if column_group(c) not in UNRANKED_GROUPS]]
 
 
@@ -202,69 +204,165 @@ def _fit_selector(selector: TopKImportance, X: pd.DataFrame, y: np.ndarray, n_jo
     return selector, time.perf_counter() - started
 
 
-def _fit_one(spec: ModelSpec, seed: int, columns, X_train: pd.DataFrame, y_train: np.ndarray, n_jobs):
+def fit_model(
+    spec: ModelSpec, X: pd.DataFrame, y: np.ndarray, *, seed: int, columns: Sequence[str] | None,
+    n_jobs: int | None,
+):
+    """Fit one model of ``spec`` (IF models on ``columns``) with at most ``n_jobs`` threads."""
     model = _limit_threads(spec.pipeline(seed, fixed_columns=columns if spec.use_if else None), n_jobs)
     try:
-        return model.fit(X_train, y_train)
+        return model.fit(X, y)
     except EmptyFeatureSet:
         # e.g. "IF - gaze" when every important feature is a gaze feature: the honest
         # prediction from no features is the training prior.
-        return DummyClassifier(strategy="prior").fit(X_train, y_train)
+        return DummyClassifier(strategy="prior").fit(X, y)
 
 
-def _fold_task(
-    Xs: pd.DataFrame,
-    ys: np.ndarray,
-    gs: np.ndarray,
-    train: np.ndarray,
-    test: np.ndarray,
-    specs: Sequence[ModelSpec],
-    fixed: Sequence[str] | None,
-    selector: TopKImportance | None,
-    seed: int,
-    calibration: str,
-    calibration_splits: int,
-    n_jobs: int | None,
-) -> dict:
+@dataclass
+class _Plan:
+    """One (protocol, seed) of an evaluation: its rows, folds and, as folds end, its predictions.
+
+    ``fixed_columns`` are the IF columns ranked once on all rows (``paper``); ``prob`` and
+    ``prob_cal`` map model name -> P(class 1) per row (NaN until its fold is done); ``fold_of``
+    is each row's test fold (-1 until then).
+    """
+
+    protocol: str
+    seed: int
+    rows: np.ndarray
+    X: pd.DataFrame
+    y: np.ndarray
+    groups: np.ndarray
+    splits: list[tuple[np.ndarray, np.ndarray]]
+    fixed_columns: Sequence[str] | None = None
+    prob: dict[str, np.ndarray] = field(default_factory=dict)
+    prob_cal: dict[str, np.ndarray] = field(default_factory=dict)
+    fold_of: np.ndarray = field(default_factory=lambda: np.empty(0, dtype=int))
+
+    def start(self, specs: Sequence[ModelSpec]) -> None:
+        n = len(self.y)
+        self.prob = {s.name: np.full(n, np.nan) for s in specs}
+        self.prob_cal = {s.name: np.full(n, np.nan) for s in specs}
+        self.fold_of = np.full(n, -1)
+
+
+def _make_plans(X: pd.DataFrame, y: np.ndarray, *, groups: np.ndarray, config: EvalConfig) -> list[_Plan]:
+    """One plan per (protocol, seed), protocols outermost (the order of the score rows)."""
+    plans = []
+    for protocol in config.protocols:
+        for seed in config.seeds:
+            rows = balanced_subsample(y, seed) if config.balance else np.arange(len(y))
+            ys, gs = y[rows], groups[rows]
+            plans.append(_Plan(protocol=protocol, seed=seed, rows=rows, X=X.iloc[rows], y=ys, groups=gs,
+                               splits=make_splits(protocol, ys, gs, config.n_splits, seed)))
+    return plans
+
+
+def _selector_factory(config: EvalConfig, n_jobs: int | None) -> Callable[[int], TopKImportance]:
+    """The IF selector of a seed: ``config.k`` columns ranked by a ``config.selector_n_estimators`` forest."""
+
+    def make_selector(seed: int) -> TopKImportance:
+        forest = default_ranking_forest(seed, n_jobs)
+        forest.set_params(n_estimators=config.selector_n_estimators)
+        return TopKImportance(config.k, estimator=forest, random_state=seed)
+
+    return make_selector
+
+
+def _rank_once(
+    plans: Sequence[_Plan], *, make_selector: Callable[[int], TopKImportance], config: EvalConfig,
+    n_jobs: int | None, should_stop, timings: dict, importances: list,
+) -> None:
+    """The ``paper`` protocol's leak: rank IF once per seed on all rows, before any fold."""
+    paper = [p for p in plans if p.protocol == "paper"]
+    fitted = _run_parallel(
+        [delayed(_fit_selector)(make_selector(p.seed), rankable_columns(p.X), p.y, n_jobs) for p in paper],
+        config, should_stop, None,
+    )
+    for plan, (selector, seconds) in zip(paper, fitted, strict=True):
+        plan.fixed_columns = selector.selected_columns_
+        timings["selector_s"] += seconds
+        importances.append(_importances(selector.importances_, "paper", plan.seed, -1))
+
+
+def _fold_calls(
+    plans: Sequence[_Plan], *, specs: Sequence[ModelSpec], make_selector: Callable[[int], TopKImportance],
+    config: EvalConfig, n_jobs: int | None, share_paper_folds: bool,
+) -> tuple[list, list[tuple[int, int]]]:
+    """The joblib calls of every training fold, and the (plan index, fold) each one fills."""
+    need_if = any(s.use_if for s in specs)
+    calls, keys = [], []
+    for i, plan in enumerate(plans):
+        task_specs = [s for s in specs if s.use_if] if share_paper_folds and plan.protocol == "ungrouped" else specs
+        if not task_specs:
+            continue
+        calibrated = plan.protocol == "grouped" and config.calibration != "none"
+        calibration = config.calibration if calibrated and config.calibration_fit == "inner" else "none"
+        for fold, (train, test) in enumerate(plan.splits):
+            selector = make_selector(plan.seed) if need_if and plan.fixed_columns is None else None
+            calls.append(delayed(_fold_task)(
+                plan.X, plan.y, groups=plan.groups, train=train, test=test, specs=task_specs,
+                fixed_columns=plan.fixed_columns, selector=selector, seed=plan.seed, calibration=calibration,
+                calibration_splits=config.calibration_splits, n_jobs=n_jobs,
+            ))
+            keys.append((i, fold))
+    return calls, keys
+
+
+def _fold_task(X: pd.DataFrame, y: np.ndarray, **kwargs) -> dict:
     """Everything one training fold needs: the IF ranking (once, shared by every IF model),
     each model's test-fold P(class 1), and (grouped protocol) its calibrated copy.
 
     OpenMP (histogram boosting) is held to ``n_jobs`` threads: on a busy 2-core machine its
     spinning threads made HGB + IF 60 % of a whole run (323 of 536 model seconds).
     """
-    with threadpool_limits(limits=n_jobs or 1, user_api="openmp"):
-        return _fold_task_body(Xs, ys, gs, train, test, specs, fixed, selector, seed, calibration,
-                               calibration_splits, n_jobs)
+    with threadpool_limits(limits=kwargs["n_jobs"] or 1, user_api="openmp"):
+        return _fit_fold(X, y, **kwargs)
 
 
-def _fold_task_body(Xs, ys, gs, train, test, specs, fixed, selector, seed, calibration, calibration_splits, n_jobs):
+def _fit_fold(
+    X: pd.DataFrame, y: np.ndarray, *, groups: np.ndarray, train: np.ndarray, test: np.ndarray,
+    specs: Sequence[ModelSpec], fixed_columns: Sequence[str] | None, selector: TopKImportance | None,
+    seed: int, calibration: str, calibration_splits: int, n_jobs: int | None,
+) -> dict:
     timings = {"selector_s": 0.0, "calibration_s": 0.0}
-    X_train, X_test, y_train = Xs.iloc[train], Xs.iloc[test], ys[train]
-    columns, importances = fixed, None
+    X_train, X_test, y_train = X.iloc[train], X.iloc[test], y[train]
+    columns, importances = fixed_columns, None
     if columns is None and selector is not None:
-        selector, timings["selector_s"] = _fit_selector(selector, _rankable(X_train), y_train, n_jobs)
+        selector, timings["selector_s"] = _fit_selector(selector, rankable_columns(X_train), y_train, n_jobs)
         columns, importances = selector.selected_columns_, selector.importances_
     prob, prob_cal = {}, {}
     for spec in specs:
         started = time.perf_counter()
-        model = _fit_one(spec, seed, columns, X_train, y_train, n_jobs)
-        prob[spec.name] = _prob_class_1(model, X_test)
+        model = fit_model(spec, X_train, y_train, seed=seed, columns=columns, n_jobs=n_jobs)
+        prob[spec.name] = prob_class_1(model, X_test)
         timings[f"model:{spec.name}"] = time.perf_counter() - started
         if calibration != "none":
             started = time.perf_counter()
-
-            def fit_predict(tr: np.ndarray, te: np.ndarray, spec: ModelSpec = spec) -> np.ndarray:
-                inner = _fit_one(spec, seed, columns, X_train.iloc[tr], y_train[tr], n_jobs)
-                return _prob_class_1(inner, X_train.iloc[te])
-
-            # The inner folds reuse this fold's IF columns (ranked on the whole training fold):
-            # re-ranking per inner fold would triple the cost for a small optimism in the scores.
-            scores = inner_oof_scores(fit_predict, y_train, gs[train], calibration_splits)
-            ok = ~np.isnan(scores)
-            calibrator = Calibrator(calibration).fit(scores[ok], y_train[ok])
-            prob_cal[spec.name] = calibrator.transform(prob[spec.name])
+            prob_cal[spec.name] = inner_calibrated(
+                spec, X_train, y_train, groups=groups[train], scores=prob[spec.name], seed=seed, columns=columns,
+                method=calibration, n_splits=calibration_splits, n_jobs=n_jobs,
+            )
             timings["calibration_s"] += time.perf_counter() - started
     return {"prob": prob, "prob_cal": prob_cal, "importances": importances, "timings": timings}
+
+
+def inner_calibrated(
+    spec: ModelSpec, X: pd.DataFrame, y: np.ndarray, *, groups: np.ndarray, scores: np.ndarray, seed: int,
+    columns: Sequence[str] | None, method: str, n_splits: int, n_jobs: int | None,
+) -> np.ndarray:
+    """``scores`` mapped by a calibrator fitted on a worker-grouped inner CV of the training fold
+    (``calibration_fit="inner"``)."""
+
+    def fit_predict(tr: np.ndarray, te: np.ndarray) -> np.ndarray:
+        inner = fit_model(spec, X.iloc[tr], y[tr], seed=seed, columns=columns, n_jobs=n_jobs)
+        return prob_class_1(inner, X.iloc[te])
+
+    # The inner folds reuse this fold's IF columns (ranked on the whole training fold):
+    # re-ranking per inner fold would triple the cost for a small optimism in the scores.
+    inner_scores = inner_oof_scores(fit_predict, y, groups, n_splits)
+    ok = ~np.isnan(inner_scores)
+    return Calibrator(method).fit(inner_scores[ok], y[ok]).transform(scores)
 
 
 def crossfit_calibrated(prob_1: np.ndarray, y: np.ndarray, fold: np.ndarray, method: str) -> np.ndarray:
@@ -298,11 +396,74 @@ def _run_parallel(calls: list, config: EvalConfig, should_stop, on_done) -> list
     return out
 
 
+def _collect_folds(
+    plans: Sequence[_Plan], keys: Sequence[tuple[int, int]], outputs: Sequence[dict], *, timings: dict,
+    importances: list,
+) -> None:
+    """Put each fold's test predictions, timings and ranking into its plan."""
+    for (i, fold), out in zip(keys, outputs, strict=True):
+        plan = plans[i]
+        test = plan.splits[fold][1]
+        plan.fold_of[test] = fold
+        for name, p in out["prob"].items():
+            plan.prob[name][test] = p
+        for name, p in out["prob_cal"].items():
+            plan.prob_cal[name][test] = p
+        for key, seconds in out["timings"].items():
+            timings[key] = timings.get(key, 0.0) + seconds
+        if out["importances"] is not None:
+            importances.append(_importances(out["importances"], plan.protocol, plan.seed, fold))
+
+
+def _share_paper_folds(plans: Sequence[_Plan], specs: Sequence[ModelSpec]) -> None:
+    """Models without IF: the ``ungrouped`` folds of a seed are its ``paper`` folds, so they were
+    fitted once (under ``paper``) and their predictions are copied."""
+    paper_of_seed = {p.seed: p for p in plans if p.protocol == "paper"}
+    for plan in plans:
+        if plan.protocol == "ungrouped":
+            paper = paper_of_seed[plan.seed]
+            plan.fold_of = paper.fold_of if (plan.fold_of < 0).all() else plan.fold_of
+            for spec in specs:
+                if not spec.use_if:
+                    plan.prob[spec.name] = paper.prob[spec.name]
+
+
+def _crossfit_calibrate(plans: Sequence[_Plan], specs: Sequence[ModelSpec], *, method: str) -> None:
+    for plan in plans:
+        if plan.protocol == "grouped":
+            for spec in specs:
+                plan.prob_cal[spec.name] = crossfit_calibrated(plan.prob[spec.name], plan.y, plan.fold_of, method)
+
+
+def _scores_and_oof(
+    plans: Sequence[_Plan], specs: Sequence[ModelSpec], *, query_ids: np.ndarray
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """One score row per (plan, model), from the pooled out-of-fold predictions; and those predictions."""
+    score_rows, oof_parts = [], []
+    for plan in plans:
+        for spec in specs:
+            p1, pc = plan.prob[spec.name], plan.prob_cal[spec.name]
+            row = {"protocol": plan.protocol, "model": spec.name, "seed": plan.seed, "n": len(plan.rows),
+                   **classification_scores(plan.y, p1)}
+            if not np.isnan(pc).any():
+                cal = classification_scores(plan.y, pc)
+                row.update({"accuracy_cal": cal["accuracy"], "ece_cal": cal["ece"], "brier_cal": cal["brier"]})
+            score_rows.append(row)
+            winner, p_winner = winner_from_prob(p1)
+            oof_parts.append(pd.DataFrame(
+                {"query_id": query_ids[plan.rows], "worker": plan.groups, "y": plan.y, "prob_1": p1,
+                 "winner": winner, "p_winner": p_winner, "prob_1_cal": pc, "fold": plan.fold_of,
+                 "protocol": plan.protocol, "model": spec.name, "seed": plan.seed}
+            ))
+    oof = pd.concat(oof_parts, ignore_index=True) if oof_parts else pd.DataFrame()
+    return pd.DataFrame(score_rows), oof
+
+
 def evaluate_table(
     X: pd.DataFrame,
     y: pd.Series | np.ndarray,
-    groups: pd.Series | np.ndarray,
     *,
+    groups: pd.Series | np.ndarray,
     query_ids: Sequence[int] | None = None,
     specs: Sequence[ModelSpec] | None = None,
     config: EvalConfig = DEFAULT_EVAL_CONFIG,
@@ -310,7 +471,8 @@ def evaluate_table(
     should_stop: Callable[[], bool] | None = None,
     on_progress: Callable[[int, int], None] | None = None,
 ) -> EvalResult:
-    """Cross-validate every model under every protocol.
+    """Cross-validate every model under every protocol (shaped like ``sklearn.model_selection.cross_validate``:
+    data positional, everything else by keyword).
 
     Parameters
     ----------
@@ -347,120 +509,42 @@ def evaluate_table(
     wall = time.perf_counter()
     specs = list(default_specs() if specs is None else specs)
     y = np.asarray(y, dtype=np.int64)
-    groups = np.asarray(groups)
     qids = np.asarray(X.index if query_ids is None else query_ids)
     for protocol in config.protocols:
         if protocol not in PROTOCOLS:
             raise ValueError(f"unknown protocol {protocol!r}; expected one of {sorted(PROTOCOLS)}")
     inner_jobs = config.selector_n_jobs if config.n_jobs == 1 else 1
-    if make_selector is None:
-
-        def make_selector(seed: int) -> TopKImportance:
-            forest = default_ranking_forest(seed, inner_jobs)
-            forest.set_params(n_estimators=config.selector_n_estimators)
-            return TopKImportance(config.k, estimator=forest, random_state=seed)
-
-    need_if = any(s.use_if for s in specs)
-    plans = []
-    for protocol in config.protocols:
-        for seed in config.seeds:
-            rows = balanced_subsample(y, seed) if config.balance else np.arange(len(y))
-            ys, gs = y[rows], groups[rows]
-            splits = make_splits(protocol, ys, gs, config.n_splits, seed)
-            plans.append({"protocol": protocol, "seed": seed, "rows": rows, "Xs": X.iloc[rows], "ys": ys,
-                          "gs": gs, "splits": splits, "fixed": None})
+    make_selector = make_selector or _selector_factory(config, inner_jobs)
+    plans = _make_plans(X, y, groups=np.asarray(groups), config=config)
     timings: dict[str, float] = {"selector_s": 0.0, "calibration_s": 0.0}
-    imp_parts = []
-    paper = [p for p in plans if p["protocol"] == "paper"] if need_if else []
-    fitted = _run_parallel(
-        [delayed(_fit_selector)(make_selector(p["seed"]), _rankable(p["Xs"]), p["ys"], inner_jobs) for p in paper],
-        config, should_stop, None,
-    )
-    for plan, (selector, seconds) in zip(paper, fitted, strict=True):
-        plan["fixed"] = selector.selected_columns_
-        timings["selector_s"] += seconds
-        imp_parts.append(_importances(selector.importances_, "paper", plan["seed"], -1))
-
+    importances: list[pd.DataFrame] = []
+    if any(s.use_if for s in specs):
+        _rank_once(plans, make_selector=make_selector, config=config, n_jobs=inner_jobs, should_stop=should_stop,
+                   timings=timings, importances=importances)
     share = "paper" in config.protocols and "ungrouped" in config.protocols
-    calls, keys = [], []
-    for i, plan in enumerate(plans):
-        task_specs = [s for s in specs if s.use_if] if share and plan["protocol"] == "ungrouped" else specs
-        if not task_specs:
-            continue
-        calibrated = plan["protocol"] == "grouped" and config.calibration != "none"
-        calibration = config.calibration if calibrated and config.calibration_fit == "inner" else "none"
-        for fold, (train, test) in enumerate(plan["splits"]):
-            selector = make_selector(plan["seed"]) if need_if and plan["fixed"] is None else None
-            calls.append(delayed(_fold_task)(
-                plan["Xs"], plan["ys"], plan["gs"], train, test, task_specs, plan["fixed"], selector, plan["seed"],
-                calibration, config.calibration_splits, inner_jobs,
-            ))
-            keys.append((i, fold))
+    calls, keys = _fold_calls(plans, specs=specs, make_selector=make_selector, config=config, n_jobs=inner_jobs,
+                              share_paper_folds=share)
     outputs = _run_parallel(calls, config, should_stop, on_progress)
-
-    n_rows = {i: len(p["ys"]) for i, p in enumerate(plans)}
-    prob = {i: {s.name: np.full(n_rows[i], np.nan) for s in specs} for i in n_rows}
-    prob_cal = {i: {s.name: np.full(n_rows[i], np.nan) for s in specs} for i in n_rows}
-    fold_of = {i: np.full(n_rows[i], -1) for i in n_rows}
-    for (i, fold), out in zip(keys, outputs, strict=True):
-        test = plans[i]["splits"][fold][1]
-        fold_of[i][test] = fold
-        for name, p in out["prob"].items():
-            prob[i][name][test] = p
-        for name, p in out["prob_cal"].items():
-            prob_cal[i][name][test] = p
-        for key, seconds in out["timings"].items():
-            timings[key] = timings.get(key, 0.0) + seconds
-        if out["importances"] is not None:
-            imp_parts.append(_importances(out["importances"], plans[i]["protocol"], plans[i]["seed"], fold))
-    if share:  # models without IF: the ungrouped folds are the paper's folds
-        paper_of_seed = {p["seed"]: i for i, p in enumerate(plans) if p["protocol"] == "paper"}
-        for i, plan in enumerate(plans):
-            if plan["protocol"] == "ungrouped":
-                j = paper_of_seed[plan["seed"]]
-                fold_of[i] = fold_of[j] if (fold_of[i] < 0).all() else fold_of[i]
-                for spec in specs:
-                    if not spec.use_if:
-                        prob[i][spec.name] = prob[j][spec.name]
+    for plan in plans:
+        plan.start(specs)
+    _collect_folds(plans, keys, outputs, timings=timings, importances=importances)
+    if share:
+        _share_paper_folds(plans, specs)
     if config.calibration != "none" and config.calibration_fit == "crossfit":
         started = time.perf_counter()
-        for i, plan in enumerate(plans):
-            if plan["protocol"] == "grouped":
-                for spec in specs:
-                    prob_cal[i][spec.name] = crossfit_calibrated(prob[i][spec.name], plan["ys"], fold_of[i],
-                                                                 config.calibration)
+        _crossfit_calibrate(plans, specs, method=config.calibration)
         timings["calibration_s"] += time.perf_counter() - started
     timings["models_s"] = sum(v for k, v in timings.items() if k.startswith("model:"))
-
-    score_rows, oof_parts = [], []
-    for i, plan in enumerate(plans):
-        rows = plan["rows"]
-        for spec in specs:
-            p1, pc = prob[i][spec.name], prob_cal[i][spec.name]
-            row = {"protocol": plan["protocol"], "model": spec.name, "seed": plan["seed"], "n": len(rows),
-                   **classification_scores(plan["ys"], p1)}
-            if not np.isnan(pc).any():
-                cal = classification_scores(plan["ys"], pc)
-                row.update({"accuracy_cal": cal["accuracy"], "ece_cal": cal["ece"], "brier_cal": cal["brier"]})
-            score_rows.append(row)
-            winner, p_winner = winner_from_prob(p1)
-            oof_parts.append(
-                pd.DataFrame(
-                    {"query_id": qids[rows], "worker": plan["gs"], "y": plan["ys"], "prob_1": p1, "winner": winner,
-                     "p_winner": p_winner, "prob_1_cal": pc, "fold": fold_of[i], "protocol": plan["protocol"],
-                     "model": spec.name, "seed": plan["seed"]}
-                )
-            )
+    scores, oof = _scores_and_oof(plans, specs, query_ids=qids)
     timings["wall_s"] = time.perf_counter() - wall
     return EvalResult(
-        scores=pd.DataFrame(score_rows),
-        oof=pd.concat(oof_parts, ignore_index=True) if oof_parts else pd.DataFrame(),
-        importances=pd.concat(imp_parts, ignore_index=True) if imp_parts else pd.DataFrame(),
+        scores=scores, oof=oof,
+        importances=pd.concat(importances, ignore_index=True) if importances else pd.DataFrame(),
         timings=timings,
     )
 
 
-def _prob_class_1(model, X: pd.DataFrame) -> np.ndarray:
+def prob_class_1(model, X: pd.DataFrame) -> np.ndarray:
     """P(y = 1) whatever the order of ``classes_``."""
     proba = model.predict_proba(X)
     classes = list(model.classes_)
@@ -512,8 +596,8 @@ def _fit_regressor(model, X: pd.DataFrame, y: np.ndarray, train: np.ndarray, tes
 def evaluate_regression(
     X: pd.DataFrame,
     y: pd.Series | np.ndarray,
-    groups: pd.Series | np.ndarray,
     *,
+    groups: pd.Series | np.ndarray,
     config: EvalConfig = DEFAULT_EVAL_CONFIG,
 ) -> pd.DataFrame:
     """Out-of-fold R² of a random-forest regressor (pointwise Likert score, appendix B.3).
@@ -529,7 +613,7 @@ def evaluate_regression(
     """
     y = np.asarray(y, dtype=float)
     groups = np.asarray(groups)
-    X = _rankable(X)
+    X = rankable_columns(X)
     inner_jobs = config.selector_n_jobs if config.n_jobs == 1 else 1
     calls, keys = [], []
     for protocol in config.protocols:

@@ -12,9 +12,7 @@ import numpy as np
 import pandas as pd
 
 from .intervals import brier, expected_calibration_error, worker_bootstrap
-
-#: The length-only baseline every increment is measured against.
-LENGTH_BASELINE = "RF + Text lengths"
+from .models import LENGTH_BASELINE
 
 #: Columns of :func:`interval_summary` (stable: HTML pages and JSON use them).
 SUMMARY_COLUMNS = ("accuracy", "acc_lo", "acc_hi", "diff", "diff_lo", "diff_hi", "auc", "ece", "brier",

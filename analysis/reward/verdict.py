@@ -19,10 +19,7 @@ from __future__ import annotations
 import math
 from collections.abc import Iterable, Mapping, Sequence
 
-#: The length-only model every implicit-feedback model is measured against.
-LENGTH_BASELINE = "RF + Text lengths"
-#: The model a setting's verdict sentence is about (answer-length features + implicit feedback).
-HEADLINE_MODEL = "RF + IF"
+from .models import HEADLINE_MODEL, LENGTH_BASELINE
 
 HELPS = "helps"
 HURTS = "hurts"

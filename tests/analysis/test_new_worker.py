@@ -182,7 +182,7 @@ def test_new_worker_specs_run_under_grouped_cv_and_find_the_signal() -> None:
     config = EvalConfig(seeds=(0,), protocols=("grouped",), k=4, n_jobs=1, selector_n_jobs=1,
                         selector_n_estimators=20, calibration="none")
     selector = lambda seed: TopKImportance(4, estimator=RandomForestClassifier(20, random_state=seed))  # noqa: E731
-    result = evaluate_table(X, y, groups, specs=specs, config=config, make_selector=selector)
+    result = evaluate_table(X, y, groups=groups, specs=specs, config=config, make_selector=selector)
     acc = result.scores.set_index("model")["accuracy"]
     assert set(acc.index) == {s.name for s in specs}
     assert acc["Sym RF + IF"] > 0.8 and acc["RF + lengths + cascade"] > 0.9

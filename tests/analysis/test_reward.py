@@ -86,7 +86,7 @@ def test_selection_is_nested_in_folds_except_paper(protocol: str) -> None:
     def make_selector(seed: int) -> CountingSelector:
         return CountingSelector(3, random_state=seed, estimator=RandomForestClassifier(20, random_state=seed))
 
-    evaluate_table(X, y, groups, specs=specs, config=config, make_selector=make_selector)
+    evaluate_table(X, y, groups=groups, specs=specs, config=config, make_selector=make_selector)
     if protocol == "paper":
         assert CountingSelector.fits == [len(X)] * 2  # once per seed, on all rows (leaky)
     else:
@@ -114,7 +114,7 @@ def test_out_of_fold_predictions_and_table_layout() -> None:
         ModelSpec("RF + IF", use_if=True, make_classifier=FAST.classifier),
     ]
     config = EvalConfig(seeds=(0,), k=3, selector_n_jobs=1)
-    result = evaluate_table(X, y, groups, query_ids=np.arange(100, 100 + len(y)), specs=specs, config=config)
+    result = evaluate_table(X, y, groups=groups, query_ids=np.arange(100, 100 + len(y)), specs=specs, config=config)
     oof = result.oof
     assert set(oof["protocol"]) == {"paper", "grouped", "ungrouped"}
     one = oof[(oof["protocol"] == "grouped") & (oof["model"] == "RF + IF")]
@@ -166,8 +166,27 @@ def test_grouped_calibration_costs_refits_only_when_inner(fit: str) -> None:
     config = EvalConfig(seeds=(0,), protocols=("grouped",), k=3, selector_n_jobs=1, n_jobs=1,
                         calibration="platt", calibration_fit=fit)
     CountingForest.fits = []
-    result = evaluate_table(X, y, groups, specs=specs, config=config)
+    result = evaluate_table(X, y, groups=groups, specs=specs, config=config)
     inner = 3  # calibration_splits
     assert len(CountingForest.fits) == config.n_splits * (1 if fit == "crossfit" else 1 + inner)
     assert result.oof["prob_1_cal"].notna().all()
     assert {"accuracy_cal", "ece_cal"} <= set(result.scores.columns)
+
+
+def test_the_admin_default_run_is_the_library_default() -> None:
+    """``EvalConfig()`` and ``default_specs()`` are what the admin's default run fits, so a notebook
+    following the pipeline's docstring fits the same models."""
+    from analysis.pipeline import DEFAULT_REWARD_PARAMS, reward_run_config
+    from analysis.reward import ForestParams, default_specs
+    from analysis.reward.models import rf_specs
+
+    def fitted(specs) -> list:  # bound methods compare by identity: compare what they build
+        return [(s.name, s.use_if, s.keep_groups, s.drop_groups, repr(s.make_classifier(0))) for s in specs]
+
+    config, specs, point = reward_run_config({})
+    assert config == EvalConfig()
+    assert fitted(specs) == fitted(default_specs()) and fitted(point) == fitted(rf_specs(default_specs()))
+    assert DEFAULT_REWARD_PARAMS["trees"] == ForestParams().n_estimators
+    # and a run that changes a setting does not fit the default models
+    config, specs, _ = reward_run_config({"trees": 100, "calibration": "platt"})
+    assert config != EvalConfig() and fitted(specs) != fitted(default_specs())

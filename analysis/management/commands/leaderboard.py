@@ -9,6 +9,7 @@ from django.core.management.base import BaseCommand, CommandError
 
 from analysis.leaderboard import build_leaderboard
 from analysis.leaderboard.board import format_board
+from analysis.reward.models import HEADLINE_MODEL
 
 
 class Command(BaseCommand):
@@ -22,7 +23,7 @@ class Command(BaseCommand):
         parser.add_argument("--style-control", action="store_true", help="fit the style covariates jointly")
         parser.add_argument("--release", help="read the votes of a release folder instead of the database")
         parser.add_argument("--reward-run", type=int, help="reward-model run (default: the latest with predictions)")
-        parser.add_argument("--reward-model", default="RF + IF")
+        parser.add_argument("--reward-model", default=HEADLINE_MODEL)
         parser.add_argument("--protocol", default="grouped")
         parser.add_argument("--hard", action="store_true", help="the predicted winner gets the whole vote")
         parser.add_argument("--rounds", type=int, default=1000)

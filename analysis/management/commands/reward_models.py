@@ -8,7 +8,7 @@ import sys
 from django.core.management.base import BaseCommand, CommandError
 
 from analysis.models import RewardModelRun
-from analysis.services import DEFAULT_PARAMS, reward_model_run_execute, workers_file
+from analysis.services import DEFAULT_PARAMS, reward_model_run_start, workers_file
 
 
 class Command(BaseCommand):
@@ -68,15 +68,13 @@ class Command(BaseCommand):
             selection = DataSelection.objects.filter(pk=opts["selection"]).first()
             if selection is None:
                 raise CommandError(f"--selection: no data selection {opts['selection']}")
-        run = RewardModelRun.objects.create(name=opts["name"], params=params, selection=selection)
-
         def progress(pct: float, message: str = "") -> None:
             sys.stderr.write(f"\r{pct:5.1f}% {message:60s}")
 
         try:
-            run = reward_model_run_execute(run=run, progress=progress)
-        except ValueError as exc:
-            run.delete()
+            run = RewardModelRun(name=opts["name"], params=params, selection=selection)
+            run = reward_model_run_start(run=run, inline=True, progress=progress)
+        except ValueError as exc:  # the service deleted the run it made
             raise CommandError(str(exc)) from exc
         if opts["json_out"] and "transfer" in run.report:
             with open(opts["json_out"], "w") as fh:
