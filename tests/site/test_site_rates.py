@@ -14,6 +14,7 @@ from django.urls import reverse
 from collection.models import Mode, Task, Turn
 from collection.sampling import achieved_rates
 from collection.selectors import task_samples
+from collection.sentences import split_sentences
 from crowd import qc
 from crowd.services import task_qc_compute
 
@@ -70,7 +71,8 @@ def test_chat_end_and_achieved_rates_stored_and_gap_window(chatting) -> None:
     page = reverse("collection:post_task", args=[task.pk])
     assert client.post(page, {"summary": "I learned how it started and what critics say."}).status_code == 302
     assert client.post(page, {"understand_before": 2, "understand_after": 4}).status_code == 302
-    sentence = Turn.objects.filter(task=task).first().response_1.split(". ")[0]
+    # one sentence of the answer (a bullet answer: one line), as the copy rule asks
+    sentence = split_sentences(Turn.objects.filter(task=task).first().response_1)[0].lstrip("- ")
     r = client.post(page, {"copy_sentence": sentence, "feedback": "fine"})
     assert r.status_code == 302, r.content.decode()[:500]
     task.refresh_from_db()
