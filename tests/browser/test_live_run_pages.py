@@ -213,7 +213,7 @@ def test_training_run_page_follows_its_job_with_cancel_and_resume(browser, asgi_
     django_user_model.objects.create_user("sam", password="pw-sam-123456", is_staff=True)
     vpage.context.clear_cookies()
     _log_in(vpage, "sam", "pw-sam-123456", then="/analysis/").wait_for_url("**/analysis/")
-    assert "This page needs the crowd.view_staff_pages permission" in vpage.locator(".errornote").inner_text()
+    assert "This page needs the access.view_staff_pages permission" in vpage.locator(".errornote").inner_text()
     assert vpage.locator("#header").count() == 1
     _sizes(vpage, "h21c-14-forbidden")
     other.close()

@@ -104,6 +104,6 @@ def test_viewer_gets_a_403_page_with_chrome_and_the_reason(django_user_model) ->
 
     page = _client(plain_staff).get(reverse("analysis:dashboard"))
     assert page.status_code == 403
-    assert "This page needs the crowd.view_staff_pages permission" in page.content.decode()
+    assert "This page needs the access.view_staff_pages permission" in page.content.decode()
     crowd = _client(plain_staff).get("/crowd/qc/")
-    assert crowd.status_code == 403 and "crowd.view_staff_pages" in crowd.content.decode()
+    assert crowd.status_code == 403 and "access.view_staff_pages" in crowd.content.decode()
