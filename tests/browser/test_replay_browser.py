@@ -57,14 +57,16 @@ CHECK_JS = """
     dot.style.top = `${box.gaze.y[i] - box.layout.border[0]}px`;
     dot.scrollIntoView({block: 'center', inline: 'center'});
     const r = dot.getBoundingClientRect();
-    // The logger's own question, asked of the replay: the caret position at the point (the dot
-    // lets it through). Its offset inside the character's span (0 or 1) adds to the span index.
-    const pos = document.caretPositionFromPoint(r.left + r.width / 2, r.top + r.height / 2);
-    // (past the end of the text the position is given on the last span element, not its text)
+    // The logger's own rule (logger/hittest.mjs), asked of the replay: the point lies inside the
+    // box of the logged character's span (a caret offset alone would name the next character for
+    // a point in a character's right half).
+    const cx = r.left + r.width / 2, cy = r.top + r.height / 2;
+    const b = spans[c[i]] ? spans[c[i]].getBoundingClientRect() : null;
+    const pos = document.caretPositionFromPoint(cx, cy);
     const node = pos ? pos.offsetNode : null;
     const k = node ? spans.indexOf(node.nodeType === Node.TEXT_NODE ? node.parentNode : node) : -1;
     out.checked += 1;
-    if (k >= 0 && k + pos.offset === c[i]) out.same += 1;
+    if (b && cx >= b.left - 0.5 && cx <= b.right + 0.5 && cy >= b.top - 0.5 && cy <= b.bottom + 0.5) out.same += 1;
     else if (out.misses.length < 5) out.misses.push([c[i], k, box.gaze.x[i], box.gaze.y[i], t[i]]);
   }
   return out;
