@@ -77,7 +77,8 @@ def test_second_tab_of_a_task_never_starts_the_camera(browser, asgi_server):
     assert not second.locator("#start").is_visible()
     shots(second, "20-other-tab-calibrate")
     first.get_by_role("button", name="Start").click()  # the first tab starts the real WebGazer
-    first.wait_for_selector(".calib-point", timeout=90_000)
+    # WebGazer runs (no dot before a face is seen: this fake camera may show none)
+    first.wait_for_function("() => window.__gum === 1 && !!window.webgazer", timeout=90_000)
     first.wait_for_function("() => window.__gum === 1")
     second.wait_for_timeout(1000)
     assert second.evaluate("window.__gum") == 0 and second.evaluate("typeof window.webgazer") == "undefined"
@@ -135,7 +136,7 @@ def test_tracker_files_prefetched_on_the_instructions_and_progress_while_loading
     page.wait_for_url(re.compile(r"/calibrate/$"))
     page.wait_for_selector('#tracker-loading[data-state="done"]', timeout=10_000)
     page.get_by_role("button", name="Start").click()
-    page.wait_for_selector(".calib-point", timeout=90_000)
+    page.wait_for_function("() => window.__gum === 1 && !!window.webgazer", timeout=90_000)
     _wait_for_webgazer_loads(page, wanted)
     entries = page.evaluate(TRACKER_ENTRIES)
     network = [(url, sent, body) for url, sent, body, _ in entries if sent > body]
@@ -168,7 +169,7 @@ def test_tracker_files_prefetched_on_the_instructions_and_progress_while_loading
                                                   "uploadThroughput": -1})
     # Then Start goes on by itself, saying that the tracker starts, and shows the dots.
     page.wait_for_selector('#tracker-loading[data-state="starting"]', state="attached", timeout=60_000)
-    page.wait_for_selector(".calib-point", timeout=90_000)
+    page.wait_for_function("() => window.__gum === 1 && !!window.webgazer", timeout=90_000)
     _wait_for_webgazer_loads(page, wanted)
     network = {url for url, sent, body, _ in page.evaluate(TRACKER_ENTRIES) if sent > body}
     assert network == wanted  # nothing was cached for this browser: all came over the network
