@@ -25,11 +25,12 @@ def plan_figure(plan: Mapping) -> Figure:
     axes = fig.subplots(1, ncols, squeeze=False)[0]
 
     ax = axes[0]
-    fit = plan["fit"]["diff"]
-    n_fit = np.asarray(fit["n"], dtype=float)
-    ax.fill_between(n_fit, fit["lo"], fit["hi"], color="#1f77b4", alpha=0.15, label="fit, 95 % band")
-    ax.plot(n_fit, fit["value"], color="#1f77b4", lw=1.5, label="fit: a − b·n^−c")
     n = [r["n"] for r in curve]
+    fit = plan.get("fit", {}).get("diff")
+    n_fit = np.asarray(fit["n"] if fit else n, dtype=float)
+    if fit:
+        ax.fill_between(n_fit, fit["lo"], fit["hi"], color="#1f77b4", alpha=0.15, label="fit, 95 % band")
+        ax.plot(n_fit, fit["value"], color="#1f77b4", lw=1.5, label="fit: a − b·n^−c")
     d = np.array([r["diff"] for r in curve])
     ax.errorbar(n, d, yerr=[d - [r["diff_lo"] for r in curve], [r["diff_hi"] for r in curve] - d], fmt="o",
                 color="k", capsize=3, label="held-out workers (95 % CI)")
@@ -56,7 +57,7 @@ def plan_figure(plan: Mapping) -> Figure:
                     yerr=[acc - [r["acc_lo"] for r in rows], [r["acc_hi"] for r in rows] - acc],
                     fmt="o-", color=colour, capsize=3, label=name)
         key = f"{name}:accuracy"
-        if key in plan["fit"]:
+        if key in plan.get("fit", {}):
             f = plan["fit"][key]
             ax.plot(f["n"], f["value"], color=colour, lw=1, ls="--", alpha=0.7)
     ax.axhline(0.5, color="#888", lw=1, ls=":")

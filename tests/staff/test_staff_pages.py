@@ -29,7 +29,7 @@ from django.db.models import Model
 from django.test import Client, RequestFactory
 from django.urls import URLPattern, URLResolver, get_resolver, reverse
 
-from analysis.models import AnalysisFigure, Leaderboard
+from analysis.models import AnalysisFigure, Leaderboard, StudyPlan
 from collection.models import Task, Turn, Worker
 from crowd.models import TaskQC
 from tests.support.paths import MINI
@@ -45,6 +45,7 @@ PK_ROWS: dict[str, type[Model]] = {
     "analysis:figure_png": AnalysisFigure,
     "analysis:figure_svg": AnalysisFigure,
     **{f"analysis:leaderboard_{ext}": Leaderboard for ext in ("csv", "json", "png", "svg")},
+    **{f"analysis:plan_{ext}": StudyPlan for ext in ("json", "svg")},
 }
 #: Extra query strings opened on top of the bare URL.
 VARIANTS: dict[str, list[dict[str, str]]] = {

@@ -34,7 +34,7 @@ def _png() -> bytes:
 def one_of_each(*, task: Task, user: User, tag: str = "a") -> None:
     """A row of every admin model (except those ``task`` already brings) tied to ``task``."""
     from alignment.models import EvaluationRun, PreferenceDataset, PreferencePair, TrainingRun
-    from analysis.models import AnalysisFigure, Leaderboard, RewardModelRun, RewardPrediction
+    from analysis.models import AnalysisFigure, Leaderboard, RewardModelRun, RewardPrediction, StudyPlan
 
     study_settings_get()
     turn = task.turns.order_by("index").first()
@@ -73,6 +73,7 @@ def one_of_each(*, task: Task, user: User, tag: str = "a") -> None:
         name=f"board-{tag}", job=job, created_by=user, csv="model,score\n", png=_png(), svg="<svg/>",
         selection=selection,
     )
+    StudyPlan.objects.create(name=f"plan-{tag}", job=job, created_by=user, svg="<svg/>", results=_plan_results())
     dataset = PreferenceDataset.objects.create(name=f"prefs-{tag}", source=PreferenceDataset.Source.EXPLICIT,
                                                selection=selection)
     PreferencePair.objects.create(
@@ -84,3 +85,13 @@ def one_of_each(*, task: Task, user: User, tag: str = "a") -> None:
         name=f"dpo-{tag}", method=TrainingRun.Method.DPO, base_model="/models/tiny", dataset=dataset, sft_run=sft
     )
     EvaluationRun.objects.create(name=f"eval-{tag}", sft_run=sft, aligned_run=dpo, judge=judge)
+
+
+def _plan_results() -> dict:
+    """A study plan's results as the job stores them, small: two sizes, two models, no answer."""
+    rows = [{"n": n, "model": m, "accuracy": 0.6, "acc_lo": 0.5, "acc_hi": 0.7, "diff": 0.01 if m == "RF + IF" else 0.0,
+             "diff_lo": -0.05, "diff_hi": 0.07, "repeats": 2, "rows": 40, "workers_test": 8}
+            for n in (8, 16) for m in ("RF + Text lengths", "RF + IF")]
+    return {"model": "RF + IF", "baseline": "RF + Text lengths", "curve": rows, "fit": {}, "workers_needed": None,
+            "workers_needed_detail": {"sentence": "RF + IF: not shown to rise above length-only."},
+            "votes_needed": [], "design_effect": None}
