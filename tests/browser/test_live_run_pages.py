@@ -28,7 +28,8 @@ from .test_alignment_browser import worker  # noqa: F401  (fixture: a real Celer
 from .test_study_browser import shot
 
 SIZES = {"1400": (1400, 900), "1920": (1920, 1080)}
-LONG_SFT = {"epochs": 20, "batch_size": 1, "grad_accum": 1, "max_length": 96, "max_prompt_length": 48, "lr": 1e-3,
+#: Long enough to still be running when the test cancels it, on an idle machine too (it is cancelled).
+LONG_SFT = {"epochs": 400, "batch_size": 1, "grad_accum": 1, "max_length": 96, "max_prompt_length": 48, "lr": 1e-3,
             "warmup_steps": 0, "holdout_test_queries": 3}
 TRACEBACK = "Traceback (most recent call last):\n" + "".join(
     f'  File "/srv/ifllm/alignment/frame_{i}.py", line {i}, in step_{i}\n    do_something_{i}()\n' for i in range(60)
