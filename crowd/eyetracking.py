@@ -37,6 +37,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from collection.sampling import achieved_rates
 from collection.sampling import instant_rows as qc_instants
 
 #: What the report writes where a figure does not exist in the imported release.
@@ -113,18 +114,25 @@ def gap_share(t_ms: Sequence[float] | np.ndarray, *, gap_s: float = 2.0) -> floa
 def stream_stats(samples: pd.DataFrame, *, gap_s: float = 2.0) -> dict[str, Any]:
     """Sampling rates and data loss of one task's samples (``collection.release.schema`` frame).
 
-    Returns ``gaze_frames``, ``gaze_rate_hz``, ``mouse_rate_hz``, ``loss_share`` (frames without a
+    ``gaze_rate_hz``/``mouse_rate_hz`` are :func:`collection.sampling.achieved_rates`, the figure
+    the site stores on the task and QC judges, so the report and the QC page never disagree about a
+    task's rate (pauses lower it). ``gaze_rate_recording_hz`` is :func:`sampling_rate_hz`, the
+    rate while frames were coming (pauses left out, their share is ``gap_share``): the two together
+    tell a slow tracker from a tracker that stopped.
+
+    Returns ``gaze_frames``, the rates, ``loss_share`` (frames without a
     face or a prediction; None when the data do not say, as in the release), ``no_face_share``
     (None likewise) and ``gap_share``.
     """
     # One row per logged frame: the abs rows (else box1), de-duplicated, as QC counts them.
     gaze = qc_instants(samples, "gaze")
-    mouse = qc_instants(samples, "mouse")
     t = gaze["epoch_ms"].to_numpy(dtype="float64", na_value=np.nan)
+    rates = achieved_rates(samples)
     out: dict[str, Any] = {
         "gaze_frames": len(gaze),
-        "gaze_rate_hz": sampling_rate_hz(t, gap_s=gap_s),
-        "mouse_rate_hz": sampling_rate_hz(mouse["epoch_ms"].to_numpy(dtype="float64", na_value=np.nan), gap_s=gap_s),
+        "gaze_rate_hz": rates["gaze_rate_hz"],
+        "mouse_rate_hz": rates["mouse_rate_hz"],
+        "gaze_rate_recording_hz": sampling_rate_hz(t, gap_s=gap_s),
         "gap_share": gap_share(t, gap_s=gap_s),
         "loss_share": None,
         "no_face_share": None,
@@ -319,7 +327,9 @@ def build_report(tasks: Sequence[TaskInput], *, params: ReportParams, installed:
                  if e.get("screen_w") else None))
 
     # Sampling rate.
-    for key, label in (("gaze_rate_hz", "gaze sampling rate"), ("mouse_rate_hz", "mouse sampling rate")):
+    for key, label in (("gaze_rate_hz", "gaze sampling rate"),
+                       ("gaze_rate_recording_hz", "gaze sampling rate while recording (pauses left out)"),
+                       ("mouse_rate_hz", "mouse sampling rate")):
         add("Sampling rate", label, "Hz", lambda g, m, key=key: _stat(t.stream.get(key) for t in m))
 
     # Accuracy and precision per validation target.

@@ -158,6 +158,19 @@ def test_data_loss_counts_frames_without_face_or_prediction() -> None:
     assert out["gaze_frames"] == 10
 
 
+def test_report_rate_is_the_qc_rate_and_the_recording_rate_leaves_pauses_out() -> None:
+    from collection.sampling import achieved_rates
+
+    frame = _frame(40, no_face=[False] * 40)
+    late = frame[frame["epoch_ms"] >= 1_000 + 100 * 20].copy()
+    late["epoch_ms"] += 30_000  # a 30 s pause after 20 frames
+    paused = schema.conform(pd.concat([frame[frame["epoch_ms"] < 1_000 + 100 * 20], late]))
+    out = et.stream_stats(paused)
+    assert out["gaze_rate_hz"] == pytest.approx(achieved_rates(paused)["gaze_rate_hz"])
+    assert out["gaze_rate_hz"] < 2.0  # 40 frames over ~34 s
+    assert out["gaze_rate_recording_hz"] == pytest.approx(10.0)
+
+
 def test_data_loss_is_unknown_where_frames_without_prediction_were_never_logged() -> None:
     out = et.stream_stats(_frame(10, no_face=None))  # the release: no no_face column values
     assert out["loss_share"] is None and out["no_face_share"] is None
