@@ -183,3 +183,27 @@ def test_command_reads_a_release_folder_and_explains_errors(votes_in_db) -> None
         call_command("leaderboard", "--source", "implicit", stdout=StringIO(), stderr=StringIO())
     with pytest.raises(CommandError, match="--rounds"):
         call_command("leaderboard", "--rounds", "3", stdout=StringIO(), stderr=StringIO())
+
+
+def test_command_counts_only_the_votes_of_a_data_selection(votes_in_db) -> None:
+    from collection.models import DataSelection
+
+    task_ids = sorted({t.task_id for t in votes_in_db})
+    kept = task_ids[:4]
+    selection = DataSelection.objects.create(name="four workers", task_ids=kept, n_kept=len(kept),
+                                             n_candidates=len(task_ids))
+    out = StringIO()
+    call_command("leaderboard", "--format", "json", "--rounds", "60", stdout=out, stderr=StringIO())
+    everything = json.loads(out.getvalue())["sources"][0]
+    out = StringIO()
+    call_command("leaderboard", "--selection", str(selection.pk), "--format", "json", "--rounds", "60",
+                 stdout=out, stderr=StringIO())
+    selected = json.loads(out.getvalue())["sources"][0]
+    assert selected["votes"] == sum(1 for t in votes_in_db if t.task_id in kept and t.preferred)
+    assert (selected["workers"], everything["workers"]) == (4, 12)
+    assert everything["votes"] > selected["votes"]
+    with pytest.raises(CommandError, match="--selection: no data selection"):
+        call_command("leaderboard", "--selection", "999999", stdout=StringIO(), stderr=StringIO())
+    with pytest.raises(CommandError, match="--selection"):
+        call_command("leaderboard", "--release", str(MINI), "--selection", str(selection.pk),
+                     stdout=StringIO(), stderr=StringIO())

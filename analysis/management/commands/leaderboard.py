@@ -23,6 +23,8 @@ class Command(BaseCommand):
         parser.add_argument("--style-control", action="store_true", help="fit the style covariates jointly")
         parser.add_argument("--release", help="read the votes of a release folder instead of the database")
         parser.add_argument("--reward-run", type=int, help="reward-model run (default: the latest with predictions)")
+        parser.add_argument("--selection", type=int,
+                            help="data selection id: the votes of its tasks only (default: all not excluded)")
         parser.add_argument("--reward-model", default=HEADLINE_MODEL)
         parser.add_argument("--protocol", default="grouped")
         parser.add_argument("--hard", action="store_true", help="the predicted winner gets the whole vote")
@@ -52,6 +54,8 @@ class Command(BaseCommand):
     def _from_release(self, opts: dict):
         from collection.release import reader
 
+        if opts["selection"] is not None:
+            raise CommandError("--selection: a data selection names tasks of the database, not of a release folder")
         if opts["source"] != "explicit":
             raise CommandError("--release: a release holds explicit votes only; implicit votes need --reward-run")
         path = Path(opts["release"]) / "query_logs_table.csv"
@@ -63,7 +67,13 @@ class Command(BaseCommand):
     def _from_database(self, opts: dict):
         from analysis.leaderboard_services import leaderboard_compute
         from analysis.models import RewardModelRun
+        from collection.models import DataSelection
 
+        selection = None
+        if opts["selection"] is not None:
+            selection = DataSelection.objects.filter(pk=opts["selection"]).first()
+            if selection is None:
+                raise CommandError(f"--selection: no data selection {opts['selection']}")
         run = None
         if opts["reward_run"] is not None:
             run = RewardModelRun.objects.filter(pk=opts["reward_run"]).first()
@@ -72,6 +82,6 @@ class Command(BaseCommand):
         board, _ = leaderboard_compute(
             sources=[opts["source"]], style_control=opts["style_control"], reward_run=run,
             reward_model=opts["reward_model"], reward_protocol=opts["protocol"], soft=not opts["hard"],
-            rounds=opts["rounds"], seed=opts["seed"],
+            rounds=opts["rounds"], seed=opts["seed"], selection=selection,
         )
         return board
