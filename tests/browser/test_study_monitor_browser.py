@@ -32,6 +32,10 @@ def _shots(page, name: str) -> None:
         page.screenshot(path=str(Path(folder) / f"{name}-{label}.png"), full_page=True)
         # Nothing is cut off sideways at either size.
         assert page.evaluate("document.documentElement.scrollWidth") <= w, (name, label)
+        # ... and no card's tables stick out of it.
+        wide = page.evaluate("""[...document.querySelectorAll('.monitor-grid .crowd-card')]
+            .filter(c => c.scrollWidth > c.clientWidth + 1).map(c => c.querySelector('h2').textContent)""")
+        assert wide == [], (name, label, wide)
 
 
 def _participant(name: str, status: str, **kw) -> Task:
