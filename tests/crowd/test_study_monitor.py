@@ -16,13 +16,15 @@ from collection.services.release_export import release_export
 from crowd import selectors
 from crowd.models import Assignment, Payment, Study, TaskQC
 from crowd.services import data_selection_create, selection_candidates
+from tests.site import conftest as site
 from tests.site.conftest import complete_profile, pass_calibration
-from tests.site.conftest import demo_models, settings_row, topics  # noqa: F401 - fixtures
 from tests.site.test_study_flow import ask_and_rate
 
 from .conftest import client_for
 
 pytestmark = pytest.mark.django_db
+# The study-site fixtures (topics, chat models, settings), used here by name.
+topics, demo_models, settings_row = site.topics, site.demo_models, site.settings_row
 
 S1, S2 = "a" * 24, "b" * 24
 
@@ -161,7 +163,7 @@ def test_preview_needs_post_with_csrf_and_staff(prolific_study, researcher, plai
 
 
 def test_a_preview_walks_the_study_and_counts_nowhere(
-    prolific_study, researcher, topics, demo_models, settings_row, django_capture_on_commit_callbacks,  # noqa: F811
+    prolific_study, researcher, topics, demo_models, settings_row, django_capture_on_commit_callbacks,
     tmp_path,
 ) -> None:
     staff = client_for(researcher)
@@ -214,3 +216,41 @@ def test_a_preview_walks_the_study_and_counts_nowhere(
     lab = Study.objects.create(name="lab", platform=Study.Platform.LAB)
     assert task.pk not in set(selectors.study_tasks(lab).values_list("pk", flat=True))
     assert selectors.study_monitor(lab, private=True)["n_tasks"] == 1
+
+
+def test_a_platform_entry_is_counted_before_any_topic(prolific_study) -> None:
+    """The site's own entry service records which study an entry came for, so someone who came
+    in and left at the consent page is on the monitor (as entered), and only on their study's."""
+    from collection.services import identity
+    from collection.services.study import Entry
+
+    entry = Entry(platform="prolific", assignment_id="f" * 24, hit_id=S1, study_id=S1, session_id="f" * 24)
+    worker, _ = identity.entry_admit(platform_worker_id="p" * 24, entry=entry)
+    recorded = worker.extra["entries"]["f" * 24]
+    assert recorded["study"] == S1 and recorded["entered"]
+    stages = {s["stage"]: s["n"] for s in selectors.study_monitor(prolific_study, private=False)["stages"]}
+    assert stages["entered"] == 1 and sum(stages.values()) == 1
+    other = Study.objects.create(name="other", platform=Study.Platform.PROLIFIC, prolific_study_id=S2)
+    assert selectors.study_monitor(other, private=False)["n_sessions"] == 0
+
+
+def test_preview_workers_only_for_staff_and_the_banner_only_for_previews(researcher, plain_user, topics,
+                                                                       demo_models) -> None:
+    from django.core.exceptions import PermissionDenied
+
+    from collection.services.study import preview_worker_create
+    from tests.site.conftest import invitation_url
+
+    with pytest.raises(PermissionDenied):
+        preview_worker_create(user=plain_user)
+    with pytest.raises(PermissionDenied):
+        preview_worker_create(user=None)
+    study = Study.objects.create(name="lab", platform=Study.Platform.LAB)
+    staff = client_for(researcher)
+    staff.post(reverse("crowd:study_monitor", kwargs={"study_id": study.pk}))
+    assert "preview-banner" in staff.get(reverse("collection:consent")).content.decode()
+    # The same browser then enters as a real participant: no banner, and not a preview worker.
+    assert staff.post(invitation_url("lab-real")).status_code == 302
+    page = staff.get(reverse("collection:consent")).content.decode()
+    assert "preview-banner" not in page and "Information and consent" in page
+    assert not Worker.objects.get(platform_worker_id="lab-real").is_preview
