@@ -88,19 +88,26 @@ def _sessions(study: Study, tasks: list[dict[str, Any]]) -> list[monitor.Session
             .values_list("worker_id", "assignment_id", "accepted_at")
         }
     out: dict[str, monitor.SessionRow] = {}
-    for w in workers.only("pk", "consent", "created_at", "extra"):
-        consented = w.consent is True
-        if study.platform == Study.Platform.LAB:
-            key = _session_key(w.pk, "")
-            out[key] = monitor.SessionRow(key, consented=consented, entered_at=_epoch(w.created_at))
-            continue
-        for aid, entry in ((w.extra or {}).get("entries") or {}).items():
-            key = _session_key(w.pk, aid)
+    if study.platform == Study.Platform.LAB:
+        for pk, consent, created_at in workers.values_list("pk", "consent", "created_at"):
+            key = _session_key(pk, "")
+            out[key] = monitor.SessionRow(key, consented=consent is True, entered_at=_epoch(created_at))
+        return list(out.values())
+    by_worker: dict[int, list[tuple[str, dt.datetime | None]]] = {}
+    for key, at in accepted.items():
+        by_worker.setdefault(int(key.split(":", 1)[0]), []).append((key, at))
+    # Only the entries are read (not the whole ``extra``): this runs on every poll of the page.
+    for pk, consent, entries in workers.values_list("pk", "consent", "extra__entries"):
+        consented = consent is True
+        for aid, entry in (entries.items() if isinstance(entries, dict) else ()):
+            if not isinstance(entry, dict):
+                continue
+            key = _session_key(pk, aid)
             if entry.get("study") in ids or key in keys:
                 start = accepted.get(key) or entry.get("entered") or entry.get("at")
                 out[key] = monitor.SessionRow(key, consented=consented, entered_at=_epoch(start))
-        for key, at in accepted.items():
-            if key.startswith(f"{w.pk}:") and key not in out:
+        for key, at in by_worker.get(pk, ()):
+            if key not in out:
                 out[key] = monitor.SessionRow(key, consented=consented, entered_at=_epoch(at))
     return list(out.values())
 
@@ -129,9 +136,9 @@ def study_monitor(study: Study, *, private: bool) -> dict[str, Any]:
         for t in task_values
     ]
     attempts = [
-        monitor.AttemptRow(passed=bool(passed_), failures=tuple((rule or {}).get("failures") or ()))
-        for passed_, rule in CalibrationAttempt.objects.filter(
-            task__in=qs, kind=CalibrationAttempt.Kind.CALIBRATION).values_list("passed", "rule")
+        monitor.AttemptRow(passed=bool(passed_), failures=tuple(failures) if isinstance(failures, list) else ())
+        for passed_, failures in CalibrationAttempt.objects.filter(
+            task__in=qs, kind=CalibrationAttempt.Kind.CALIBRATION).values_list("passed", "rule__failures")
     ]
     # Quotas are site-wide (StudySettings, LLMModel.quota): every study's live tasks fill them.
     cfg = study_settings_get()
