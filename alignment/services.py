@@ -32,7 +32,7 @@ def usable_pairs(*, tasks=None) -> pd.DataFrame:
     Columns: ``pair_id`` (turn pk), ``prompt``, ``response_1``, ``response_2``, ``preference``
     (1 = response 1 preferred, 2 = response 2, NA = not rated).
     """
-    tasks = Task.objects.filter(excluded=False) if tasks is None else tasks
+    tasks = Task.objects.counted().filter(excluded=False) if tasks is None else tasks
     qs = (
         Turn.objects.filter(task__in=tasks, error_1="", error_2="")
         .exclude(model_2="")

@@ -13,7 +13,8 @@ from .models import RewardModelRun, RewardPrediction
 def vote_turns(*, selection=None) -> pd.DataFrame:
     """Turns of the data ``selection``'s tasks (default: every task not excluded by staff), in the
     release ``queries`` format."""
-    return turns_frame(tasks=selection.tasks() if selection is not None else Task.objects.filter(excluded=False))
+    tasks = selection.tasks() if selection is not None else Task.objects.counted().filter(excluded=False)
+    return turns_frame(tasks=tasks)
 
 
 def reward_run_latest() -> RewardModelRun | None:

@@ -44,7 +44,7 @@ class TurnInline(admin.TabularInline):
 class WorkerAdmin(PrivateFieldsAdmin, admin.ModelAdmin):
     private_fields = ("platform_worker_id",)  # viewers: access.privacy
     list_display = ["pseudonym", "platform", "n_tasks", "age", "gender", "consent", "blocked", "created_at"]
-    list_filter = ["platform", "blocked", "consent", "gender", "education"]
+    list_filter = ["platform", "blocked", "consent", "is_preview", "gender", "education"]
     search_fields = ["pseudonym", "platform_worker_id", "location"]
     readonly_fields = ["raw_overrides", "extra"]
 

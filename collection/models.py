@@ -54,6 +54,11 @@ class Worker(models.Model):
     race = models.CharField(max_length=100, blank=True)
     gender = models.CharField(max_length=100, blank=True)
     blocked = models.BooleanField(default=False)
+    is_preview = models.BooleanField(
+        default=False, editable=False, db_index=True,
+        help_text=_("A staff member walking the study (monitor's preview button): never counted in quotas, "
+                    "monitor figures, QC, data selections or exports."),
+    )
     created_at = models.DateTimeField(null=True, blank=True)
     raw_overrides = models.JSONField(default=dict, blank=True)
     extra = models.JSONField(default=dict, blank=True)
@@ -126,6 +131,21 @@ class LLMModel(models.Model):
         return self.name
 
 
+class TaskQuerySet(models.QuerySet):
+    """Task querysets with the one definition of which tasks count as study data."""
+
+    def counted(self) -> TaskQuerySet:
+        """Tasks that are study data: every task except those of preview workers (staff walking
+        the study from the monitor). Quotas, the monitor, QC, data selections, exports, the
+        release export and the feature pipelines all start from here, so a preview never counts."""
+        return self.filter(worker__is_preview=False)
+
+    def quota_live(self) -> TaskQuerySet:
+        """Tasks that use up the mode and model quotas: counted, collected by the site (release
+        imports excluded), not abandoned."""
+        return self.counted().filter(release_task_id__isnull=True).exclude(status=Task.Status.ABANDONED)
+
+
 class Task(models.Model):
     """One worker on one topic: the unit of a HIT/assignment and of quality control."""
 
@@ -193,6 +213,8 @@ class Task(models.Model):
     )
     raw_overrides = models.JSONField(default=dict, blank=True)
     extra = models.JSONField(default=dict, blank=True)
+
+    objects = TaskQuerySet.as_manager()
 
     class Meta:
         constraints = [
@@ -647,8 +669,8 @@ class DataSelection(models.Model):
         super().save(*args, **kwargs)
 
     def tasks(self) -> models.QuerySet[Task]:
-        """The tasks kept, as a queryset (whatever their ``excluded`` flag says now)."""
-        return Task.objects.filter(pk__in=self.task_ids)
+        """The tasks kept, as a queryset (whatever their ``excluded`` flag says now; never a preview)."""
+        return Task.objects.counted().filter(pk__in=self.task_ids)
 
     def record(self) -> dict:
         """What a run, a leaderboard, a dataset or an export stores about the selection it used."""

@@ -31,6 +31,8 @@ HOLDER_KEY = "ifllm.holder"
 HELD_KEY = "ifllm.held"
 #: Consent and demographics given in an unverified entry (never written on the worker).
 PROFILE_KEY = "ifllm.entry_profile"
+#: Set by :func:`preview_bind` only: the pages show the "Preview — not recorded" banner.
+PREVIEW_KEY = "ifllm.preview"
 
 
 def worker_bind(request: HttpRequest, *, worker: Worker, entry: Entry) -> None:
@@ -45,12 +47,26 @@ def worker_bind(request: HttpRequest, *, worker: Worker, entry: Entry) -> None:
             and previous.get("assignment_id", "") == entry.assignment_id
             and bool(previous.get("unverified")) == entry.unverified)
     request.session.cycle_key()
+    request.session.pop(PREVIEW_KEY, None)  # only preview_bind marks a session as a preview
     if not same:
         for key in (POOL_KEY, INSTRUCTIONS_KEY, CALIBRATED_KEY, HOLDER_KEY, HELD_KEY, PROFILE_KEY, WAY_OUT_KEY):
             request.session.pop(key, None)
     request.session[WORKER_KEY] = worker.pk
     request.session[ENTRY_KEY] = entry.as_dict() | {"platform": entry.platform}
     activity_touch(request)
+
+
+def preview_bind(request: HttpRequest, *, worker: Worker) -> None:
+    """Bind a preview worker (``Worker.is_preview``) as a lab entry and mark the session, so the
+    worker pages say that nothing done here is recorded in the study."""
+    if not worker.is_preview:
+        raise ValueError("preview_bind takes a preview worker only")
+    worker_bind(request, worker=worker, entry=Entry(platform="lab"))
+    request.session[PREVIEW_KEY] = True
+
+
+def is_preview(request: HttpRequest) -> bool:
+    return bool(request.session.get(PREVIEW_KEY))
 
 
 def entry_get(request: HttpRequest) -> Entry:

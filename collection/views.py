@@ -107,7 +107,8 @@ def take_over(request: HttpRequest, worker: Worker, task_id: int) -> HttpRespons
 
 def _base_context(request: HttpRequest, **extra: Any) -> dict[str, Any]:
     cfg = study.study_settings_get()
-    return {"idle_timeout_s": cfg.idle_timeout_s, "study_settings": cfg, **extra}
+    return {"idle_timeout_s": cfg.idle_timeout_s, "study_settings": cfg,
+            "preview_session": study_session.is_preview(request), **extra}
 
 
 def _way_out_task_id(request: HttpRequest, worker: Worker) -> int | None:

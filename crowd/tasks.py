@@ -18,7 +18,7 @@ def compute_qc(ctx: JobContext, *, task_ids: list[int] | None = None, release: b
 
     from .services import task_qc_compute
 
-    qs = Task.objects.select_related("worker")
+    qs = Task.objects.counted().select_related("worker")
     if task_ids is not None:
         qs = qs.filter(pk__in=task_ids)
     else:

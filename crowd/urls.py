@@ -12,4 +12,6 @@ urlpatterns = [
     path("release-exclusions/", views.ReleaseExclusionView.as_view(), name="release_exclusions"),
     path("task/<id:task_id>/", views.TaskReviewView.as_view(), name="task_review"),
     path("worker/<id:worker_id>/", views.WorkerReviewView.as_view(), name="worker_review"),
+    path("study/<id:study_id>/monitor/", views.StudyMonitorView.as_view(), name="study_monitor"),
+    path("study/<id:study_id>/monitor.json", views.StudyMonitorDataView.as_view(), name="study_monitor_data"),
 ]

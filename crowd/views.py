@@ -21,18 +21,22 @@ from django.contrib.admin.views.decorators import staff_member_required
 from django.contrib.auth.mixins import PermissionRequiredMixin
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db.models import Avg, Count
-from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
+from django.http import HttpRequest, HttpResponse, HttpResponseRedirect, JsonResponse
 from django.shortcuts import get_object_or_404
 from django.urls import reverse
 from django.utils.decorators import method_decorator
 from django.utils.safestring import mark_safe
+from django.views import View
 from django.views.generic import TemplateView
 
+from access.privacy import may_see_private
+from collection import session as study_session
 from collection.models import Platform, Task, Turn, Worker
 from collection.selectors import task_samples, turns_frame
+from collection.services.study import preview_worker_create
 from jobs.services import job_start
 
-from . import eyetracking, qc, services, trajectory
+from . import eyetracking, qc, selectors, services, trajectory
 from .models import Assignment, Study, TaskQC
 from .mturk import MTurkError
 
@@ -53,7 +57,8 @@ class CrowdIndexView(StaffPage):
 
     def get_context_data(self, **kwargs: Any) -> dict[str, Any]:
         return {**super().get_context_data(**kwargs), "title": "Crowd pages",
-                "n_flagged": TaskQC.objects.filter(flagged=True).count(), "n_qc": TaskQC.objects.count()}
+                "n_flagged": TaskQC.objects.filter(flagged=True).count(), "n_qc": TaskQC.objects.count(),
+                "studies": Study.objects.order_by("-active", "-created_at")}
 
 
 def _threshold_inputs(request: HttpRequest, defaults: dict[str, float | None]) -> dict[str, float | None]:
@@ -477,3 +482,47 @@ class EyeTrackingReportView(StaffPage):
             "assumptions": eyetracking.params_text(report["params"]) if report else [],
             "query": query.urlencode(),
         }
+
+
+# --------------------------------------------------------------------------- study monitor
+class StudyMonitorView(StaffPage):
+    """A study's live monitor: the page draws the figures of :class:`StudyMonitorDataView` and
+    polls it; POST opens a staff preview session of the worker site (never counted anywhere)."""
+
+    template_name = "crowd/study_monitor.html"
+
+    def get_context_data(self, **kwargs: Any) -> dict[str, Any]:
+        study = get_object_or_404(Study, pk=kwargs["study_id"])
+        return {
+            **super().get_context_data(**kwargs),
+            "title": f"Study monitor: {study.name}",
+            "study": study,
+            "figures": selectors.study_monitor(study, private=may_see_private(self.request)),
+            "data_url": reverse("crowd:study_monitor_data", kwargs={"study_id": study.pk}),
+            "poll_ms": MONITOR_POLL_MS,
+        }
+
+    def post(self, request: HttpRequest, study_id: int) -> HttpResponse:
+        """Start a preview: a new preview worker bound to this browser's study session."""
+        study = get_object_or_404(Study, pk=study_id)
+        worker = preview_worker_create(user=request.user, study_ref=f"crowd.Study {study.pk}")
+        study_session.preview_bind(request, worker=worker)
+        return HttpResponseRedirect(reverse("collection:resume"))
+
+
+#: How often the monitor page asks for new figures (it stops while its tab is hidden).
+MONITOR_POLL_MS = 4000
+
+
+@method_decorator(staff_member_required, name="dispatch")
+class StudyMonitorDataView(PermissionRequiredMixin, View):
+    """The monitor's figures as JSON (``crowd.selectors.study_monitor``)."""
+
+    permission_required = "access.view_staff_pages"
+    raise_exception = True
+
+    def get(self, request: HttpRequest, study_id: int) -> JsonResponse:
+        study = get_object_or_404(Study, pk=study_id)
+        response = JsonResponse(selectors.study_monitor(study, private=may_see_private(request)))
+        response["Cache-Control"] = "no-store"
+        return response

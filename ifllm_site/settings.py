@@ -393,3 +393,16 @@ IFLLM_IMPORT_MAX_UNPACKED_MB = float(os.environ.get("IFLLM_IMPORT_MAX_UNPACKED_M
 # PROLIFIC_API_TOKEN is set); unverified new assignments per worker id are limited per hour.
 IFLLM_ENTRY_VERIFIER = "crowd.prolific.entry_verify"
 IFLLM_NEW_ASSIGNMENTS_PER_HOUR = int(os.environ.get("IFLLM_NEW_ASSIGNMENTS_PER_HOUR", "3"))
+
+# The study monitor (crowd.selectors.study_monitor) compares the reward per hour at the median
+# completion time with the platform's minimum, in the currency rewards are set in on it.
+# Prolific: "the minimum pay allowed is £6.00 / $8.00 per hour", judged at the median completion
+# time (Prolific researcher help, "Prolific's payment principles", checked 2026-12-05). MTurk sets
+# no hourly minimum; lab studies follow the institution's rules (set one here). None: no minimum.
+IFLLM_PLATFORM_MIN_PAY_PER_HOUR: dict[str, tuple[str, str] | None] = {
+    "prolific": ("GBP", os.environ.get("IFLLM_PROLIFIC_MIN_PAY_PER_HOUR", "6.00")),
+    "mturk": None,
+    "lab": None,
+}
+# Currency of Study.reward per platform where no minimum names one (MTurk pays in USD).
+IFLLM_PLATFORM_CURRENCY: dict[str, str] = {"prolific": "GBP", "mturk": "USD", "lab": ""}

@@ -34,6 +34,7 @@ PURE = [
     "collection/sentences.py",
     "crowd/anonymise.py",
     "crowd/eyetracking.py",
+    "crowd/monitor.py",
     "crowd/mturk.py",
     "crowd/plots.py",
     "crowd/prolific.py",

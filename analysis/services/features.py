@@ -30,7 +30,7 @@ def feature_table(*, params: dict[str, Any], progress: Progress = no_progress, s
     from analysis.features.cache import data_version, load_cached, save_cached
     from analysis.features.normalise import add_worker_normalised
 
-    turns, keys = database_inputs(tasks=Task.objects.all() if selection is not None else None)
+    turns, keys = database_inputs(tasks=Task.objects.counted() if selection is not None else None)
     version = data_version(turns, task_fingerprints(keys))
     cache_dir = settings.VAR_DIR / "cache" / "features"
     features = load_cached(cache_dir, version) if params.get("use_cache", True) else None

@@ -17,7 +17,7 @@ from .base import Progress
 
 def database_inputs(*, tasks=None) -> tuple[pd.DataFrame, list[tuple[tuple[str, int], str, Any]]]:
     """Turns (release ``queries`` columns) and the task keys with their sample loaders."""
-    tasks = Task.objects.filter(excluded=False) if tasks is None else tasks
+    tasks = (Task.objects.filter(excluded=False) if tasks is None else tasks).filter(worker__is_preview=False)
     turns = turns_frame(tasks=tasks)
     with_samples = tasks.filter(chunks__isnull=False).distinct().select_related("worker")
     keys = []

@@ -162,7 +162,12 @@ def entry_admit(*, platform_worker_id: str, entry: Entry) -> tuple[Worker, Entry
             refused = exc
         else:
             if (entries.get(entry.assignment_id) or {}).get("state") != state:
-                entries[entry.assignment_id] = {"state": state, "at": timezone.now().isoformat()}
+                # ``study``: the platform study (MTurk HIT / Prolific STUDY_ID) the entry came for,
+                # so the study monitor counts people who entered and left before choosing a topic.
+                now = timezone.now().isoformat()
+                first = entries.get(entry.assignment_id) or {}
+                entries[entry.assignment_id] = {"state": state, "at": now, "study": entry.hit_id,
+                                                "entered": first.get("entered", now)}
                 worker.extra = {**worker.extra, "entries": entries}
                 worker.save(update_fields=["extra"])
     if refused is not None:  # recorded outside the transaction, which a raise would roll back
@@ -208,7 +213,7 @@ def assignment_verify(*, worker: Worker, assignment_id: str, by: str) -> int:
     entries = dict(worker.extra.get("entries") or {})
     if (entries.get(assignment_id) or {}).get("state") != UNVERIFIED:
         return 0
-    entries[assignment_id] = {"state": VERIFIED, "at": timezone.now().isoformat()}
+    entries[assignment_id] = {**entries[assignment_id], "state": VERIFIED, "at": timezone.now().isoformat()}
     worker.extra = {**worker.extra, "entries": entries}
     tasks = list(Task.objects.select_for_update().filter(worker=worker, assignment_id=assignment_id,
                                                          extra__has_key="unverified"))

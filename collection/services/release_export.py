@@ -81,7 +81,8 @@ def release_export(
         raise ValueError(f"format must be one of {FORMATS}, not {format!r}")
     root = Path(path)
     root.mkdir(parents=True, exist_ok=True)
-    tasks = Task.objects.all() if tasks is None else tasks
+    # Preview sessions (staff walking the study) are never data, whatever queryset was given.
+    tasks = (Task.objects.all() if tasks is None else tasks).filter(worker__is_preview=False)
     workers = Worker.objects.filter(tasks__in=tasks).distinct()
     wf, tf, qf = workers_frame(workers), tasks_frame(tasks), turns_frame(tasks=tasks)
     with_samples = list(tasks.filter(chunks__isnull=False).distinct().select_related("worker"))

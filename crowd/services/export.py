@@ -63,7 +63,7 @@ def dataset_export(
         raise ValueError(f"unknown export format(s): {sorted(unknown)}")
     root = Path(path)
     root.mkdir(parents=True, exist_ok=True)
-    tasks = selection.tasks() if selection is not None else Task.objects.filter(excluded=False)
+    tasks = selection.tasks() if selection is not None else Task.objects.counted().filter(excluded=False)
     workers = Worker.objects.filter(tasks__in=tasks).distinct()
     left_out = _left_out(selection)
     mapping = anonymise.pseudonym_map(
@@ -144,7 +144,7 @@ def _left_out(selection: DataSelection | None) -> list[dict[str, Any]]:
     return [
         {"task": pk, "worker": worker, "task_id": release_id if release_id is not None else pk,
          "reasons": [selection_rules.EXCLUDED_BY_STAFF], "messages": [label]}
-        for pk, worker, release_id in Task.objects.filter(excluded=True).order_by("pk").values_list(
+        for pk, worker, release_id in Task.objects.counted().filter(excluded=True).order_by("pk").values_list(
             "pk", "worker__pseudonym", "release_task_id")
     ]
 

@@ -53,7 +53,7 @@ class Selection:
 
 def selected_tasks(sel: Selection) -> QuerySet[Task]:
     """Tasks with samples or a calibration attempt that match ``sel``, in id order."""
-    qs = Task.objects.filter(Q(chunks__isnull=False) | Q(calibration_attempts__isnull=False))
+    qs = Task.objects.counted().filter(Q(chunks__isnull=False) | Q(calibration_attempts__isnull=False))
     if sel.study is not None:
         hits = sel.study.hits.values("hit_id")
         qs = qs.filter(Q(assignments__study=sel.study) | Q(qc__study=sel.study) | Q(hit_id__in=hits))

@@ -101,7 +101,10 @@ def _enqueue_qc(task_pk: int) -> None:
 
 
 def task_completed(*, task: Task) -> None:
-    """Hook for the site's completion service: compute QC once the completion has committed."""
+    """Hook for the site's completion service: compute QC once the completion has committed
+    (never for a preview session: it is not study data)."""
+    if task.worker.is_preview:
+        return
     transaction.on_commit(lambda pk=task.pk: _enqueue_qc(pk))
 
 

@@ -21,7 +21,7 @@ _QC_FIELDS = tuple(rules_mod.METRIC_COLUMNS)
 
 def selection_candidates(*, scope: str = "all", study: Study | None = None):
     """Tasks a selection chooses among: those with at least one turn, of the scope (and study)."""
-    tasks = Task.objects.filter(turns__isnull=False).distinct()
+    tasks = Task.objects.counted().filter(turns__isnull=False).distinct()
     if scope == "release":
         tasks = tasks.filter(worker__platform=Platform.RELEASE)
     elif scope == "site":

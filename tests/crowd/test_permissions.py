@@ -240,7 +240,10 @@ def staff_url_args(data: dict[str, int]) -> dict[str, dict[str, int]]:
     plan = StudyPlan.objects.create(name="demo", results={"curve": []}, svg="<svg/>")
     board = Leaderboard.objects.create(name="demo", csv="model,score\n", png=b"\x89PNG", svg="<svg/>",
                                        results={"sources": []})
+    study = Study.objects.create(name="monitored", platform=Study.Platform.PROLIFIC, prolific_study_id="c" * 24)
     return {
+        "crowd:study_monitor": {"study_id": study.pk},
+        "crowd:study_monitor_data": {"study_id": study.pk},
         **{f"analysis:leaderboard_{fmt}": {"pk": board.pk} for fmt in ("csv", "json", "png", "svg")},
         "crowd:task_review": {"task_id": data["task"]},
         "crowd:worker_review": {"worker_id": data["worker"]},

@@ -31,7 +31,7 @@ from django.urls import URLPattern, URLResolver, get_resolver, reverse
 
 from analysis.models import AnalysisFigure, Leaderboard, StudyPlan
 from collection.models import Task, Turn, Worker
-from crowd.models import TaskQC
+from crowd.models import Study, TaskQC
 from tests.support.paths import MINI
 from tests.support.site_tasks import site_task
 from tests.support.staff_rows import one_of_each
@@ -40,7 +40,7 @@ pytestmark = pytest.mark.django_db
 
 STAFF_PREFIXES = ("crowd/", "analysis/", "alignment/")
 #: Which rows fill a URL argument: by argument name, or by URL name for a generic ``pk``.
-ARG_ROWS: dict[str, type[Model]] = {"task_id": Task, "worker_id": Worker, "turn_id": Turn}
+ARG_ROWS: dict[str, type[Model]] = {"task_id": Task, "worker_id": Worker, "turn_id": Turn, "study_id": Study}
 PK_ROWS: dict[str, type[Model]] = {
     "analysis:figure_png": AnalysisFigure,
     "analysis:figure_svg": AnalysisFigure,

@@ -20,7 +20,7 @@ class Command(BaseCommand):
         )
 
     def handle(self, *args, path: str, format: str, cleaned: bool, **options) -> None:
-        tasks = Task.objects.filter(excluded=False) if cleaned else Task.objects.all()
+        tasks = Task.objects.counted().filter(excluded=False) if cleaned else Task.objects.counted()
         with task_progress_bar() as progress:
             counts = release_export(path=path, format=format, tasks=tasks, progress=progress)
         self.stdout.write(self.style.SUCCESS(f"Exported to {path} ({format}): {counts}"))

@@ -62,6 +62,7 @@ from .turns import (
 )
 from .workers import (
     demographics_clean,
+    preview_worker_create,
     study_settings_get,
     worker_consent_give,
     worker_demographics_set,
@@ -76,6 +77,7 @@ __all__ = [
     "OPEN_STATUSES",
     "POST_STEPS",
     "StudyError",
+    "preview_worker_create",
     "assignment_way_out",
     "attempt_failure_reason",
     "calibration_attempt_record",

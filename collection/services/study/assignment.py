@@ -46,8 +46,9 @@ def topic_pool_draw(*, worker: Worker, assignment_id: str | None = None) -> list
 
 
 def _live_tasks():
-    """Tasks that count against quotas: the site's own, not abandoned (release imports excluded)."""
-    return Task.objects.filter(release_task_id__isnull=True).exclude(status=Task.Status.ABANDONED)
+    """Tasks that count against quotas: the site's own, not abandoned (release imports and
+    preview sessions excluded; ``TaskQuerySet.quota_live``, which the monitor reads too)."""
+    return Task.objects.quota_live()
 
 
 def _choose_mode(*, topic: Topic, cfg: StudySettings) -> str:

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import secrets
+from typing import Any
 
 from django.conf import settings
 from django.db import transaction
@@ -53,6 +55,28 @@ def worker_get_or_create(*, platform: str, platform_worker_id: str) -> Worker:
     if worker.blocked:
         raise StudyError(_("This worker ID cannot take part in the study."), code="blocked")
     return worker
+
+
+def preview_worker_create(*, user: Any, study_ref: str = "") -> Worker:
+    """A new preview worker for a staff member who walks the study as a worker.
+
+    ``is_preview`` keeps its tasks out of every figure and dataset (``TaskQuerySet.counted``);
+    a fresh worker each time, so every preview starts at consent like a new participant.
+    ``study_ref`` names what it previews (e.g. the crowd study), for the record only.
+    """
+    from django.core.exceptions import PermissionDenied
+
+    if user is None or not user.is_staff or not user.has_perm("access.view_staff_pages"):
+        raise PermissionDenied("a preview session needs a staff account with access.view_staff_pages")
+    token = secrets.token_hex(8)
+    return Worker.objects.create(
+        pseudonym=f"preview-{token}",
+        platform=Platform.LAB,
+        platform_worker_id=f"preview-{token}",
+        is_preview=True,
+        created_at=timezone.now(),
+        extra={"preview": {"by": user.pk, "study": study_ref}},
+    )
 
 
 @transaction.atomic
