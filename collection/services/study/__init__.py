@@ -63,6 +63,7 @@ from .turns import (
 from .workers import (
     demographics_clean,
     study_settings_get,
+    withdrawal_key,
     worker_consent_give,
     worker_demographics_set,
     worker_get_or_create,
@@ -106,5 +107,6 @@ __all__ = [
     "worker_demographics_set",
     "worker_get_or_create",
     "worker_needs_profile",
+    "withdrawal_key",
     "worker_pseudonym",
 ]
