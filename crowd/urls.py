@@ -1,6 +1,6 @@
 from django.urls import path
 
-from . import views
+from . import views, withdrawal_views
 
 app_name = "crowd"
 
@@ -12,4 +12,5 @@ urlpatterns = [
     path("release-exclusions/", views.ReleaseExclusionView.as_view(), name="release_exclusions"),
     path("task/<id:task_id>/", views.TaskReviewView.as_view(), name="task_review"),
     path("worker/<id:worker_id>/", views.WorkerReviewView.as_view(), name="worker_review"),
+    path("withdrawal/<id:withdrawal_id>/", withdrawal_views.WithdrawalView.as_view(), name="withdrawal"),
 ]
