@@ -240,8 +240,12 @@ def staff_url_args(data: dict[str, int]) -> dict[str, dict[str, int]]:
     plan = StudyPlan.objects.create(name="demo", results={"curve": []}, svg="<svg/>")
     board = Leaderboard.objects.create(name="demo", csv="model,score\n", png=b"\x89PNG", svg="<svg/>",
                                        results={"sources": []})
+    from collection.models import Withdrawal
+
+    withdrawal = Withdrawal.objects.create(channel=Withdrawal.Channel.COMMAND)
     return {
         **{f"analysis:leaderboard_{fmt}": {"pk": board.pk} for fmt in ("csv", "json", "png", "svg")},
+        "crowd:withdrawal": {"withdrawal_id": withdrawal.pk},
         "crowd:task_review": {"task_id": data["task"]},
         "crowd:worker_review": {"worker_id": data["worker"]},
         "crowd:replay": {"turn_id": data["turn"]},
