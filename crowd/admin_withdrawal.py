@@ -173,6 +173,16 @@ def artifact_admin_url(mark: AffectedArtifact) -> str | None:
         return None
 
 
+def rebuilt_admin_url(mark: AffectedArtifact) -> str | None:
+    """The admin page of what the rebuild made (``rebuilt_as`` is ``app.model:pk``)."""
+    if not mark.rebuilt_as or ":" not in mark.rebuilt_as or "." not in mark.rebuilt_as:
+        return None
+    label, pk = mark.rebuilt_as.rsplit(":", 1)
+    app_label, model_name = label.split(".", 1)
+    return artifact_admin_url(AffectedArtifact(app_label=app_label, model_name=model_name,
+                                               object_id=int(pk))) if pk.isdigit() else None
+
+
 #: Models whose admin pages say when a withdrawal affected the object.
 NOTICE_MODELS = ("analysis.rewardmodelrun", "analysis.leaderboard", "analysis.studyplan", "analysis.analysisfigure",
                  "alignment.preferencedataset", "alignment.trainingrun", "alignment.evaluationrun",

@@ -24,7 +24,7 @@ from collection import session as study_session
 from collection.models import Withdrawal, Worker
 from collection.views import _base_context, study_page
 
-from .admin_withdrawal import artifact_admin_url
+from .admin_withdrawal import artifact_admin_url, rebuilt_admin_url
 from .services.withdrawal import PERMISSION, WithdrawalError, artifact_rebuild, participant_withdraw, withdrawal_preview
 from .views import StaffPage
 
@@ -59,7 +59,7 @@ class WithdrawalView(StaffPage):
 
     def get_context_data(self, **kwargs: Any) -> dict[str, Any]:
         record = get_object_or_404(Withdrawal.objects.select_related("acted_by"), pk=kwargs["withdrawal_id"])
-        marks = [(m, artifact_admin_url(m)) for m in record.affected.select_related("rebuilt_by")]
+        marks = [(m, artifact_admin_url(m), rebuilt_admin_url(m)) for m in record.affected.select_related("rebuilt_by")]
         return {
             **super().get_context_data(**kwargs),
             "title": str(record),

@@ -122,3 +122,18 @@ def test_affected_admin_page_says_so_with_the_way_to_rebuild(marked, researcher)
                         AffectedArtifact.objects.values_list("pk", flat=True))})
     assert r.status_code == 302
     assert AffectedArtifact.objects.get(model_name="rewardmodelrun").rebuilt_at is not None
+
+
+def test_leaderboard_and_plan_pages_show_the_notice(marked, researcher) -> None:
+    from analysis.models import Leaderboard, StudyPlan
+
+    board = Leaderboard.objects.create(name="board", selection=marked["selection"], results={"sources": []})
+    plan = StudyPlan.objects.create(name="plan", results={"curve": [], "model": "m", "baseline": "b"}, svg="<svg/>")
+    client = client_for(researcher)
+    board_url = f"{reverse('analysis:leaderboard')}?pk={board.pk}"
+    plan_url = f"{reverse('analysis:plan')}?pk={plan.pk}"
+    assert "Affected by a withdrawal" not in client.get(board_url).content.decode()
+    client.post(reverse("crowd:worker_review", args=[marked["worker"].pk]), {"op": "withdraw", "confirm": "1"})
+    for url in (board_url, plan_url):
+        page = client.get(url).content.decode()
+        assert "Affected by a withdrawal on" in page and "withdrawal and rebuild" in page, url
