@@ -14,7 +14,8 @@ What is deleted: the worker row itself (pseudonym, platform id, consent, demogra
 ``raw_overrides``/``extra``), every task (post-task answers, summaries, feedback, copied text,
 completion codes, calibration JSON), turns (queries, answers, ratings), trajectory chunks,
 calibration attempts, QC rows, reward predictions and preference pairs of their turns, identity
-events, invitations, the ``answer`` fields of their platform submissions, and, after the commit,
+events, invitations, their stored browser sessions (which may hold the consent and demographics of an
+unverified entry), the ``answer`` fields of their platform submissions, and, after the commit,
 the feature-cache files holding their rows and the files of exports and preference-dataset
 folders built from them. What is kept: platform submissions (``crowd.Assignment``) and payments
 (``crowd.Payment``) with their platform ids, as the financial record of what was paid to whom, and
@@ -313,9 +314,33 @@ def _delete(worker: Worker, task_ids: set[int], turns) -> dict[str, int]:
     events.delete()
     RewardPrediction.objects.filter(turn__in=turns).delete()
     PreferencePair.objects.filter(turn__in=turns).delete()
+    counts["sessions"] = _sessions_delete(worker.pk)
     worker.delete()  # tasks, turns, chunks, attempts, QC, invitations cascade; assignments are unlinked
     counts["workers"] = 1
     return counts
+
+
+def _sessions_delete(worker_pk: int) -> int:
+    """End every stored browser session bound to the worker: a session carries their entry (the
+    platform's assignment id) and, for an unverified entry, their consent and demographics
+    (``collection.session.PROFILE_KEY``). Database sessions only (the site's engine); sessions in a
+    cache backend expire on their own and point at a worker that no longer exists."""
+    from django.contrib.sessions.models import Session
+
+    from collection.session import WORKER_KEY
+
+    if settings.SESSION_ENGINE not in ("django.contrib.sessions.backends.db",
+                                       "django.contrib.sessions.backends.cached_db"):
+        return 0
+    doomed = [s.session_key for s in Session.objects.filter(expire_date__gt=timezone.now()).iterator()
+              if s.get_decoded().get(WORKER_KEY) == worker_pk]
+    if settings.SESSION_ENGINE.endswith("cached_db"):
+        from django.contrib.sessions.backends.cached_db import SessionStore
+
+        for key in doomed:
+            SessionStore(session_key=key).delete()
+    Session.objects.filter(session_key__in=doomed).delete()
+    return len(doomed)
 
 
 def _files_to_delete(affected: Iterable[Affected]) -> list[Path]:

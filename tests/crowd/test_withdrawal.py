@@ -150,8 +150,24 @@ def _keys(record: Withdrawal) -> set[tuple[str, str, int]]:
     return set(record.affected.values_list("app_label", "model_name", "object_id"))
 
 
+def _session(worker: Worker) -> str:
+    """A stored browser session bound to ``worker``, with an unverified entry's demographics."""
+    from django.contrib.sessions.backends.db import SessionStore
+
+    from collection.session import PROFILE_KEY, WORKER_KEY
+
+    store = SessionStore()
+    store[WORKER_KEY] = worker.pk
+    store[PROFILE_KEY] = {"consent": True, "age": 34, "location": "Lyon"}
+    store.create()
+    return store.session_key
+
+
 def test_withdrawal_deletes_their_data_and_only_theirs(world, django_capture_on_commit_callbacks) -> None:
+    from django.contrib.sessions.models import Session
+
     mine, other, me = world["mine"], world["other"], world["me"]
+    my_session, other_session = _session(me), _session(other.worker)
     before_other = _their_rows([other.pk])
     assert all(_their_rows([mine.pk]).values())  # the case is not empty
     pseudonym = me.pseudonym
@@ -176,6 +192,8 @@ def test_withdrawal_deletes_their_data_and_only_theirs(world, django_capture_on_
     assert record.counts["calibration_attempts"] == 1 and record.counts["task_qc"] == 1
     assert record.counts["reward_predictions"] == 2 and record.counts["preference_pairs"] == 2
     assert record.counts["identity_events"] == 2 and record.counts["invitations"] == 1
+    assert not Session.objects.filter(session_key=my_session).exists() and record.counts["sessions"] == 1
+    assert Session.objects.filter(session_key=other_session).exists()
 
 
 def test_feature_cache_and_folders_built_from_them_are_deleted(world, django_capture_on_commit_callbacks) -> None:
