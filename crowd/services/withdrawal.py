@@ -157,7 +157,9 @@ def affected_artifacts(*, worker: Worker) -> list[Affected]:
         return []
     turn_ids = set(Turn.objects.filter(task_id__in=task_ids).values_list("pk", flat=True))
     since = _first_seen(worker, task_ids)
-    after = Q() if since is None else Q(created_at__gte=since)
+    # Unknown first moment: everything made without a selection counts (a Q that matches every row,
+    # not an empty Q, which an OR below would drop).
+    after = Q(pk__isnull=False) if since is None else Q(created_at__gte=since)
     found: dict[tuple[str, str, int], Affected] = {}
 
     def add(obj: Any, reason: str) -> None:

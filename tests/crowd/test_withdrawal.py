@@ -371,3 +371,24 @@ def test_cache_search_is_by_rows_not_by_name(tmp_path: Path) -> None:
     found = {p.name for p in files_with_rows(tmp_path, workers=["a"], query_ids=[11])}
     assert found == {"features-v1.parquet", "quality-v1.parquet", "report-v1.json", "text-emb-x.parquet"}
     assert files_with_rows(tmp_path, workers=["zzz"], query_ids=[99]) == []
+
+
+def test_unknown_first_moment_marks_everything_made_without_a_selection(db) -> None:
+    """A worker whose data carries no time at all (no chunks, no start, no creation time): every
+    run made without a data selection may have used it, whenever it was made."""
+    from alignment.models import EvaluationRun
+    from collection.models import Topic
+
+    worker = Worker.objects.create(pseudonym="timeless", platform="release")
+    task = Task.objects.create(worker=worker, topic=Topic.objects.create(title="t"), mode="pointwise")
+    Turn.objects.create(task=task, index=0, query="q", response_1="a")
+    long_ago = datetime(2020, 1, 1, tzinfo=UTC)
+    run = RewardModelRun.objects.create(name="old run")
+    sft = TrainingRun.objects.create(name="old sft", method="sft", base_model="/m")
+    dpo = TrainingRun.objects.create(name="old dpo", method="dpo", base_model="/m", sft_run=sft)
+    ev = EvaluationRun.objects.create(name="old eval", sft_run=sft, aligned_run=dpo)
+    for model, obj in ((RewardModelRun, run), (TrainingRun, sft), (EvaluationRun, ev)):
+        model.objects.filter(pk=obj.pk).update(created_at=long_ago)
+    found = {(a.model_name, a.object_id) for a in affected_artifacts(worker=worker)}
+    assert {("rewardmodelrun", run.pk), ("trainingrun", sft.pk), ("trainingrun", dpo.pk),
+            ("evaluationrun", ev.pk)} <= found
