@@ -148,3 +148,25 @@ def test_staff_withdraw_from_the_worker_page(browser, asgi_server) -> None:
     assert "Affected by a withdrawal on" in notice.inner_text()
     assert notice.get_by_role("link", name="withdrawal and rebuild").count() == 1
     shots(page, "withdraw-13-run-notice")
+
+
+def test_consent_page_says_how_to_withdraw(browser, asgi_server) -> None:
+    from collection.services import study
+
+    cfg = study.study_settings_get()
+    cfg.researcher_contact = "IFllm lab, lab@example.org"
+    cfg.save()
+    client = Client()
+    enter_lab(client, "reading-consent")
+    context = browser.new_context(viewport={"width": 1366, "height": 768}, base_url=asgi_server)
+    host = asgi_server.split("//")[1].split(":")[0]
+    context.add_cookies([{"name": "sessionid", "value": client.cookies["sessionid"].value, "domain": host,
+                          "path": "/"}])
+    page = context.new_page()
+    page.goto(reverse("collection:consent"))
+    how = page.locator("#how-to-withdraw").inner_text()
+    assert "Withdraw from the study" in how and "worker ID" in how
+    assert "payment record" in page.locator("main").inner_text()
+    assert page.get_by_role("link", name="Withdraw from the study").is_visible()
+    shots(page, "withdraw-00-consent", full_page=True)
+    context.close()
