@@ -112,6 +112,6 @@ def withdraw(request: HttpRequest, worker: Worker) -> HttpResponse:
         counts = record.counts if record is not None else {}
         study_session.session_end(request)
         return render(request, "collection/withdrawn.html", _base_context(request, counts=counts))
-    preview = withdrawal_preview(worker=worker)
+    preview = withdrawal_preview(worker=worker, with_affected=False)
     return render(request, "collection/withdraw.html", _base_context(
         request, participant=worker.pseudonym, preview=preview, hide_withdraw_link=True))

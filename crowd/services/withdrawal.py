@@ -32,6 +32,7 @@ re-entry with the same platform id is refused through ``Withdrawal.subject_key``
 
 from __future__ import annotations
 
+import logging
 import shutil
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -60,6 +61,8 @@ from collection.services.study import withdrawal_key
 
 from ..models import Assignment, TaskQC
 from .base import _acting, _require
+
+logger = logging.getLogger(__name__)
 
 PERMISSION = "collection.withdraw_participant"
 #: The job kind of dataset exports (``crowd.tasks.export_dataset``): its params name the folder.
@@ -222,8 +225,9 @@ def affected_artifacts(*, worker: Worker) -> list[Affected]:
     return sorted(found.values(), key=lambda a: (a.app_label, a.model_name, a.object_id))
 
 
-def withdrawal_preview(*, worker: Worker) -> dict[str, Any]:
-    """What a withdrawal of ``worker`` would delete and mark (for the confirmation pages)."""
+def withdrawal_preview(*, worker: Worker, with_affected: bool = True) -> dict[str, Any]:
+    """What a withdrawal of ``worker`` would delete and mark (for the confirmation pages; the
+    participant's page does not list the lab's runs: ``with_affected=False``)."""
     tasks = Task.objects.filter(worker=worker)
     chunks = TrajectoryChunk.objects.filter(task__in=tasks)
     return {
@@ -231,7 +235,7 @@ def withdrawal_preview(*, worker: Worker) -> dict[str, Any]:
         "turns": Turn.objects.filter(task__in=tasks).count(),
         "samples": chunks.aggregate(n=Sum("n_samples"))["n"] or 0,
         "calibration_attempts": CalibrationAttempt.objects.filter(task__in=tasks).count(),
-        "affected": affected_artifacts(worker=worker),
+        "affected": affected_artifacts(worker=worker) if with_affected else [],
     }
 
 
@@ -376,18 +380,27 @@ def _files_delete(record_pk: int, pseudonym: str, query_ids: list[int], folders:
     """After the commit: delete the cache files with their rows and the folders built from them."""
     from analysis.features.cache import files_with_rows
 
-    n_cache = 0
+    n_cache = n_folders = 0
+    errors: list[str] = []
     for cache_dir in feature_cache_dirs():
-        for path in files_with_rows(cache_dir, workers=[pseudonym], query_ids=query_ids):
-            path.unlink(missing_ok=True)
-            n_cache += 1
-    n_folders = 0
+        try:
+            for path in files_with_rows(cache_dir, workers=[pseudonym], query_ids=query_ids):
+                path.unlink(missing_ok=True)
+                n_cache += 1
+        except (OSError, ValueError) as exc:  # an unreadable cache file: say so on the record
+            errors.append(f"{cache_dir.name}: {type(exc).__name__}")
+            logger.exception("withdrawal %s: feature cache %s", record_pk, cache_dir)
     for folder in folders:
-        if folder.is_dir():
-            shutil.rmtree(folder, ignore_errors=True)
-            n_folders += 1
+        try:
+            if folder.is_dir():
+                shutil.rmtree(folder)
+                n_folders += 1
+        except OSError as exc:
+            errors.append(f"{folder.name}: {type(exc).__name__}")
+            logger.exception("withdrawal %s: folder %s", record_pk, folder)
     record = Withdrawal.objects.get(pk=record_pk)
-    record.counts = {**record.counts, "feature_cache_files": n_cache, "export_folders": n_folders}
+    record.counts = {**record.counts, "feature_cache_files": n_cache, "export_folders": n_folders,
+                     **({"file_errors": errors} if errors else {})}
     record.save(update_fields=["counts"])
 
 
