@@ -437,8 +437,9 @@ def artifact_rebuild(*, artifact: AffectedArtifact, user: Any = None) -> str:
     from jobs.models import Job
     from jobs.services import job_rerun
 
+    artifact.refresh_from_db()  # a rebuild of the same object from another mark closes this one too
     if artifact.rebuilt_at is not None:
-        raise WithdrawalError(f"{artifact} was already rebuilt ({artifact.rebuilt_as})")
+        raise WithdrawalError(f"{artifact.label} was already rebuilt ({artifact.rebuilt_as})")
     key = artifact.key
     models = {"analysis.rewardmodelrun": RewardModelRun, "analysis.leaderboard": Leaderboard,
               "analysis.studyplan": StudyPlan, "analysis.analysisfigure": AnalysisFigure,

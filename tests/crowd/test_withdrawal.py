@@ -392,3 +392,17 @@ def test_unknown_first_moment_marks_everything_made_without_a_selection(db) -> N
     found = {(a.model_name, a.object_id) for a in affected_artifacts(worker=worker)}
     assert {("rewardmodelrun", run.pk), ("trainingrun", sft.pk), ("trainingrun", dpo.pk),
             ("evaluationrun", ev.pk)} <= found
+
+
+def test_one_rebuild_closes_every_mark(world, researcher, django_capture_on_commit_callbacks) -> None:
+    """Two participants withdrawn from the same selection: one rebuild of the run closes both marks,
+    and a second rebuild from the other mark is refused (no second job)."""
+    first = _withdraw(world, django_capture_on_commit_callbacks, channel="command")
+    with django_capture_on_commit_callbacks(execute=True):
+        second = participant_withdraw(worker=world["other"].worker, channel="command")
+    marks = list(AffectedArtifact.objects.filter(model_name="rewardmodelrun", object_id=world["run"].pk))
+    assert {m.withdrawal_id for m in marks} == {first.pk, second.pk}
+    artifact_rebuild(artifact=marks[0], user=researcher)
+    with pytest.raises(ValueError, match="already rebuilt"):
+        artifact_rebuild(artifact=marks[1], user=researcher)
+    assert Job.objects.filter(kind="analysis.reward_models").count() == 1
