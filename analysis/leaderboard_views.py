@@ -10,6 +10,7 @@ from rest_framework import serializers
 from analysis.leaderboard.board import source_notes
 from collection.models import DataSelection
 from collection.selection_html import selection_block
+from collection.selectors import affected_marks_for
 
 from .leaderboard_services import LEADERBOARD_WITHOUT_SELECTION, leaderboard_start
 from .models import Leaderboard
@@ -85,6 +86,7 @@ def leaderboard_page(request: HttpRequest) -> HttpResponse:
         "selection_choices": DataSelection.objects.only("pk", "name", "version", "n_kept", "n_candidates")[:50],
         "board_selection": selection_block(board.selection, without=LEADERBOARD_WITHOUT_SELECTION)
         if board is not None else "",
+        "withdrawal_marks": affected_marks_for(board) if board is not None else [],
     }
     return render(request, "analysis/leaderboard.html", context)
 

@@ -8,6 +8,8 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from rest_framework import serializers
 
+from collection.selectors import affected_marks_for
+
 from .models import StudyPlan
 from .plan_services import parse_sizes, study_plan_start
 from .views import PageQuerySerializer, serializer_errors, staff_view
@@ -62,7 +64,8 @@ def plan_page(request: HttpRequest) -> HttpResponse:
                 by_n.setdefault(r["n"], {"n": r["n"]})[key] = r
         rows = [by_n[n] for n in sorted(by_n)]
     context = {**admin.site.each_context(request), "plan": plan, "rows": rows, "can_start": can_start,
-               "mode_choices": StudyPlan.Mode.choices, "title": "Plan the next study"}
+               "mode_choices": StudyPlan.Mode.choices, "title": "Plan the next study",
+               "withdrawal_marks": affected_marks_for(plan) if plan is not None else []}
     return render(request, "analysis/plan.html", context)
 
 

@@ -678,3 +678,86 @@ class DataSelection(models.Model):
                 "n_kept": self.n_kept, "n_candidates": self.n_candidates, "n_left_out": self.n_left_out,
                 "by_reason": (self.summary or {}).get("by_reason", {}),
                 "rules_text": (self.summary or {}).get("rules_text", [])}
+
+
+# --- Withdrawal: the audit of a participant's withdrawal and what it touched --------------------
+
+
+class Withdrawal(models.Model):
+    """One participant's withdrawal: when, through which channel, by whom, and what it deleted.
+
+    It holds no personal data on purpose (no pseudonym, no platform id, no free text): the audit
+    must outlive the data it records the deletion of. ``subject_key`` is a one-way HMAC of
+    ``platform:platform id`` under the lab secret, in a domain of its own (``withdrawal:``) so that
+    it equals no pseudonym in any export; it serves only to refuse a re-entry with the same
+    platform id (``collection.services.study.worker_get_or_create``), which the person asked for
+    by withdrawing. Without the lab key it cannot be reversed or matched; with it, it can only
+    confirm a guessed id. The counts are numbers of rows and files, nothing else.
+
+    Done by ``crowd.services.withdrawal.participant_withdraw`` (the one place that knows every app).
+    """
+
+    class Channel(models.TextChoices):
+        STAFF_PAGE = "staff_page", _("Staff worker page")
+        ADMIN = "admin", _("Admin action")
+        WORKER = "worker", _("The participant, from their own session")
+        COMMAND = "command", _("Management command")
+
+    created_at = models.DateTimeField(auto_now_add=True, db_index=True)
+    channel = models.CharField(max_length=16, choices=Channel.choices)
+    acted_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+",
+        help_text=_("The staff user who withdrew the participant (empty: the participant or a command)."),
+    )
+    platform = models.CharField(max_length=16, choices=Platform.choices, blank=True)
+    subject_key = models.CharField(
+        max_length=64, blank=True, db_index=True, editable=False,
+        help_text=_("One-way keyed hash of the platform id: refuses a re-entry, identifies no one."),
+    )
+    counts = models.JSONField(default=dict, blank=True, help_text=_("Rows and files deleted, per kind."))
+
+    class Meta:
+        ordering = ["-created_at", "-pk"]
+        permissions = [
+            ("withdraw_participant", _("Can withdraw a participant (deletes their data everywhere)")),
+        ]
+
+    def __str__(self) -> str:
+        return f"withdrawal #{self.pk} on {self.created_at:%Y-%m-%d}" if self.created_at else "withdrawal"
+
+
+class AffectedArtifact(models.Model):
+    """A result built from a withdrawn participant's data, marked before the data was deleted.
+
+    Generic (app label, model, object id) rather than foreign keys: the row must survive the
+    artifact's own deletion, and ``collection`` may not import the apps that own the artifacts.
+    ``rebuilt_as`` names what the rebuild made (``app_label.model:pk`` or ``jobs.job:pk``).
+    """
+
+    withdrawal = models.ForeignKey(Withdrawal, on_delete=models.CASCADE, related_name="affected")
+    app_label = models.CharField(max_length=50)
+    model_name = models.CharField(max_length=50)
+    object_id = models.PositiveBigIntegerField()
+    label = models.CharField(max_length=300, blank=True)
+    reason = models.CharField(max_length=300, blank=True, help_text=_("Why it counts as built from their data."))
+    rebuilt_at = models.DateTimeField(null=True, blank=True)
+    rebuilt_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    rebuilt_as = models.CharField(max_length=100, blank=True)
+
+    class Meta:
+        ordering = ["withdrawal", "app_label", "model_name", "object_id"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["withdrawal", "app_label", "model_name", "object_id"], name="unique_affected_artifact"
+            ),
+        ]
+        indexes = [models.Index(fields=["app_label", "model_name", "object_id"])]
+
+    def __str__(self) -> str:
+        return f"{self.app_label}.{self.model_name} #{self.object_id} ({self.label})"
+
+    @property
+    def key(self) -> str:
+        return f"{self.app_label}.{self.model_name}"

@@ -103,3 +103,19 @@ def turns_frame(*, tasks: QuerySet[Task] | None = None) -> pd.DataFrame:
     for col in ("likert_1", "likert_2", "preferred"):
         df[col] = df[col].astype("Int64")
     return df
+
+
+def affected_marks(*, app_label: str, model_name: str, object_id: int) -> list:
+    """The withdrawals that affected one stored result (``collection.AffectedArtifact``), oldest
+    first: what its pages show as "affected by a withdrawal on <date>"."""
+    from .models import AffectedArtifact
+
+    return list(
+        AffectedArtifact.objects.filter(app_label=app_label, model_name=model_name, object_id=object_id)
+        .select_related("withdrawal").order_by("withdrawal__created_at")
+    )
+
+
+def affected_marks_for(obj) -> list:
+    """:func:`affected_marks` of a model instance."""
+    return affected_marks(app_label=obj._meta.app_label, model_name=obj._meta.model_name, object_id=obj.pk)

@@ -107,7 +107,9 @@ def take_over(request: HttpRequest, worker: Worker, task_id: int) -> HttpRespons
 
 def _base_context(request: HttpRequest, **extra: Any) -> dict[str, Any]:
     cfg = study.study_settings_get()
-    return {"idle_timeout_s": cfg.idle_timeout_s, "study_settings": cfg,
+    # Every page of a bound worker offers withdrawal (served by crowd: its service reaches every app).
+    withdraw_url = reverse("withdraw") if request.session.get(study_session.WORKER_KEY) is not None else None
+    return {"idle_timeout_s": cfg.idle_timeout_s, "study_settings": cfg, "withdraw_url": withdraw_url,
             "preview_session": study_session.is_preview(request), **extra}
 
 

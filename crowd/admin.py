@@ -638,3 +638,6 @@ def create_selection(modeladmin: admin.ModelAdmin, request: HttpRequest, queryse
 
 
 TaskQCAdmin.actions = [*TaskQCAdmin.actions, create_selection]
+
+
+from . import admin_withdrawal  # noqa: E402,F401  (withdrawals: needs the names above)

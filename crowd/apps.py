@@ -17,6 +17,12 @@ class CrowdConfig(AppConfig):
         for model_admin in admin.site._registry.values():
             guard_admin_lookups(model_admin)
 
+        from .admin_withdrawal import add_withdrawal_notices
+
+        # Pages of runs, datasets, leaderboards, selections and exports built from a withdrawn
+        # participant's data say so, with the way to rebuild them.
+        add_withdrawal_notices(admin.site)
+
         from collection.signals import task_completed
 
         from .services import task_completed as qc_on_completion

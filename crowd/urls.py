@@ -1,6 +1,6 @@
 from django.urls import path
 
-from . import views
+from . import views, withdrawal_views
 
 app_name = "crowd"
 
@@ -14,4 +14,5 @@ urlpatterns = [
     path("worker/<id:worker_id>/", views.WorkerReviewView.as_view(), name="worker_review"),
     path("study/<id:study_id>/monitor/", views.StudyMonitorView.as_view(), name="study_monitor"),
     path("study/<id:study_id>/monitor.json", views.StudyMonitorDataView.as_view(), name="study_monitor_data"),
+    path("withdrawal/<id:withdrawal_id>/", withdrawal_views.WithdrawalView.as_view(), name="withdrawal"),
 ]

@@ -190,10 +190,15 @@ class WorkerReviewView(StaffPage):
             "aggregate": aggregate,
             "n_flagged": qcs.filter(flagged=True).count(),
             "can_pay": self.request.user.has_perm("crowd.pay_workers"),
+            "can_withdraw": self.request.user.has_perm("collection.withdraw_participant"),
         }
 
     def post(self, request: HttpRequest, worker_id: int) -> HttpResponse:
         worker = get_object_or_404(Worker, pk=worker_id)
+        if request.POST.get("op") == "withdraw":
+            from .withdrawal_views import staff_withdraw
+
+            return staff_withdraw(request, worker)
         if request.POST.get("op") != "block":
             return HttpResponse("unknown operation", status=400)
         with _reported(request, f"{worker} blocked."):

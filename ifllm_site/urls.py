@@ -9,6 +9,8 @@ from django.contrib import admin
 from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView
 
+from crowd.withdrawal_views import withdraw
+
 from . import converters  # noqa: F401  (registers <id:...>)
 
 urlpatterns = [
@@ -18,6 +20,8 @@ urlpatterns = [
     # Most specific prefixes first: collection owns the root.
     path("analysis/", include("analysis.urls")),
     path("crowd/", include("crowd.urls")),
+    # A participant's own withdrawal: a study page, served by crowd (its service imports every app).
+    path("withdraw/", withdraw, name="withdraw"),
     path("", include("collection.urls")),
 ]
 

@@ -66,3 +66,51 @@ def save_cached(table: pd.DataFrame, cache_dir: str | Path, version: str, name: 
     path.parent.mkdir(parents=True, exist_ok=True)
     table.to_parquet(path, index=False)
     return path
+
+
+def _version_of(path: Path) -> str:
+    """The data version in a cache file's name (``features-<v>.parquet``, ``report-<v>.json``)."""
+    return path.stem.rsplit("-", 1)[-1]
+
+
+def files_with_rows(
+    cache_dir: str | Path, *, workers: Iterable[str], query_ids: Iterable[int] = ()
+) -> list[Path]:
+    """The cache files under ``cache_dir`` that hold rows of ``workers`` (their pseudonyms), with
+    the other files of the same data version (features, quality and report go together).
+
+    What a participant's withdrawal must delete (``crowd.services.withdrawal``): tables with a
+    ``worker`` column are matched on it; tables without one (the text-embedding cache, indexed by
+    ``query_id``) on ``query_ids``; JSON reports on the pseudonym appearing in their text. A query
+    id of another worker that happens to be equal only costs a recomputation: these are caches.
+    Deleting rather than rewriting: the next run's data version differs anyway (their turns are
+    gone), so a rewritten file would never be read again.
+    """
+    root = Path(cache_dir)
+    if not root.is_dir():
+        return []
+    names = {str(w) for w in workers}
+    ids = {int(q) for q in query_ids}
+    hits: set[Path] = set()
+    for path in sorted(root.rglob("*")):
+        if not path.is_file():
+            continue
+        if path.suffix == ".parquet":
+            frame = pd.read_parquet(path)
+            if "worker" in frame.columns:
+                found = frame["worker"].astype(str).isin(names).any()
+            else:
+                column = frame["query_id"] if "query_id" in frame.columns else frame.index.to_series()
+                found = bool(ids) and pd.to_numeric(column, errors="coerce").isin(ids).any()
+        elif path.suffix == ".json":
+            text = path.read_text(encoding="utf-8", errors="replace")
+            found = any(name in text for name in names)
+        else:
+            continue
+        if found:
+            hits.add(path)
+    grouped = ("features", "quality", "report")
+    versions = {(p.parent, _version_of(p)) for p in hits if p.name.split("-", 1)[0] in grouped}
+    for folder, version in versions:
+        hits.update(p for p in folder.glob(f"*-{version}.*") if p.is_file())
+    return sorted(hits)

@@ -241,10 +241,14 @@ def staff_url_args(data: dict[str, int]) -> dict[str, dict[str, int]]:
     board = Leaderboard.objects.create(name="demo", csv="model,score\n", png=b"\x89PNG", svg="<svg/>",
                                        results={"sources": []})
     study = Study.objects.create(name="monitored", platform=Study.Platform.PROLIFIC, prolific_study_id="c" * 24)
+    from collection.models import Withdrawal
+
+    withdrawal = Withdrawal.objects.create(channel=Withdrawal.Channel.COMMAND)
     return {
         "crowd:study_monitor": {"study_id": study.pk},
         "crowd:study_monitor_data": {"study_id": study.pk},
         **{f"analysis:leaderboard_{fmt}": {"pk": board.pk} for fmt in ("csv", "json", "png", "svg")},
+        "crowd:withdrawal": {"withdrawal_id": withdrawal.pk},
         "crowd:task_review": {"task_id": data["task"]},
         "crowd:worker_review": {"worker_id": data["worker"]},
         "crowd:replay": {"turn_id": data["turn"]},

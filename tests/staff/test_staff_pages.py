@@ -30,7 +30,7 @@ from django.test import Client, RequestFactory
 from django.urls import URLPattern, URLResolver, get_resolver, reverse
 
 from analysis.models import AnalysisFigure, Leaderboard, StudyPlan
-from collection.models import Task, Turn, Worker
+from collection.models import Task, Turn, Withdrawal, Worker
 from crowd.models import Study, TaskQC
 from tests.support.paths import MINI
 from tests.support.site_tasks import site_task
@@ -40,7 +40,8 @@ pytestmark = pytest.mark.django_db
 
 STAFF_PREFIXES = ("crowd/", "analysis/", "alignment/")
 #: Which rows fill a URL argument: by argument name, or by URL name for a generic ``pk``.
-ARG_ROWS: dict[str, type[Model]] = {"task_id": Task, "worker_id": Worker, "turn_id": Turn, "study_id": Study}
+ARG_ROWS: dict[str, type[Model]] = {"task_id": Task, "worker_id": Worker, "turn_id": Turn, "study_id": Study,
+                                    "withdrawal_id": Withdrawal}
 PK_ROWS: dict[str, type[Model]] = {
     "analysis:figure_png": AnalysisFigure,
     "analysis:figure_svg": AnalysisFigure,

@@ -85,6 +85,14 @@ def one_of_each(*, task: Task, user: User, tag: str = "a") -> None:
         name=f"dpo-{tag}", method=TrainingRun.Method.DPO, base_model="/models/tiny", dataset=dataset, sft_run=sft
     )
     EvaluationRun.objects.create(name=f"eval-{tag}", sft_run=sft, aligned_run=dpo, judge=judge)
+    from collection.models import AffectedArtifact, Withdrawal
+
+    withdrawal = Withdrawal.objects.create(channel=Withdrawal.Channel.STAFF_PAGE, acted_by=user, platform="lab",
+                                           counts={"tasks": 1, "samples": 40})
+    for obj in (run, dataset, selection, dpo):
+        AffectedArtifact.objects.create(withdrawal=withdrawal, app_label=obj._meta.app_label,
+                                        model_name=obj._meta.model_name, object_id=obj.pk, label=str(obj),
+                                        reason="its data selection contains their task(s)")
 
 
 def _plan_results() -> dict:

@@ -64,6 +64,7 @@ from .workers import (
     demographics_clean,
     preview_worker_create,
     study_settings_get,
+    withdrawal_key,
     worker_consent_give,
     worker_demographics_set,
     worker_get_or_create,
@@ -108,5 +109,6 @@ __all__ = [
     "worker_demographics_set",
     "worker_get_or_create",
     "worker_needs_profile",
+    "withdrawal_key",
     "worker_pseudonym",
 ]

@@ -15,6 +15,7 @@ from django.utils.translation import gettext as _
 from ...models import (
     Platform,
     StudySettings,
+    Withdrawal,
     Worker,
 )
 from .base import StudyError
@@ -24,6 +25,16 @@ def study_settings_get() -> StudySettings:
     """The singleton settings row, created with defaults on first use."""
     obj, _created = StudySettings.objects.get_or_create(pk=1)
     return obj
+
+
+def withdrawal_key(*, platform: str, platform_worker_id: str) -> str:
+    """One-way HMAC of a platform id in the ``withdrawal:`` domain (``collection.Withdrawal.subject_key``).
+
+    A domain of its own so that the key equals no pseudonym (exports carry pseudonyms): the audit
+    record of a withdrawal must not link back to anything the person's data was shared as.
+    """
+    key = settings.IFLLM_PSEUDONYM_KEY.encode()
+    return hmac.new(key, f"withdrawal:{platform}:{platform_worker_id.strip()}".encode(), hashlib.sha256).hexdigest()
 
 
 def worker_pseudonym(*, platform: str, platform_worker_id: str) -> str:
@@ -37,13 +48,20 @@ def worker_pseudonym(*, platform: str, platform_worker_id: str) -> str:
 def worker_get_or_create(*, platform: str, platform_worker_id: str) -> Worker:
     """The worker with this platform id, created (without consent) when new.
 
-    Raises StudyError for an empty/overlong id and for blocked workers.
+    Raises StudyError for an empty/overlong id, for blocked workers, and for a person who has
+    withdrawn from the study (their data was deleted; coming back with the same platform id is
+    refused rather than silently recording them again).
     """
     wid = platform_worker_id.strip()
     if not wid or len(wid) > 128 or "\x00" in wid:
         raise StudyError(_("Please enter a valid worker ID."), field="worker_id")
     if platform not in (Platform.MTURK, Platform.PROLIFIC, Platform.LAB):
         raise StudyError(_("Unknown platform."), field="platform")
+    if Withdrawal.objects.filter(subject_key=withdrawal_key(platform=platform, platform_worker_id=wid)).exists():
+        raise StudyError(
+            _("You have withdrawn from this study and your data was deleted, so you cannot take part again."),
+            code="withdrawn",
+        )
     worker, _created = Worker.objects.get_or_create(
         platform=platform,
         platform_worker_id=wid,
