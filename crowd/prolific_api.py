@@ -202,7 +202,9 @@ class ProlificClient:
         url = path if path.startswith("http") else f"{self.base_url}{path}"
         if params:
             url = f"{url}?{urlencode(params)}"
-        sent = {"method": method, "url": url.removeprefix(self.base_url), **({"body": body} if body is not None else {})}
+        sent: dict[str, Any] = {"method": method, "url": url.removeprefix(self.base_url)}
+        if body is not None:
+            sent["body"] = body
         attempt = 0
         while True:
             attempt += 1
