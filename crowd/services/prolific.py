@@ -91,29 +91,34 @@ def prolific_study_draft_create(*, study: Study, user: Any = None) -> Study:
         raise ValidationError({"external_url": "The study needs the site's HTTPS entry URL."})
     if not study.code_completed:
         raise ValidationError({"code_completed": "Prolific needs a completion code for completed submissions."})
+    try:
+        payload = prolific_api.study_payload(
+            name=study.title, internal_name=_internal_name(study), description=study.description,
+            external_url=study.external_url, places=study.max_assignments, reward=study.reward,
+            estimated_minutes=study.estimated_minutes, max_minutes=max(1, study.assignment_duration_s // 60),
+            devices=[d.strip() for d in study.devices.split(",")], webcam=study.require_webcam,
+            codes=study.prolific_codes(),
+        )
+    except ValueError as exc:
+        raise ValidationError({"devices": str(exc)}) from None
+    failure: prolific_api.ProlificError | None = None
     with transaction.atomic():
         study = Study.objects.select_for_update().get(pk=study.pk)
         if study.prolific_study_id:
             return study
-        with prolific_for(study=study, user=user) as api:
-            name = _internal_name(study)
-            found = next((s for s in api.studies() if s.get("internal_name") == name), None)
-            if found is None:
-                try:
-                    payload = prolific_api.study_payload(
-                        name=study.title, internal_name=name, description=study.description,
-                        external_url=study.external_url, places=study.max_assignments, reward=study.reward,
-                        estimated_minutes=study.estimated_minutes,
-                        max_minutes=max(1, study.assignment_duration_s // 60),
-                        devices=[d.strip() for d in study.devices.split(",")], webcam=study.require_webcam,
-                        codes=study.prolific_codes(),
-                    )
-                except ValueError as exc:
-                    raise ValidationError({"devices": str(exc)}) from None
-                found = api.study_create(payload)
-        study.prolific_study_id = found["id"]
-        study.prolific_status = found.get("status", "UNPUBLISHED")
-        study.save(update_fields=["prolific_study_id", "prolific_status"])
+        try:
+            with prolific_for(study=study, user=user) as api:
+                found = next((s for s in api.studies() if s.get("internal_name") == payload["internal_name"]), None)
+                if found is None:
+                    found = api.study_create(payload)
+        except prolific_api.ProlificError as exc:  # raised after the commit, which keeps its audit rows
+            failure = exc
+        else:
+            study.prolific_study_id = found["id"]
+            study.prolific_status = found.get("status", "UNPUBLISHED")
+            study.save(update_fields=["prolific_study_id", "prolific_status"])
+    if failure is not None:
+        raise failure
     return study
 
 
