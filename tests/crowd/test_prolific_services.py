@@ -371,3 +371,12 @@ def test_admin_confirm_lost_bonus(fake, pstudy, researcher):
     assert "Confirmed: 1 done" in _messages(r)
     payment.refresh_from_db()
     assert payment.status == "paid" and fake.paid_to("PZ") == Decimal("1.00")
+
+
+def test_audit_log_hides_participant_ids_from_viewers(fake, pstudy, researcher, viewer):
+    study = _published(pstudy, researcher)
+    _synced(fake, study, researcher, "PSECRET42")
+    log = AuditLog.objects.get(operation="submissions_list")
+    url = reverse("admin:crowd_auditlog_change", args=[log.pk])
+    assert "PSECRET42" not in client_for(viewer).get(url).content.decode()
+    assert "PSECRET42" in client_for(researcher).get(url).content.decode()
