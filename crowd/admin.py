@@ -166,17 +166,19 @@ prolific_pause = admin.action(description=_("Prolific: pause (no new participant
     _transition_action("pause", services.prolific_study_pause, "paused"))
 
 
-@admin.action(description=_("Prolific: sync submissions"), permissions=["change"])
+@admin.action(description=_("Prolific: sync submissions (background job)"), permissions=["change"])
 def prolific_sync(modeladmin: admin.ModelAdmin, request: HttpRequest, queryset: QuerySet) -> None:
-    for study in _prolific_studies(modeladmin, request, queryset):
-        try:
-            counts = services.prolific_submissions_sync(study=study, user=request.user)
-        except (ProlificError, services.CrowdError, PermissionDenied) as exc:
-            modeladmin.message_user(request, f"{study.name}: {_why(exc)}", messages.ERROR)
-        else:
-            modeladmin.message_user(
-                request, f"{study.name}: {counts['seen']} submission(s) synced, {counts['new']} new, "
-                f"{counts['flagged']} flagged for review, {counts['returned']} returned.", messages.SUCCESS)
+    studies = _prolific_studies(modeladmin, request, queryset)
+    missing = [s.name for s in studies if not s.prolific_study_id]
+    if missing:
+        modeladmin.message_user(request, f"No Prolific study yet (create the draft first): {', '.join(missing)}.",
+                                messages.WARNING)
+    ids = [s.pk for s in studies if s.prolific_study_id]
+    if ids:
+        job = job_start(kind="crowd.prolific_sync", params={"study_ids": ids}, user=request.user)
+        modeladmin.message_user(request, format_html(
+            "Syncing the submissions of {} Prolific study(ies) in {}; its page shows the counts (seen, new, flagged "
+            "for review, returned).", len(ids), job_anchor(job)))
 
 
 @admin.register(Study)

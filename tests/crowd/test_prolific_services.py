@@ -19,6 +19,7 @@ from collection.models import Platform, Task, Topic, Worker
 from crowd import services
 from crowd.models import Assignment, AuditLog, Payment, Study
 from crowd.prolific_api import ProlificError, ProlificTimeout
+from jobs.models import Job
 from tests.support.fake_prolific import FakeProlific
 
 from .conftest import client_for
@@ -306,7 +307,7 @@ def _messages(response) -> str:
     return " | ".join(str(m) for m in response.context["messages"])
 
 
-def test_admin_study_actions_draft_publish_pause_sync(fake, pstudy, researcher):
+def test_admin_study_actions_draft_publish_pause_sync(fake, pstudy, researcher, django_capture_on_commit_callbacks):
     client = client_for(researcher)
     r = _act(client, "study", "prolific_draft", [pstudy.pk])
     pstudy.refresh_from_db()
@@ -316,7 +317,12 @@ def test_admin_study_actions_draft_publish_pause_sync(fake, pstudy, researcher):
     assert "published (Prolific status ACTIVE)" in _messages(_act(client, "study", "prolific_publish", [pstudy.pk]))
     assert "paused" in _messages(_act(client, "study", "prolific_pause", [pstudy.pk]))
     _submission(fake, pstudy, "PADM")
-    assert "1 submission(s) synced, 1 new" in _messages(_act(client, "study", "prolific_sync", [pstudy.pk]))
+    with django_capture_on_commit_callbacks(execute=True):
+        r = _act(client, "study", "prolific_sync", [pstudy.pk])
+    assert "Syncing the submissions of 1 Prolific study" in _messages(r)
+    job = Job.objects.get(kind="crowd.prolific_sync")
+    assert job.status == "SUCCEEDED", job.error
+    assert job.result == {"seen": 1, "new": 1, "flagged": 0, "returned": 0}
 
 
 def test_admin_without_token_says_so(monkeypatch, pstudy, researcher):
