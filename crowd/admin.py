@@ -184,7 +184,8 @@ def prolific_sync(modeladmin: admin.ModelAdmin, request: HttpRequest, queryset: 
 @admin.register(Study)
 class StudyAdmin(PrivateFieldsAdmin, _Roles, admin.ModelAdmin):
     private_fields = ("reward",)
-    list_display = ["name", "platform", "environment", "reward", "max_assignments", "active", "created_at"]
+    list_display = ["name", "platform", "environment", "prolific_status", "reward", "max_assignments", "active",
+                    "created_at"]
     list_filter = ["platform", "environment", "active"]
     search_fields = ["name", "title", "prolific_study_id"]
     readonly_fields = ["retake_qualification_id", "created_at", "prolific_status", "prolific_published_at",
@@ -406,7 +407,7 @@ class AssignmentAdmin(PrivateFieldsAdmin, _Roles, admin.ModelAdmin):
 
     list_display = [
         "assignment_id", "study", "platform", "status", "flagged", "flag_list", "task_link",
-        "completion_code", "platform_status", "submitted_at",
+        "completion_code", "submitted_at",
     ]
     list_filter = ["flagged", "status", "platform", "study", "hit__environment"]
     search_fields = ["assignment_id", "platform_worker_id", "completion_code"]
@@ -448,8 +449,7 @@ confirm_bonus = admin.action(description=_("Prolific: confirm a bonus whose pay 
 
 @admin.register(Payment)
 class PaymentAdmin(_Roles, admin.ModelAdmin):
-    list_display = ["assignment", "key", "amount", "status", "platform_batch_id", "created_by", "created_at",
-                    "paid_at", "error"]
+    list_display = ["assignment", "key", "amount", "status", "platform_batch_id", "paid_at"]
     list_filter = ["status", "assignment__study"]
     readonly_fields = [f.name for f in Payment._meta.fields]
     actions = [confirm_bonus]

@@ -124,6 +124,8 @@ class Study(models.Model):
         ]
 
     def __str__(self) -> str:
+        if self.platform != self.Platform.MTURK:  # the environment is MTurk's sandbox/production
+            return f"{self.name} ({self.get_platform_display()})"
         return f"{self.name} ({self.get_platform_display()}, {self.environment})"
 
     def save(self, *args, **kwargs) -> None:

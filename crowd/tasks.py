@@ -57,7 +57,8 @@ def prolific_sync(ctx: JobContext, *, study_ids: list[int]) -> dict:
     totals = {"seen": 0, "new": 0, "flagged": 0, "returned": 0}
     studies = list(Study.objects.filter(pk__in=study_ids).exclude(prolific_study_id=""))
     for done, study in enumerate(studies, start=1):
-        for key, value in prolific_submissions_sync(study=study).items():
+        # As the user who started the job: their name is on each call in the audit log.
+        for key, value in prolific_submissions_sync(study=study, user=ctx.job.created_by).items():
             totals[key] += value
         ctx.progress(100 * done / max(len(studies), 1), f"{done} of {len(studies)} studies")
     return totals

@@ -49,7 +49,7 @@ def test_prolific_study_from_draft_to_bonus(browser, asgi_server, fake, django_u
     )
     page = admin_page(browser, asgi_server, django_user_model, width=1366, height=768)
     page.goto(f"/admin/crowd/study/{study.pk}/change/")
-    page.locator("fieldset", has_text="Prolific").first.scroll_into_view_if_needed()
+    page.locator("#id_estimated_minutes").scroll_into_view_if_needed()
     assert page.locator("#id_code_screened_out").input_value() == "SCR33N"
     shots(page, "prolific-study-settings")
 
