@@ -46,6 +46,9 @@ STATUS = {
     prolific_api.TIMED_OUT: Assignment.Status.TIMED_OUT,
     prolific_api.SCREENED_OUT: Assignment.Status.SCREENED_OUT,
 }
+#: Kept while Prolific still says "awaiting review": staff's hold, and approvals (Prolific's bulk
+#: approve is asynchronous, so a sync right after it may still see the submission waiting).
+LOCAL_DECISIONS = (Assignment.Status.REVIEW, Assignment.Status.APPROVED, Assignment.Status.REJECTED)
 NO_TOKEN = (f"Prolific is not configured: set {prolific_api.TOKEN_ENV} (the API token from Prolific's "
             "settings) in the environment of the web and worker processes. It is never stored in the database.")
 
@@ -150,8 +153,8 @@ def prolific_study_pause(*, study: Study, user: Any = None) -> Study:
 # --------------------------------------------------------------------------- submissions
 def prolific_submissions_sync(*, study: Study, user: Any = None) -> dict[str, int]:
     """Mirror every submission of the study (all pages), match each to its task and verify the
-    entries it vouches for. Local decisions are kept: a row staff marked for review stays so
-    while Prolific still says "awaiting review"."""
+    entries it vouches for. Local decisions are kept while Prolific still says "awaiting review"
+    (:data:`LOCAL_DECISIONS`); a status this code does not know is held for review."""
     from .platform import _entry_verified, assignment_match
     from .qc import _enqueue_qc
 
@@ -170,8 +173,8 @@ def prolific_submissions_sync(*, study: Study, user: Any = None) -> dict[str, in
                 defaults={"study": study, "platform_worker_id": item.get("participant_id") or ""},
             )
             counts["new"] += created
-            remote = STATUS.get(item.get("status", ""), Assignment.Status.SUBMITTED)
-            if remote != Assignment.Status.SUBMITTED or row.status != Assignment.Status.REVIEW:
+            remote = STATUS.get(item.get("status", ""), Assignment.Status.REVIEW)  # unknown: a person looks
+            if remote != Assignment.Status.SUBMITTED or row.status not in LOCAL_DECISIONS:
                 row.status = remote
             row.platform_status = item.get("status", "")[:32]
             row.completion_code = (item.get("study_code") or item.get("entered_code") or "").strip()[:64]

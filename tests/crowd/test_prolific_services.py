@@ -140,6 +140,19 @@ def test_bulk_approve_in_one_call(fake, pstudy, researcher):
     assert {a.status for a in Assignment.objects.filter(pk__in=[r.pk for r in rows])} == {"Approved"}
 
 
+def test_sync_keeps_an_approval_prolific_has_not_applied_yet(fake, pstudy, researcher):
+    study = _published(pstudy, researcher)
+    a, b = _synced(fake, study, researcher, "PASY", "PUNK")
+    services.prolific_approve(assignments=[a], user=researcher)
+    fake.submissions[a.assignment_id]["status"] = "AWAITING REVIEW"  # bulk approve is asynchronous
+    fake.submissions[b.assignment_id]["status"] = "SOMETHING NEW"
+    services.prolific_submissions_sync(study=study, user=researcher)
+    a.refresh_from_db()
+    b.refresh_from_db()
+    assert a.status == Assignment.Status.APPROVED
+    assert b.status == Assignment.Status.REVIEW and b.platform_status == "SOMETHING NEW"
+
+
 def test_generic_approve_and_reject_route_to_prolific(fake, pstudy, researcher):
     study = _published(pstudy, researcher)
     a, b = _synced(fake, study, researcher, "PGA", "PGB")
