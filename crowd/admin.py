@@ -66,7 +66,7 @@ def _run(modeladmin: admin.ModelAdmin, request: HttpRequest, label: str, fn, ite
             text = _why(exc)
             modeladmin.message_user(request, f"{item}: {text}", messages.ERROR)
         else:
-            done += 1
+            done += len(item) if isinstance(item, list) else 1  # a list: one study's Prolific submissions
     if done:
         modeladmin.message_user(request, f"{label}: {done} done.", messages.SUCCESS)
 
@@ -295,7 +295,7 @@ def approve_assignments(modeladmin: admin.ModelAdmin, request: HttpRequest, quer
          [a for a in rows if a.platform != Study.Platform.PROLIFIC])
     prolific_rows = [a for a in rows if a.platform == Study.Platform.PROLIFIC]
     if prolific_rows and _prolific_ready(modeladmin, request):
-        _run(modeladmin, request, "Prolific studies approved in bulk",
+        _run(modeladmin, request, "Approved on Prolific (one bulk call per study)",
              lambda group: services.prolific_approve(assignments=group, user=request.user),
              _by_study(prolific_rows))
 

@@ -359,7 +359,7 @@ def test_admin_reject_form_in_bulk_with_category(fake, pstudy, researcher):
     r = _act(client, "assignment", "reject_assignments", pks, apply="1", feedback=REASON)
     assert "rejection_category" in _messages(r) and fake.count("POST", "/transition/") == 0
     r = _act(client, "assignment", "reject_assignments", pks, apply="1", feedback=REASON, rejection_category="NO_DATA")
-    assert "Rejected: 1 done" in _messages(r)  # one group: the study's submissions together
+    assert "Rejected: 2 done" in _messages(r) and fake.count("POST", "/submissions/.*/transition/") == 2
     assert {fake.submissions[a.assignment_id]["status"] for a in rows} == {"REJECTED"}
 
 
@@ -368,7 +368,8 @@ def test_admin_approve_return_and_bonus(fake, pstudy, researcher):
     a, b = _synced(fake, study, researcher, "PY1", "PY2")
     client = client_for(researcher)
     r = _act(client, "assignment", "approve_assignments", [a.pk])
-    assert "approved in bulk: 1 done" in _messages(r) and fake.submissions[a.assignment_id]["status"] == "APPROVED"
+    assert "Approved on Prolific (one bulk call per study): 1 done" in _messages(r)
+    assert fake.submissions[a.assignment_id]["status"] == "APPROVED"
     r = _act(client, "assignment", "request_return", [b.pk], apply="1", reasons="No gaze data reached the site")
     assert "Return requested: 1 done" in _messages(r)
     for _ in range(2):  # a double submit of the bonus form pays once
