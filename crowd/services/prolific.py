@@ -165,6 +165,7 @@ def prolific_submissions_sync(*, study: Study, user: Any = None) -> dict[str, in
     now = timezone.now()
     with prolific_for(study=study, user=user) as api:
         items = list(api.submissions(study.prolific_study_id))
+        remote_study = api.study_get(study.prolific_study_id)  # e.g. AWAITING REVIEW once places are full
     for item in items:
         counts["seen"] += 1
         with transaction.atomic():
@@ -193,7 +194,8 @@ def prolific_submissions_sync(*, study: Study, user: Any = None) -> dict[str, in
             if row.task is not None and row.task.status == Task.Status.COMPLETED and not row.flagged:
                 transaction.on_commit(lambda pk=row.task.pk: _enqueue_qc(pk))
     study.prolific_synced_at = now
-    study.save(update_fields=["prolific_synced_at"])
+    study.prolific_status = str(remote_study.get("status") or study.prolific_status)[:32]
+    study.save(update_fields=["prolific_synced_at", "prolific_status"])
     return counts
 
 

@@ -67,7 +67,7 @@ def test_codes_are_kept_consistent(pstudy):
 def test_draft_is_created_once_from_the_settings(fake, pstudy, researcher):
     study = _published(pstudy, researcher)
     (made,) = fake.studies.values()
-    assert study.prolific_study_id == made["id"] and study.prolific_status == "UNPUBLISHED"
+    assert study.prolific_study_id == made["id"] and study.prolific_status == "AWAITING REVIEW"
     assert made["reward"] == 300 and made["total_available_places"] == 5 and made["estimated_completion_time"] == 25
     assert made["peripheral_requirements"] == ["camera"] and made["device_compatibility"] == ["desktop"]
     assert {c["code_type"] for c in made["completion_codes"]} == {"COMPLETED", "SCREENED_OUT", "OTHER"}
@@ -111,8 +111,11 @@ def test_sync_all_pages_matches_tasks_and_verifies(fake, pstudy, researcher):
     subs = [_submission(fake, study, f"P{i}") for i in range(3)]
     _submission(fake, study, "PRET", task=False, status="RETURNED", code="")
     _submission(fake, study, "PBAD", code="WRONG")
+    fake.studies[study.prolific_study_id]["status"] = "AWAITING REVIEW"  # places full
     counts = services.prolific_submissions_sync(study=study, user=researcher)
     assert counts == {"seen": 5, "new": 5, "flagged": 1, "returned": 1}
+    study.refresh_from_db()
+    assert study.prolific_synced_at is not None and study.prolific_status == "AWAITING REVIEW"
     assert fake.count("GET", "/submissions/$") == 3  # pages of 2
     ok = Assignment.objects.get(assignment_id=subs[0]["id"])
     assert ok.status == Assignment.Status.SUBMITTED and ok.task is not None and not ok.flagged
