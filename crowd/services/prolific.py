@@ -275,8 +275,6 @@ def prolific_request_return(*, assignment: Assignment, user: Any = None, reasons
 def prolific_bonus_pay(*, assignment: Assignment, user: Any = None, amount: Decimal, reason: str,
                        key: str = "bonus") -> Payment:
     """Pay a bonus once per (assignment, key), in Prolific's two steps (see the module docstring)."""
-    import uuid
-
     _require(user, "crowd.pay_workers")
     amount = Decimal(str(amount))
     if amount <= 0:
@@ -285,6 +283,16 @@ def prolific_bonus_pay(*, assignment: Assignment, user: Any = None, amount: Deci
         raise ValidationError({"reason": "Say what the bonus is for (kept in the lab's records)."})
     if assignment.platform != Study.Platform.PROLIFIC or not assignment.study.prolific_study_id:
         raise CrowdError(f"{assignment} is not a submission of a Prolific study created through the API")
+    # Made first: without a token nothing is recorded as sent (a row marked "paying" must mean a
+    # pay call really left).
+    with prolific_for(study=assignment.study, user=user) as api:
+        return _bonus_pay(api=api, assignment=assignment, user=user, amount=amount, reason=reason, key=key)
+
+
+def _bonus_pay(*, api: prolific_api.ProlificClient, assignment: Assignment, user: Any, amount: Decimal,
+               reason: str, key: str) -> Payment:
+    import uuid
+
     failure: Exception | None = None
     with transaction.atomic():
         payment, _created = Payment.objects.select_for_update().get_or_create(
@@ -304,9 +312,8 @@ def prolific_bonus_pay(*, assignment: Assignment, user: Any = None, amount: Deci
             raise CrowdError(f"bonus '{key}' of this assignment was started with {payment.amount}, not {amount}")
         if not payment.platform_batch_id:
             try:
-                with prolific_for(study=assignment.study, user=user) as api:
-                    bulk = api.bonus_create(assignment.study.prolific_study_id,
-                                            [(assignment.platform_worker_id, payment.amount)])
+                bulk = api.bonus_create(assignment.study.prolific_study_id,
+                                        [(assignment.platform_worker_id, payment.amount)])
             except prolific_api.ProlificError as exc:
                 # Unpaid drafts cost nothing: a retry creates a new one; only the recorded id is paid.
                 payment.status = Payment.Status.PENDING if exc.outcome_unknown else Payment.Status.FAILED
@@ -321,14 +328,8 @@ def prolific_bonus_pay(*, assignment: Assignment, user: Any = None, amount: Deci
             payment.save(update_fields=["platform_batch_id", "batch_created_at", "status", "pay_sent_at", "error"])
     if failure is not None:
         raise failure
-    return _bonus_send_pay(payment=payment, user=user)
-
-
-def _bonus_send_pay(*, payment: Payment, user: Any) -> Payment:
-    study = payment.assignment.study
     try:
-        with prolific_for(study=study, user=user) as api:
-            api.bonus_pay(payment.platform_batch_id)
+        api.bonus_pay(payment.platform_batch_id)
     except prolific_api.ProlificError as exc:
         if exc.outcome_unknown:
             payment.error = f"{exc} -- may have been paid: check on Prolific, then confirm in the admin."

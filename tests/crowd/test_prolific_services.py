@@ -67,7 +67,7 @@ def test_codes_are_kept_consistent(pstudy):
 def test_draft_is_created_once_from_the_settings(fake, pstudy, researcher):
     study = _published(pstudy, researcher)
     (made,) = fake.studies.values()
-    assert study.prolific_study_id == made["id"] and study.prolific_status == "AWAITING REVIEW"
+    assert study.prolific_study_id == made["id"] and study.prolific_status == "UNPUBLISHED"
     assert made["reward"] == 300 and made["total_available_places"] == 5 and made["estimated_completion_time"] == 25
     assert made["peripheral_requirements"] == ["camera"] and made["device_compatibility"] == ["desktop"]
     assert {c["code_type"] for c in made["completion_codes"]} == {"COMPLETED", "SCREENED_OUT", "OTHER"}
@@ -302,6 +302,18 @@ def test_no_token_is_a_clear_error(monkeypatch, pstudy, researcher):
     monkeypatch.delenv("PROLIFIC_API_TOKEN", raising=False)
     with pytest.raises(services.CrowdError, match="PROLIFIC_API_TOKEN"):
         services.prolific_study_draft_create(study=pstudy, user=researcher)
+
+
+def test_no_token_never_marks_a_bonus_as_being_paid(fake, pstudy, researcher, monkeypatch):
+    study = _published(pstudy, researcher)
+    (a,) = _synced(fake, study, researcher, "PTOK")
+    fake.fail("POST", "/pay/$", status=400)
+    with pytest.raises(ProlificError):  # refused: the row stays "created" with its bulk bonus payment
+        services.bonus_pay(assignment=a, user=researcher, amount=Decimal("1.00"), reason="Bonus")
+    monkeypatch.delenv("PROLIFIC_API_TOKEN")
+    with pytest.raises(services.CrowdError, match="PROLIFIC_API_TOKEN"):
+        services.bonus_pay(assignment=a, user=researcher, amount=Decimal("1.00"), reason="Bonus")
+    assert Payment.objects.get(assignment=a).status == Payment.Status.CREATED and fake.paid_to("PTOK") == 0
 
 
 def test_site_completion_gives_the_study_codes(fake, pstudy, researcher):
