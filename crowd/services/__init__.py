@@ -4,7 +4,8 @@
 Every service that spends money or changes what a worker sees on a platform takes the acting
 ``user`` and checks the permission itself (``user=None`` means the system: Celery, commands), so
 a view or admin action that forgets a check still cannot pay. Platform calls go through
-:mod:`crowd.mturk` and are written to :class:`~crowd.models.AuditLog` whether they succeed or not.
+:mod:`crowd.mturk` or :mod:`crowd.prolific_api` and are written to :class:`~crowd.models.AuditLog`
+whether they succeed or not.
 """
 
 from .. import mturk
