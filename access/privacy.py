@@ -19,9 +19,10 @@ from django.utils.html import format_html
 
 PRIVATE_PERMISSION = "access.view_private"
 MASK = "(hidden)"
-#: Keys of platform JSON whose values are private: worker ids, amounts, rewards, balances.
-_PRIVATE_KEY = re.compile(r"worker_?ids?$|amount|reward|balance|bonus|pay", re.IGNORECASE)
-_WORKER_ID_KEY = re.compile(r"worker_?ids?$", re.IGNORECASE)
+#: Keys of platform JSON whose values are private: worker ids (Prolific: participant ids), amounts,
+#: rewards, balances.
+_PRIVATE_KEY = re.compile(r"worker_?ids?$|participant_?ids?$|amount|reward|balance|bonus|pay", re.IGNORECASE)
+_WORKER_ID_KEY = re.compile(r"worker_?ids?$|participant_?ids?$", re.IGNORECASE)
 
 
 #: Model fields that hold private values, by ``app_label.model``: admins hide them from viewers

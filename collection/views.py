@@ -18,6 +18,7 @@ from urllib.parse import urlsplit
 
 from csp.constants import UNSAFE_EVAL
 from csp.decorators import csp_update
+from django.conf import settings
 from django.contrib.staticfiles import finders
 from django.contrib.staticfiles.storage import staticfiles_storage
 from django.http import Http404, HttpRequest, HttpResponse, StreamingHttpResponse
@@ -470,6 +471,17 @@ def calibrate(request: HttpRequest, worker: Worker, task_id: int) -> HttpRespons
                   _base_context(request, task=task, config=config, clicks=cfg.calibration_clicks_per_point))
 
 
+def _prolific_completion(task: Task, outcome: str) -> dict[str, str] | None:
+    """The Prolific code and completion URL of the task's Prolific study for ``outcome``
+    (completed, screened_out, partial), from the lab's study settings in the crowd app, asked
+    through ``IFLLM_PROLIFIC_COMPLETION`` (collection does not import crowd); None without one."""
+    from django.utils.module_loading import import_string
+
+    hook = getattr(settings, "IFLLM_PROLIFIC_COMPLETION", "")
+    study_id = task.extra.get("entry", {}).get("study_id") or task.hit_id
+    return import_string(hook)(study_id=study_id, outcome=outcome) if hook and study_id else None
+
+
 @study_page
 def calibration_failed(request: HttpRequest, worker: Worker, task_id: int) -> HttpResponse:
     """The way out after too many failed calibrations: why, and what to do now (never a dead end)."""
@@ -479,13 +491,22 @@ def calibration_failed(request: HttpRequest, worker: Worker, task_id: int) -> Ht
     request.session[study_session.WAY_OUT_KEY] = task.pk
     cfg = study.study_settings_get()
     platform = task.extra.get("entry", {}).get("platform", worker.platform)
+    code, code_url = (cfg.partial_payment_code if task.calibration_way_out == "code" else ""), ""
+    if task.calibration_way_out == "code" and platform == Platform.PROLIFIC:
+        # Screened out before any finished topic; partial payment after at least one.
+        finished = Task.objects.filter(worker=worker, assignment_id=task.assignment_id,
+                                       status=Task.Status.COMPLETED).exists()
+        found = _prolific_completion(task, "partial" if finished else "screened_out")
+        if found:
+            code, code_url = found["code"], found["url"]
     ctx = {
         "task": task,
         "platform": platform,
         "way_out": task.calibration_way_out,
         "reason": study.calibration_failure_reason(task),
         "attempts": task.calibration_attempts.count(),
-        "code": cfg.partial_payment_code if task.calibration_way_out == "code" else "",
+        "code": code,
+        "code_url": code_url,
         "contact": cfg.researcher_contact,
         "forget_webgazer": not cfg.keep_webgazer_data,
     }
@@ -617,9 +638,11 @@ def done(request: HttpRequest, worker: Worker, task_id: int) -> HttpResponse:
                 "codes": ",".join(sorted(c for c in codes if c)),
             }
     if next_task is None and platform == Platform.PROLIFIC:
-        url = study.study_settings_get().prolific_completion_url
+        found = _prolific_completion(task, "completed")
+        url = found["url"] if found else study.study_settings_get().prolific_completion_url
         if url and urlsplit(url).scheme == "https":
             ctx["prolific_url"] = url
+            ctx["prolific_code"] = found["code"] if found else ""
     if next_task is not None:
         ctx["next_url"] = reverse("collection:resume")
     else:  # the worker leaves: the next person on this computer must not inherit the calibration

@@ -37,8 +37,10 @@ from jobs.services import job_start
 from . import services
 from .models import HIT, Assignment, AuditLog, Payment, Study, TaskQC
 from .mturk import MTurkError
+from .prolific_api import REJECTION_CATEGORIES, ProlificError
 from .qc import DEFAULT_THRESHOLDS, RULES
 from .selection import SCOPES as SELECTION_SCOPES
+from .services.prolific import NO_TOKEN as PROLIFIC_NO_TOKEN
 
 
 class _Roles:
@@ -60,13 +62,30 @@ def _run(modeladmin: admin.ModelAdmin, request: HttpRequest, label: str, fn, ite
     for item in items:
         try:
             fn(item)
-        except (MTurkError, services.CrowdError, ValidationError, PermissionDenied) as exc:
-            text = "; ".join(exc.messages) if isinstance(exc, ValidationError) else str(exc)
+        except (MTurkError, ProlificError, services.CrowdError, ValidationError, PermissionDenied) as exc:
+            text = _why(exc)
             modeladmin.message_user(request, f"{item}: {text}", messages.ERROR)
         else:
-            done += 1
+            done += len(item) if isinstance(item, list) else 1  # a list: one study's Prolific submissions
     if done:
         modeladmin.message_user(request, f"{label}: {done} done.", messages.SUCCESS)
+
+
+def _why(exc: Exception) -> str:
+    """A refusal in words, naming the field where a form field was wrong."""
+    if isinstance(exc, ValidationError):
+        if hasattr(exc, "error_dict"):
+            return "; ".join(f"{field}: {' '.join(msgs)}" for field, msgs in exc.message_dict.items())
+        return "; ".join(exc.messages)
+    return str(exc)
+
+
+def _prolific_ready(modeladmin: admin.ModelAdmin, request: HttpRequest) -> bool:
+    """False (with one clear message) when ``PROLIFIC_API_TOKEN`` is not set."""
+    if services.prolific_configured():
+        return True
+    modeladmin.message_user(request, PROLIFIC_NO_TOKEN, messages.ERROR)
+    return False
 
 
 def _form_page(
@@ -100,14 +119,78 @@ def sync_assignments(modeladmin: admin.ModelAdmin, request: HttpRequest, queryse
     modeladmin.message_user(request, f"Syncing {len(ids)} HIT(s) in job {job.pk}.")
 
 
+def _prolific_studies(modeladmin: admin.ModelAdmin, request: HttpRequest, queryset: QuerySet) -> list[Study]:
+    if not _prolific_ready(modeladmin, request):
+        return []
+    others = [s.name for s in queryset if s.platform != Study.Platform.PROLIFIC]
+    if others:
+        modeladmin.message_user(request, f"Not on Prolific, left alone: {', '.join(others)}.", messages.WARNING)
+    return [s for s in queryset if s.platform == Study.Platform.PROLIFIC]
+
+
+@admin.action(description=_("Prolific: create a draft study from the settings"), permissions=["pay"])
+def prolific_draft(modeladmin: admin.ModelAdmin, request: HttpRequest, queryset: QuerySet) -> None:
+    for study in _prolific_studies(modeladmin, request, queryset):
+        had = study.prolific_study_id
+        try:
+            study = services.prolific_study_draft_create(study=study, user=request.user)
+        except (ProlificError, services.CrowdError, ValidationError, PermissionDenied) as exc:
+            modeladmin.message_user(request, f"{study.name}: {_why(exc)}", messages.ERROR)
+            continue
+        if had:
+            text = f"{study.name}: already on Prolific as {study.prolific_study_id} (nothing created)."
+        else:
+            text = (f"{study.name}: draft {study.prolific_study_id} created on Prolific (unpublished). Check it in "
+                    "Prolific's web app, then publish it here.")
+        modeladmin.message_user(request, text, messages.SUCCESS)
+
+
+def _transition_action(verb: str, call: Callable[..., Study], done: str):
+    def action(modeladmin: admin.ModelAdmin, request: HttpRequest, queryset: QuerySet) -> None:
+        for study in _prolific_studies(modeladmin, request, queryset):
+            try:
+                study = call(study=study, user=request.user)
+            except (ProlificError, services.CrowdError, PermissionDenied) as exc:
+                modeladmin.message_user(request, f"{study.name}: {_why(exc)}", messages.ERROR)
+            else:
+                modeladmin.message_user(request, f"{study.name}: {done} (Prolific status {study.prolific_status}).",
+                                        messages.SUCCESS)
+
+    action.__name__ = f"prolific_{verb}"
+    return action
+
+
+prolific_publish = admin.action(description=_("Prolific: publish (participants can start)"), permissions=["pay"])(
+    _transition_action("publish", services.prolific_study_publish, "published"))
+prolific_pause = admin.action(description=_("Prolific: pause (no new participants)"), permissions=["pay"])(
+    _transition_action("pause", services.prolific_study_pause, "paused"))
+
+
+@admin.action(description=_("Prolific: sync submissions (background job)"), permissions=["change"])
+def prolific_sync(modeladmin: admin.ModelAdmin, request: HttpRequest, queryset: QuerySet) -> None:
+    studies = _prolific_studies(modeladmin, request, queryset)
+    missing = [s.name for s in studies if not s.prolific_study_id]
+    if missing:
+        modeladmin.message_user(request, f"No Prolific study yet (create the draft first): {', '.join(missing)}.",
+                                messages.WARNING)
+    ids = [s.pk for s in studies if s.prolific_study_id]
+    if ids:
+        job = job_start(kind="crowd.prolific_sync", params={"study_ids": ids}, user=request.user)
+        modeladmin.message_user(request, format_html(
+            "Syncing the submissions of {} Prolific study(ies) in {}; its page shows the counts (seen, new, flagged "
+            "for review, returned).", len(ids), job_anchor(job)))
+
+
 @admin.register(Study)
 class StudyAdmin(PrivateFieldsAdmin, _Roles, admin.ModelAdmin):
     private_fields = ("reward",)
-    list_display = ["name", "platform", "environment", "reward", "max_assignments", "active", "created_at"]
+    list_display = ["name", "platform", "environment", "prolific_status", "reward", "max_assignments", "active",
+                    "created_at"]
     list_filter = ["platform", "environment", "active"]
     search_fields = ["name", "title", "prolific_study_id"]
-    readonly_fields = ["retake_qualification_id", "created_at"]
-    actions = [create_hits, sync_assignments]
+    readonly_fields = ["retake_qualification_id", "created_at", "prolific_status", "prolific_published_at",
+                       "prolific_synced_at"]
+    actions = [create_hits, sync_assignments, prolific_draft, prolific_publish, prolific_pause, prolific_sync]
 
     def changelist_view(self, request: HttpRequest, extra_context: dict | None = None) -> HttpResponse:
         return super().changelist_view(request, {**(extra_context or {}), "request_key": uuid.uuid4().hex})
@@ -132,7 +215,18 @@ class StudyAdmin(PrivateFieldsAdmin, _Roles, admin.ModelAdmin):
                 ]
             },
         ),
-        (_("Prolific"), {"fields": ["prolific_study_id", "prolific_completion_codes"]}),
+        (
+            _("Prolific"),
+            {
+                "fields": [
+                    "prolific_study_id", "estimated_minutes", "devices", "require_webcam", "code_completed",
+                    "code_screened_out", "code_partial", "prolific_completion_codes", "prolific_status",
+                    "prolific_published_at", "prolific_synced_at",
+                ],
+                "description": _("Places are the maximum number of assignments; the reward is in the study's "
+                                 "currency. The API token comes from PROLIFIC_API_TOKEN, never from here."),
+            },
+        ),
         (_("Quality-control thresholds (empty = not applied)"), {"fields": [r.name for r in RULES]}),
     ]
 
@@ -154,7 +248,27 @@ class HITAdmin(PrivateFieldsAdmin, _Roles, admin.ModelAdmin):
 class RejectForm(forms.Form):
     feedback = forms.CharField(
         widget=forms.Textarea(attrs={"rows": 4, "cols": 80}),
-        help_text=_("Required: the worker reads this. Say which rule the submission broke."),
+        help_text=_("Required: the worker reads this. Say which rule the submission broke. "
+                    "Prolific requires at least 100 characters."),
+    )
+    rejection_category = forms.ChoiceField(
+        required=False, choices=[("", "–")] + list(REJECTION_CATEGORIES.items()),
+        help_text=_("Required by Prolific (not used on MTurk)."),
+    )
+
+
+class ReturnForm(forms.Form):
+    reasons = forms.CharField(
+        widget=forms.Textarea(attrs={"rows": 3, "cols": 80}),
+        help_text=_("One reason per line; the participant reads them (e.g. 'No gaze data reached the site')."),
+    )
+
+
+class ConfirmBonusForm(forms.Form):
+    outcome = forms.ChoiceField(
+        choices=[("paid", "Prolific shows it paid"), ("not_paid", "Prolific shows it NOT paid")],
+        widget=forms.RadioSelect,
+        help_text=_("Look at the study's bonus payments on Prolific first."),
     )
 
 
@@ -175,13 +289,22 @@ class BlockForm(forms.Form):
 
 @admin.action(description=_("Approve selected assignments"), permissions=["pay"])
 def approve_assignments(modeladmin: admin.ModelAdmin, request: HttpRequest, queryset: QuerySet) -> None:
-    _run(
-        modeladmin,
-        request,
-        "Approved",
-        lambda a: services.assignment_approve(assignment=a, user=request.user),
-        queryset.select_related("study"),
-    )
+    """MTurk assignments one call each; Prolific submissions in one bulk call per study."""
+    rows = list(queryset.select_related("study"))
+    _run(modeladmin, request, "Approved", lambda a: services.assignment_approve(assignment=a, user=request.user),
+         [a for a in rows if a.platform != Study.Platform.PROLIFIC])
+    prolific_rows = [a for a in rows if a.platform == Study.Platform.PROLIFIC]
+    if prolific_rows and _prolific_ready(modeladmin, request):
+        _run(modeladmin, request, "Approved on Prolific (one bulk call per study)",
+             lambda group: services.prolific_approve(assignments=group, user=request.user),
+             _by_study(prolific_rows))
+
+
+def _by_study(rows: list) -> list[list]:
+    groups: dict[int, list] = {}
+    for a in rows:
+        groups.setdefault(a.study_id, []).append(a)
+    return list(groups.values())
 
 
 def _form_action(
@@ -211,10 +334,33 @@ def _by_mturk_study(queryset: QuerySet) -> list[tuple[Study, list[str]]]:
     return list(by_study.items())
 
 
-reject_assignments = admin.action(description=_("Reject selected assignments (asks for feedback)…"),
-                                  permissions=["pay"])(_form_action(
-    name="reject_assignments", title="Reject assignments", form_class=RejectForm, done="Rejected",
-    call=lambda a, data, user: services.assignment_reject(assignment=a, user=user, feedback=data["feedback"]),
+def _reject(item: Any, data: dict, user: Any) -> Any:
+    if isinstance(item, list):  # the Prolific submissions of one study, rejected with one reason
+        return services.prolific_reject(assignments=item, user=user, message=data["feedback"],
+                                        category=data.get("rejection_category") or "")
+    return services.assignment_reject(assignment=item, user=user, feedback=data["feedback"])
+
+
+def _reject_items(qs: QuerySet) -> list:
+    rows = list(qs.select_related("study"))
+    return [a for a in rows if a.platform != Study.Platform.PROLIFIC] + _by_study(
+        [a for a in rows if a.platform == Study.Platform.PROLIFIC])
+
+
+reject_assignments = admin.action(
+    description=_("Reject selected assignments (asks for feedback; Prolific: and a category)…"),
+    permissions=["pay"])(_form_action(
+        name="reject_assignments", title="Reject assignments", form_class=RejectForm, done="Rejected",
+        call=_reject, items=_reject_items,
+    ))
+
+request_return = admin.action(description=_("Prolific: ask the participants to return their submissions…"),
+                              permissions=["pay"])(_form_action(
+    name="request_return", title="Ask participants to return their submissions", form_class=ReturnForm,
+    done="Return requested",
+    call=lambda a, data, user: services.prolific_request_return(assignment=a, user=user,
+                                                                reasons=data["reasons"].splitlines()),
+    items=lambda qs: qs.filter(platform=Study.Platform.PROLIFIC).select_related("study"),
 ))
 
 bonus_assignments = admin.action(description=_("Pay a bonus to selected assignments…"), permissions=["pay"])(
@@ -247,7 +393,7 @@ class PaymentInline(admin.TabularInline):
     model = Payment
     extra = 0
     can_delete = False
-    fields = ["key", "amount", "reason", "status", "paid_at", "error"]
+    fields = ["key", "amount", "reason", "status", "platform_batch_id", "paid_at", "error"]
     readonly_fields = fields
 
     def has_add_permission(self, request: HttpRequest, obj=None) -> bool:
@@ -266,7 +412,8 @@ class AssignmentAdmin(PrivateFieldsAdmin, _Roles, admin.ModelAdmin):
     list_filter = ["flagged", "status", "platform", "study", "hit__environment"]
     search_fields = ["assignment_id", "platform_worker_id", "completion_code"]
     list_select_related = ["study", "task"]
-    actions = [approve_assignments, reject_assignments, bonus_assignments, block_workers, notify_workers]
+    actions = [approve_assignments, reject_assignments, bonus_assignments, request_return, block_workers,
+               notify_workers]
     inlines = [PaymentInline]
     readonly_fields = [f.name for f in Assignment._meta.fields]
 
@@ -291,11 +438,21 @@ class AssignmentAdmin(PrivateFieldsAdmin, _Roles, admin.ModelAdmin):
         return format_html('<a href="{}">task {}</a>', reverse("crowd:task_review", args=[obj.task_id]), obj.task_id)
 
 
+confirm_bonus = admin.action(description=_("Prolific: confirm a bonus whose pay answer was lost…"),
+                             permissions=["pay"])(_form_action(
+    name="confirm_bonus", title="Confirm bonuses after checking Prolific", form_class=ConfirmBonusForm,
+    done="Confirmed",
+    call=lambda p, data, user: services.prolific_bonus_confirm(payment=p, user=user, paid=data["outcome"] == "paid"),
+    items=lambda qs: qs.select_related("assignment"),
+))
+
+
 @admin.register(Payment)
 class PaymentAdmin(_Roles, admin.ModelAdmin):
-    list_display = ["assignment", "key", "amount", "status", "created_by", "created_at", "paid_at"]
+    list_display = ["assignment", "key", "amount", "status", "platform_batch_id", "paid_at"]
     list_filter = ["status", "assignment__study"]
     readonly_fields = [f.name for f in Payment._meta.fields]
+    actions = [confirm_bonus]
 
     def has_add_permission(self, request: HttpRequest) -> bool:
         return False

@@ -84,8 +84,27 @@ class Study(models.Model):
     prolific_completion_codes = models.JSONField(
         default=dict,
         blank=True,
-        help_text=_('Completion code -> "approve" or "review", e.g. {"C1A2B3": "approve"}.'),
+        help_text=_('Completion code -> "approve" or "review", e.g. {"C1A2B3": "approve"}. The three codes '
+                    "below are added to it when the study is saved."),
     )
+    code_completed = models.CharField(
+        max_length=64, blank=True, help_text=_("Prolific completion code for a finished study (approve)."))
+    code_screened_out = models.CharField(
+        max_length=64, blank=True,
+        help_text=_("Prolific code after a failed calibration, when the way out is 'code' (screened out; review)."))
+    code_partial = models.CharField(
+        max_length=64, blank=True,
+        help_text=_("Prolific code for partial payment: calibration failed after at least one finished topic "
+                    "(review)."))
+    estimated_minutes = models.PositiveIntegerField(
+        default=30, validators=[MinValueValidator(1)], help_text=_("Prolific: estimated completion time."))
+    devices = models.CharField(
+        max_length=64, default="desktop",
+        help_text=_("Prolific device compatibility, comma-separated among desktop, tablet, mobile."))
+    require_webcam = models.BooleanField(default=True, help_text=_("Prolific: require a camera (eye tracking)."))
+    prolific_status = models.CharField(max_length=32, blank=True, help_text=_("As Prolific last reported it."))
+    prolific_published_at = models.DateTimeField(null=True, blank=True)
+    prolific_synced_at = models.DateTimeField(null=True, blank=True)
     # Quality-control thresholds (empty = not applied)
     min_calibration_score = models.FloatField(null=True, blank=True, default=70.0)
     min_response_score = models.FloatField(null=True, blank=True, default=0.75)
@@ -105,7 +124,26 @@ class Study(models.Model):
         ]
 
     def __str__(self) -> str:
+        if self.platform != self.Platform.MTURK:  # the environment is MTurk's sandbox/production
+            return f"{self.name} ({self.get_platform_display()})"
         return f"{self.name} ({self.get_platform_display()}, {self.environment})"
+
+    def save(self, *args, **kwargs) -> None:
+        """Keep ``prolific_completion_codes`` (what submission matching reads) consistent with
+        the three codes: completed approves, the other two need review."""
+        codes = dict(self.prolific_completion_codes or {})
+        for purpose, code in self.prolific_codes().items():
+            codes[code] = "approve" if purpose == "completed" else "review"
+        self.prolific_completion_codes = codes
+        if kwargs.get("update_fields") is not None:
+            kwargs["update_fields"] = list({*kwargs["update_fields"], "prolific_completion_codes"})
+        super().save(*args, **kwargs)
+
+    def prolific_codes(self) -> dict[str, str]:
+        """The three Prolific codes by purpose (empty ones left out)."""
+        found = {"completed": self.code_completed, "screened_out": self.code_screened_out,
+                 "partial": self.code_partial}
+        return {k: v.strip() for k, v in found.items() if v and v.strip()}
 
     def thresholds(self) -> dict[str, float | None]:
         """The QC thresholds as the pure module's keyword mapping."""
@@ -159,6 +197,11 @@ class Assignment(models.Model):
         APPROVED = "Approved", _("Approved")
         REJECTED = "Rejected", _("Rejected")
         REVIEW = "review", _("Needs manual review")
+        # Prolific only: still working, returned, timed out, screened out.
+        ACTIVE = "active", _("Active (not submitted yet)")
+        RETURNED = "returned", _("Returned")
+        TIMED_OUT = "timed_out", _("Timed out")
+        SCREENED_OUT = "screened_out", _("Screened out")
 
     class Flag(models.TextChoices):
         NO_TASK = "no_task", _("No matching task")
@@ -186,6 +229,9 @@ class Assignment(models.Model):
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )
     requester_feedback = models.TextField(blank=True)
+    platform_status = models.CharField(max_length=32, blank=True, help_text=_("Prolific's status, as synced."))
+    rejection_category = models.CharField(max_length=32, blank=True)
+    return_requested_at = models.DateTimeField(null=True, blank=True)
     qualification_granted = models.BooleanField(default=False)
     synced_at = models.DateTimeField(null=True, blank=True)
 
@@ -204,10 +250,17 @@ class Payment(models.Model):
 
     ``key`` names the purpose; (assignment, key) is unique, so paying the same purpose twice
     reuses the row and its ``unique_request_token``: the platform then refuses a second payment.
+
+    Prolific pays in two calls and the second is not idempotent, so each step is recorded:
+    ``pending`` -> ``created`` (the bulk bonus payment exists: ``platform_batch_id``) ->
+    ``paying`` (the pay call was recorded as sent *before* it was sent) -> ``paid``. A row left
+    ``paying`` (answer lost) is never paid again by the site: staff check on Prolific and confirm.
     """
 
     class Status(models.TextChoices):
         PENDING = "pending", _("Pending")
+        CREATED = "created", _("Created on Prolific, not paid")
+        PAYING = "paying", _("Pay sent, answer not received: check on Prolific")
         PAID = "paid", _("Paid")
         FAILED = "failed", _("Failed (retry pays with the same token)")
 
@@ -223,6 +276,10 @@ class Payment(models.Model):
     )
     created_at = models.DateTimeField(auto_now_add=True)
     paid_at = models.DateTimeField(null=True, blank=True)
+    platform_batch_id = models.CharField(
+        max_length=64, blank=True, help_text=_("Prolific: the bulk bonus payment this row created (and pays)."))
+    batch_created_at = models.DateTimeField(null=True, blank=True)
+    pay_sent_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         ordering = ["-created_at"]

@@ -9,19 +9,10 @@ worker finished; ``review``: e.g. the code shown after failing calibration, to b
 hand). Submissions are read from the CSV that Prolific's "Download demographic data" / submissions
 export gives, and matched to tasks (:func:`crowd.services.prolific_submissions_import`).
 
-Not automated (done by hand in the Prolific web app or with its API token, documented here so
-the steps are written down; check the current API reference before scripting them):
-
-1. Approve: ``POST https://api.prolific.com/api/v1/submissions/{submission_id}/transition/`` with
-   ``{"action": "APPROVE"}`` (header ``Authorization: Token <API token>``).
-2. Reject: same endpoint, ``{"action": "REJECT", "message": ..., "rejection_category": ...}``;
-   Prolific requires a message and a category.
-3. Bonus: ``POST /api/v1/submissions/bulk-bonus-payments/`` with the study id and
-   ``"csv_bonuses": "<participant_id>,<amount>\\n..."``, then
-   ``POST /api/v1/bulk-bonus-payments/{id}/pay/``: two steps, so a retried first call only creates
-   an unpaid draft.
-4. Block future participation: add the participant to a "block list" participant group used as a
-   custom screener of later studies.
+Through the API (:mod:`crowd.prolific_api`, services in :mod:`crowd.services.prolific`, actions
+in the admin): drafts, publish/pause, submission sync, approve/reject/return, two-step bonuses.
+Still by hand: blocking future participation (a "block list" participant group used as a custom
+screener of later studies).
 
 Pure module (no Django).
 """
@@ -30,18 +21,15 @@ from __future__ import annotations
 
 import csv
 import io
-import json
 import os
-import urllib.error
-import urllib.request
 from collections.abc import Mapping
-from urllib.parse import quote, urlencode
+from urllib.parse import urlencode
+
+from .prolific_api import API_URL, TOKEN_ENV, URL_ENV, ProlificClient, ProlificError
+
+__all__ = ["API_URL", "TOKEN_ENV", "URL_ENV", "ProlificError"]
 
 COMPLETION_URL = "https://app.prolific.com/submissions/complete"
-API_URL = "https://api.prolific.com"
-#: Environment variables: the researcher's API token (entry checks are off without it) and the
-#: API's address (tests point it at a local fake server).
-TOKEN_ENV, URL_ENV = "PROLIFIC_API_TOKEN", "PROLIFIC_API_URL"
 APPROVE, REVIEW = "approve", "review"
 
 
@@ -85,24 +73,11 @@ def parse_submissions_csv(text: str) -> list[dict[str, str]]:
 
 
 # --------------------------------------------------------------------------- entry check
-class ProlificError(Exception):
-    """The API could not be asked (network, 5xx, bad answer): the entry stays unverified."""
-
-
 def submission_get(submission_id: str, *, token: str, base_url: str = API_URL, timeout: float = 5.0) -> dict | None:
     """``GET /api/v1/submissions/{id}/``: the submission (its ``participant_id``, ``study_id``),
-    or None when Prolific does not know it (404)."""
-    url = f"{base_url.rstrip('/')}/api/v1/submissions/{quote(submission_id, safe='')}/"
-    request = urllib.request.Request(url, headers={"Authorization": f"Token {token}", "Accept": "application/json"})
-    try:
-        with urllib.request.urlopen(request, timeout=timeout) as response:
-            return json.loads(response.read(1_000_000))
-    except urllib.error.HTTPError as exc:
-        if exc.code == 404:
-            return None
-        raise ProlificError(f"Prolific answered {exc.code} for submission {submission_id}") from None
-    except (urllib.error.URLError, OSError, ValueError) as exc:
-        raise ProlificError(f"Prolific could not be asked: {exc}") from None
+    or None when Prolific does not know it (404). Raises :class:`ProlificError` otherwise."""
+    with ProlificClient(token, base_url, timeout, max_retries=0) as client:
+        return client.submission_get(submission_id)
 
 
 def entry_verify(*, platform: str, worker_id: str, study_id: str, session_id: str) -> bool | None:
@@ -115,7 +90,7 @@ def entry_verify(*, platform: str, worker_id: str, study_id: str, session_id: st
         return None
     try:
         submission = submission_get(session_id, token=token, base_url=os.environ.get(URL_ENV) or API_URL)
-    except ProlificError:
+    except (ProlificError, ValueError):
         return None
     if submission is None:
         return False

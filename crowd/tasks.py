@@ -48,6 +48,22 @@ def sync_assignments(ctx: JobContext, *, hit_ids: list[int]) -> dict:
     return totals
 
 
+@job_task("crowd.prolific_sync", permission="crowd.change_assignment")
+def prolific_sync(ctx: JobContext, *, study_ids: list[int]) -> dict:
+    """Mirror the submissions of the given Prolific studies (every page) and match them to tasks."""
+    from .models import Study
+    from .services import prolific_submissions_sync
+
+    totals = {"seen": 0, "new": 0, "flagged": 0, "returned": 0}
+    studies = list(Study.objects.filter(pk__in=study_ids).exclude(prolific_study_id=""))
+    for done, study in enumerate(studies, start=1):
+        # As the user who started the job: their name is on each call in the audit log.
+        for key, value in prolific_submissions_sync(study=study, user=ctx.job.created_by).items():
+            totals[key] += value
+        ctx.progress(100 * done / max(len(studies), 1), f"{done} of {len(studies)} studies")
+    return totals
+
+
 @job_task("crowd.export_dataset", permission="access.export_dataset", download_permission="access.export_dataset")
 def export_dataset(
     ctx: JobContext,

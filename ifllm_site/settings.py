@@ -392,6 +392,9 @@ IFLLM_IMPORT_MAX_UNPACKED_MB = float(os.environ.get("IFLLM_IMPORT_MAX_UNPACKED_M
 # assignment is asked to the platform through this function (crowd.prolific: Prolific's API when
 # PROLIFIC_API_TOKEN is set); unverified new assignments per worker id are limited per hour.
 IFLLM_ENTRY_VERIFIER = "crowd.prolific.entry_verify"
+# The Prolific codes a participant gets (completed; screened out or partial payment after a failed
+# calibration), from the crowd study whose Prolific id the entry carried; else the study settings.
+IFLLM_PROLIFIC_COMPLETION = "crowd.services.prolific.site_completion"
 IFLLM_NEW_ASSIGNMENTS_PER_HOUR = int(os.environ.get("IFLLM_NEW_ASSIGNMENTS_PER_HOUR", "3"))
 
 # The study monitor (crowd.selectors.study_monitor) compares the reward per hour at the median

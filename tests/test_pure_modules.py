@@ -38,6 +38,7 @@ PURE = [
     "crowd/mturk.py",
     "crowd/plots.py",
     "crowd/prolific.py",
+    "crowd/prolific_api.py",
     "crowd/qc.py",
     "crowd/selection.py",
     "crowd/trajectory.py",

@@ -1,10 +1,11 @@
 """Writes of the crowd app, one module per concern: ``platform`` (MTurk and Prolific calls),
-``qc`` (quality control and review decisions), ``export`` (the cleaned dataset).
+``prolific`` (Prolific's API), ``qc`` (quality control and review decisions), ``export`` (the cleaned dataset).
 
 Every service that spends money or changes what a worker sees on a platform takes the acting
 ``user`` and checks the permission itself (``user=None`` means the system: Celery, commands), so
 a view or admin action that forgets a check still cannot pay. Platform calls go through
-:mod:`crowd.mturk` and are written to :class:`~crowd.models.AuditLog` whether they succeed or not.
+:mod:`crowd.mturk` or :mod:`crowd.prolific_api` and are written to :class:`~crowd.models.AuditLog`
+whether they succeed or not.
 """
 
 from .. import mturk
@@ -26,6 +27,19 @@ from .platform import (
     worker_block,
     workers_notify,
 )
+from .prolific import (
+    prolific_approve,
+    prolific_bonus_confirm,
+    prolific_bonus_pay,
+    prolific_configured,
+    prolific_for,
+    prolific_reject,
+    prolific_request_return,
+    prolific_study_draft_create,
+    prolific_study_pause,
+    prolific_study_publish,
+    prolific_submissions_sync,
+)
 from .qc import release_worker_table, task_completed, task_exclude, task_keep, task_qc_compute, task_study
 from .selection import data_selection_create, selection_candidates, selection_frame
 
@@ -45,7 +59,18 @@ __all__ = [
     "mturk",
     "mturk_client",
     "mturk_for",
+    "prolific_approve",
+    "prolific_bonus_confirm",
+    "prolific_bonus_pay",
+    "prolific_configured",
+    "prolific_for",
+    "prolific_reject",
+    "prolific_request_return",
+    "prolific_study_draft_create",
+    "prolific_study_pause",
+    "prolific_study_publish",
     "prolific_submissions_import",
+    "prolific_submissions_sync",
     "release_worker_table",
     "selection_candidates",
     "selection_frame",

@@ -1,5 +1,7 @@
 """Crowd-platform writes: HITs, assignment sync and matching, approve/reject, bonuses, blocks,
-notifications (MTurk through :mod:`crowd.mturk`, every call audited), Prolific submissions."""
+notifications (MTurk through :mod:`crowd.mturk`, every call audited), Prolific submissions (the
+CSV import here; the API in :mod:`crowd.services.prolific`, to which approve, reject and bonus
+route Prolific assignments)."""
 
 from __future__ import annotations
 
@@ -263,6 +265,10 @@ def assignment_approve(
     _decidable(assignment)
     if bonus:
         bonus_pay(assignment=assignment, user=user, amount=bonus, reason=bonus_reason or "Thank you!")
+    if assignment.platform == Study.Platform.PROLIFIC:
+        from .prolific import prolific_approve
+
+        prolific_approve(assignments=[assignment], user=user)
     if assignment.platform == Study.Platform.MTURK:
         api = mturk_for(study=assignment.study, user=user)
         api.approve(assignment.assignment_id, feedback=feedback)
@@ -274,12 +280,19 @@ def assignment_approve(
     return assignment
 
 
-def assignment_reject(*, assignment: Assignment, user: Any = None, feedback: str) -> Assignment:
-    """Reject with feedback for the worker (required). Leaves the assignment REJECTED."""
+def assignment_reject(*, assignment: Assignment, user: Any = None, feedback: str,
+                      rejection_category: str = "") -> Assignment:
+    """Reject with feedback for the worker (required). Leaves the assignment REJECTED.
+    Prolific also requires a ``rejection_category`` and a longer message."""
     _require(user, "crowd.pay_workers")
     if not (feedback or "").strip():
         raise ValidationError("A rejection needs feedback that tells the worker why.", code="feedback_required")
     _decidable(assignment)
+    if assignment.platform == Study.Platform.PROLIFIC:
+        from .prolific import prolific_reject
+
+        return prolific_reject(assignments=[assignment], user=user, message=feedback,
+                               category=rejection_category)[0]
     if assignment.platform == Study.Platform.MTURK:
         mturk_for(study=assignment.study, user=user).reject(assignment.assignment_id, feedback=feedback)
     assignment.status = Assignment.Status.REJECTED
@@ -307,6 +320,10 @@ def bonus_pay(*, assignment: Assignment, user: Any = None, amount: Decimal, reas
     that says the token was already used means the first call paid.
     """
     _require(user, "crowd.pay_workers")
+    if assignment.platform == Study.Platform.PROLIFIC:
+        from .prolific import prolific_bonus_pay
+
+        return prolific_bonus_pay(assignment=assignment, user=user, amount=amount, reason=reason, key=key)
     amount = Decimal(str(amount))
     if amount <= 0:
         raise ValidationError("A bonus must be positive.", code="bonus_amount")
@@ -329,7 +346,7 @@ def bonus_pay(*, assignment: Assignment, user: Any = None, amount: Decimal, reas
         if payment.amount != amount:
             raise CrowdError(f"bonus '{key}' of this assignment was started with ${payment.amount}, not ${amount}")
         if assignment.platform != Study.Platform.MTURK:
-            raise CrowdError("bonuses on this platform are paid by hand (see crowd/prolific.py)")
+            raise CrowdError("bonuses on this platform are paid by hand")
         api = mturk_for(study=assignment.study, user=user)
         try:
             if created or not _bonus_found(api=api, payment=payment):

@@ -48,7 +48,7 @@ def uvicorn_in_thread(*, log_level: str = "warning", name: str = "uvicorn-test")
 def json_http_server(answer) -> Iterator[str]:
     """A threaded HTTP server on 127.0.0.1 whose every request is answered by
     ``answer(method, path, headers, body) -> (status, json_body)``; yields its base URL.
-    (The fake MTurk and Prolific servers of the tests.)"""
+    (The fake MTurk server of the tests; the fake Prolific API has its own, for scripted failures.)"""
     import json
     from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
