@@ -38,6 +38,7 @@ PURE = [
     "crowd/plots.py",
     "crowd/prolific.py",
     "crowd/qc.py",
+    "crowd/review_agreement.py",
     "crowd/selection.py",
     "crowd/trajectory.py",
 ]
