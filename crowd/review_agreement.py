@@ -19,10 +19,9 @@ from __future__ import annotations
 
 import math
 import warnings
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Hashable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from itertools import combinations
-from typing import Hashable
 
 KEEP, EXCLUDE, FLAG = "keep", "exclude", "flag"
 #: Every call, in a fixed order (kappa's label set: a label neither reviewer used changes nothing).

@@ -1,6 +1,6 @@
 from django.urls import path
 
-from . import views
+from . import review_views, views
 
 app_name = "crowd"
 
@@ -12,4 +12,6 @@ urlpatterns = [
     path("release-exclusions/", views.ReleaseExclusionView.as_view(), name="release_exclusions"),
     path("task/<id:task_id>/", views.TaskReviewView.as_view(), name="task_review"),
     path("worker/<id:worker_id>/", views.WorkerReviewView.as_view(), name="worker_review"),
+    path("review/<id:selection_id>/", review_views.ReviewQueueView.as_view(), name="review_queue"),
+    path("review/<id:selection_id>/call/", review_views.ReviewCallView.as_view(), name="review_call"),
 ]

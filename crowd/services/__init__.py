@@ -1,5 +1,6 @@
 """Writes of the crowd app, one module per concern: ``platform`` (MTurk and Prolific calls),
-``qc`` (quality control and review decisions), ``export`` (the cleaned dataset).
+``qc`` (quality control and review decisions), ``review``
+(the review queue's calls), ``export`` (the cleaned dataset).
 
 Every service that spends money or changes what a worker sees on a platform takes the acting
 ``user`` and checks the permission itself (``user=None`` means the system: Celery, commands), so
@@ -27,6 +28,7 @@ from .platform import (
     workers_notify,
 )
 from .qc import release_worker_table, task_completed, task_exclude, task_keep, task_qc_compute, task_study
+from .review import QUEUE_OVER, review_call_save, review_calls, review_queue_task_ids, task_review_status
 from .selection import data_selection_create, selection_candidates, selection_frame
 
 __all__ = [
@@ -47,6 +49,11 @@ __all__ = [
     "mturk_for",
     "prolific_submissions_import",
     "release_worker_table",
+    "QUEUE_OVER",
+    "review_call_save",
+    "review_calls",
+    "review_queue_task_ids",
+    "task_review_status",
     "selection_candidates",
     "selection_frame",
     "task_completed",
