@@ -28,7 +28,7 @@ from django.utils.decorators import method_decorator
 from django.utils.safestring import mark_safe
 from django.views.generic import TemplateView
 
-from collection.models import Platform, Task, Turn, Worker
+from collection.models import DataSelection, Platform, Task, Turn, Worker
 from collection.selectors import task_samples, turns_frame
 from jobs.services import job_start
 
@@ -53,7 +53,8 @@ class CrowdIndexView(StaffPage):
 
     def get_context_data(self, **kwargs: Any) -> dict[str, Any]:
         return {**super().get_context_data(**kwargs), "title": "Crowd pages",
-                "n_flagged": TaskQC.objects.filter(flagged=True).count(), "n_qc": TaskQC.objects.count()}
+                "n_flagged": TaskQC.objects.filter(flagged=True).count(), "n_qc": TaskQC.objects.count(),
+                "selections": DataSelection.objects.order_by("-created_at", "-pk")[:8]}
 
 
 def _threshold_inputs(request: HttpRequest, defaults: dict[str, float | None]) -> dict[str, float | None]:
