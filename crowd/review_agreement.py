@@ -60,6 +60,7 @@ def _check(calls: Mapping[Hashable, str], who: str) -> None:
 
 def agreement(a: Mapping[Hashable, str], b: Mapping[Hashable, str]) -> Agreement:
     """Agreement of reviewer ``a`` and reviewer ``b`` (each: task -> call) over the tasks both called."""
+    from sklearn.exceptions import UndefinedMetricWarning
     from sklearn.metrics import cohen_kappa_score
 
     _check(a, "a")
@@ -70,7 +71,7 @@ def agreement(a: Mapping[Hashable, str], b: Mapping[Hashable, str]) -> Agreement
     if n == 0:
         return Agreement(n=0, n_agree=0, percent=None, kappa=None, per_task={})
     with warnings.catch_warnings():  # one label only: sklearn warns and returns nan (undefined)
-        warnings.simplefilter("ignore", RuntimeWarning)
+        warnings.simplefilter("ignore", UndefinedMetricWarning)
         kappa = float(cohen_kappa_score([a[t] for t in shared], [b[t] for t in shared], labels=list(CALLS)))
     return Agreement(n=n, n_agree=n_agree, percent=n_agree / n, kappa=None if math.isnan(kappa) else kappa,
                      per_task=per_task)
