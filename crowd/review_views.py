@@ -6,7 +6,7 @@ answers rendered from Markdown, the QC figures against their thresholds, every r
 on the task and the reviewers' agreement over the queue. ``?only=`` narrows the queue (see
 :data:`ONLY`), ``?over=`` picks the selection's kept, left-out or all tasks.
 
-Calls are POSTed to ``/crowd/review/<selection_id>/call/`` by plain forms (the buttons work
+Calls are POSTed to the same URL by plain forms (the buttons work
 without JavaScript: the answer is a redirect to the next task) or by ``review_queue.mjs`` with
 fetch (``Accept: application/json``: the answer is JSON with the next task's URL). The page needs
 ``access.view_staff_pages``; a call needs ``crowd.review_task`` (checked by the service).
@@ -91,7 +91,8 @@ def _int(raw: str | None, default: int) -> int:
 
 
 class ReviewQueueView(StaffPage):
-    """One task of the queue over a data selection, with the calls and the agreement."""
+    """GET: one task of the queue over a data selection, with the calls and the agreement.
+    POST: one call on a task of the queue, then the next task (see the module's docstring)."""
 
     template_name = "crowd/review_queue.html"
 
@@ -118,7 +119,7 @@ class ReviewQueueView(StaffPage):
             "pairs": _pairs(calls, base),
             "reasons": list(enumerate(ReviewCall.Reason.choices, start=1)),
             "can_review": user.has_perm("crowd.review_task"),
-            "call_url": reverse("crowd:review_call", args=[selection.pk]),
+            "call_url": reverse("crowd:review_queue", args=[selection.pk]),
         }
         if i > n:  # past the end (or an empty queue)
             return context
@@ -142,36 +143,6 @@ class ReviewQueueView(StaffPage):
         )
         return context
 
-
-def _pairs(calls: dict[int, list[ReviewCall]], ids: list[int]) -> list[dict[str, Any]]:
-    """Each pair of reviewers' agreement over the queue's tasks, with their names, for the header."""
-    names: dict[int, str] = {}
-    flat = []
-    for task in ids:
-        for c in calls.get(task, []):
-            names[c.reviewer_id] = c.reviewer.get_username()
-            flat.append((task, c.reviewer_id, c.call))
-    return [{"a": names[r1], "b": names[r2], "agreement": result, "percent": 100 * (result.percent or 0.0)}
-            for r1, r2, result in review_agreement.pairwise(flat)]
-
-
-def _wants_json(request: HttpRequest) -> bool:
-    return "application/json" in request.headers.get("Accept", "")
-
-
-def _refuse(request: HttpRequest, errors: dict[str, list[str]], status: int = 400) -> HttpResponse:
-    """A refused call: JSON ``{"errors": {field: [messages]}}`` for fetch, plain text otherwise;
-    either names the field."""
-    if _wants_json(request):
-        return JsonResponse({"errors": errors}, status=status)
-    text = "\n".join(f"{field}: {'; '.join(msgs)}" for field, msgs in errors.items())
-    return HttpResponse(text, status=status, content_type="text/plain; charset=utf-8")
-
-
-class ReviewCallView(StaffPage):
-    """POST one call on a task of the queue, then go to the next task (see the module's docstring)."""
-
-    http_method_names = ["post"]
 
     def post(self, request: HttpRequest, selection_id: int) -> HttpResponse:
         selection = get_object_or_404(DataSelection, pk=selection_id)
@@ -204,3 +175,28 @@ class ReviewCallView(StaffPage):
             return JsonResponse({"call": row.call, "reason": row.reason, "task": task.pk,
                                  "status": services.task_review_status(calls), "next_url": next_url})
         return HttpResponseRedirect(next_url)
+
+
+def _pairs(calls: dict[int, list[ReviewCall]], ids: list[int]) -> list[dict[str, Any]]:
+    """Each pair of reviewers' agreement over the queue's tasks, with their names, for the header."""
+    names: dict[int, str] = {}
+    flat = []
+    for task in ids:
+        for c in calls.get(task, []):
+            names[c.reviewer_id] = c.reviewer.get_username()
+            flat.append((task, c.reviewer_id, c.call))
+    return [{"a": names[r1], "b": names[r2], "agreement": result, "percent": 100 * (result.percent or 0.0)}
+            for r1, r2, result in review_agreement.pairwise(flat)]
+
+
+def _wants_json(request: HttpRequest) -> bool:
+    return "application/json" in request.headers.get("Accept", "")
+
+
+def _refuse(request: HttpRequest, errors: dict[str, list[str]], status: int = 400) -> HttpResponse:
+    """A refused call: JSON ``{"errors": {field: [messages]}}`` for fetch, plain text otherwise;
+    either names the field."""
+    if _wants_json(request):
+        return JsonResponse({"errors": errors}, status=status)
+    text = "\n".join(f"{field}: {'; '.join(msgs)}" for field, msgs in errors.items())
+    return HttpResponse(text, status=status, content_type="text/plain; charset=utf-8")

@@ -13,5 +13,4 @@ urlpatterns = [
     path("task/<id:task_id>/", views.TaskReviewView.as_view(), name="task_review"),
     path("worker/<id:worker_id>/", views.WorkerReviewView.as_view(), name="worker_review"),
     path("review/<id:selection_id>/", review_views.ReviewQueueView.as_view(), name="review_queue"),
-    path("review/<id:selection_id>/call/", review_views.ReviewCallView.as_view(), name="review_call"),
 ]

@@ -49,7 +49,7 @@ def _page(selection: DataSelection, **query: str) -> str:
 
 
 def _call_url(selection: DataSelection) -> str:
-    return reverse("crowd:review_call", args=[selection.pk])
+    return reverse("crowd:review_queue", args=[selection.pk])
 
 
 def _tasks(selection: DataSelection) -> list[int]:
