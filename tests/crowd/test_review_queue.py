@@ -227,3 +227,38 @@ def test_the_queue_is_linked_from_the_selection_pages_and_the_index(queue, resea
     assert url in client.get(reverse("admin:collection_dataselection_change", args=[queue.pk])).content.decode()
     assert url in client.get(reverse("admin:collection_dataselection_changelist")).content.decode()
     assert url in client.get(reverse("crowd:index")).content.decode()
+
+
+def test_a_queue_over_the_tasks_left_out_and_an_unknown_one(queue, researcher) -> None:
+    left = DataSelection.objects.create(name="strict", task_ids=_tasks(queue)[:1],
+                                        left_out=[{"task": t, "worker": "w", "task_id": t, "reasons": ["x"]}
+                                                  for t in _tasks(queue)[1:]] + [{"task": 10**9, "reasons": []}])
+    assert services.review_queue_task_ids(selection=left, over="left_out") == _tasks(queue)[1:]  # gone task dropped
+    assert services.review_queue_task_ids(selection=left, over="all") == _tasks(queue)
+    with pytest.raises(ValueError, match="^over: "):
+        services.review_queue_task_ids(selection=left, over="everything")
+    html = client_for(researcher).get(_page(left, over="left_out")).content.decode()
+    assert "1 of 2" in html and f'name="task" value="{_tasks(queue)[1]}"' in html
+
+
+def test_the_review_calls_admin_lists_calls_read_only(queue, researcher, viewer) -> None:
+    services.review_call_save(task=Task.objects.get(pk=_tasks(queue)[0]), call="flag", user=researcher)
+    listing = client_for(viewer).get(reverse("admin:crowd_reviewcall_changelist"))
+    assert listing.status_code == 200 and "Flag (needs another look)" in listing.content.decode()
+    assert client_for(researcher).get(reverse("admin:crowd_reviewcall_add")).status_code == 403
+
+
+def test_a_queue_over_release_tasks_replays_them_through_the_matching(mini_release, researcher) -> None:
+    tasks = Task.objects.filter(release_task_id__isnull=False, chunks__isnull=False).distinct().order_by("pk")[:2]
+    for task in tasks:
+        services.task_qc_compute(task=task)
+    selection = DataSelection.objects.create(name="release", task_ids=[t.pk for t in tasks])
+    client = client_for(researcher)
+    response = client.get(_page(selection))
+    assert response.status_code == 200
+    html = response.content.decode()
+    assert "1 of 2" in html and 'id="replay-data"' in html
+    n_samples = int(html.split(" samples linked to this turn")[0].rsplit("— ", 1)[1])
+    assert n_samples > 0  # the release's samples reach the queue's replay
+    client.post(_page(selection), {"task": tasks[0].pk, "call": "exclude", "reason": "not_reading"})
+    assert Task.objects.get(pk=tasks[0].pk).excluded

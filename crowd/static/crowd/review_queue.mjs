@@ -53,7 +53,9 @@ async function save(call, reason = '') {
     });
     const answer = await response.json().catch(() => ({}));
     if (!response.ok || !answer.next_url) {
-      const errors = answer.errors || { __all__: [`HTTP ${response.status}`] };
+      // A redirect to the login page (the session ended) answers 200 with HTML, not JSON.
+      const errors = answer.errors || { __all__: [response.redirected ? 'not logged in any more: reload the page'
+        : `HTTP ${response.status}`] };
       say(Object.entries(errors).map(([field, msgs]) => `${field}: ${msgs.join('; ')}`).join(' · '), 'error');
       busy = false;
       return;
