@@ -143,7 +143,6 @@ class ReviewQueueView(StaffPage):
         )
         return context
 
-
     def post(self, request: HttpRequest, selection_id: int) -> HttpResponse:
         selection = get_object_or_404(DataSelection, pk=selection_id)
         form = ReviewCallForm(request.POST)
@@ -154,7 +153,7 @@ class ReviewQueueView(StaffPage):
         base = services.review_queue_task_ids(selection=selection, over=over)
         if data["task"] not in base:
             return _refuse(request, {"task": [f"task {data['task']} is not in this queue"]})
-        task = Task.objects.get(pk=data["task"])
+        task = get_object_or_404(Task, pk=data["task"])
         try:
             row = services.review_call_save(task=task, call=data["call"], reason=data.get("reason") or "",
                                             note=data.get("note") or "", selection=selection, user=request.user)
