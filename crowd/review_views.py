@@ -1,6 +1,7 @@
 """The review queue: one task at a time over a data selection, with one keystroke per call.
 
-``/crowd/review/<selection_id>/`` shows task ``i`` of the queue (``?i=12`` is "12 of 300"), the
+``/crowd/review/<selection_id>/`` (or ``/crowd/review/qc/``: the tasks QC flagged, ``?flag=`` one
+flag, to check QC's verdicts before a selection exists) shows task ``i`` of the queue (``?i=12`` is "12 of 300"), the
 worker's choices and ratings per turn beside the replay of one turn (``?turn=<index>``), the
 answers rendered from Markdown, the QC figures against their thresholds, every reviewer's call
 on the task and the reviewers' agreement over the queue. ``?only=`` narrows the queue (see
@@ -14,6 +15,7 @@ fetch (``Accept: application/json``: the answer is JSON with the next task's URL
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlencode
 
@@ -41,13 +43,14 @@ ONLY = {
 
 class ReviewCallForm(forms.Form):
     """One call from the queue: the task, keep/exclude/flag, the reason (an exclusion needs one)
-    and a note; ``over``/``only`` say which queue it was made in, to move on to its next task."""
+    and a note; ``over``/``flag``/``only`` say which queue it was made in, to move on to its next task."""
 
     task = forms.IntegerField(min_value=1, max_value=2**62)
     call = forms.ChoiceField(choices=ReviewCall.Call.choices)
     reason = forms.ChoiceField(choices=[("", "—"), *ReviewCall.Reason.choices], required=False)
     note = forms.CharField(required=False, max_length=2000)
     over = forms.ChoiceField(choices=list(services.QUEUE_OVER.items()), required=False)
+    flag = forms.ChoiceField(choices=list(services.QC_FLAGS.items()), required=False)
     only = forms.ChoiceField(choices=list(ONLY.items()), required=False)
 
     def clean(self) -> dict[str, Any]:
@@ -57,11 +60,40 @@ class ReviewCallForm(forms.Form):
         return data
 
 
-def _queue_params(request: HttpRequest) -> tuple[str, str]:
-    """``over`` and ``only`` from the query string; unknown values fall back to the defaults."""
-    over = request.GET.get("over", "kept")
-    only = request.GET.get("only", "")
-    return (over if over in services.QUEUE_OVER else "kept"), (only if only in ONLY else "")
+@dataclass
+class Queue:
+    """What a queue goes through: its task ids (in order), what defines it in the URL (``fixed``),
+    the selection it is over (``None`` for QC's flags) and the other queues of the same source."""
+
+    title: str
+    path: str
+    ids: list[int]
+    selection: DataSelection | None = None
+    fixed: dict[str, str] = field(default_factory=dict)
+    scopes: list[tuple[str, str, bool]] = field(default_factory=list)  # (label, url, current)
+
+    def url(self, **params: Any) -> str:
+        """The queue's URL with ``params`` (empty values left out) after what defines it."""
+        query = urlencode({k: v for k, v in {**self.fixed, **params}.items() if v not in ("", None)})
+        return self.path + (f"?{query}" if query else "")
+
+
+def selection_queue(selection: DataSelection, over: str) -> Queue:
+    """The queue over a selection's kept (``over=kept``), left-out or all tasks."""
+    path = reverse("crowd:review_queue", args=[selection.pk])
+    fixed = {} if over == "kept" else {"over": over}
+    scopes = [(label, path + ("" if key == "kept" else f"?over={key}"), key == over)
+              for key, label in services.QUEUE_OVER.items()]
+    return Queue(title=f"{selection.name} v{selection.version}", path=path, selection=selection, fixed=fixed,
+                 ids=services.review_queue_task_ids(selection=selection, over=over), scopes=scopes)
+
+
+def qc_queue(flag: str) -> Queue:
+    """The queue over the tasks QC flagged (with the flag ``flag``, or any)."""
+    path = reverse("crowd:review_queue_qc")
+    scopes = [(label, path + (f"?flag={key}" if key else ""), key == flag) for key, label in services.QC_FLAGS.items()]
+    return Queue(title=f"QC-flagged tasks: {services.QC_FLAGS[flag]}", path=path, fixed={"flag": flag} if flag else {},
+                 ids=services.qc_queue_task_ids(flag=flag), scopes=scopes)
 
 
 def _filtered(ids: list[int], calls: dict[int, list[ReviewCall]], only: str, user: Any) -> list[int]:
@@ -78,11 +110,6 @@ def _filtered(ids: list[int], calls: dict[int, list[ReviewCall]], only: str, use
     return ids
 
 
-def _url(selection: DataSelection, **params: Any) -> str:
-    query = urlencode({k: v for k, v in params.items() if v not in ("", None) and not (k == "over" and v == "kept")})
-    return reverse("crowd:review_queue", args=[selection.pk]) + (f"?{query}" if query else "")
-
-
 def _int(raw: str | None, default: int) -> int:
     try:
         return int(raw) if raw is not None else default
@@ -96,34 +123,40 @@ class ReviewQueueView(StaffPage):
 
     template_name = "crowd/review_queue.html"
 
+    def queue(self, params: Any) -> Queue:
+        """The queue that ``params`` (the query string or the POST) name; unknown values fall back."""
+        selection = get_object_or_404(DataSelection, pk=self.kwargs["selection_id"])
+        over = params.get("over") or "kept"
+        return selection_queue(selection, over if over in services.QUEUE_OVER else "kept")
+
     def get_context_data(self, **kwargs: Any) -> dict[str, Any]:
-        selection = get_object_or_404(DataSelection, pk=kwargs["selection_id"])
         user = self.request.user
-        over, only = _queue_params(self.request)
-        base = services.review_queue_task_ids(selection=selection, over=over)
+        queue = self.queue(self.request.GET)
+        only = self.request.GET.get("only", "")
+        only = only if only in ONLY else ""
+        base = queue.ids
         calls = services.review_calls(task_ids=base)
-        queue = _filtered(base, calls, only, user)
-        n = len(queue)
+        ids = _filtered(base, calls, only, user)
+        n = len(ids)
         i = min(max(_int(self.request.GET.get("i"), 1), 1), n + 1)
         context: dict[str, Any] = {
             **super().get_context_data(**kwargs),
-            "title": f"Review queue: {selection}",
-            "selection": selection,
-            "over": over, "only": only, "i": i, "n": n, "n_base": len(base),
-            "overs": [(k, label, _url(selection, over=k, only=only)) for k, label in services.QUEUE_OVER.items()],
-            "filters": [(k, label, len(_filtered(base, calls, k, user)), _url(selection, over=over, only=k))
+            "title": f"Review queue: {queue.title}",
+            "queue": queue,
+            "selection": queue.selection,
+            "only": only, "i": i, "n": n, "n_base": len(base),
+            "filters": [(k, label, len(_filtered(base, calls, k, user)), queue.url(only=k))
                         for k, label in ONLY.items()],
-            "previous_url": _url(selection, over=over, only=only, i=i - 1) if i > 1 else None,
-            "next_url": _url(selection, over=over, only=only, i=i + 1) if i <= n else None,
-            "first_url": _url(selection, over=over, only=only, i=1),
+            "previous_url": queue.url(only=only, i=i - 1) if i > 1 else None,
+            "next_url": queue.url(only=only, i=i + 1) if i <= n else None,
+            "first_url": queue.url(only=only, i=1),
             "pairs": _pairs(calls, base),
             "reasons": list(enumerate(ReviewCall.Reason.choices, start=1)),
             "can_review": user.has_perm("crowd.review_task"),
-            "call_url": reverse("crowd:review_queue", args=[selection.pk]),
         }
         if i > n:  # past the end (or an empty queue)
             return context
-        task = get_object_or_404(Task.objects.select_related("worker", "topic"), pk=queue[i - 1])
+        task = get_object_or_404(Task.objects.select_related("worker", "topic"), pk=ids[i - 1])
         turns = list(task.turns.order_by("index"))
         index = _int(self.request.GET.get("turn"), turns[0].index if turns else 0)
         turn = next((t for t in turns if t.index == index), turns[0] if turns else None)
@@ -138,42 +171,50 @@ class ReviewQueueView(StaffPage):
             task=task, turns=turns, turn=turn, mine=mine, others=others,
             status=services.task_review_status(task_calls),
             qc=qc_row, figures=qc_figures(qc_row),
-            turn_rows=[(t, _url(selection, over=over, only=only, i=i, turn=t.index)) for t in turns],
+            turn_rows=[(t, queue.url(only=only, i=i, turn=t.index)) for t in turns],
             **(replay_context(turn) if turn is not None else {"n_samples": 0, "replay": None}),
         )
         return context
 
-    def post(self, request: HttpRequest, selection_id: int) -> HttpResponse:
-        selection = get_object_or_404(DataSelection, pk=selection_id)
+    def post(self, request: HttpRequest, **kwargs: Any) -> HttpResponse:
         form = ReviewCallForm(request.POST)
         if not form.is_valid():
             return _refuse(request, {k: list(v) for k, v in form.errors.items()})
         data = form.cleaned_data
-        over, only = data.get("over") or "kept", data.get("only") or ""
-        base = services.review_queue_task_ids(selection=selection, over=over)
-        if data["task"] not in base:
+        queue = self.queue(data)
+        only = data.get("only") or ""
+        if data["task"] not in queue.ids:
             return _refuse(request, {"task": [f"task {data['task']} is not in this queue"]})
         task = get_object_or_404(Task, pk=data["task"])
         try:
             row = services.review_call_save(task=task, call=data["call"], reason=data.get("reason") or "",
-                                            note=data.get("note") or "", selection=selection, user=request.user)
+                                            note=data.get("note") or "", selection=queue.selection,
+                                            user=request.user)
         except PermissionDenied as exc:
             if _wants_json(request):
                 return JsonResponse({"errors": {"__all__": [str(exc) or "permission denied"]}}, status=403)
             raise
         except ValueError as exc:
-            field, _, message = str(exc).partition(": ")
-            return _refuse(request, {field: [message]})
+            name, _, message = str(exc).partition(": ")
+            return _refuse(request, {name: [message]})
         # The next task after this one in the queue as it is now (a call can move a task out of
         # "not called by you", so positions are found by task, not by counting).
-        queue = _filtered(base, services.review_calls(task_ids=base), only, request.user)
-        later = [k for k, t in enumerate(queue, start=1) if t > task.pk]
-        next_url = _url(selection, over=over, only=only, i=later[0] if later else len(queue) + 1)
+        ids = _filtered(queue.ids, services.review_calls(task_ids=queue.ids), only, request.user)
+        later = [k for k, t in enumerate(ids, start=1) if t > task.pk]
+        next_url = queue.url(only=only, i=later[0] if later else len(ids) + 1)
         if _wants_json(request):
             calls = services.review_calls(task_ids=[task.pk]).get(task.pk, [])
             return JsonResponse({"call": row.call, "reason": row.reason, "task": task.pk,
                                  "status": services.task_review_status(calls), "next_url": next_url})
         return HttpResponseRedirect(next_url)
+
+
+class QCReviewQueueView(ReviewQueueView):
+    """The same queue over the tasks QC flagged (``?flag=`` narrows to one flag)."""
+
+    def queue(self, params: Any) -> Queue:
+        flag = params.get("flag") or ""
+        return qc_queue(flag if flag in services.QC_FLAGS else "")
 
 
 def _pairs(calls: dict[int, list[ReviewCall]], ids: list[int]) -> list[dict[str, Any]]:

@@ -12,5 +12,6 @@ urlpatterns = [
     path("release-exclusions/", views.ReleaseExclusionView.as_view(), name="release_exclusions"),
     path("task/<id:task_id>/", views.TaskReviewView.as_view(), name="task_review"),
     path("worker/<id:worker_id>/", views.WorkerReviewView.as_view(), name="worker_review"),
+    path("review/qc/", review_views.QCReviewQueueView.as_view(), name="review_queue_qc"),
     path("review/<id:selection_id>/", review_views.ReviewQueueView.as_view(), name="review_queue"),
 ]

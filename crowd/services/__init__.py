@@ -28,7 +28,15 @@ from .platform import (
     workers_notify,
 )
 from .qc import release_worker_table, task_completed, task_exclude, task_keep, task_qc_compute, task_study
-from .review import QUEUE_OVER, review_call_save, review_calls, review_queue_task_ids, task_review_status
+from .review import (
+    QC_FLAGS,
+    QUEUE_OVER,
+    qc_queue_task_ids,
+    review_call_save,
+    review_calls,
+    review_queue_task_ids,
+    task_review_status,
+)
 from .selection import data_selection_create, selection_candidates, selection_frame
 
 __all__ = [
@@ -49,7 +57,9 @@ __all__ = [
     "mturk_for",
     "prolific_submissions_import",
     "release_worker_table",
+    "QC_FLAGS",
     "QUEUE_OVER",
+    "qc_queue_task_ids",
     "review_call_save",
     "review_calls",
     "review_queue_task_ids",

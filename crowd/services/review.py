@@ -24,7 +24,7 @@ from django.db import transaction
 
 from collection.models import DataSelection, Task
 
-from .. import review_agreement
+from .. import qc, review_agreement
 from ..models import ReviewCall, TaskQC
 from .base import CrowdError, _require
 from .qc import task_exclude, task_keep
@@ -46,6 +46,21 @@ def review_queue_task_ids(*, selection: DataSelection, over: str = "kept") -> li
     ids = {"kept": kept, "left_out": left, "all": kept + left}[over]
     present = set(Task.objects.filter(pk__in=ids).values_list("pk", flat=True))  # deleted tasks drop out
     return sorted(set(ids) & present)
+
+
+#: QC flags a queue over the QC verdicts can narrow to ("" = any flag).
+QC_FLAGS = {"": "any QC flag", "validation": "validation failed", **{r.metric: r.label for r in qc.RULES}}
+
+
+def qc_queue_task_ids(*, flag: str = "") -> list[int]:
+    """The tasks QC flagged (all of them, or those with the flag ``flag``), by primary key: a
+    queue for checking QC's verdicts before any selection is made."""
+    if flag not in QC_FLAGS:
+        raise ValueError(f"flag: expected one of {', '.join(k for k in QC_FLAGS if k)} (or nothing)")
+    rows = TaskQC.objects.filter(flagged=True)
+    if flag:
+        rows = rows.filter(flags__contains=f",{flag},")
+    return sorted(rows.values_list("task_id", flat=True))
 
 
 def review_calls(*, task_ids: list[int]) -> dict[int, list[ReviewCall]]:

@@ -262,3 +262,25 @@ def test_a_queue_over_release_tasks_replays_them_through_the_matching(mini_relea
     assert n_samples > 0  # the release's samples reach the queue's replay
     client.post(_page(selection), {"task": tasks[0].pk, "call": "exclude", "reason": "not_reading"})
     assert Task.objects.get(pk=tasks[0].pk).excluded
+
+
+def test_a_queue_over_the_tasks_qc_flagged(queue, researcher) -> None:
+    first, second, third = _tasks(queue)
+    TaskQC.objects.filter(task_id=second).update(flagged=False, flags="", reasons=[])
+    TaskQC.objects.filter(task_id=third).update(flagged=True, flags=",calibration_score,")
+    TaskQC.objects.filter(task_id=first).update(flagged=True, flags=",time_on_task_s,")
+    client = client_for(researcher)
+    url = reverse("crowd:review_queue_qc")
+    html = client.get(url).content.decode()
+    assert "1 of 2" in html and f'name="task" value="{first}"' in html and "QC-flagged tasks" in html
+    narrowed = client.get(url + "?flag=calibration_score").content.decode()
+    assert "1 of 1" in narrowed and f'name="task" value="{third}"' in narrowed
+    assert '<input type="hidden" name="flag" value="calibration_score">' in narrowed
+    response = client.post(url, {"task": third, "call": "flag", "flag": "calibration_score"})
+    assert response["Location"] == url + "?flag=calibration_score&i=2"  # past the end of a one-task queue
+    assert ReviewCall.objects.get(task_id=third).selection is None
+    refused = client.post(url, {"task": second, "call": "keep"})  # QC passed it: not in this queue
+    assert refused.status_code == 400 and refused.content.decode().startswith("task: ")
+    bad = client.post(url, {"task": first, "call": "keep", "flag": "nonsense"}, **JSON)
+    assert bad.status_code == 400 and list(bad.json()["errors"]) == ["flag"]
+    assert url in client.get(reverse("crowd:index")).content.decode()
