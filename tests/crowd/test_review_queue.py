@@ -284,3 +284,17 @@ def test_a_queue_over_the_tasks_qc_flagged(queue, researcher) -> None:
     bad = client.post(url, {"task": first, "call": "keep", "flag": "nonsense"}, **JSON)
     assert bad.status_code == 400 and list(bad.json()["errors"]) == ["flag"]
     assert url in client.get(reverse("crowd:index")).content.decode()
+
+
+def test_the_database_holds_one_call_per_reviewer_and_task_and_no_exclusion_without_reason(queue, researcher) -> None:
+    from django.db import IntegrityError, transaction
+
+    task = Task.objects.get(pk=_tasks(queue)[0])
+    ReviewCall.objects.create(task=task, reviewer=researcher, call="keep")
+    with pytest.raises(IntegrityError), transaction.atomic():
+        ReviewCall.objects.create(task=task, reviewer=researcher, call="flag")
+    with pytest.raises(IntegrityError), transaction.atomic():
+        ReviewCall.objects.create(task=Task.objects.get(pk=_tasks(queue)[1]), reviewer=researcher, call="exclude")
+    ReviewCall.objects.create(task=Task.objects.get(pk=_tasks(queue)[1]), reviewer=researcher, call="exclude",
+                              reason="technical")
+    assert ReviewCall.objects.count() == 2

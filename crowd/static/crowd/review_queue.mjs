@@ -84,7 +84,10 @@ function onKey(event) {
   if (key in moves) { event.preventDefault(); go(moves[key]); return; }
   if (key === '?') { event.preventDefault(); help.hidden = !help.hidden; return; }
   if (key === 'Escape' && !help.hidden) { help.hidden = true; return; }
-  if (!form) return; // may look, not call
+  if (!form) { // may look, not call
+    if (['a', 'x', 'f'].includes(key)) say('Calls need the crowd.review_task permission (researcher role).', 'error');
+    return;
+  }
   if (key === 'a') { event.preventDefault(); save('keep'); }
   else if (key === 'f') { event.preventDefault(); save('flag', form.elements.reason.value); }
   else if (key === 'x') { event.preventDefault(); setPicking(true); }
