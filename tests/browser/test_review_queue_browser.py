@@ -177,3 +177,15 @@ def test_two_reviewers_go_through_a_queue_with_the_keyboard(browser, asgi_server
     assert "lab vs uma" in header and "50% agree (1 of n = 2)" in header and "κ = " in header
     _shots(second, "second-reviewer")
     assert errors == []
+
+    # A viewer may look but not call: the keys say why nothing is saved.
+    victor = django_user_model.objects.create_user("victor", password="pw-of-victor", is_staff=True)
+    victor.groups.add(Group.objects.get(name="viewer"))
+    third = _login(browser, asgi_server, "victor", "pw-of-victor")
+    third.goto(f"/crowd/review/{selection.pk}/")
+    third.wait_for_selector("#rq[data-keys=ready]")
+    n_calls = ReviewCall.objects.count()
+    _press(third, "a")
+    assert "crowd.review_task" in third.locator("#rq-status").inner_text()
+    assert ReviewCall.objects.count() == n_calls and _position(third) == "1 of 4"
+    _press(third, "j", then_url=r"i=2")  # moving still works
