@@ -189,3 +189,35 @@ def test_two_reviewers_go_through_a_queue_with_the_keyboard(browser, asgi_server
     assert "crowd.review_task" in third.locator("#rq-status").inner_text()
     assert ReviewCall.objects.count() == n_calls and _position(third) == "1 of 4"
     _press(third, "j", then_url=r"i=2")  # moving still works
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_buttons_work_without_javascript(browser, asgi_server, django_user_model) -> None:
+    tasks = [site_task(name=f"nojs{n}", n_turns=1) for n in range(3)]
+    selection = services.data_selection_create(
+        name="no js", thresholds=dict.fromkeys(THRESHOLD_NAMES), require_qc=False, validation=False)
+    ids = sorted(t.pk for t in tasks)
+    django_user_model.objects.create_superuser("lab", "lab@example.org", "pw-for-the-browser")
+    page = browser.new_context(viewport={"width": 1366, "height": 768}, base_url=asgi_server,
+                               java_script_enabled=False).new_page()
+    page.goto("/admin/login/")
+    page.get_by_label("Username").fill("lab")
+    page.get_by_label("Password").fill("pw-for-the-browser")
+    page.get_by_role("button", name="Log in").click()
+    page.wait_for_url("**/admin/")
+    page.goto(f"/crowd/review/{selection.pk}/")
+    assert page.locator("#rq").get_attribute("data-keys") is None  # the script did not run
+    page.locator("button.rq-keep").click()
+    page.wait_for_url(re.compile(r"i=2"))
+    assert _position(page) == "2 of 3" and ReviewCall.objects.get(task_id=ids[0]).call == "keep"
+    page.locator("button.rq-exclude").click()  # no reason chosen: refused, naming the field
+    assert page.locator("body").inner_text().startswith("reason: an exclusion needs a reason")
+    page.go_back()
+    page.locator("#rq-reason").select_option("technical")
+    page.locator("#rq-note").fill("camera froze")
+    page.locator("button.rq-exclude").click()
+    page.wait_for_url(re.compile(r"i=3"))
+    call = ReviewCall.objects.get(task_id=ids[1])
+    assert (call.call, call.reason, call.note) == ("exclude", "technical", "camera froze")
+    page.locator("#rq-next").click()
+    assert "end of queue" in _position(page)
