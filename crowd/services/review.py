@@ -12,7 +12,11 @@ and exports read):
 * when they disagree the task is *disputed*: it keeps the decision it had (the first reviewer's,
   or one made on the task page) until a reviewer changes their call, or a researcher decides on
   the task page;
-* a flag ("needs another look") decides nothing: the task keeps the decision it had.
+* a flag ("needs another look") decides nothing: the task keeps the decision it had;
+* agreeing calls override a decision made on the task page (they are the newer judgement).
+
+A data selection is frozen: the decisions reach it through a new version (the admin action "New
+version with the same rules and today's QC and decisions").
 """
 
 from __future__ import annotations
