@@ -35,7 +35,7 @@ from jobs.html import job_anchor
 from jobs.services import job_start
 
 from . import services
-from .models import HIT, Assignment, AuditLog, Payment, Study, TaskQC
+from .models import HIT, Assignment, AuditLog, Payment, ReviewCall, Study, TaskQC
 from .mturk import MTurkError
 from .prolific_api import REJECTION_CATEGORIES, ProlificError
 from .qc import DEFAULT_THRESHOLDS, RULES
@@ -719,15 +719,15 @@ class DataSelectionAdmin(_Roles, admin.ModelAdmin):
         css = {"all": ["ifllm/admin_results.css"]}
 
     form = DataSelectionForm
-    list_display = ["__str__", "version", "left_out_count", "scope", "created_by", "created_at"]
+    list_display = ["__str__", "version", "left_out_count", "scope", "review_queue", "created_by", "created_at"]
     search_fields = ["name", "note"]
     actions = [export_selection, new_version]
 
     def get_fields(self, request: HttpRequest, obj=None) -> list[str]:
         if obj is None:
             return ["name", "note", "scope", "study", "require_qc", "validation", *[r.name for r in RULES]]
-        return ["name", "version", "summary_shown", "left_out_shown", "kept_despite_shown", "note", "created_by",
-                "created_at", "rules"]
+        return ["name", "version", "review_queue", "summary_shown", "left_out_shown", "kept_despite_shown", "note",
+                "created_by", "created_at", "rules"]
 
     def get_readonly_fields(self, request: HttpRequest, obj=None) -> list[str]:
         return [] if obj is None else self.get_fields(request, obj)
@@ -756,6 +756,13 @@ class DataSelectionAdmin(_Roles, admin.ModelAdmin):
     @admin.display(description=_("left out"), ordering="n_left_out")
     def left_out_count(self, obj: DataSelection) -> int:
         return obj.n_left_out
+
+    @admin.display(description=_("review"))
+    def review_queue(self, obj: DataSelection) -> str:
+        """The review queue over the selection's tasks (kept, left out), one keystroke per call."""
+        url = reverse("crowd:review_queue", args=[obj.pk])
+        return format_html('<a class="review-queue-link" href="{}">review queue</a> (<a href="{}?over=left_out">'
+                           "left out</a>)", url, url)
 
     @admin.display(description=_("scope"))
     def scope(self, obj: DataSelection) -> str:
@@ -795,6 +802,25 @@ def create_selection(modeladmin: admin.ModelAdmin, request: HttpRequest, queryse
 
 
 TaskQCAdmin.actions = [*TaskQCAdmin.actions, create_selection]
+
+
+# --------------------------------------------------------------------------- review calls
+@admin.register(ReviewCall)
+class ReviewCallAdmin(admin.ModelAdmin):
+    """Every reviewer's call from the review queues, read only: calls are made in the queue
+    (``/crowd/review/<selection>/``), where they also change the task's decision."""
+
+    list_display = ["task", "reviewer", "call", "reason", "selection", "updated_at"]
+    list_filter = ["call", "reason", "reviewer"]
+    search_fields = ["note"]
+    list_select_related = ["reviewer", "selection"]
+    raw_id_fields = ["task", "selection"]
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj=None) -> bool:
+        return False
 
 
 from . import admin_withdrawal  # noqa: E402,F401  (withdrawals: needs the names above)

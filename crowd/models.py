@@ -370,3 +370,54 @@ class TaskQC(models.Model):
 
     def flag_codes(self) -> list[str]:
         return [c for c in self.flags.split(",") if c]
+
+
+class ReviewCall(models.Model):
+    """One reviewer's current call on one task, made in the review queue (``/crowd/review/<id>/``).
+
+    Each reviewer has one call per task (changing it updates the row); every reviewer's call is
+    kept, so two reviewers' agreement can be measured (:mod:`crowd.review_agreement`). How the
+    calls change the task's decision (``TaskQC.decision``, ``Task.excluded``) is
+    :func:`crowd.services.review.review_call_save`: agreeing keep/exclude calls apply through
+    ``task_keep``/``task_exclude``; disagreeing ones leave the task "disputed" with the decision
+    it had; a flag decides nothing.
+    """
+
+    class Call(models.TextChoices):
+        KEEP = "keep", _("Keep")
+        EXCLUDE = "exclude", _("Exclude")
+        FLAG = "flag", _("Flag (needs another look)")
+
+    class Reason(models.TextChoices):
+        """Why a task is excluded (or flagged); the order is the keyboard's 1-6."""
+
+        NOT_READING = "not_reading", _("Not reading the answers")
+        CALIBRATION_DRIFT = "calibration_drift", _("Calibration drift")
+        OFF_TASK = "off_task", _("Off-task chat")
+        COPIED_SUMMARY = "copied_summary", _("Copied summary")
+        TECHNICAL = "technical", _("Technical problem")
+        OTHER = "other", _("Other (see note)")
+
+    task = models.ForeignKey(Task, on_delete=models.CASCADE, related_name="review_calls")
+    reviewer = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
+    call = models.CharField(max_length=16, choices=Call.choices)
+    reason = models.CharField(max_length=32, choices=Reason.choices, blank=True)
+    note = models.TextField(blank=True)
+    selection = models.ForeignKey(
+        "collection.DataSelection", null=True, blank=True, on_delete=models.SET_NULL, related_name="+",
+        help_text=_("The queue the call was made in."),
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["task", "created_at", "pk"]
+        constraints = [
+            models.UniqueConstraint(fields=["task", "reviewer"], name="unique_review_call_per_reviewer"),
+            models.CheckConstraint(
+                condition=~Q(call="exclude") | ~Q(reason=""), name="review_call_exclude_has_reason"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.reviewer} on task {self.task_id}: {self.call}{f' ({self.reason})' if self.reason else ''}"

@@ -1,6 +1,6 @@
 from django.urls import path
 
-from . import views, withdrawal_views
+from . import review_views, views, withdrawal_views
 
 app_name = "crowd"
 
@@ -15,4 +15,6 @@ urlpatterns = [
     path("study/<id:study_id>/monitor/", views.StudyMonitorView.as_view(), name="study_monitor"),
     path("study/<id:study_id>/monitor.json", views.StudyMonitorDataView.as_view(), name="study_monitor_data"),
     path("withdrawal/<id:withdrawal_id>/", withdrawal_views.WithdrawalView.as_view(), name="withdrawal"),
+    path("review/qc/", review_views.QCReviewQueueView.as_view(), name="review_queue_qc"),
+    path("review/<id:selection_id>/", review_views.ReviewQueueView.as_view(), name="review_queue"),
 ]

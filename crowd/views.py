@@ -31,7 +31,7 @@ from django.views.generic import TemplateView
 
 from access.privacy import may_see_private
 from collection import session as study_session
-from collection.models import Platform, Task, Turn, Worker
+from collection.models import DataSelection, Platform, Task, Turn, Worker
 from collection.selectors import task_samples, turns_frame
 from collection.services.study import preview_worker_create
 from jobs.services import job_start
@@ -58,7 +58,8 @@ class CrowdIndexView(StaffPage):
     def get_context_data(self, **kwargs: Any) -> dict[str, Any]:
         return {**super().get_context_data(**kwargs), "title": "Crowd pages",
                 "n_flagged": TaskQC.objects.filter(flagged=True).count(), "n_qc": TaskQC.objects.count(),
-                "studies": Study.objects.order_by("-active", "-created_at")}
+                "studies": Study.objects.order_by("-active", "-created_at"),
+                "selections": DataSelection.objects.order_by("-created_at", "-pk")[:8]}
 
 
 def _threshold_inputs(request: HttpRequest, defaults: dict[str, float | None]) -> dict[str, float | None]:
@@ -112,6 +113,22 @@ def _reported(request: HttpRequest, success: str) -> Iterator[None]:
         messages.success(request, success)
 
 
+def qc_figures(qc_row: TaskQC | None) -> list[dict[str, Any]]:
+    """A task's QC figures for a page: each rule's value, its threshold and whether it failed,
+    then the counts that explain them (no threshold). Empty without QC."""
+    if qc_row is None:
+        return []
+    metrics, limits, figures = qc_row.metrics, qc_row.thresholds, []
+    for rule in qc.RULES:
+        failed = any(r["code"] == rule.metric for r in qc_row.reasons)
+        figures.append({"label": rule.label, "value": metrics.get(rule.metric), "limit": limits.get(rule.name),
+                        "op": ">=" if rule.op == "min" else "<=", "failed": failed})
+    for key in ("n_gaze_samples", "n_mouse_samples", "median_interval_ms", "total_gap_s", "n_gaps",
+                "tail_gap_s", "time_on_task_source", "validation_passed"):
+        figures.append({"label": key.replace("_", " "), "value": metrics.get(key), "limit": None, "failed": False})
+    return figures
+
+
 class TaskReviewView(StaffPage):
     """Summary, answers and QC figures of one task side by side, with the decisions."""
 
@@ -120,19 +137,7 @@ class TaskReviewView(StaffPage):
     def get_context_data(self, **kwargs: Any) -> dict[str, Any]:
         task = get_object_or_404(Task.objects.select_related("worker", "topic"), pk=kwargs["task_id"])
         qc_row = TaskQC.objects.filter(task=task).first()
-        figures = []
-        if qc_row is not None:
-            metrics = qc_row.metrics
-            limits = qc_row.thresholds
-            for rule in qc.RULES:
-                value = metrics.get(rule.metric)
-                failed = any(r["code"] == rule.metric for r in qc_row.reasons)
-                figures.append({"label": rule.label, "value": value, "limit": limits.get(rule.name), "failed": failed})
-            for key in ("n_gaze_samples", "n_mouse_samples", "median_interval_ms", "total_gap_s", "n_gaps",
-                        "tail_gap_s", "time_on_task_source", "validation_passed"):
-                figures.append(
-                    {"label": key.replace("_", " "), "value": metrics.get(key), "limit": None, "failed": False}
-                )
+        figures = qc_figures(qc_row)
         return {
             **super().get_context_data(**kwargs),
             "title": f"Review task {task.pk}",
@@ -226,6 +231,36 @@ def turn_samples(turn: Turn) -> pd.DataFrame:
     return matched[matched["turn"] == turn.public_id]
 
 
+def replay_context(turn: Turn) -> dict[str, Any]:
+    """What the replay player (``crowd/_replay_player.html``, ``replay.mjs``) draws for one turn:
+    the response box(es) with their layout, the gaze and mouse series and dwell per character.
+    Shared by the replay page and the review queue."""
+    samples = turn_samples(turn)
+    pairwise = turn.mode == "pairwise"
+    t0 = float(samples["epoch_ms"].min()) if len(samples) else 0.0
+    boxes = []
+    for n, text in ((1, turn.response_1 or turn.error_1), (2, turn.response_2 or turn.error_2)):
+        if n == 2 and not pairwise:
+            continue
+        frame = f"box{n}"
+        box: dict[str, Any] = {"n": n, "text": text, "model": getattr(turn, f"model_{n}"),
+                               "layout": trajectory.box_layout((turn.box_layout or {}).get(str(n)), samples,
+                                                               frame=frame)}
+        for signal in ("gaze", "mouse"):
+            series = trajectory.replay_series(samples, signal=signal, frame=frame)
+            series["t"] = [None if v is None else v - t0 for v in series["t"]]
+            dwell = trajectory.char_dwell(
+                np.array([np.nan if v is None else v for v in series["t"]], dtype="float64"),
+                np.array([np.nan if v is None else v for v in series["c"]], dtype="float64"),
+                len(text),
+            )
+            box[signal] = series
+            box[f"{signal}_dwell"] = [round(float(v)) for v in dwell]
+        boxes.append(box)
+    duration = float(samples["epoch_ms"].max()) - t0 if len(samples) else 0.0
+    return {"n_samples": len(samples), "replay": {"duration": duration, "boxes": boxes, "pairwise": pairwise}}
+
+
 class TurnReplayView(StaffPage):
     """The response(s) of one turn with gaze and mouse moving over them, and dwell heatmaps."""
 
@@ -233,37 +268,13 @@ class TurnReplayView(StaffPage):
 
     def get_context_data(self, **kwargs: Any) -> dict[str, Any]:
         turn = get_object_or_404(Turn.objects.select_related("task", "task__worker"), pk=kwargs["turn_id"])
-        samples = turn_samples(turn)
-        pairwise = turn.mode == "pairwise"
-        t0 = float(samples["epoch_ms"].min()) if len(samples) else 0.0
-        boxes = []
-        for n, text in ((1, turn.response_1 or turn.error_1), (2, turn.response_2 or turn.error_2)):
-            if n == 2 and not pairwise:
-                continue
-            frame = f"box{n}"
-            box: dict[str, Any] = {"n": n, "text": text, "model": getattr(turn, f"model_{n}"),
-                                   "layout": trajectory.box_layout((turn.box_layout or {}).get(str(n)), samples,
-                                                                   frame=frame)}
-            for signal in ("gaze", "mouse"):
-                series = trajectory.replay_series(samples, signal=signal, frame=frame)
-                series["t"] = [None if v is None else v - t0 for v in series["t"]]
-                dwell = trajectory.char_dwell(
-                    np.array([np.nan if v is None else v for v in series["t"]], dtype="float64"),
-                    np.array([np.nan if v is None else v for v in series["c"]], dtype="float64"),
-                    len(text),
-                )
-                box[signal] = series
-                box[f"{signal}_dwell"] = [round(float(v)) for v in dwell]
-            boxes.append(box)
-        duration = float(samples["epoch_ms"].max()) - t0 if len(samples) else 0.0
         siblings = list(turn.task.turns.order_by("index").values_list("pk", "index"))
         return {
             **super().get_context_data(**kwargs),
             "title": f"Replay of turn {turn.index} of task {turn.task_id}",
             "turn": turn,
             "siblings": siblings,
-            "n_samples": len(samples),
-            "replay": {"duration": duration, "boxes": boxes, "pairwise": pairwise},
+            **replay_context(turn),
         }
 
 

@@ -40,6 +40,7 @@ PURE = [
     "crowd/prolific.py",
     "crowd/prolific_api.py",
     "crowd/qc.py",
+    "crowd/review_agreement.py",
     "crowd/selection.py",
     "crowd/trajectory.py",
 ]

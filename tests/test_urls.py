@@ -12,6 +12,7 @@ HUGE = "9" * 40
         f"/api/study/tasks/{HUGE}/",
         f"/task/{HUGE}/turns/1/answer/",
         f"/crowd/task/{HUGE}/",
+        f"/crowd/review/{HUGE}/",
         f"/analysis/figures/{HUGE}.png",
         f"/api/jobs/{HUGE}/",
     ],

@@ -1,5 +1,6 @@
 """Writes of the crowd app, one module per concern: ``platform`` (MTurk and Prolific calls),
-``prolific`` (Prolific's API), ``qc`` (quality control and review decisions), ``export`` (the cleaned dataset).
+``prolific`` (Prolific's API), ``qc`` (quality control and review decisions), ``review``
+(the review queue's calls), ``export`` (the cleaned dataset).
 
 Every service that spends money or changes what a worker sees on a platform takes the acting
 ``user`` and checks the permission itself (``user=None`` means the system: Celery, commands), so
@@ -41,6 +42,15 @@ from .prolific import (
     prolific_submissions_sync,
 )
 from .qc import release_worker_table, task_completed, task_exclude, task_keep, task_qc_compute, task_study
+from .review import (
+    QC_FLAGS,
+    QUEUE_OVER,
+    qc_queue_task_ids,
+    review_call_save,
+    review_calls,
+    review_queue_task_ids,
+    task_review_status,
+)
 from .selection import data_selection_create, selection_candidates, selection_frame
 
 __all__ = [
@@ -72,6 +82,13 @@ __all__ = [
     "prolific_submissions_import",
     "prolific_submissions_sync",
     "release_worker_table",
+    "QC_FLAGS",
+    "QUEUE_OVER",
+    "qc_queue_task_ids",
+    "review_call_save",
+    "review_calls",
+    "review_queue_task_ids",
+    "task_review_status",
     "selection_candidates",
     "selection_frame",
     "task_completed",

@@ -235,6 +235,7 @@ def _staff_urls() -> list[tuple[str, object]]:
 def staff_url_args(data: dict[str, int]) -> dict[str, dict[str, int]]:
     """Real objects for the pages' ids (a page whose ids are unknown here fails the test)."""
     from analysis.models import AnalysisFigure, Leaderboard, StudyPlan
+    from collection.models import DataSelection
 
     fig = AnalysisFigure.objects.create(name="demo", title="Demo", png=b"\x89PNG", svg="<svg/>")
     plan = StudyPlan.objects.create(name="demo", results={"curve": []}, svg="<svg/>")
@@ -252,6 +253,7 @@ def staff_url_args(data: dict[str, int]) -> dict[str, dict[str, int]]:
         "crowd:task_review": {"task_id": data["task"]},
         "crowd:worker_review": {"worker_id": data["worker"]},
         "crowd:replay": {"turn_id": data["turn"]},
+        "crowd:review_queue": {"selection_id": DataSelection.objects.create(name="demo", task_ids=[data["task"]]).pk},
         "analysis:figure_png": {"pk": fig.pk},
         "analysis:figure_svg": {"pk": fig.pk},
         "analysis:plan_json": {"pk": plan.pk},

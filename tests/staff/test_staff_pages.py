@@ -30,7 +30,7 @@ from django.test import Client, RequestFactory
 from django.urls import URLPattern, URLResolver, get_resolver, reverse
 
 from analysis.models import AnalysisFigure, Leaderboard, StudyPlan
-from collection.models import Task, Turn, Withdrawal, Worker
+from collection.models import DataSelection, Task, Turn, Withdrawal, Worker
 from crowd.models import Study, TaskQC
 from tests.support.paths import MINI
 from tests.support.site_tasks import site_task
@@ -40,8 +40,10 @@ pytestmark = pytest.mark.django_db
 
 STAFF_PREFIXES = ("crowd/", "analysis/", "alignment/")
 #: Which rows fill a URL argument: by argument name, or by URL name for a generic ``pk``.
-ARG_ROWS: dict[str, type[Model]] = {"task_id": Task, "worker_id": Worker, "turn_id": Turn, "study_id": Study,
-                                    "withdrawal_id": Withdrawal}
+ARG_ROWS: dict[str, type[Model]] = {
+    "task_id": Task, "worker_id": Worker, "turn_id": Turn, "selection_id": DataSelection, "study_id": Study,
+    "withdrawal_id": Withdrawal,
+}
 PK_ROWS: dict[str, type[Model]] = {
     "analysis:figure_png": AnalysisFigure,
     "analysis:figure_svg": AnalysisFigure,
@@ -55,6 +57,7 @@ VARIANTS: dict[str, list[dict[str, str]]] = {
         {"min_response_score": "inf", "max_log_gap_s": "nan", "min_calibration_score": "abc"},
     ],
     "crowd:release_exclusions": [{"min_response_score": "0.9"}, {"min_response_score": ""}],
+    "crowd:review_queue_qc": [{"flag": "max_index_score"}, {"flag": "nonsense", "only": "disputed", "i": "x"}],
 }
 #: Admin pages without arguments that are not pages to look at.
 #: login: staff are sent on; the smoke-test model is made by the button's POST (a GET goes back

@@ -13,7 +13,7 @@ from django.contrib.auth.models import User
 
 from collection.models import CalibrationAttempt, IdentityEvent, ImportRun, Invitation, LLMModel, Task
 from collection.services.study import study_settings_get
-from crowd.models import HIT, Assignment, AuditLog, Payment, Study
+from crowd.models import HIT, Assignment, AuditLog, Payment, ReviewCall, Study
 from jobs.models import Job
 
 
@@ -64,6 +64,8 @@ def one_of_each(*, task: Task, user: User, tag: str = "a") -> None:
     from crowd.services import data_selection_create
 
     selection = data_selection_create(name=f"selection-{tag}")  # judged by the real rules, on the real QC rows
+    ReviewCall.objects.create(task=task, reviewer=user, call="exclude", reason="other", note=f"review {tag}",
+                              selection=selection)
     run = RewardModelRun.objects.create(name=f"run-{tag}", job=job, created_by=user, n_samples=1, selection=selection)
     RewardPrediction.objects.create(
         run=run, turn=turn, model_name="gaze", protocol="worker-cv", prob_1=0.6, predicted=1, p_winner=0.6
