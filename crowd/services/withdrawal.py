@@ -20,8 +20,10 @@ the feature-cache files holding their rows and the files of exports and preferen
 folders built from them. What is kept: platform submissions (``crowd.Assignment``) and payments
 (``crowd.Payment``) with their platform ids, as the financial record of what was paid to whom, and
 the platform call log (``crowd.AuditLog``); the link of those submissions to the deleted tasks is
-cut (``on_delete=SET_NULL``). Frozen data selections keep their task ids and, for tasks left out,
-the pseudonym: they are marked, never edited (``DataSelection.save`` refuses), and any new
+cut (``on_delete=SET_NULL``). Frozen data selections keep their task ids (numbers that now point
+at nothing) and are marked; the one thing in them that names the person, the pseudonym of a task
+left out, is replaced by ``"withdrawn"`` (a queryset update: ``DataSelection.save`` refuses edits,
+and this is the only one allowed, because it changes no task the selection means). Any new
 selection or rebuild simply finds the tasks gone.
 
 The Worker row is deleted, not kept as a tombstone: a tombstone would keep an identifier and
@@ -87,6 +89,10 @@ class Affected:
 
 
 # --- finding the participant ----------------------------------------------------------------------
+
+
+#: What a frozen selection says instead of a withdrawn participant's pseudonym.
+WITHDRAWN = "withdrawn"
 
 
 def participant_find(*, identifier: str, platform_id: bool = False) -> Worker:
@@ -283,6 +289,7 @@ def participant_withdraw(
             for a in affected
         ])
         counts = _delete(worker, task_ids, turns)
+        counts["selections_scrubbed"] = _selections_scrub(pseudonym, task_ids)
         record.counts = counts
         record.save(update_fields=["counts"])
         files = _files_to_delete(affected)
@@ -324,6 +331,30 @@ def _delete(worker: Worker, task_ids: set[int], turns) -> dict[str, int]:
     worker.delete()  # tasks, turns, chunks, attempts, QC, invitations cascade; assignments are unlinked
     counts["workers"] = 1
     return counts
+
+
+def _selections_scrub(pseudonym: str, task_ids: set[int]) -> int:
+    """Replace the withdrawn pseudonym in frozen selections' per-task lists (``left_out`` and
+    ``summary["kept_despite"]``); returns how many selections changed. Task ids stay: they are what
+    the selection meant, and identify no one."""
+
+    def theirs(row: dict) -> bool:
+        return row.get("worker") == pseudonym or row.get("task") in task_ids
+
+    def scrub(rows: list[dict]) -> list[dict]:
+        return [{**r, "worker": WITHDRAWN} if theirs(r) else r for r in rows]
+
+    changed = 0
+    for sel in DataSelection.objects.all().only("pk", "left_out", "summary"):
+        left_out, summary = sel.left_out or [], sel.summary or {}
+        kept_despite = summary.get("kept_despite") or []
+        if not any(theirs(r) for r in [*left_out, *kept_despite]):
+            continue
+        DataSelection.objects.filter(pk=sel.pk).update(
+            left_out=scrub(left_out), summary={**summary, "kept_despite": scrub(kept_despite)}
+        )
+        changed += 1
+    return changed
 
 
 def _sessions_delete(worker_pk: int) -> int:

@@ -8,6 +8,7 @@ written by ``analysis.services.feature_table`` itself, then searched for the pse
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, datetime
 from decimal import Decimal
 from pathlib import Path
@@ -406,3 +407,21 @@ def test_one_rebuild_closes_every_mark(world, researcher, django_capture_on_comm
     with pytest.raises(ValueError, match="already rebuilt"):
         artifact_rebuild(artifact=marks[1], user=researcher)
     assert Job.objects.filter(kind="analysis.reward_models").count() == 1
+
+
+def test_frozen_selections_no_longer_name_them(world, django_capture_on_commit_callbacks) -> None:
+    mine, other = world["mine"], world["other"]
+    pseudonym, other_pseudonym = world["me"].pseudonym, other.worker.pseudonym
+    listed = DataSelection.objects.create(
+        name="strict", task_ids=[], n_kept=0, n_candidates=2,
+        left_out=[{"task": mine.pk, "worker": pseudonym, "task_id": mine.pk, "reasons": ["response_score"]},
+                  {"task": other.pk, "worker": other_pseudonym, "task_id": other.pk, "reasons": ["gaps"]}],
+        summary={"kept_despite": [{"task": mine.pk, "worker": pseudonym, "task_id": mine.pk, "overrode": []}]},
+    )
+    record = _withdraw(world, django_capture_on_commit_callbacks, channel="command")
+    listed.refresh_from_db()
+    assert [r["worker"] for r in listed.left_out] == ["withdrawn", other_pseudonym]
+    assert [r["task"] for r in listed.left_out] == [mine.pk, other.pk]  # what the selection meant stays
+    assert listed.summary["kept_despite"][0]["worker"] == "withdrawn"
+    assert not any(pseudonym in json.dumps([s.left_out, s.summary]) for s in DataSelection.objects.all())
+    assert record.counts["selections_scrubbed"] == 1
