@@ -32,6 +32,7 @@ from .serializers import MAX_BATCH_SAMPLES, SampleColumnsSerializer
 from .services import identity, study
 from .services.trajectory import (
     BatchConflict,
+    TaskGone,
     trajectory_batch_ingest,
     trajectory_batch_ingest_owned,
     trajectory_batch_stored,
@@ -516,6 +517,9 @@ class TrajectoryBatchCreateApi(StudyApi):
             result = trajectory_batch_ingest(task=task, seq=ser.validated_data["seq"], columns=columns)
         except BatchConflict as exc:
             return Response({"detail": str(exc), "code": "seq_conflict"}, status=status.HTTP_409_CONFLICT)
+        except TaskGone:
+            # 404, as for any later request: the page's logger stops sending and keeps its queue.
+            return Response({"detail": "No such task.", "code": "task_gone"}, status=status.HTTP_404_NOT_FOUND)
         except OperationalError:
             # Lock contention (SQLite under concurrent writers): nothing was stored, the page retries.
             logger.warning("batch %s of task %s not stored: database busy", ser.validated_data["seq"], task.pk)

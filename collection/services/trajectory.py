@@ -26,6 +26,10 @@ class BatchConflict(Exception):
     """A different batch with this number is already stored for the task."""
 
 
+class TaskGone(Exception):
+    """The task was deleted (a withdrawal) while its batch was on the way: nothing was stored."""
+
+
 @dataclass(frozen=True)
 class IngestResult:
     chunk_id: int
@@ -164,9 +168,17 @@ def trajectory_batch_ingest_owned(
         "open": [str(s) for s in OPEN_STATUSES], "turn_ids": sorted(turn_ids), "n_turns": len(turn_ids),
         "closed_after": timezone.now() - timedelta(seconds=BATCH_GRACE_S),
     }
-    with connection.cursor() as cursor:
-        cursor.execute(_owned_insert_sql(), params)
-        row = cursor.fetchone()
+    try:
+        with connection.cursor() as cursor:
+            cursor.execute(_owned_insert_sql(), params)
+            row = cursor.fetchone()
+    except IntegrityError:
+        # The task was deleted by a withdrawal committed while this INSERT waited on its row: the
+        # full path answers precisely (no such task). Inside a caller's transaction the error
+        # has broken it, so it is theirs to handle.
+        if connection.in_atomic_block:
+            raise
+        return None
     if row is None:
         return None
     return IngestResult(chunk_id=row[0], seq=seq, n_samples=values["n_samples"], created=True)
@@ -216,8 +228,10 @@ def trajectory_batch_ingest(*, task: Task, seq: int, columns: dict[str, pa.Array
             chunk.save(force_insert=True)
     except IntegrityError:
         stored = TrajectoryChunk.objects.filter(task=task, seq=seq).values_list("pk", "digest", "n_samples").first()
-        if stored is None:  # the integrity error was something else
-            raise
+        if stored is None:
+            if not Task.objects.filter(pk=task.pk).exists():  # withdrawn while the batch was on the way
+                raise TaskGone(f"task {task.pk} no longer exists") from None
+            raise  # the integrity error was something else
         if stored[1] != digest:
             raise BatchConflict(f"batch {seq} of task {task.pk} is already stored with other samples") from None
         return IngestResult(chunk_id=stored[0], seq=seq, n_samples=stored[2], created=False)
