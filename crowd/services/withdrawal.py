@@ -275,6 +275,7 @@ def participant_withdraw(
         turns = Turn.objects.filter(task_id__in=task_ids)
         query_ids = [t.public_id for t in turns.only("pk", "release_query_id")]
         pseudonym = worker.pseudonym
+        needles = identifiers(worker)
         affected = affected_artifacts(worker=worker)
         record = Withdrawal.objects.create(
             channel=channel,
@@ -290,6 +291,10 @@ def participant_withdraw(
         ])
         counts = _delete(worker, task_ids, turns)
         counts["selections_scrubbed"] = _selections_scrub(pseudonym, task_ids)
+        scrubbed = stored_scrub(identifiers=needles)
+        counts["rows_scrubbed"] = sum(scrubbed.values())
+        if scrubbed:
+            counts["scrubbed_in"] = "; ".join(f"{k}: {v}" for k, v in sorted(scrubbed.items()))
         record.counts = counts
         record.save(update_fields=["counts"])
         files = _files_to_delete(affected)
@@ -354,6 +359,89 @@ def _selections_scrub(pseudonym: str, task_ids: set[int]) -> int:
             left_out=scrub(left_out), summary={**summary, "kept_despite": scrub(kept_despite)}
         )
         changed += 1
+    return changed
+
+
+#: Rows kept on purpose with the platform id (docs/withdrawal.md, "What is kept"): the payment
+#: record (submissions, bonuses) and the platform call log.
+KEPT_MODELS = frozenset({"crowd.assignment", "crowd.payment", "crowd.auditlog"})
+#: Apps whose stored text and JSON are searched for the identifiers: ours, and the admin's change
+#: log (its ``object_repr`` of a Worker or Task is the pseudonym).
+SEARCHED_APPS = ("access", "jobs", "collection", "crowd", "analysis", "alignment", "admin")
+
+
+def identifiers(worker: Worker) -> list[str]:
+    """What names the person in stored data: the pseudonym, the pseudonym their exports carry
+    (``crowd.anonymise.keyed_pseudonym``), and their platform id."""
+    from ..anonymise import keyed_pseudonym
+
+    found = [worker.pseudonym, keyed_pseudonym(settings.IFLLM_PSEUDONYM_KEY, worker.pseudonym)]
+    if worker.platform_worker_id:
+        found.append(worker.platform_worker_id)
+    return found
+
+
+def searched_models() -> list[Any]:
+    """Every model whose rows :func:`stored_scrub` searches (all of :data:`SEARCHED_APPS` but
+    :data:`KEPT_MODELS`)."""
+    from django.apps import apps
+
+    return [m for label in SEARCHED_APPS for m in apps.get_app_config(label).get_models()
+            if m._meta.label_lower not in KEPT_MODELS and m._meta.managed and not m._meta.proxy]
+
+
+def text_fields(model: Any) -> list[Any]:
+    """The fields of ``model`` that can hold an identifier as text: char, text and JSON fields."""
+    from django.db import models
+
+    return [f for f in model._meta.concrete_fields
+            if isinstance(f, models.CharField | models.TextField | models.JSONField) and not f.primary_key]
+
+
+def stored_scrub(*, identifiers: Iterable[str]) -> dict[str, int]:
+    """Take ``identifiers`` out of every stored char, text and JSON field of the searched models
+    (results built from the person's data copy them: transfer runs' worker lists, reports'
+    per-worker tables, import problems, job params and results, admin log entries). Rows are
+    found in the database (``contains``, JSON cast to text), rewritten by :func:`crowd.scrub.scrub`
+    and saved with a queryset update (frozen rows refuse ``save``). Returns rows changed per model.
+    Binary fields are not searched: the site stores images and sample tables there, never ids."""
+    from django.db import models
+    from django.db.models.functions import Cast
+
+    from .. import scrub
+
+    needles = [n for n in identifiers if n]
+    found = scrub.pattern(needles)
+    changed: dict[str, int] = {}
+    if found is None:
+        return changed
+    for model in searched_models():
+        fields = text_fields(model)
+        if not fields:
+            continue
+        aliases: dict[str, Any] = {}
+        query = Q()
+        for field in fields:
+            target = field.name
+            if isinstance(field, models.JSONField):
+                target = f"scrub_{field.name}_text"
+                aliases[target] = Cast(field.name, models.TextField())
+            for needle in needles:
+                query |= Q(**{f"{target}__contains": needle})
+        names = [f.attname for f in fields]
+        n = 0
+        for row in model._base_manager.alias(**aliases).filter(query).values("pk", *names):
+            updates: dict[str, Any] = {}
+            for field in fields:
+                new, did = scrub.scrub(row[field.attname], found)
+                if did:
+                    max_length = getattr(field, "max_length", None)
+                    updates[field.attname] = new[:max_length] if max_length and isinstance(new, str) else new
+            if updates:
+                model._base_manager.filter(pk=row["pk"]).update(**updates)
+                n += 1
+        if n:
+            changed[model._meta.label_lower] = n
     return changed
 
 
