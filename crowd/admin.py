@@ -374,8 +374,8 @@ bonus_assignments = admin.action(description=_("Pay a bonus to selected assignme
 block_workers = admin.action(description=_("Block the workers of selected assignments…"), permissions=["pay"])(
     _form_action(
         name="block_workers", title="Block workers", form_class=BlockForm, done="Blocked",
-        call=lambda a, data, user: services.worker_block(worker=services.assignment_worker(assignment=a), user=user,
-                                                         reason=data["reason"], study=a.study),
+        call=lambda a, data, user: services.assignment_block(assignment=a, user=user, reason=data["reason"],
+                                                             study=a.study),
         items=lambda qs: qs.select_related("study", "worker"),
     ))
 

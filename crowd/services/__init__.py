@@ -15,6 +15,7 @@ from .base import CrowdError
 from .export import dataset_export
 from .platform import (
     assignment_approve,
+    assignment_block,
     assignment_match,
     assignment_reject,
     assignment_worker,
@@ -57,6 +58,7 @@ __all__ = [
     "eyetracking",
     "CrowdError",
     "assignment_approve",
+    "assignment_block",
     "assignment_match",
     "assignment_reject",
     "assignment_worker",
