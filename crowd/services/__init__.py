@@ -49,6 +49,7 @@ from .review import (
     qc_queue_task_ids,
     review_call_save,
     review_calls,
+    review_queue_gone,
     review_queue_task_ids,
     task_review_status,
 )
@@ -89,6 +90,7 @@ __all__ = [
     "qc_queue_task_ids",
     "review_call_save",
     "review_calls",
+    "review_queue_gone",
     "review_queue_task_ids",
     "task_review_status",
     "selection_candidates",
