@@ -298,7 +298,7 @@ def participant_withdraw(
         record.counts = counts
         record.save(update_fields=["counts"])
         files = _files_to_delete(affected)
-        transaction.on_commit(lambda: _files_delete(record.pk, pseudonym, query_ids, files))
+        transaction.on_commit(lambda: _files_delete(record.pk, pseudonym, query_ids, files, needles))
     return record
 
 
@@ -495,8 +495,45 @@ def feature_cache_dirs() -> list[Path]:
     return [Path(settings.VAR_DIR) / "cache" / "features", Path(settings.VAR_DIR) / "cache" / "embeddings"]
 
 
-def _files_delete(record_pk: int, pseudonym: str, query_ids: list[int], folders: list[Path]) -> None:
-    """After the commit: delete the cache files with their rows and the folders built from them."""
+def exports_dir() -> Path:
+    """Where the admin writes dataset exports (``crowd.admin``: ``VAR_DIR/exports/ifllm-…``)."""
+    return Path(settings.VAR_DIR) / "exports"
+
+
+def export_folders_naming(needles: Iterable[str]) -> list[Path]:
+    """Folders directly under :func:`exports_dir` with a file (or a folder name) that holds one of
+    ``needles``: exports written by hand (``manage.py export_ifllm`` into it), or whose job row
+    was deleted, that no record links to the person. Parquet tables are read (compression hides
+    their bytes), other files searched as bytes; the release layout names a folder per worker."""
+    import pandas as pd
+
+    words = [n for n in needles if n]
+    root = exports_dir()
+    if not words or not root.is_dir():
+        return []
+    found = []
+    for folder in sorted(p for p in root.iterdir() if p.is_dir()):
+        for path in folder.rglob("*"):
+            if any(w in path.name for w in words):
+                found.append(folder)
+                break
+            if not path.is_file():
+                continue
+            if path.suffix == ".parquet":
+                frame = pd.read_parquet(path)
+                text = frame.select_dtypes(include=["object", "string"]).astype(str).to_csv()
+            else:
+                text = path.read_bytes().decode("latin-1")
+            if any(w in text for w in words):
+                found.append(folder)
+                break
+    return found
+
+
+def _files_delete(record_pk: int, pseudonym: str, query_ids: list[int], folders: list[Path],
+                  needles: Iterable[str] = ()) -> None:
+    """After the commit: delete the cache files with their rows and the folders built from them
+    (those the records name, then any export folder that still names the person)."""
     from analysis.features.cache import files_with_rows
 
     n_cache = n_folders = 0
@@ -517,6 +554,13 @@ def _files_delete(record_pk: int, pseudonym: str, query_ids: list[int], folders:
         except OSError as exc:
             errors.append(f"{folder.name}: {type(exc).__name__}")
             logger.exception("withdrawal %s: folder %s", record_pk, folder)
+    try:
+        for folder in export_folders_naming(needles):
+            shutil.rmtree(folder)
+            n_folders += 1
+    except (OSError, ValueError) as exc:
+        errors.append(f"exports: {type(exc).__name__}")
+        logger.exception("withdrawal %s: export folders", record_pk)
     record = Withdrawal.objects.get(pk=record_pk)
     record.counts = {**record.counts, "feature_cache_files": n_cache, "export_folders": n_folders,
                      **({"file_errors": errors} if errors else {})}

@@ -175,6 +175,11 @@ def rich(settings, tmp_path) -> dict[str, Any]:
     export_job = Job.objects.create(kind="crowd.export_dataset", status=Job.Status.SUCCEEDED,
                                     params={"path": str(export_dir), "selection_pk": keep.pk},
                                     result={**json.loads(json.dumps(result, default=str)), "workers": [exported]})
+    by_hand = tmp_path / "exports" / "ifllm-by-hand"  # everything, written without a job row (no record)
+    dataset_export(path=str(by_hand), selection=None, formats=("release", "parquet"))
+    others_only = tmp_path / "exports" / "others-only"  # names only the other worker: must stay
+    others_only.mkdir(parents=True)
+    (others_only / "workers.csv").write_text(f"worker\n{keyed_pseudonym(settings.IFLLM_PSEUDONYM_KEY, other_name)}\n")
     qc_job = Job.objects.create(kind="crowd.qc", status=Job.Status.SUCCEEDED, params={"worker": pseudonym},
                                 result={"flagged": [pseudonym]}, message=f"QC of {pseudonym}", log_tail=f"{PID}\n")
     ImportRun.objects.create(path="/data/release", problems=[f"worker {pseudonym}: duplicate task"],
@@ -197,7 +202,8 @@ def rich(settings, tmp_path) -> dict[str, Any]:
     return {"me": me, "mine": mine, "other": other, "pseudonym": pseudonym, "exported": exported,
             "needles": [pseudonym, exported, PID], "keep": keep, "leave": leave, "run": run, "board": board,
             "plan": plan, "figure": figure, "dataset": dataset, "training": training, "export_job": export_job,
-            "qc_job": qc_job, "export_dir": export_dir, "assignment": assignment,
+            "qc_job": qc_job, "export_dir": export_dir, "assignment": assignment, "by_hand": by_hand,
+            "others_only": others_only,
             "files": [tmp_path / "cache", tmp_path / "exports"], "other_name": other_name}
 
 
@@ -228,6 +234,7 @@ def test_withdrawal_leaves_no_trace(rich, django_capture_on_commit_callbacks) ->
     files_before = file_scan(rich["files"], needles)
     assert any("features" in p.parts for p in files_before)  # the cache held their rows
     assert any(rich["export_dir"] in p.parents for p in files_before)  # the export held them
+    assert any(rich["by_hand"] in p.parents for p in files_before)  # and the one no job records
 
     with django_capture_on_commit_callbacks(execute=True):
         record = participant_withdraw(worker=rich["me"], channel="command")
@@ -235,6 +242,8 @@ def test_withdrawal_leaves_no_trace(rich, django_capture_on_commit_callbacks) ->
     after = db_scan(needles)
     assert {model for model, _field in after} <= KEPT, sorted(h for h in after if h[0] not in KEPT)
     assert file_scan(rich["files"], needles) == set()
+    assert not rich["by_hand"].exists() and (rich["others_only"] / "workers.csv").exists()
+    assert not any(n in str(p) for p in rich["files"][1].rglob("*") for n in needles)  # nor in a name
     record.refresh_from_db()
     assert record.counts["rows_scrubbed"] >= 10
     assert "analysis.rewardmodelrun: 1" in record.counts["scrubbed_in"]
