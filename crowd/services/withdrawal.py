@@ -26,6 +26,11 @@ left out, is replaced by ``"withdrawn"`` (a queryset update: ``DataSelection.sav
 and this is the only one allowed, because it changes no task the selection means). Any new
 selection or rebuild simply finds the tasks gone.
 
+Identifiers copied into results that stay (a transfer run's worker lists, per-worker tables in
+reports, import problems, job params, admin log entries) are scrubbed from every stored text and
+JSON field outside the payment record (:func:`stored_scrub`); export folders under
+``VAR_DIR/exports`` that still name the person are deleted after the commit.
+
 The Worker row is deleted, not kept as a tombstone: a tombstone would keep an identifier and
 show up in every count of workers (QC pages, the study monitor, exports' worker tables). A
 re-entry with the same platform id is refused through ``Withdrawal.subject_key`` instead
