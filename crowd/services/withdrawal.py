@@ -375,13 +375,19 @@ KEPT_MODELS = frozenset({"crowd.assignment", "crowd.payment", "crowd.auditlog"})
 SEARCHED_APPS = ("access", "jobs", "collection", "crowd", "analysis", "alignment", "admin")
 
 
+#: Platform ids shorter than this are not searched for: a lab participant id such as ``P07`` is a
+#: common token in other people's text (queries, answers) and would be rewritten there. Prolific
+#: (24) and MTurk (12+) ids are far longer; pseudonyms always are.
+MIN_SCRUBBED_ID = 6
+
+
 def identifiers(worker: Worker) -> list[str]:
     """What names the person in stored data: the pseudonym, the pseudonym their exports carry
     (``crowd.anonymise.keyed_pseudonym``), and their platform id."""
     from ..anonymise import keyed_pseudonym
 
     found = [worker.pseudonym, keyed_pseudonym(settings.IFLLM_PSEUDONYM_KEY, worker.pseudonym)]
-    if worker.platform_worker_id:
+    if len(worker.platform_worker_id or "") >= MIN_SCRUBBED_ID:
         found.append(worker.platform_worker_id)
     return found
 

@@ -286,3 +286,19 @@ def test_no_trace_scan_sees_a_leftover(rich) -> None:
     rich["me"].delete()
     found = db_scan(rich["needles"])
     assert ("jobs.job", "params") in found
+
+
+def test_a_short_lab_id_is_not_rewritten_in_other_peoples_text(django_capture_on_commit_callbacks) -> None:
+    """A lab participant id like ``P07`` is a common token: the scrub leaves it in another worker's
+    query (the pseudonyms are still scrubbed); a long id is scrubbed (see the test above)."""
+    from crowd.services.withdrawal import identifiers
+
+    mine = site_task(name="lab-short")
+    other = site_task(name="lab-other")
+    Worker.objects.filter(pk=mine.worker_id).update(platform="lab", platform_worker_id="P07")
+    Turn.objects.filter(task=other).update(query="What does protocol P07 say?")
+    me = Worker.objects.get(pk=mine.worker_id)
+    assert "P07" not in identifiers(me) and me.pseudonym in identifiers(me)
+    with django_capture_on_commit_callbacks(execute=True):
+        participant_withdraw(worker=me, channel="command")
+    assert Turn.objects.filter(task=other, query="What does protocol P07 say?").exists()

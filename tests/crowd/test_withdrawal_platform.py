@@ -123,3 +123,33 @@ def test_admin_block_action_after_withdrawal(synced, researcher, django_capture_
     messages = [str(m) for m in response.context["messages"]]
     assert any("Blocked: 1 done" in m for m in messages), messages
     assert not Worker.objects.filter(platform_worker_id=PID).exists()
+
+
+def test_mturk_sync_and_block_after_withdrawal(study, stub, researcher, django_capture_on_commit_callbacks) -> None:
+    """MTurk (existing accounts): a HIT sync after the withdrawal keeps the assignment without the
+    answer they typed and without a worker; blocking goes to MTurk by the id alone."""
+    from crowd.models import HIT
+
+    from .test_services import HIT_ID, _answer
+
+    hit = HIT.objects.create(study=study, environment="sandbox", hit_id=HIT_ID, unique_request_token="t",
+                             max_assignments=9, reward="2.00")
+    worker = Worker.objects.create(pseudonym=worker_pseudonym(platform="mturk", platform_worker_id="AWD1"),
+                                   platform=Platform.MTURK, platform_worker_id="AWD1")
+    Task.objects.create(worker=worker, topic=Topic.objects.create(title="MTurk topic"), status="completed",
+                        assignment_id="ASG1", hit_id=HIT_ID, completion_code="GOOD1")
+    item = {"AssignmentId": "ASG1", "WorkerId": "AWD1", "AssignmentStatus": "Submitted", "Answer": _answer("GOOD1")}
+    stub.add_response("list_assignments_for_hit", {"Assignments": [item]}, None)
+    services.hit_sync_assignments(hit=hit)
+    row = Assignment.objects.get(assignment_id="ASG1")
+    assert row.answer and row.task is not None  # before: matched, answer stored
+    _withdraw(worker, django_capture_on_commit_callbacks)
+
+    stub.add_response("list_assignments_for_hit", {"Assignments": [item]}, None)
+    services.hit_sync_assignments(hit=hit)
+    row.refresh_from_db()
+    assert (row.answer, row.task_id, row.worker_id, row.flags) == ({}, None, None, ["withdrawn"])
+    stub.add_response("create_worker_block", {}, {"WorkerId": "AWD1", "Reason": "withdrew"})
+    services.assignment_block(assignment=row, user=researcher, reason="withdrew")
+    stub.assert_no_pending_responses()
+    assert not Worker.objects.filter(platform_worker_id="AWD1").exists()
