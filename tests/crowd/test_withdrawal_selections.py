@@ -127,3 +127,13 @@ def test_exports_leaderboards_and_features_from_the_selection_use_what_remains(f
     turns, table = feature_table(params={}, selection=keep)
     assert set(turns["task_pk"]) == remaining and gone not in set(turns["task_pk"])
     assert Task.objects.filter(pk=gone).count() == 0
+
+
+def test_a_dataset_card_says_the_withdrawn_tasks_were_not_used(frozen) -> None:
+    from alignment.models import PreferenceDataset
+    from alignment.services import _selection_sentence
+
+    keep, strict = frozen["keep"], frozen["strict"]
+    assert "3 of 3 tasks kept (1 of them since withdrawn and deleted, so not used)" in _selection_sentence(
+        PreferenceDataset(name="card", selection=keep))
+    assert "withdrawn" not in _selection_sentence(PreferenceDataset(name="card", selection=strict))
