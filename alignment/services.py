@@ -275,8 +275,10 @@ def _selection_sentence(dataset: PreferenceDataset) -> str:
         return "every task not excluded by staff (no data selection; QC thresholds not applied)"
     rules = " ".join((sel.summary or {}).get("rules_text", []))
     reasons = ", ".join(f"{r['label']}: {r['tasks']}" for r in (sel.summary or {}).get("by_reason", {}).values())
+    gone = sel.n_kept_gone()  # tasks a participant's withdrawal deleted: not in the pairs
+    withdrawn = f" ({gone} of them since withdrawn and deleted, so not used)" if gone else ""
     return (f"data selection {sel.name} v{sel.version} (id {sel.pk}), {sel.n_kept} of {sel.n_candidates} tasks "
-            f"kept. Rules: {rules} Left out per reason: {reasons or 'none'}.")
+            f"kept{withdrawn}. Rules: {rules} Left out per reason: {reasons or 'none'}.")
 
 
 def runs_dir() -> Path:

@@ -672,10 +672,26 @@ class DataSelection(models.Model):
         """The tasks kept, as a queryset (whatever their ``excluded`` flag says now; never a preview)."""
         return Task.objects.counted().filter(pk__in=self.task_ids)
 
+    def tasks_gone(self) -> set[int]:
+        """Task ids the selection names (kept or left out) whose task no longer exists: deleted by
+        a participant's withdrawal. The selection stays frozen (its ids are what runs on it meant);
+        :meth:`tasks` skips them, and pages say "withdrawn — deleted" instead of linking them."""
+        named = {int(t) for t in self.task_ids or []}
+        named |= {int(r["task"]) for r in self.left_out or [] if r.get("task") is not None}
+        if not named:
+            return set()
+        return named - set(Task.objects.filter(pk__in=named).values_list("pk", flat=True))
+
+    def n_kept_gone(self) -> int:
+        """How many of the kept tasks a withdrawal deleted (``n_kept`` minus what :meth:`tasks` finds)."""
+        return len(self.tasks_gone() & {int(t) for t in self.task_ids or []})
+
     def record(self) -> dict:
-        """What a run, a leaderboard, a dataset or an export stores about the selection it used."""
+        """What a run, a leaderboard, a dataset or an export stores about the selection it used
+        (``n_withdrawn``: kept tasks a withdrawal had deleted by then, so not used)."""
         return {"id": self.pk, "name": self.name, "version": self.version, "rules": self.rules,
-                "n_kept": self.n_kept, "n_candidates": self.n_candidates, "n_left_out": self.n_left_out,
+                "n_kept": self.n_kept, "n_withdrawn": self.n_kept_gone(), "n_candidates": self.n_candidates,
+                "n_left_out": self.n_left_out,
                 "by_reason": (self.summary or {}).get("by_reason", {}),
                 "rules_text": (self.summary or {}).get("rules_text", [])}
 

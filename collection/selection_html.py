@@ -25,9 +25,14 @@ def selection_block(selection: DataSelection | None, *, without: str) -> SafeStr
     table = format_html(
         '<table class="ifllm-kv"><thead><tr><th>left out because</th><th>tasks</th><th>only this reason</th></tr>'
         "</thead><tbody>{}</tbody></table>", reasons) if reasons else format_html("<p>Nothing left out.</p>")
+    gone = selection.n_kept_gone()
+    withdrawn = format_html(
+        ' <span class="ifllm-withdrawn">{} of the kept tasks withdrawn — deleted (a participant withdrew): '
+        "{} remain and are what runs on it use now.</span>", gone, selection.n_kept - gone,
+    ) if gone else ""
     return format_html(
         '<div class="ifllm-selection"><p><strong><a href="{}">{} v{}</a></strong> (data selection {}): '
-        '{} of {} tasks kept, {} left out.</p><ul style="margin:.3em 0 .6em;padding-left:1.4em">{}</ul>{}</div>',
+        '{} of {} tasks kept, {} left out.{}</p><ul style="margin:.3em 0 .6em;padding-left:1.4em">{}</ul>{}</div>',
         url, selection.name, selection.version, selection.pk, selection.n_kept, selection.n_candidates,
-        selection.n_left_out, rules, table,
+        selection.n_left_out, withdrawn, rules, table,
     )

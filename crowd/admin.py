@@ -374,8 +374,8 @@ bonus_assignments = admin.action(description=_("Pay a bonus to selected assignme
 block_workers = admin.action(description=_("Block the workers of selected assignments…"), permissions=["pay"])(
     _form_action(
         name="block_workers", title="Block workers", form_class=BlockForm, done="Blocked",
-        call=lambda a, data, user: services.worker_block(worker=services.assignment_worker(assignment=a), user=user,
-                                                         reason=data["reason"], study=a.study),
+        call=lambda a, data, user: services.assignment_block(assignment=a, user=user, reason=data["reason"],
+                                                             study=a.study),
         items=lambda qs: qs.select_related("study", "worker"),
     ))
 
@@ -709,6 +709,14 @@ def new_version(modeladmin: admin.ModelAdmin, request: HttpRequest, queryset: Qu
     _run(modeladmin, request, "New versions", make, queryset)
 
 
+def _task_cell(pk: int, gone: set[int]) -> str:
+    """A selection's task: linked to its review page, or "withdrawn — deleted" when a withdrawal
+    deleted it (the frozen selection still names its id)."""
+    if int(pk) in gone:
+        return format_html('task {} <span class="ifllm-withdrawn">(withdrawn — deleted)</span>', pk)
+    return format_html('<a href="{}">task {}</a>', reverse("crowd:task_review", args=[pk]), pk)
+
+
 @admin.register(DataSelection)
 class DataSelectionAdmin(_Roles, admin.ModelAdmin):
     """Selections are created through :func:`crowd.services.data_selection_create` and never
@@ -776,9 +784,9 @@ class DataSelectionAdmin(_Roles, admin.ModelAdmin):
     def left_out_shown(self, obj: DataSelection) -> str:
         if not obj.left_out:
             return "–"
-        rows = format_html_join("", '<tr><td><a href="{}">task {}</a></td><td>{}</td><td>{}</td><td>{}</td></tr>', (
-            (reverse("crowd:task_review", args=[r["task"]]), r["task"], r["worker"], r["task_id"],
-             "; ".join(r.get("messages") or r["reasons"]))
+        gone = obj.tasks_gone()
+        rows = format_html_join("", "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>", (
+            (_task_cell(r["task"], gone), r["worker"], r["task_id"], "; ".join(r.get("messages") or r["reasons"]))
             for r in obj.left_out))
         return format_html('<table class="ifllm-kv"><thead><tr><th>task</th><th>worker</th><th>release/public id</th>'
                            "<th>why</th></tr></thead><tbody>{}</tbody></table>", rows)
@@ -788,9 +796,9 @@ class DataSelectionAdmin(_Roles, admin.ModelAdmin):
         kept = (obj.summary or {}).get("kept_despite", [])
         if not kept:
             return "–"
-        rows = format_html_join("", '<tr><td><a href="{}">task {}</a></td><td>{}</td><td>{}</td></tr>', (
-            (reverse("crowd:task_review", args=[r["task"]]), r["task"], r["worker"], "; ".join(r["overrode"]))
-            for r in kept))
+        gone = obj.tasks_gone()
+        rows = format_html_join("", "<tr><td>{}</td><td>{}</td><td>{}</td></tr>", (
+            (_task_cell(r["task"], gone), r["worker"], "; ".join(r["overrode"])) for r in kept))
         return format_html('<table class="ifllm-kv"><tbody>{}</tbody></table>', rows)
 
 

@@ -209,6 +209,7 @@ class Assignment(models.Model):
         CODE_MISMATCH = "code_mismatch", _("Completion code does not match")
         WORKER_MISMATCH = "worker_mismatch", _("Task belongs to another worker")
         UNKNOWN_CODE = "unknown_code", _("Completion code not in the study's list")
+        WITHDRAWN = "withdrawn", _("Participant withdrew: their data was deleted (this payment record is kept)")
 
     study = models.ForeignKey(Study, on_delete=models.PROTECT, related_name="assignments")
     hit = models.ForeignKey(HIT, null=True, blank=True, on_delete=models.PROTECT, related_name="assignments")

@@ -71,6 +71,9 @@ class Queue:
     selection: DataSelection | None = None
     fixed: dict[str, str] = field(default_factory=dict)
     scopes: list[tuple[str, str, bool]] = field(default_factory=list)  # (label, url, current)
+    #: Tasks the selection names here that a withdrawal deleted: not in ``ids`` (positions count
+    #: the tasks that exist), said on the page as "withdrawn — deleted".
+    n_gone: int = 0
 
     def url(self, **params: Any) -> str:
         """The queue's URL with ``params`` (empty values left out) after what defines it."""
@@ -85,7 +88,8 @@ def selection_queue(selection: DataSelection, over: str) -> Queue:
     scopes = [(label, path + ("" if key == "kept" else f"?over={key}"), key == over)
               for key, label in services.QUEUE_OVER.items()]
     return Queue(title=f"{selection.name} v{selection.version}", path=path, selection=selection, fixed=fixed,
-                 ids=services.review_queue_task_ids(selection=selection, over=over), scopes=scopes)
+                 ids=services.review_queue_task_ids(selection=selection, over=over), scopes=scopes,
+                 n_gone=services.review_queue_gone(selection=selection, over=over))
 
 
 def qc_queue(flag: str) -> Queue:

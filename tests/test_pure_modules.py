@@ -41,6 +41,7 @@ PURE = [
     "crowd/prolific_api.py",
     "crowd/qc.py",
     "crowd/review_agreement.py",
+    "crowd/scrub.py",
     "crowd/selection.py",
     "crowd/trajectory.py",
 ]

@@ -15,6 +15,7 @@ from .base import CrowdError
 from .export import dataset_export
 from .platform import (
     assignment_approve,
+    assignment_block,
     assignment_match,
     assignment_reject,
     assignment_worker,
@@ -48,6 +49,7 @@ from .review import (
     qc_queue_task_ids,
     review_call_save,
     review_calls,
+    review_queue_gone,
     review_queue_task_ids,
     task_review_status,
 )
@@ -57,6 +59,7 @@ __all__ = [
     "eyetracking",
     "CrowdError",
     "assignment_approve",
+    "assignment_block",
     "assignment_match",
     "assignment_reject",
     "assignment_worker",
@@ -87,6 +90,7 @@ __all__ = [
     "qc_queue_task_ids",
     "review_call_save",
     "review_calls",
+    "review_queue_gone",
     "review_queue_task_ids",
     "task_review_status",
     "selection_candidates",

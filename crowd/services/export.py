@@ -138,8 +138,9 @@ def dataset_export(
 
 def _left_out(selection: DataSelection | None) -> list[dict[str, Any]]:
     """The tasks left out, each with its reasons: the selection's, else the staff exclusions."""
-    if selection is not None:
-        return list(selection.left_out)
+    if selection is not None:  # tasks a withdrawal deleted since are not listed (their rows are gone)
+        gone = selection.tasks_gone()
+        return [r for r in selection.left_out if int(r["task"]) not in gone]
     label = selection_rules.REASON_LABELS[selection_rules.EXCLUDED_BY_STAFF]
     return [
         {"task": pk, "worker": worker, "task_id": release_id if release_id is not None else pk,

@@ -154,6 +154,14 @@ def _hit_send(*, hit: HIT, user: Any) -> None:
     hit.save()
 
 
+def _withdrew(assignment: Assignment) -> bool:
+    """Whether the person behind this submission withdrew (``collection.Withdrawal.subject_key``)."""
+    from collection.services.study import platform_id_withdrew
+
+    platform = Platform.MTURK if assignment.platform == Study.Platform.MTURK else Platform.PROLIFIC
+    return platform_id_withdrew(platform=platform, platform_worker_id=assignment.platform_worker_id)
+
+
 def assignment_match(*, assignment: Assignment) -> Assignment:
     """Find the task this submission is for and record what does not add up.
 
@@ -161,6 +169,14 @@ def assignment_match(*, assignment: Assignment) -> Assignment:
     completion code. Flags: no task; task not completed; code differs from the task's; task
     belongs to another platform worker; (Prolific) code not listed by the study.
     """
+    if _withdrew(assignment):
+        # Their task and worker were deleted: keep the payment record, link it to no one, and
+        # say why there is no task (staff still decide: the work was done, the data is gone).
+        assignment.task, assignment.worker = None, None
+        assignment.flags, assignment.flagged = [str(Assignment.Flag.WITHDRAWN)], True
+        if assignment.status == Assignment.Status.SUBMITTED:
+            assignment.status = Assignment.Status.REVIEW
+        return assignment
     task = Task.objects.select_related("worker").filter(assignment_id=assignment.assignment_id).first()
     if task is None and assignment.completion_code:
         task = Task.objects.select_related("worker").filter(completion_code=assignment.completion_code).first()
@@ -226,7 +242,7 @@ def hit_sync_assignments(*, hit: HIT, user: Any = None) -> dict[str, int]:
             remote = item.get("AssignmentStatus", Assignment.Status.SUBMITTED)
             if remote != Assignment.Status.SUBMITTED or row.status != Assignment.Status.REVIEW:
                 row.status = remote
-            row.answer = answer
+            row.answer = {} if _withdrew(row) else answer  # what a withdrawn worker typed is not stored again
             row.completion_code = (
                 answer.get("completion_code") or answer.get("completionCode") or answer.get("code") or ""
             ).strip()
@@ -407,9 +423,17 @@ def worker_block(*, worker: Worker, user: Any = None, reason: str, study: Study 
 
 def assignment_worker(*, assignment: Assignment) -> Worker:
     """The local worker of an assignment, made from its platform worker id when no task matched
-    (so that blocking it also keeps that id out of the study site)."""
+    (so that blocking it also keeps that id out of the study site).
+
+    Never for a person who withdrew: that would record them again (a pseudonym and a platform id
+    in ``collection.Worker``) after their data was deleted; their re-entry is refused anyway
+    (:class:`CrowdError`; :func:`assignment_block` blocks them on the platform without a worker).
+    """
     if assignment.worker is not None:
         return assignment.worker
+    if _withdrew(assignment):
+        raise CrowdError("this participant withdrew and their data was deleted: no local worker is made for them "
+                         "(re-entry is already refused)")
     from collection.services.study import worker_pseudonym
 
     platform = Platform.MTURK if assignment.platform == Study.Platform.MTURK else Platform.PROLIFIC
@@ -421,6 +445,23 @@ def assignment_worker(*, assignment: Assignment) -> Worker:
     Assignment.objects.filter(pk=assignment.pk).update(worker=worker)
     assignment.worker = worker
     return worker
+
+
+def assignment_block(*, assignment: Assignment, user: Any = None, reason: str, study: Study | None = None) -> None:
+    """Block the person of a submission (the admin's "Block the workers of selected assignments").
+
+    Through their local worker (:func:`worker_block`), made from the platform id when no task
+    matched. A person who withdrew gets no new worker row: on MTurk they are blocked on the
+    platform by their id alone; on the site their re-entry is already refused by the withdrawal.
+    """
+    _require(user, "crowd.pay_workers")
+    if assignment.worker is not None or not _withdrew(assignment):
+        worker_block(worker=assignment_worker(assignment=assignment), user=user, reason=reason, study=study)
+        return
+    if not (reason or "").strip():
+        raise ValidationError("MTurk requires a reason to block a worker.", code="block_reason")
+    if assignment.platform == Study.Platform.MTURK:
+        mturk_for(study=study or assignment.study, user=user).block(assignment.platform_worker_id, reason=reason)
 
 
 def workers_notify(*, study: Study, worker_ids: list[str], subject: str, message: str, user: Any = None) -> list:

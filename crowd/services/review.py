@@ -43,13 +43,24 @@ def review_queue_task_ids(*, selection: DataSelection, over: str = "kept") -> li
     ``over`` is ``kept`` (the frozen tasks), ``left_out`` (the ones the rules left out, to check
     the rules) or ``all``; anything else is a ``ValueError`` naming the field.
     """
+    ids = _named(selection, over)
+    present = set(Task.objects.filter(pk__in=ids).values_list("pk", flat=True))  # deleted tasks drop out
+    return sorted(ids & present)
+
+
+def review_queue_gone(*, selection: DataSelection, over: str = "kept") -> int:
+    """How many tasks the queue over ``selection`` would name but a participant's withdrawal
+    deleted: the queue skips them (positions count the tasks that exist) and says so."""
+    return len(_named(selection, over) & selection.tasks_gone())
+
+
+def _named(selection: DataSelection, over: str) -> set[int]:
+    """The task ids ``selection`` names for ``over`` (frozen, so possibly deleted since)."""
     if over not in QUEUE_OVER:
         raise ValueError(f"over: expected one of {', '.join(QUEUE_OVER)}")
-    kept = [int(t) for t in selection.task_ids]
-    left = [int(r["task"]) for r in selection.left_out or []]
-    ids = {"kept": kept, "left_out": left, "all": kept + left}[over]
-    present = set(Task.objects.filter(pk__in=ids).values_list("pk", flat=True))  # deleted tasks drop out
-    return sorted(set(ids) & present)
+    kept = {int(t) for t in selection.task_ids}
+    left = {int(r["task"]) for r in selection.left_out or []}
+    return {"kept": kept, "left_out": left, "all": kept | left}[over]
 
 
 #: QC flags a queue over the QC verdicts can narrow to ("" = any flag).

@@ -26,6 +26,11 @@ left out, is replaced by ``"withdrawn"`` (a queryset update: ``DataSelection.sav
 and this is the only one allowed, because it changes no task the selection means). Any new
 selection or rebuild simply finds the tasks gone.
 
+Identifiers copied into results that stay (a transfer run's worker lists, per-worker tables in
+reports, import problems, job params, admin log entries) are scrubbed from every stored text and
+JSON field outside the payment record (:func:`stored_scrub`); export folders under
+``VAR_DIR/exports`` that still name the person are deleted after the commit.
+
 The Worker row is deleted, not kept as a tombstone: a tombstone would keep an identifier and
 show up in every count of workers (QC pages, the study monitor, exports' worker tables). A
 re-entry with the same platform id is refused through ``Withdrawal.subject_key`` instead
@@ -275,6 +280,7 @@ def participant_withdraw(
         turns = Turn.objects.filter(task_id__in=task_ids)
         query_ids = [t.public_id for t in turns.only("pk", "release_query_id")]
         pseudonym = worker.pseudonym
+        needles = identifiers(worker)
         affected = affected_artifacts(worker=worker)
         record = Withdrawal.objects.create(
             channel=channel,
@@ -290,10 +296,14 @@ def participant_withdraw(
         ])
         counts = _delete(worker, task_ids, turns)
         counts["selections_scrubbed"] = _selections_scrub(pseudonym, task_ids)
+        scrubbed = stored_scrub(identifiers=needles)
+        counts["rows_scrubbed"] = sum(scrubbed.values())
+        if scrubbed:
+            counts["scrubbed_in"] = "; ".join(f"{k}: {v}" for k, v in sorted(scrubbed.items()))
         record.counts = counts
         record.save(update_fields=["counts"])
         files = _files_to_delete(affected)
-        transaction.on_commit(lambda: _files_delete(record.pk, pseudonym, query_ids, files))
+        transaction.on_commit(lambda: _files_delete(record.pk, pseudonym, query_ids, files, needles))
     return record
 
 
@@ -357,6 +367,95 @@ def _selections_scrub(pseudonym: str, task_ids: set[int]) -> int:
     return changed
 
 
+#: Rows kept on purpose with the platform id (docs/withdrawal.md, "What is kept"): the payment
+#: record (submissions, bonuses) and the platform call log.
+KEPT_MODELS = frozenset({"crowd.assignment", "crowd.payment", "crowd.auditlog"})
+#: Apps whose stored text and JSON are searched for the identifiers: ours, and the admin's change
+#: log (its ``object_repr`` of a Worker or Task is the pseudonym).
+SEARCHED_APPS = ("access", "jobs", "collection", "crowd", "analysis", "alignment", "admin")
+
+
+#: Platform ids shorter than this are not searched for: a lab participant id such as ``P07`` is a
+#: common token in other people's text (queries, answers) and would be rewritten there. Prolific
+#: (24) and MTurk (12+) ids are far longer; pseudonyms always are.
+MIN_SCRUBBED_ID = 6
+
+
+def identifiers(worker: Worker) -> list[str]:
+    """What names the person in stored data: the pseudonym, the pseudonym their exports carry
+    (``crowd.anonymise.keyed_pseudonym``), and their platform id."""
+    from ..anonymise import keyed_pseudonym
+
+    found = [worker.pseudonym, keyed_pseudonym(settings.IFLLM_PSEUDONYM_KEY, worker.pseudonym)]
+    if len(worker.platform_worker_id or "") >= MIN_SCRUBBED_ID:
+        found.append(worker.platform_worker_id)
+    return found
+
+
+def searched_models() -> list[Any]:
+    """Every model whose rows :func:`stored_scrub` searches (all of :data:`SEARCHED_APPS` but
+    :data:`KEPT_MODELS`)."""
+    from django.apps import apps
+
+    return [m for label in SEARCHED_APPS for m in apps.get_app_config(label).get_models()
+            if m._meta.label_lower not in KEPT_MODELS and m._meta.managed and not m._meta.proxy]
+
+
+def text_fields(model: Any) -> list[Any]:
+    """The fields of ``model`` that can hold an identifier as text: char, text and JSON fields."""
+    from django.db import models
+
+    return [f for f in model._meta.concrete_fields
+            if isinstance(f, models.CharField | models.TextField | models.JSONField) and not f.primary_key]
+
+
+def stored_scrub(*, identifiers: Iterable[str]) -> dict[str, int]:
+    """Take ``identifiers`` out of every stored char, text and JSON field of the searched models
+    (results built from the person's data copy them: transfer runs' worker lists, reports'
+    per-worker tables, import problems, job params and results, admin log entries). Rows are
+    found in the database (``contains``, JSON cast to text), rewritten by :func:`crowd.scrub.scrub`
+    and saved with a queryset update (frozen rows refuse ``save``). Returns rows changed per model.
+    Binary fields are not searched: the site stores images and sample tables there, never ids."""
+    from django.db import models
+    from django.db.models.functions import Cast
+
+    from .. import scrub
+
+    needles = [n for n in identifiers if n]
+    found = scrub.pattern(needles)
+    changed: dict[str, int] = {}
+    if found is None:
+        return changed
+    for model in searched_models():
+        fields = text_fields(model)
+        if not fields:
+            continue
+        aliases: dict[str, Any] = {}
+        query = Q()
+        for field in fields:
+            target = field.name
+            if isinstance(field, models.JSONField):
+                target = f"scrub_{field.name}_text"
+                aliases[target] = Cast(field.name, models.TextField())
+            for needle in needles:
+                query |= Q(**{f"{target}__contains": needle})
+        names = [f.attname for f in fields]
+        n = 0
+        for row in model._base_manager.alias(**aliases).filter(query).values("pk", *names):
+            updates: dict[str, Any] = {}
+            for field in fields:
+                new, did = scrub.scrub(row[field.attname], found)
+                if did:
+                    max_length = getattr(field, "max_length", None)
+                    updates[field.attname] = new[:max_length] if max_length and isinstance(new, str) else new
+            if updates:
+                model._base_manager.filter(pk=row["pk"]).update(**updates)
+                n += 1
+        if n:
+            changed[model._meta.label_lower] = n
+    return changed
+
+
 def _sessions_delete(worker_pk: int) -> int:
     """End every stored browser session bound to the worker: a session carries their entry (the
     platform's assignment id) and, for an unverified entry, their consent and demographics
@@ -407,8 +506,45 @@ def feature_cache_dirs() -> list[Path]:
     return [Path(settings.VAR_DIR) / "cache" / "features", Path(settings.VAR_DIR) / "cache" / "embeddings"]
 
 
-def _files_delete(record_pk: int, pseudonym: str, query_ids: list[int], folders: list[Path]) -> None:
-    """After the commit: delete the cache files with their rows and the folders built from them."""
+def exports_dir() -> Path:
+    """Where the admin writes dataset exports (``crowd.admin``: ``VAR_DIR/exports/ifllm-…``)."""
+    return Path(settings.VAR_DIR) / "exports"
+
+
+def export_folders_naming(needles: Iterable[str]) -> list[Path]:
+    """Folders directly under :func:`exports_dir` with a file (or a folder name) that holds one of
+    ``needles``: exports written by hand (``manage.py export_ifllm`` into it), or whose job row
+    was deleted, that no record links to the person. Parquet tables are read (compression hides
+    their bytes), other files searched as bytes; the release layout names a folder per worker."""
+    import pandas as pd
+
+    words = [n for n in needles if n]
+    root = exports_dir()
+    if not words or not root.is_dir():
+        return []
+    found = []
+    for folder in sorted(p for p in root.iterdir() if p.is_dir()):
+        for path in folder.rglob("*"):
+            if any(w in path.name for w in words):
+                found.append(folder)
+                break
+            if not path.is_file():
+                continue
+            if path.suffix == ".parquet":
+                frame = pd.read_parquet(path)
+                text = frame.select_dtypes(include=["object", "string"]).astype(str).to_csv()
+            else:
+                text = path.read_bytes().decode("latin-1")
+            if any(w in text for w in words):
+                found.append(folder)
+                break
+    return found
+
+
+def _files_delete(record_pk: int, pseudonym: str, query_ids: list[int], folders: list[Path],
+                  needles: Iterable[str] = ()) -> None:
+    """After the commit: delete the cache files with their rows and the folders built from them
+    (those the records name, then any export folder that still names the person)."""
     from analysis.features.cache import files_with_rows
 
     n_cache = n_folders = 0
@@ -429,6 +565,13 @@ def _files_delete(record_pk: int, pseudonym: str, query_ids: list[int], folders:
         except OSError as exc:
             errors.append(f"{folder.name}: {type(exc).__name__}")
             logger.exception("withdrawal %s: folder %s", record_pk, folder)
+    try:
+        for folder in export_folders_naming(needles):
+            shutil.rmtree(folder)
+            n_folders += 1
+    except (OSError, ValueError) as exc:
+        errors.append(f"exports: {type(exc).__name__}")
+        logger.exception("withdrawal %s: export folders", record_pk)
     record = Withdrawal.objects.get(pk=record_pk)
     record.counts = {**record.counts, "feature_cache_files": n_cache, "export_folders": n_folders,
                      **({"file_errors": errors} if errors else {})}

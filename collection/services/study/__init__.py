@@ -62,6 +62,7 @@ from .turns import (
 )
 from .workers import (
     demographics_clean,
+    platform_id_withdrew,
     preview_worker_create,
     study_settings_get,
     withdrawal_key,
@@ -107,6 +108,7 @@ __all__ = [
     "turn_response_store",
     "worker_consent_give",
     "worker_demographics_set",
+    "platform_id_withdrew",
     "worker_get_or_create",
     "worker_needs_profile",
     "withdrawal_key",

@@ -37,6 +37,20 @@ def withdrawal_key(*, platform: str, platform_worker_id: str) -> str:
     return hmac.new(key, f"withdrawal:{platform}:{platform_worker_id.strip()}".encode(), hashlib.sha256).hexdigest()
 
 
+def platform_id_withdrew(*, platform: str, platform_worker_id: str) -> bool:
+    """Whether the person with this platform id has withdrawn (``Withdrawal.subject_key``).
+
+    Everything that would make a Worker from a platform id asks this first: entry
+    (:func:`worker_get_or_create`), and the crowd side's matching and blocking of platform
+    submissions (``crowd.services.platform``), which must keep the payment record without
+    recording the person again.
+    """
+    wid = (platform_worker_id or "").strip()
+    if not wid:
+        return False
+    return Withdrawal.objects.filter(subject_key=withdrawal_key(platform=platform, platform_worker_id=wid)).exists()
+
+
 def worker_pseudonym(*, platform: str, platform_worker_id: str) -> str:
     """HMAC of the platform id under the lab key: stable per person, meaningless outside the lab."""
     key = settings.IFLLM_PSEUDONYM_KEY.encode()
@@ -57,7 +71,7 @@ def worker_get_or_create(*, platform: str, platform_worker_id: str) -> Worker:
         raise StudyError(_("Please enter a valid worker ID."), field="worker_id")
     if platform not in (Platform.MTURK, Platform.PROLIFIC, Platform.LAB):
         raise StudyError(_("Unknown platform."), field="platform")
-    if Withdrawal.objects.filter(subject_key=withdrawal_key(platform=platform, platform_worker_id=wid)).exists():
+    if platform_id_withdrew(platform=platform, platform_worker_id=wid):
         raise StudyError(
             _("You have withdrawn from this study and your data was deleted, so you cannot take part again."),
             code="withdrawn",
