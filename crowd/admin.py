@@ -300,6 +300,34 @@ class StudyAdmin(PrivateFieldsAdmin, _Roles, _FitList, admin.ModelAdmin):
         (_("Quality-control thresholds (empty = not applied)"), {"fields": [r.name for r in RULES]}),
     ]
 
+    #: Help that the models' texts (written for MTurk first) get wrong on this form, where the
+    #: three Prolific codes come *above* the code list and the URL serves both platforms.
+    HELP = {
+        "external_url": _("HTTPS entry page of the site. MTurk: the ExternalQuestion URL. Prolific: the study URL; "
+                          "PROLIFIC_PID, STUDY_ID and SESSION_ID are added to it when the draft is created."),
+        "prolific_completion_codes": _('Completion code -> "approve" or "review", e.g. {"C1A2B3": "approve"}. '
+                                       "The three codes above are added to it when the study is saved."),
+        "environment": _("MTurk only: sandbox (no money) or production. Prolific has no sandbox: publishing "
+                         "a Prolific study recruits real participants and spends money."),
+    }
+
+    def get_form(self, request: HttpRequest, obj: Study | None = None, change: bool = False, **kwargs: Any):
+        form = super().get_form(request, obj, change=change, **kwargs)
+        for name, text in self.HELP.items():
+            if name in form.base_fields:
+                form.base_fields[name].help_text = text
+        return form
+
+    def get_fieldsets(self, request: HttpRequest, obj: Study | None = None) -> list[Any]:
+        """The other platform's section of a saved study starts folded (still there to edit)."""
+        fieldsets = super().get_fieldsets(request, obj)
+        if obj is None or obj.pk is None:
+            return fieldsets
+        other = _("MTurk qualifications") if obj.platform == Study.Platform.PROLIFIC else (
+            _("Prolific") if obj.platform == Study.Platform.MTURK else None)
+        return [(name, {**opts, "classes": [*opts.get("classes", ()), "collapse"]}) if other and name == other
+                else (name, opts) for name, opts in fieldsets]
+
 
 @admin.register(HIT)
 class HITAdmin(PrivateFieldsAdmin, _Roles, admin.ModelAdmin):

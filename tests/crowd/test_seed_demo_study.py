@@ -29,6 +29,8 @@ def test_the_demo_study_has_people_at_every_stage_qc_and_a_selection() -> None:
     done = Task.objects.filter(status="completed", hit_id=study.prolific_study_id)
     assert sorted(selection.task_ids) == sorted(done.values_list("pk", flat=True))
     assert TaskQC.objects.filter(task__in=done, study=study).count() == 3
+    flagged = TaskQC.objects.filter(task__in=done, flagged=True)
+    assert [q.flags for q in flagged] == [",max_log_gap_s,"]  # one task with a hole in its log; two pass
     assert Assignment.objects.filter(study=study).count() == 3
     assert f"/crowd/review/{selection.pk}/" in out.getvalue()
     # A second run makes nothing new.

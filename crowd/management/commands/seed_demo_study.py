@@ -30,6 +30,8 @@ STUDY_ID = "64f0demo0000000000000001"  # Prolific's ids are 24 characters
 ANSWER = ("**Photosynthesis** turns light into chemical energy:\n\n1. light is absorbed by chlorophyll;\n"
           "2. water is split and oxygen released;\n3. carbon dioxide is fixed into sugar.\n\n"
           "In short, plants *store sunlight* as sugar.")
+#: Seconds of chat of the demo tasks that got that far (long enough for the time-on-task rule).
+CHAT_S = 300
 #: (participant, stage); the task fields of each stage are set in ``_participant``.
 PEOPLE = [
     ("entered", "entered"), ("consented", "consented"), ("calibrating", "calibrating"),
@@ -77,12 +79,14 @@ def _participant(study: Study, n: int, name: str, stage: str, topic: Topic) -> T
     started = entered + timedelta(minutes=3)
     fields: dict[str, Any] = {"status": {"calibrating": "calibrating", "chatting": "chatting",
                                          "post_task": "post_task", "completed": "completed"}.get(stage, "abandoned")}
+    chat = started + timedelta(minutes=4)
     if stage not in ("calibrating", "way_out"):
-        fields["chat_started_at"] = started + timedelta(minutes=4)
+        fields["chat_started_at"] = chat
     if stage in ("post_task", "completed"):
-        fields["chat_ended_at"] = started + timedelta(minutes=16 + n)
+        fields["chat_ended_at"] = chat + timedelta(seconds=CHAT_S)
     if stage == "completed":
-        fields.update(finished_at=started + timedelta(minutes=20 + n), completion_code=f"DEMO-{name.upper()}",
+        fields.update(finished_at=chat + timedelta(seconds=CHAT_S + 180 + 20 * n),
+                      completion_code=f"DEMO-{name.upper()}",
                       summary="Plants store light as sugar; oxygen is what is left of the water.",
                       understand_before=2, understand_after=4, calibration_score=82.0 + n)
     if stage == "way_out":
@@ -102,7 +106,11 @@ def _participant(study: Study, n: int, name: str, stage: str, topic: Topic) -> T
                 model_1="demo-a", response_1=ANSWER, likert_1=4 - i,
                 model_2=task.model_2, response_2=ANSWER.replace("In short", "So") if task.model_2 else "",
                 likert_2=3 if task.model_2 else None, preferred=(1 + i % 2) if task.model_2 else None)
-            trajectory_batch_ingest(task=task, seq=i, columns=_samples(turn, 160, 1_700_000_000_000 + 60_000 * i))
+            # Samples cover the chat, half of it per turn at 20 Hz; one completed task has a 60 s
+            # hole in its log, so QC flags it (the others pass).
+            n_samples = CHAT_S * 10 - (1200 if name == "done3" and i else 0)
+            t0 = int(chat.timestamp() * 1000) + i * CHAT_S * 500 + (60_000 if name == "done3" and i else 0)
+            trajectory_batch_ingest(task=task, seq=i, columns=_samples(turn, n_samples, t0))
     return task
 
 
