@@ -328,3 +328,13 @@ def test_the_database_holds_one_call_per_reviewer_and_task_and_no_exclusion_with
     ReviewCall.objects.create(task=Task.objects.get(pk=_tasks(queue)[1]), reviewer=researcher, call="exclude",
                               reason="technical")
     assert ReviewCall.objects.count() == 2
+
+
+def test_the_qc_counts_are_in_words_and_word_values_are_shown(queue, researcher) -> None:
+    html = client_for(researcher).get(_page(queue)).content.decode()
+    assert "time on task measured from" in html and "calibration validation" in html
+    assert "tail gap s" not in html and "n gaze samples" not in html
+    row = html.split("time on task measured from", 1)[1].split("</tr>", 1)[0]
+    assert "task start to finish" in row or "first to last sample" in row  # not an empty cell
+    validation = html.split("calibration validation", 1)[1].split("</tr>", 1)[0]
+    assert any(word in validation for word in ("passed", "failed", "not run")) and ">1<" not in validation
