@@ -206,12 +206,14 @@ class WorkerReviewView(StaffPage):
         tasks = worker.tasks.select_related("topic", "qc").annotate(n_turns=Count("turns")).order_by("pk")
         qcs = TaskQC.objects.filter(task__worker=worker)
         aggregate = qcs.aggregate(**{name: Avg(name) for name in self.averaged})
+        labels = {r.metric: r.label for r in qc.RULES}
         return {
             **super().get_context_data(**kwargs),
             "title": f"Worker {worker.pseudonym}",
             "worker": worker,
             "tasks": tasks,
             "aggregate": aggregate,
+            "aggregate_rows": [(labels.get(name, name.replace("_", " ")), value) for name, value in aggregate.items()],
             "n_flagged": qcs.filter(flagged=True).count(),
             "can_pay": self.request.user.has_perm("crowd.pay_workers"),
             "can_withdraw": self.request.user.has_perm("collection.withdraw_participant"),

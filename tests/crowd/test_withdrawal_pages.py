@@ -155,3 +155,16 @@ def test_the_withdrawal_page_says_what_was_deleted_in_words(marked, researcher) 
                                       "new_thing": 3, "file_errors": ["x: OSError"]})
     assert deleted == [("tasks", 1), ("gaze and mouse samples", 40), ("new thing", 3)]
     assert none == ["lab invitations"] and kept == [("platform submissions (payment records)", 2)]
+
+
+def test_the_worker_page_names_its_qc_averages_in_words(marked, researcher) -> None:
+    from crowd import services
+
+    client = client_for(researcher)
+    url = reverse("crowd:worker_review", args=[marked["worker"].pk])
+    page = client.get(url).content.decode()
+    assert "response score (gaze on answer text)" in page and ">response_score<" not in page
+    assert "No QC computed for their tasks yet." in page
+    services.task_qc_compute(task=marked["task"])
+    page = client.get(url).content.decode()
+    assert "No QC computed for their tasks yet." not in page
