@@ -525,7 +525,7 @@ class AssignmentAdmin(PrivateFieldsAdmin, _Roles, _FitList, admin.ModelAdmin):
 
     @admin.display(description=_("study"), ordering="study__name")
     def study_short(self, obj: Assignment) -> str:
-        return cut(obj.study, 26)
+        return cut(obj.study.name, 26)  # the platform is a filter; "(Prolific)" is not worth the width
 
     @admin.display(description=_("flags"), ordering="flagged")
     def flag_list(self, obj: Assignment) -> str:
@@ -646,7 +646,7 @@ class AuditLogAdmin(PrivateFieldsAdmin, _FitList, admin.ModelAdmin):
 
     @admin.display(description=_("study"), ordering="study__name")
     def study_short(self, obj: AuditLog) -> str:
-        return cut(obj.study, 24) if obj.study_id else "–"
+        return cut(obj.study.name, 24) if obj.study_id else "–"
 
     @admin.display(description=_("error"))
     def error_short(self, obj: AuditLog) -> str:
