@@ -825,6 +825,16 @@ class DataSelectionForm(forms.ModelForm):
     def thresholds(self) -> dict[str, float | None]:
         return {rule.name: self.cleaned_data.get(rule.name) for rule in RULES}
 
+    def clean(self) -> dict[str, Any]:
+        """A selection over no task is refused here, naming the field (it would hold nothing)."""
+        data = super().clean()
+        scope, study = data.get("scope"), data.get("study")
+        if scope and not self.errors and not services.selection_candidates(scope=scope, study=study).exists():
+            message = services.empty_selection_message(scope=scope, study=study)
+            name, _sep, text = message.partition(": ")
+            self.add_error(name, text)
+        return data
+
 
 def _threshold_field(rule) -> forms.FloatField:
     default = DEFAULT_THRESHOLDS.get(rule.name)
