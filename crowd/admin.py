@@ -24,6 +24,7 @@ from django.db.models import QuerySet
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.template.response import TemplateResponse
 from django.urls import reverse
+from django.utils import timezone
 from django.utils.html import format_html, format_html_join
 from django.utils.translation import gettext_lazy as _
 
@@ -54,6 +55,51 @@ class _Roles:
 
     def has_export_permission(self, request: HttpRequest) -> bool:
         return request.user.has_perm("access.export_dataset")
+
+
+# --------------------------------------------------------------------------- narrow change lists
+# The lists below must fit a 1366 px laptop with the admin's navigation and filters open (about
+# 720 px for the table): Prolific's ids are 24 unbreakable characters and errors run to lines, so
+# long values are cut with the whole value in a tooltip, dates are short, and related columns merge.
+class _FitList:
+    """Change-list helpers and the crowd stylesheet (wrapping headers, narrow cells)."""
+
+    class Media:
+        css = {"all": ["crowd/staff.css"]}
+
+
+def cut(value: object, length: int) -> str:
+    """``value`` cut to ``length`` characters, the whole of it in the tooltip (``title``)."""
+    text = "" if value is None else str(value)
+    if not text:
+        return "–"
+    short = text if len(text) <= length else text[: length - 1].rstrip() + "…"
+    return format_html('<span title="{}">{}</span>', text, short)
+
+
+def when(moment: Any, *, seconds: bool = False) -> str:
+    """A list's date and time, short (``2026-12-05 14:03``, local time), breaking only between
+    the date and the time; "–" when unset."""
+    if moment is None:
+        return "–"
+    local = timezone.localtime(moment)
+    return format_html('<span class="list-when"><span>{}</span> <span>{}</span></span>',
+                       local.strftime("%Y-%m-%d"), local.strftime("%H:%M:%S" if seconds else "%H:%M"))
+
+
+def dotted(name: str) -> str:
+    """A dotted name (``prolific.submission.transition``) that may break after its dots."""
+    return format_html_join(format_html("<wbr>"), "{}", ((part,) for part in _dots(name)))
+
+
+def _dots(name: str) -> list[str]:
+    parts = name.split(".")
+    return [p + "." for p in parts[:-1]] + parts[-1:]
+
+
+def where(platform_label: str, environment: str, platform: str) -> str:
+    """Platform and, for MTurk only, its environment in one short cell (Prolific has no sandbox)."""
+    return f"{platform_label} {environment}" if platform == Study.Platform.MTURK and environment else platform_label
 
 
 def _run(modeladmin: admin.ModelAdmin, request: HttpRequest, label: str, fn, items) -> None:
@@ -182,10 +228,10 @@ def prolific_sync(modeladmin: admin.ModelAdmin, request: HttpRequest, queryset: 
 
 
 @admin.register(Study)
-class StudyAdmin(PrivateFieldsAdmin, _Roles, admin.ModelAdmin):
+class StudyAdmin(PrivateFieldsAdmin, _Roles, _FitList, admin.ModelAdmin):
     private_fields = ("reward",)
-    list_display = ["name", "platform", "environment", "prolific_status", "reward", "max_assignments", "active",
-                    "created_at"]
+    list_display = ["name", "platform_shown", "status_shown", "reward", "places", "active", "monitor_link",
+                    "created_day"]
     list_filter = ["platform", "environment", "active"]
     search_fields = ["name", "title", "prolific_study_id"]
     readonly_fields = ["retake_qualification_id", "created_at", "prolific_status", "prolific_published_at",
@@ -194,6 +240,30 @@ class StudyAdmin(PrivateFieldsAdmin, _Roles, admin.ModelAdmin):
 
     def changelist_view(self, request: HttpRequest, extra_context: dict | None = None) -> HttpResponse:
         return super().changelist_view(request, {**(extra_context or {}), "request_key": uuid.uuid4().hex})
+
+    @admin.display(description=_("platform"), ordering="platform")
+    def platform_shown(self, obj: Study) -> str:
+        return where("MTurk" if obj.platform == Study.Platform.MTURK else obj.get_platform_display(),
+                     obj.environment, obj.platform)
+
+    @admin.display(description=_("Prolific status"), ordering="prolific_status")
+    def status_shown(self, obj: Study) -> str:
+        if obj.platform != Study.Platform.PROLIFIC:
+            return "–"
+        return obj.prolific_status.replace("_", " ").capitalize() if obj.prolific_status else "no draft yet"
+
+    @admin.display(description=_("places"), ordering="max_assignments")
+    def places(self, obj: Study) -> int:
+        return obj.max_assignments
+
+    @admin.display(description=_("monitor"))
+    def monitor_link(self, obj: Study) -> str:
+        return format_html('<a href="{}">live</a>', reverse("crowd:study_monitor", args=[obj.pk]))
+
+    @admin.display(description=_("created"), ordering="created_at")
+    def created_day(self, obj: Study) -> str:
+        return format_html('<span class="list-when"><span>{}</span></span>',
+                           timezone.localtime(obj.created_at).strftime("%Y-%m-%d"))
 
     fieldsets = [
         (None, {"fields": ["name", "platform", "environment", "active"]}),
@@ -229,6 +299,34 @@ class StudyAdmin(PrivateFieldsAdmin, _Roles, admin.ModelAdmin):
         ),
         (_("Quality-control thresholds (empty = not applied)"), {"fields": [r.name for r in RULES]}),
     ]
+
+    #: Help that the models' texts (written for MTurk first) get wrong on this form, where the
+    #: three Prolific codes come *above* the code list and the URL serves both platforms.
+    HELP = {
+        "external_url": _("HTTPS entry page of the site. MTurk: the ExternalQuestion URL. Prolific: the study URL; "
+                          "PROLIFIC_PID, STUDY_ID and SESSION_ID are added to it when the draft is created."),
+        "prolific_completion_codes": _('Completion code -> "approve" or "review", e.g. {"C1A2B3": "approve"}. '
+                                       "The three codes above are added to it when the study is saved."),
+        "environment": _("MTurk only: sandbox (no money) or production. Prolific has no sandbox: publishing "
+                         "a Prolific study recruits real participants and spends money."),
+    }
+
+    def get_form(self, request: HttpRequest, obj: Study | None = None, change: bool = False, **kwargs: Any):
+        form = super().get_form(request, obj, change=change, **kwargs)
+        for name, text in self.HELP.items():
+            if name in form.base_fields:
+                form.base_fields[name].help_text = text
+        return form
+
+    def get_fieldsets(self, request: HttpRequest, obj: Study | None = None) -> list[Any]:
+        """The other platform's section of a saved study starts folded (still there to edit)."""
+        fieldsets = super().get_fieldsets(request, obj)
+        if obj is None or obj.pk is None:
+            return fieldsets
+        other = _("MTurk qualifications") if obj.platform == Study.Platform.PROLIFIC else (
+            _("Prolific") if obj.platform == Study.Platform.MTURK else None)
+        return [(name, {**opts, "classes": [*opts.get("classes", ()), "collapse"]}) if other and name == other
+                else (name, opts) for name, opts in fieldsets]
 
 
 @admin.register(HIT)
@@ -401,14 +499,12 @@ class PaymentInline(admin.TabularInline):
 
 
 @admin.register(Assignment)
-class AssignmentAdmin(PrivateFieldsAdmin, _Roles, admin.ModelAdmin):
+class AssignmentAdmin(PrivateFieldsAdmin, _Roles, _FitList, admin.ModelAdmin):
     private_fields = ("platform_worker_id",)
     masked_fields = {"answer": "answer_shown"}
 
-    list_display = [
-        "assignment_id", "study", "platform", "status", "flagged", "flag_list", "task_link",
-        "completion_code", "submitted_at",
-    ]
+    # The completion code is on the assignment's page and searchable; a wrong one is a flag here.
+    list_display = ["assignment_id", "study_short", "status", "flag_list", "task_link", "submitted"]
     list_filter = ["flagged", "status", "platform", "study", "hit__environment"]
     search_fields = ["assignment_id", "platform_worker_id", "completion_code"]
     list_select_related = ["study", "task"]
@@ -427,15 +523,29 @@ class AssignmentAdmin(PrivateFieldsAdmin, _Roles, admin.ModelAdmin):
     def answer_shown(self, obj: Assignment) -> str:
         return json_block(redact(obj.answer, known_ids={obj.platform_worker_id} - {""})[0])
 
-    @admin.display(description=_("flags"))
+    @admin.display(description=_("study"), ordering="study__name")
+    def study_short(self, obj: Assignment) -> str:
+        return cut(obj.study.name, 26)  # the platform is a filter; "(Prolific)" is not worth the width
+
+    @admin.display(description=_("flags"), ordering="flagged")
     def flag_list(self, obj: Assignment) -> str:
-        return ", ".join(obj.flags) or "–"
+        """What does not add up, in words (the codes are for filters); "–" when nothing."""
+        if not obj.flags:
+            return "–"
+        labels = dict(Assignment.Flag.choices)
+        words = "; ".join(str(labels.get(f, f)) for f in obj.flags)
+        return format_html('<span class="bad" title="{}">⚠ {}</span>', words, cut(words, 40))
+
+    @admin.display(description=_("submitted"), ordering="submitted_at")
+    def submitted(self, obj: Assignment) -> str:
+        return when(obj.submitted_at)
 
     @admin.display(description=_("task"))
     def task_link(self, obj: Assignment) -> str:
         if obj.task_id is None:
             return "–"
-        return format_html('<a href="{}">task {}</a>', reverse("crowd:task_review", args=[obj.task_id]), obj.task_id)
+        return format_html('<a href="{}" title="task {} (its review page)">{}</a>',
+                           reverse("crowd:task_review", args=[obj.task_id]), obj.task_id, obj.task_id)
 
 
 confirm_bonus = admin.action(description=_("Prolific: confirm a bonus whose pay answer was lost…"),
@@ -448,8 +558,10 @@ confirm_bonus = admin.action(description=_("Prolific: confirm a bonus whose pay 
 
 
 @admin.register(Payment)
-class PaymentAdmin(_Roles, admin.ModelAdmin):
-    list_display = ["assignment", "key", "amount", "status", "platform_batch_id", "paid_at"]
+class PaymentAdmin(_Roles, _FitList, admin.ModelAdmin):
+    list_display = ["submission", "purpose", "amount", "status", "batch", "paid"]
+    list_display_links = ["submission"]
+    list_select_related = ["assignment"]
     list_filter = ["status", "assignment__study"]
     readonly_fields = [f.name for f in Payment._meta.fields]
     actions = [confirm_bonus]
@@ -460,15 +572,34 @@ class PaymentAdmin(_Roles, admin.ModelAdmin):
     def has_change_permission(self, request: HttpRequest, obj=None) -> bool:
         return False
 
+    @admin.display(description=_("submission"), ordering="assignment__assignment_id")
+    def submission(self, obj: Payment) -> str:
+        return cut(obj.assignment.assignment_id, 26)
+
+    @admin.display(description=_("purpose"), ordering="key")
+    def purpose(self, obj: Payment) -> str:
+        return cut(obj.key, 18)
+
+    @admin.display(description=_("Prolific batch"), ordering="platform_batch_id")
+    def batch(self, obj: Payment) -> str:
+        return cut(obj.platform_batch_id, 10)
+
+    @admin.display(description=_("paid"), ordering="paid_at")
+    def paid(self, obj: Payment) -> str:
+        return when(obj.paid_at)
+
 
 @admin.register(AuditLog)
-class AuditLogAdmin(PrivateFieldsAdmin, admin.ModelAdmin):
+class AuditLogAdmin(PrivateFieldsAdmin, _FitList, admin.ModelAdmin):
     """Read-only for everyone: the log is what happened. Viewers see it with worker ids and
     amounts masked (``access.privacy``)."""
 
-    masked_fields = {"request": "request_shown", "response": "response_shown", "error": "error_shown"}
+    masked_fields = {"request": "request_shown", "response": "response_shown", "error": "error_shown",
+                     "error_short": "error_short_masked"}
 
-    list_display = ["created_at", "operation", "ok", "platform", "environment", "study", "user", "error"]
+    list_display = ["at", "operation_shown", "ok", "platform_shown", "study_short", "user", "error_short"]
+    list_display_links = ["at"]
+    list_select_related = ["study", "user"]
     list_filter = ["ok", "operation", "platform", "environment", "study"]
     search_fields = ["operation", "error"]
     readonly_fields = [f.name for f in AuditLog._meta.fields]
@@ -499,6 +630,31 @@ class AuditLogAdmin(PrivateFieldsAdmin, admin.ModelAdmin):
     @admin.display(description=_("error"))
     def error_shown(self, obj: AuditLog) -> str:
         return mask_text(obj.error, self._redacted(obj)[2])
+
+    @admin.display(description=_("at"), ordering="created_at")
+    def at(self, obj: AuditLog) -> str:
+        return when(obj.created_at, seconds=True)
+
+    @admin.display(description=_("operation"), ordering="operation")
+    def operation_shown(self, obj: AuditLog) -> str:
+        return dotted(obj.operation)
+
+    @admin.display(description=_("platform"), ordering="platform")
+    def platform_shown(self, obj: AuditLog) -> str:
+        return where("MTurk" if obj.platform == Study.Platform.MTURK else obj.get_platform_display(),
+                     obj.environment, obj.platform)
+
+    @admin.display(description=_("study"), ordering="study__name")
+    def study_short(self, obj: AuditLog) -> str:
+        return cut(obj.study.name, 24) if obj.study_id else "–"
+
+    @admin.display(description=_("error"))
+    def error_short(self, obj: AuditLog) -> str:
+        return cut(obj.error, 60) if obj.error else ""
+
+    @admin.display(description=_("error"))
+    def error_short_masked(self, obj: AuditLog) -> str:
+        return cut(self.error_shown(obj), 60) if obj.error else ""
 
 
 # --------------------------------------------------------------------------- task QC
@@ -668,6 +824,16 @@ class DataSelectionForm(forms.ModelForm):
 
     def thresholds(self) -> dict[str, float | None]:
         return {rule.name: self.cleaned_data.get(rule.name) for rule in RULES}
+
+    def clean(self) -> dict[str, Any]:
+        """A selection over no task is refused here, naming the field (it would hold nothing)."""
+        data = super().clean()
+        scope, study = data.get("scope"), data.get("study")
+        if scope and not self.errors and not services.selection_candidates(scope=scope, study=study).exists():
+            message = services.empty_selection_message(scope=scope, study=study)
+            name, _sep, text = message.partition(": ")
+            self.add_error(name, text)
+        return data
 
 
 def _threshold_field(rule) -> forms.FloatField:

@@ -40,6 +40,8 @@ from dataclasses import dataclass, field
 from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 
+from .qc import RULES
+
 #: Every stage a session can be in, in the order the monitor lists them.
 STAGES: tuple[str, ...] = (
     "entered", "consented", "calibrated", "chatting", "post_task", "completed", "way_out", "abandoned",
@@ -273,6 +275,10 @@ def calibration_summary(attempts: Iterable[AttemptRow]) -> dict[str, Any]:
     }
 
 
+#: QC flag codes (``TaskQC.flags``) in the words staff read elsewhere (the QC list, the queue).
+FLAG_LABELS: dict[str, str] = {"validation": "validation failed", **{r.metric: r.label for r in RULES}}
+
+
 def qc_summary(tasks: Iterable[TaskRow]) -> dict[str, Any]:
     """QC flag rate among completed tasks whose QC is computed, with counts per flag code."""
     done = [t for t in tasks if t.status == "completed"]
@@ -282,7 +288,8 @@ def qc_summary(tasks: Iterable[TaskRow]) -> dict[str, Any]:
     return {
         "n_completed": len(done), "n_with_qc": len(with_qc), "n_pending": len(done) - len(with_qc),
         "n_flagged": len(flagged), "flag_rate": (len(flagged) / len(with_qc)) if with_qc else None,
-        "flags": [{"code": c, "n": n} for c, n in sorted(flags.items(), key=lambda kv: (-kv[1], kv[0]))],
+        "flags": [{"code": c, "label": FLAG_LABELS.get(c, c), "n": n}
+                  for c, n in sorted(flags.items(), key=lambda kv: (-kv[1], kv[0]))],
     }
 
 

@@ -8,7 +8,8 @@ on the task and the reviewers' agreement over the queue. ``?only=`` narrows the 
 :data:`ONLY`), ``?over=`` picks the selection's kept, left-out or all tasks.
 
 Calls are POSTed to the same URL by plain forms (the buttons work
-without JavaScript: the answer is a redirect to the next task) or by ``review_queue.mjs`` with
+without JavaScript: the answer is a redirect to the next task, or for a refused call the page
+again at the same task with the message beside the field) or by ``review_queue.mjs`` with
 fetch (``Accept: application/json``: the answer is JSON with the next task's URL). The page needs
 ``access.view_staff_pages``; a call needs ``crowd.review_task`` (checked by the service).
 """
@@ -21,7 +22,7 @@ from urllib.parse import urlencode
 
 from django import forms
 from django.core.exceptions import PermissionDenied
-from django.http import HttpRequest, HttpResponse, HttpResponseRedirect, JsonResponse
+from django.http import HttpRequest, HttpResponse, HttpResponseRedirect, JsonResponse, QueryDict
 from django.shortcuts import get_object_or_404
 from django.urls import reverse
 
@@ -133,16 +134,20 @@ class ReviewQueueView(StaffPage):
         over = params.get("over") or "kept"
         return selection_queue(selection, over if over in services.QUEUE_OVER else "kept")
 
+    #: Where the page is: the query string, or for a refused call the POST's queue at its task.
+    params: Any = None
+
     def get_context_data(self, **kwargs: Any) -> dict[str, Any]:
         user = self.request.user
-        queue = self.queue(self.request.GET)
-        only = self.request.GET.get("only", "")
+        params = self.params if self.params is not None else self.request.GET
+        queue = self.queue(params)
+        only = params.get("only", "")
         only = only if only in ONLY else ""
         base = queue.ids
         calls = services.review_calls(task_ids=base)
         ids = _filtered(base, calls, only, user)
         n = len(ids)
-        i = min(max(_int(self.request.GET.get("i"), 1), 1), n + 1)
+        i = min(max(_int(params.get("i"), 1), 1), n + 1)
         context: dict[str, Any] = {
             **super().get_context_data(**kwargs),
             "title": f"Review queue: {queue.title}",
@@ -162,7 +167,7 @@ class ReviewQueueView(StaffPage):
             return context
         task = get_object_or_404(Task.objects.select_related("worker", "topic"), pk=ids[i - 1])
         turns = list(task.turns.order_by("index"))
-        index = _int(self.request.GET.get("turn"), turns[0].index if turns else 0)
+        index = _int(params.get("turn"), turns[0].index if turns else 0)
         turn = next((t for t in turns if t.index == index), turns[0] if turns else None)
         task_calls = calls.get(task.pk, [])
         mine = next((c for c in task_calls if c.reviewer_id == user.pk), None)
@@ -183,24 +188,22 @@ class ReviewQueueView(StaffPage):
     def post(self, request: HttpRequest, **kwargs: Any) -> HttpResponse:
         form = ReviewCallForm(request.POST)
         if not form.is_valid():
-            return _refuse(request, {k: list(v) for k, v in form.errors.items()})
+            return self.refuse({k: list(v) for k, v in form.errors.items()})
         data = form.cleaned_data
         queue = self.queue(data)
         only = data.get("only") or ""
         if data["task"] not in queue.ids:
-            return _refuse(request, {"task": [f"task {data['task']} is not in this queue"]})
+            return self.refuse({"task": [f"task {data['task']} is not in this queue"]})
         task = get_object_or_404(Task, pk=data["task"])
         try:
             row = services.review_call_save(task=task, call=data["call"], reason=data.get("reason") or "",
                                             note=data.get("note") or "", selection=queue.selection,
                                             user=request.user)
         except PermissionDenied as exc:
-            if _wants_json(request):
-                return JsonResponse({"errors": {"__all__": [str(exc) or "permission denied"]}}, status=403)
-            raise
+            return self.refuse({"__all__": [str(exc) or "permission denied"]}, status=403)
         except ValueError as exc:
             name, _, message = str(exc).partition(": ")
-            return _refuse(request, {name: [message]})
+            return self.refuse({name: [message]})
         # The next task after this one in the queue as it is now (a call can move a task out of
         # "not called by you", so positions are found by task, not by counting).
         ids = _filtered(queue.ids, services.review_calls(task_ids=queue.ids), only, request.user)
@@ -211,6 +214,37 @@ class ReviewQueueView(StaffPage):
             return JsonResponse({"call": row.call, "reason": row.reason, "task": task.pk,
                                  "status": services.task_review_status(calls), "next_url": next_url})
         return HttpResponseRedirect(next_url)
+
+    def refuse(self, errors: dict[str, list[str]], status: int = 400) -> HttpResponse:
+        """A refused call. Fetch gets JSON ``{"errors": {field: [messages]}}``; a plain form gets
+        the queue page again at the task it was about (with the same status), each message beside
+        its field and the note and reason as typed, so a reviewer without JavaScript is not left on
+        a bare error and loses nothing."""
+        request = self.request
+        if _wants_json(request):
+            return JsonResponse({"errors": errors}, status=status)
+        post = request.POST
+        params = QueryDict(mutable=True)
+        for key in ("over", "flag", "turn"):
+            if post.get(key):
+                params[key] = post[key]
+        only = post.get("only", "")
+        only = only if only in ONLY else ""
+        params["only"] = only
+        queue = self.queue(params)
+        ids = _filtered(queue.ids, services.review_calls(task_ids=queue.ids), only, request.user)
+        task = _int(post.get("task"), 0)
+        params["i"] = str(ids.index(task) + 1 if task in ids else 1)
+        self.params = params
+        labels = {"task": "Task", "call": "Call", "reason": "Reason", "note": "Note", "over": "Queue",
+                  "flag": "QC flag", "only": "Filter", "__all__": "Refused"}
+        context = self.get_context_data(**self.kwargs)
+        context.update(
+            errors={k: "; ".join(v) for k, v in errors.items() if k in ("reason", "note")},
+            other_errors=[(labels.get(k, k), "; ".join(v)) for k, v in errors.items() if k not in ("reason", "note")],
+            posted={"note": post.get("note", ""), "reason": post.get("reason", ""), "call": post.get("call", "")},
+        )
+        return self.render_to_response(context, status=status)
 
 
 class QCReviewQueueView(ReviewQueueView):
@@ -235,12 +269,3 @@ def _pairs(calls: dict[int, list[ReviewCall]], ids: list[int]) -> list[dict[str,
 
 def _wants_json(request: HttpRequest) -> bool:
     return "application/json" in request.headers.get("Accept", "")
-
-
-def _refuse(request: HttpRequest, errors: dict[str, list[str]], status: int = 400) -> HttpResponse:
-    """A refused call: JSON ``{"errors": {field: [messages]}}`` for fetch, plain text otherwise;
-    either names the field."""
-    if _wants_json(request):
-        return JsonResponse({"errors": errors}, status=status)
-    text = "\n".join(f"{field}: {'; '.join(msgs)}" for field, msgs in errors.items())
-    return HttpResponse(text, status=status, content_type="text/plain; charset=utf-8")

@@ -123,10 +123,29 @@ def qc_figures(qc_row: TaskQC | None) -> list[dict[str, Any]]:
         failed = any(r["code"] == rule.metric for r in qc_row.reasons)
         figures.append({"label": rule.label, "value": metrics.get(rule.metric), "limit": limits.get(rule.name),
                         "op": ">=" if rule.op == "min" else "<=", "failed": failed})
-    for key in ("n_gaze_samples", "n_mouse_samples", "median_interval_ms", "total_gap_s", "n_gaps",
-                "tail_gap_s", "time_on_task_source", "validation_passed"):
-        figures.append({"label": key.replace("_", " "), "value": metrics.get(key), "limit": None, "failed": False})
+    for key, label in COUNT_LABELS.items():
+        value = metrics.get(key)
+        text = _WORDS.get(key, {}).get(value) if key in _WORDS else None
+        figures.append({"label": label, "value": value, "text": text, "limit": None, "failed": False})
     return figures
+
+
+#: The counts under a task's QC figures, in words staff read (the keys are ``TaskQC.metrics``'s).
+COUNT_LABELS: dict[str, str] = {
+    "n_gaze_samples": "gaze samples",
+    "n_mouse_samples": "mouse samples",
+    "median_interval_ms": "median time between samples (ms)",
+    "total_gap_s": "pauses in the logs, summed (s)",
+    "n_gaps": "pauses in the logs",
+    "tail_gap_s": "last sample to the end of the chat (s)",
+    "time_on_task_source": "time on task measured from",
+    "validation_passed": "calibration validation",
+}
+#: Values that are words, not numbers (a number filter would print them as nothing or "1").
+_WORDS: dict[str, dict[Any, str]] = {
+    "time_on_task_source": {"task": "task start to finish", "samples": "first to last sample", None: "–"},
+    "validation_passed": {True: "passed", False: "failed", None: "not run"},
+}
 
 
 class TaskReviewView(StaffPage):
@@ -187,12 +206,14 @@ class WorkerReviewView(StaffPage):
         tasks = worker.tasks.select_related("topic", "qc").annotate(n_turns=Count("turns")).order_by("pk")
         qcs = TaskQC.objects.filter(task__worker=worker)
         aggregate = qcs.aggregate(**{name: Avg(name) for name in self.averaged})
+        labels = {r.metric: r.label for r in qc.RULES}
         return {
             **super().get_context_data(**kwargs),
             "title": f"Worker {worker.pseudonym}",
             "worker": worker,
             "tasks": tasks,
             "aggregate": aggregate,
+            "aggregate_rows": [(labels.get(name, name.replace("_", " ")), value) for name, value in aggregate.items()],
             "n_flagged": qcs.filter(flagged=True).count(),
             "can_pay": self.request.user.has_perm("crowd.pay_workers"),
             "can_withdraw": self.request.user.has_perm("collection.withdraw_participant"),

@@ -52,6 +52,52 @@ def staff_withdraw(request: HttpRequest, worker: Worker) -> HttpResponse:
     return HttpResponseRedirect(reverse("crowd:withdrawal", args=[record.pk]))
 
 
+#: What a withdrawal's counts (``Withdrawal.counts``) mean, in the order a reader wants them.
+COUNT_WORDS: dict[str, str] = {
+    "workers": "participant record",
+    "tasks": "tasks",
+    "turns": "turns (questions, answers, ratings)",
+    "samples": "gaze and mouse samples",
+    "trajectory_chunks": "sample uploads (batches)",
+    "calibration_attempts": "calibration attempts",
+    "task_qc": "QC rows of their tasks",
+    "preference_pairs": "preference pairs from their turns",
+    "reward_predictions": "reward-model predictions on their turns",
+    "identity_events": "identity events (entries, sign-ins)",
+    "invitations": "lab invitations",
+    "sessions": "browser sessions ended",
+    "assignment_answers_cleared": "platform submissions whose answers were cleared",
+    "selections_scrubbed": "frozen data selections that named them (name replaced)",
+    "feature_cache_files": "feature-cache files rewritten without them",
+    "export_folders": "export folders removed",
+}
+#: Counts of what is kept, not deleted (shown apart, with why).
+KEPT_WORDS: dict[str, str] = {"assignments_kept": "platform submissions (payment records)"}
+
+
+def count_rows(counts: dict[str, Any]) -> tuple[list[tuple[str, Any]], list[str], list[tuple[str, Any]]]:
+    """A withdrawal's counts for its page: (what was deleted, non-zero, in words; what there was
+    none of; what was kept). Unknown keys are shown as they are, after the known ones."""
+    deleted, none = [], []
+    for key in [*COUNT_WORDS, *sorted(k for k in counts if k not in COUNT_WORDS and k not in KEPT_WORDS)]:
+        if key not in counts or key == "file_errors":
+            continue
+        label, value = COUNT_WORDS.get(key, key.replace("_", " ")), counts[key]
+        (deleted.append((label, value)) if value else none.append(label))
+    kept = [(label, counts[key]) for key, label in KEPT_WORDS.items() if counts.get(key)]
+    return deleted, none, kept
+
+
+def _kind(key: str) -> str:
+    """An artifact kind (``app.model``) in the admin's words (``preference dataset``)."""
+    from django.apps import apps
+
+    try:
+        return str(apps.get_model(key)._meta.verbose_name)
+    except (LookupError, ValueError):
+        return key
+
+
 class WithdrawalView(StaffPage):
     """One withdrawal: counts deleted, and every artifact it marked, each with its rebuild control."""
 
@@ -59,13 +105,16 @@ class WithdrawalView(StaffPage):
 
     def get_context_data(self, **kwargs: Any) -> dict[str, Any]:
         record = get_object_or_404(Withdrawal.objects.select_related("acted_by"), pk=kwargs["withdrawal_id"])
-        marks = [(m, artifact_admin_url(m), rebuilt_admin_url(m)) for m in record.affected.select_related("rebuilt_by")]
+        marks = [(m, artifact_admin_url(m), rebuilt_admin_url(m), _kind(m.key))
+                 for m in record.affected.select_related("rebuilt_by")]
+        deleted, none, kept = count_rows(record.counts or {})
         return {
             **super().get_context_data(**kwargs),
             "title": str(record),
             "record": record,
             "marks": marks,
-            "counts": sorted((record.counts or {}).items()),
+            "counts": deleted, "counts_none": none, "counts_kept": kept,
+            "file_errors": (record.counts or {}).get("file_errors") or [],
             "can_rebuild": self.request.user.has_perm(PERMISSION),
         }
 

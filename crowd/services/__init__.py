@@ -53,7 +53,7 @@ from .review import (
     review_queue_task_ids,
     task_review_status,
 )
-from .selection import data_selection_create, selection_candidates, selection_frame
+from .selection import data_selection_create, empty_selection_message, selection_candidates, selection_frame
 
 __all__ = [
     "eyetracking",
@@ -94,6 +94,7 @@ __all__ = [
     "review_queue_task_ids",
     "task_review_status",
     "selection_candidates",
+    "empty_selection_message",
     "selection_frame",
     "task_completed",
     "task_exclude",

@@ -16,7 +16,9 @@ from .base import _acting, _jsonable, _require
 
 
 def task_study(*, task: Task) -> Study | None:
-    """The study a task was collected for: through its assignment, else its HIT id."""
+    """The study a task was collected for: through its assignment, else its HIT id (MTurk) or
+    Prolific STUDY_ID (both kept in ``Task.hit_id`` at entry), so a task QC'd before its
+    submission is synced still counts for its study."""
     assignment = Assignment.objects.filter(task=task).select_related("study").first()
     if assignment is not None:
         return assignment.study
@@ -24,6 +26,7 @@ def task_study(*, task: Task) -> Study | None:
         hit = HIT.objects.filter(hit_id=task.hit_id).select_related("study").first()
         if hit is not None:
             return hit.study
+        return Study.objects.filter(platform=Study.Platform.PROLIFIC, prolific_study_id=task.hit_id).first()
     return None
 
 

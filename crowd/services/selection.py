@@ -31,6 +31,13 @@ def selection_candidates(*, scope: str = "all", study: Study | None = None):
     return tasks
 
 
+def empty_selection_message(*, scope: str, study: Study | None) -> str:
+    """Why a selection would hold nothing, naming the field to change."""
+    if study is not None:
+        return f"study: no task of {study.name} has turns and QC for this study yet"
+    return f"scope: no task in scope {scope!r} has turns yet"
+
+
 def selection_frame(*, tasks) -> pd.DataFrame:
     """One row per task: ``task``, ``worker``, ``task_id`` (public), ``excluded``, ``decision``,
     ``has_qc`` and the QC figures the rules read (:data:`crowd.selection.METRIC_COLUMNS`)."""
@@ -76,6 +83,8 @@ def data_selection_create(
     if not name:
         raise ValueError("name: give the selection a name")
     candidates = selection_frame(tasks=selection_candidates(scope=scope, study=study))
+    if candidates.empty:  # nothing to choose among: say so (the rules' tables need a row)
+        raise ValueError(empty_selection_message(scope=scope, study=study))
     rules = rules_mod.make_rules(
         thresholds=thresholds,
         manual_exclusions=candidates.loc[candidates["excluded"], "task"],

@@ -210,11 +210,15 @@ def test_the_buttons_work_without_javascript(browser, asgi_server, django_user_m
     page.locator("button.rq-keep").click()
     page.wait_for_url(re.compile(r"i=2"))
     assert _position(page) == "2 of 3" and ReviewCall.objects.get(task_id=ids[0]).call == "keep"
-    page.locator("button.rq-exclude").click()  # no reason chosen: refused, naming the field
-    assert page.locator("body").inner_text().startswith("reason: an exclusion needs a reason")
-    page.go_back()
-    page.locator("#rq-reason").select_option("technical")
     page.locator("#rq-note").fill("camera froze")
+    page.locator("button.rq-exclude").click()  # no reason chosen: refused, the message beside the field
+    page.wait_for_selector("#rq-error-reason")
+    assert _position(page) == "2 of 3"  # the same task again, not a bare error page
+    assert "Reason: an exclusion needs a reason" in page.locator("#rq-error-reason").inner_text()
+    assert page.locator("#rq-note").input_value() == "camera froze"  # what was typed is kept
+    assert not ReviewCall.objects.filter(task_id=ids[1]).exists()
+    _shots(page, "refused-nojs")
+    page.locator("#rq-reason").select_option("technical")
     page.locator("button.rq-exclude").click()
     page.wait_for_url(re.compile(r"i=3"))
     call = ReviewCall.objects.get(task_id=ids[1])

@@ -146,7 +146,9 @@ def test_qc_flag_rate_among_completed_tasks() -> None:
     out = m.qc_summary(tasks)
     assert (out["n_completed"], out["n_with_qc"], out["n_pending"], out["n_flagged"]) == (4, 3, 1, 2)
     assert out["flag_rate"] == pytest.approx(2 / 3)
-    assert out["flags"] == [{"code": "response_score", "n": 2}, {"code": "max_log_gap_s", "n": 1}]
+    assert [(f["code"], f["n"]) for f in out["flags"]] == [("response_score", 2), ("max_log_gap_s", 1)]
+    assert out["flags"][0]["label"] == "response score (gaze on answer text)"  # words, not the code
+    assert m.FLAG_LABELS.get("not_a_flag", "not_a_flag") == "not_a_flag"
     assert m.qc_summary(tasks[:1])["flag_rate"] == 0.0
     assert m.qc_summary(tasks[3:])["flag_rate"] is None
 

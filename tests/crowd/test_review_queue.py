@@ -76,7 +76,9 @@ def test_a_viewer_sees_the_queue_but_a_call_is_403(queue, viewer, researcher) ->
     html = page.content.decode()
     assert "1 of 3" in html and 'id="rq-form"' not in html and "crowd.review_task" in html
     task = _tasks(queue)[0]
-    assert client.post(_call_url(queue), {"task": task, "call": "keep"}).status_code == 403
+    plain = client.post(_call_url(queue), {"task": task, "call": "keep"})
+    assert plain.status_code == 403 and "text/html" in plain["Content-Type"]
+    assert 'id="rq-errors"' in plain.content.decode() and "crowd.review_task" in plain.content.decode()
     refused = client.post(_call_url(queue), {"task": task, "call": "keep"}, **JSON)
     assert refused.status_code == 403 and "crowd.review_task" in refused.json()["errors"]["__all__"][0]
     assert not ReviewCall.objects.exists()
@@ -106,10 +108,38 @@ def test_bad_input_is_a_400_naming_the_field(queue, researcher, data: dict, fiel
     client = client_for(researcher)
     body = {"task": _tasks(queue)[0], **data}
     plain = client.post(_call_url(queue), body)
-    assert plain.status_code == 400 and plain.content.decode().startswith(f"{field}: ")
+    assert plain.status_code == 400 and "text/html" in plain["Content-Type"]
+    html = plain.content.decode()
+    # The queue page again, the message beside the field (reason) or above the form (the rest).
+    assert 'id="rq-position"' in html
+    assert (f'id="rq-error-{field}"' if field == "reason" else 'id="rq-errors"') in html
     fetched = client.post(_call_url(queue), body, **JSON)
     assert fetched.status_code == 400 and list(fetched.json()["errors"]) == [field]
     assert not ReviewCall.objects.exists()
+
+
+def test_a_refused_plain_call_shows_the_same_task_with_the_message_and_what_was_typed(queue, researcher) -> None:
+    client = client_for(researcher)
+    first, second, _ = _tasks(queue)
+    refused = client.post(_call_url(queue), {"task": second, "call": "exclude", "note": "camera <froze>",
+                                             "turn": "1"})
+    assert refused.status_code == 400
+    html = refused.content.decode()
+    assert "2 of 3" in html and f'name="task" value="{second}"' in html  # the same task, not the first
+    assert 'id="rq-error-reason"' in html and "Reason: an exclusion needs a reason" in html
+    assert 'aria-invalid="true"' in html and 'value="camera &lt;froze&gt;"' in html  # the note kept, escaped
+    assert 'name="turn" value="1"' in html  # the same turn's replay
+    # A bad reason keeps the queue's filter and names the field; a good call after it goes on as usual.
+    bad = client.post(_call_url(queue), {"task": first, "call": "exclude", "reason": "bogus", "only": "unreviewed"})
+    again = bad.content.decode()
+    assert bad.status_code == 400 and "1 of 3" in again and 'id="rq-error-reason"' in again
+    assert 'name="only" value="unreviewed"' in again
+    ok = client.post(_call_url(queue), {"task": second, "call": "exclude", "reason": "technical"})
+    assert ok.status_code == 302 and 'rq-error' not in client.get(ok["Location"]).content.decode()
+    # A task outside the queue: the first task, the message above the form.
+    outside = client.post(_call_url(queue), {"task": "999999", "call": "keep"})
+    assert outside.status_code == 400 and "1 of 3" in outside.content.decode()
+    assert "Task:</strong> task 999999 is not in this queue" in outside.content.decode()
 
 
 def test_the_service_refuses_bad_values_naming_the_field(queue, researcher) -> None:
@@ -280,7 +310,7 @@ def test_a_queue_over_the_tasks_qc_flagged(queue, researcher) -> None:
     assert response["Location"] == url + "?flag=calibration_score&i=2"  # past the end of a one-task queue
     assert ReviewCall.objects.get(task_id=third).selection is None
     refused = client.post(url, {"task": second, "call": "keep"})  # QC passed it: not in this queue
-    assert refused.status_code == 400 and refused.content.decode().startswith("task: ")
+    assert refused.status_code == 400 and f"task {second} is not in this queue" in refused.content.decode()
     bad = client.post(url, {"task": first, "call": "keep", "flag": "nonsense"}, **JSON)
     assert bad.status_code == 400 and list(bad.json()["errors"]) == ["flag"]
     assert url in client.get(reverse("crowd:index")).content.decode()
@@ -298,3 +328,13 @@ def test_the_database_holds_one_call_per_reviewer_and_task_and_no_exclusion_with
     ReviewCall.objects.create(task=Task.objects.get(pk=_tasks(queue)[1]), reviewer=researcher, call="exclude",
                               reason="technical")
     assert ReviewCall.objects.count() == 2
+
+
+def test_the_qc_counts_are_in_words_and_word_values_are_shown(queue, researcher) -> None:
+    html = client_for(researcher).get(_page(queue)).content.decode()
+    assert "time on task measured from" in html and "calibration validation" in html
+    assert "tail gap s" not in html and "n gaze samples" not in html
+    row = html.split("time on task measured from", 1)[1].split("</tr>", 1)[0]
+    assert "task start to finish" in row or "first to last sample" in row  # not an empty cell
+    validation = html.split("calibration validation", 1)[1].split("</tr>", 1)[0]
+    assert any(word in validation for word in ("passed", "failed", "not run")) and ">1<" not in validation

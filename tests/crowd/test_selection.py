@@ -260,3 +260,18 @@ def test_admin_actions_export_a_selection_and_make_a_new_version(
     response = client.post(reverse("admin:crowd_taskqc_changelist"),
                            {"action": "create_selection", "_selected_action": [next(iter(qc_rows.values())).pk]})
     assert response.status_code == 302 and response["Location"] == reverse("admin:collection_dataselection_add")
+
+
+def test_a_selection_over_no_task_is_refused_naming_the_field(researcher, study) -> None:
+    """A study with no tasks yet (or a scope with none): the form says so on the field, the
+    service raises a ValueError naming it (it was a KeyError deep in pandas: a 500)."""
+    client = client_for(researcher)
+    data = {"name": "empty", "note": "", "scope": "all", "study": study.pk, "require_qc": "on"}
+    response = client.post(reverse("admin:collection_dataselection_add"), data)
+    page = response.content.decode()
+    assert response.status_code == 200 and f"no task of {study.name} has turns and QC" in page
+    assert not DataSelection.objects.exists()
+    with pytest.raises(ValueError, match="^study: no task of"):
+        services.data_selection_create(name="empty", study=study, user=researcher)
+    with pytest.raises(ValueError, match="^scope: no task in scope 'release'"):
+        services.data_selection_create(name="empty", scope="release", user=researcher)

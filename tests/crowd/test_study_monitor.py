@@ -102,7 +102,8 @@ def test_monitor_figures_of_a_running_study(prolific_study, running) -> None:
     assert (cal["n_attempts"], cal["n_passed"]) == (4, 2)
     reasons = {r["reason"]: r["n"] for r in cal["reasons"]}
     assert reasons["distance"] == 1 and reasons["follows"] == 1 and reasons["face"] == 1 and reasons["spread"] == 0
-    assert figures["qc"]["flag_rate"] == 1.0 and figures["qc"]["flags"] == [{"code": "response_score", "n": 1}]
+    assert figures["qc"]["flag_rate"] == 1.0 and figures["qc"]["flags"] == [
+        {"code": "response_score", "label": "response score (gaze on answer text)", "n": 1}]
     # One submitted assignment at 2.00 plus a pending bonus; the session took 5 minutes: 24.00/h.
     money = figures["money"]
     assert (money["rewards"], money["bonuses_pending"], money["total"], money["basis"]) == (

@@ -137,3 +137,34 @@ def test_leaderboard_and_plan_pages_show_the_notice(marked, researcher) -> None:
     for url in (board_url, plan_url):
         page = client.get(url).content.decode()
         assert "Affected by a withdrawal on" in page and "withdrawal and rebuild" in page, url
+
+
+def test_the_withdrawal_page_says_what_was_deleted_in_words(marked, researcher) -> None:
+    from crowd.withdrawal_views import count_rows
+
+    client = client_for(researcher)
+    client.post(reverse("crowd:worker_review", args=[marked["worker"].pk]), {"op": "withdraw", "confirm": "1"})
+    record = Withdrawal.objects.get()
+    page = client.get(reverse("crowd:withdrawal", args=[record.pk])).content.decode()
+    counts = page.split('id="withdrawal-counts"', 1)[1].split("</section>", 1)[0]
+    assert "gaze and mouse samples" in counts and "trajectory_chunks" not in counts  # words, not keys
+    assert "None to delete:" in counts  # the zeros in one line, not a column of them
+    assert "reward model run #" in page and "analysis.rewardmodelrun #" not in page  # the admin's words
+    # The pure part: non-zero counts in words, zeros listed apart, what is kept apart, unknown keys kept.
+    deleted, none, kept = count_rows({"samples": 40, "tasks": 1, "invitations": 0, "assignments_kept": 2,
+                                      "new_thing": 3, "file_errors": ["x: OSError"]})
+    assert deleted == [("tasks", 1), ("gaze and mouse samples", 40), ("new thing", 3)]
+    assert none == ["lab invitations"] and kept == [("platform submissions (payment records)", 2)]
+
+
+def test_the_worker_page_names_its_qc_averages_in_words(marked, researcher) -> None:
+    from crowd import services
+
+    client = client_for(researcher)
+    url = reverse("crowd:worker_review", args=[marked["worker"].pk])
+    page = client.get(url).content.decode()
+    assert "response score (gaze on answer text)" in page and ">response_score<" not in page
+    assert "No QC computed for their tasks yet." in page
+    services.task_qc_compute(task=marked["task"])
+    page = client.get(url).content.decode()
+    assert "No QC computed for their tasks yet." not in page

@@ -1,4 +1,5 @@
-"""``manage.py seed_demo``: demo topics, the offline demo model and a staff account.
+"""``manage.py seed_demo``: demo topics, the offline demo model and a staff account, then the
+crowd app's demo Prolific study (``seed_demo_study``).
 
 Idempotent. The staff password is generated once, printed, and kept in ``var/demo_staff.txt``
 so a restart prints the same one.
@@ -10,6 +11,7 @@ import secrets
 
 from django.conf import settings
 from django.contrib.auth import get_user_model
+from django.core.management import call_command, get_commands
 from django.core.management.base import BaseCommand
 
 from collection.models import LLMModel, LLMProvider, Topic
@@ -52,6 +54,9 @@ class Command(BaseCommand):
             password_file.write_text(f"{username}\n{password}\n")
             password_file.chmod(0o600)
         username, password = password_file.read_text().split()[:2]
+        # The crowd app's demo study (monitor, review queue), by name: collection imports no crowd code.
+        if "seed_demo_study" in get_commands():
+            call_command("seed_demo_study", stdout=self.stdout)
         self.stdout.write(
             self.style.SUCCESS(
                 f"Demo data ready: {Topic.objects.count()} topics, "

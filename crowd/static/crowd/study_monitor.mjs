@@ -79,7 +79,7 @@ function draw(d) {
     ? `${pct(q.flag_rate)} flagged: ${q.n_flagged} of ${q.n_with_qc} completed tasks with QC` +
       (q.n_pending ? ` (${q.n_pending} still computing)` : "")
     : (q.n_completed ? `${q.n_completed} completed, QC not computed yet` : "No completed task yet.");
-  fill("qc-flags", q.flags.length ? q.flags.map((f) => [f.code, cell(num(f.n), "num")]) : [["none", cell("")]]);
+  fill("qc-flags", q.flags.length ? q.flags.map((f) => [f.label || f.code, cell(num(f.n), "num")]) : [["none", cell("")]]);
 
   const money = document.getElementById("money");
   if (!d.private) {
