@@ -864,12 +864,15 @@ def export_selection(modeladmin: admin.ModelAdmin, request: HttpRequest, queryse
 def new_version(modeladmin: admin.ModelAdmin, request: HttpRequest, queryset: QuerySet) -> None:
     def make(selection: DataSelection) -> None:
         rules = selection.rules
-        made = services.data_selection_create(
-            name=selection.name, thresholds=rules.get("thresholds"), scope=rules.get("scope", "all"),
-            study=Study.objects.filter(pk=rules.get("study")).first() if rules.get("study") else None,
-            require_qc=rules.get("require_qc", True), validation=rules.get("validation", True), user=request.user,
-            note=f"new version of {selection} with the same thresholds",
-        )
+        try:
+            made = services.data_selection_create(
+                name=selection.name, thresholds=rules.get("thresholds"), scope=rules.get("scope", "all"),
+                study=Study.objects.filter(pk=rules.get("study")).first() if rules.get("study") else None,
+                require_qc=rules.get("require_qc", True), validation=rules.get("validation", True),
+                user=request.user, note=f"new version of {selection} with the same thresholds",
+            )
+        except ValueError as exc:  # nothing to select (e.g. every task withdrawn): said, not a 500
+            raise services.CrowdError(str(exc)) from None
         modeladmin.message_user(request, f"Created {made}.")
 
     _run(modeladmin, request, "New versions", make, queryset)

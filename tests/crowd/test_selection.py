@@ -275,3 +275,14 @@ def test_a_selection_over_no_task_is_refused_naming_the_field(researcher, study)
         services.data_selection_create(name="empty", study=study, user=researcher)
     with pytest.raises(ValueError, match="^scope: no task in scope 'release'"):
         services.data_selection_create(name="empty", scope="release", user=researcher)
+
+
+def test_a_new_version_over_no_task_is_an_error_message_not_a_500(researcher, study) -> None:
+    """"New version" of a selection whose study has no task left (all withdrawn, say)."""
+    old = DataSelection.objects.create(name="emptied", rules={"study": study.pk, "scope": "all"}, task_ids=[1])
+    client = client_for(researcher)
+    response = client.post(reverse("admin:collection_dataselection_changelist"),
+                           {"action": "new_version", "_selected_action": [old.pk]}, follow=True)
+    assert response.status_code == 200
+    assert f"no task of {study.name} has turns and QC" in response.content.decode()
+    assert DataSelection.objects.filter(name="emptied").count() == 1
