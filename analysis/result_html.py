@@ -40,7 +40,7 @@ def _num(v: object) -> float | None:
 def _ci_cell(value, lo, hi, *, sign: bool = False) -> str:
     """A number with its interval on a second, quieter line."""
     if _num(value) is None:
-        return format_html("<td>–</td>")
+        return mark_safe("<td>–</td>")
     head = signed(value) if sign else f"{value:.3f}"
     if _num(lo) is None or _num(hi) is None:
         return format_html("<td>{}</td>", head)
@@ -131,7 +131,7 @@ def table2_html(rows: list[dict]) -> str:
             def cell(r: dict, m: str) -> str:
                 mean, sd = r.get(f"{m}_mean"), r.get(f"{m}_std")
                 if mean is None:
-                    return format_html("<td>–</td>")
+                    return mark_safe("<td>–</td>")
                 return format_html("<td>{}</td>", f"{mean:.3f}" + (f" ± {sd:.3f}" if sd is not None else ""))
 
             body = format_html_join("", "<tr><th>{}</th>{}</tr>", (

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from django.urls import reverse
 from django.utils.html import format_html, format_html_join
-from django.utils.safestring import SafeString
+from django.utils.safestring import SafeString, mark_safe
 
 from .models import DataSelection
 
@@ -24,7 +24,7 @@ def selection_block(selection: DataSelection | None, *, without: str) -> SafeStr
     )
     table = format_html(
         '<table class="ifllm-kv"><thead><tr><th>left out because</th><th>tasks</th><th>only this reason</th></tr>'
-        "</thead><tbody>{}</tbody></table>", reasons) if reasons else format_html("<p>Nothing left out.</p>")
+        "</thead><tbody>{}</tbody></table>", reasons) if reasons else mark_safe("<p>Nothing left out.</p>")
     gone = selection.n_kept_gone()
     withdrawn = format_html(
         ' <span class="ifllm-withdrawn">{} of the kept tasks withdrawn — deleted (a participant withdrew): '

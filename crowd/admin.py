@@ -26,6 +26,7 @@ from django.template.response import TemplateResponse
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.html import format_html, format_html_join
+from django.utils.safestring import mark_safe
 from django.utils.translation import gettext_lazy as _
 
 from access.privacy import PrivateFieldsAdmin, json_block, mask_text, redact, worker_ids
@@ -89,7 +90,7 @@ def when(moment: Any, *, seconds: bool = False) -> str:
 
 def dotted(name: str) -> str:
     """A dotted name (``prolific.submission.transition``) that may break after its dots."""
-    return format_html_join(format_html("<wbr>"), "{}", ((part,) for part in _dots(name)))
+    return format_html_join(mark_safe("<wbr>"), "{}", ((part,) for part in _dots(name)))
 
 
 def _dots(name: str) -> list[str]:
