@@ -82,8 +82,22 @@ admin.site.unregister(Worker)
 admin.site.register(Worker, WorkerAdmin)
 
 
+class AuditRecordAdmin(admin.ModelAdmin):
+    """Records the withdrawal service writes: shown, never added, changed or deleted here (an audit
+    that staff could edit would prove nothing)."""
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+
 @admin.register(Withdrawal)
-class WithdrawalAdmin(admin.ModelAdmin):
+class WithdrawalAdmin(AuditRecordAdmin):
     """The audit of withdrawals: read-only, never deleted from the admin."""
 
     list_display = ["__str__", "created_at", "channel", "acted_by", "deleted", "n_affected", "n_open", "page"]
@@ -94,15 +108,6 @@ class WithdrawalAdmin(admin.ModelAdmin):
     def get_queryset(self, request: HttpRequest) -> QuerySet[Withdrawal]:
         return super().get_queryset(request).annotate(
             _n=Count("affected"), _open=Count("affected", filter=Q(affected__rebuilt_at__isnull=True)))
-
-    def has_add_permission(self, request: HttpRequest) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
-    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
 
     @admin.display(description=_("deleted"))
     def deleted(self, obj: Withdrawal) -> str:
@@ -134,7 +139,7 @@ def rebuild_artifacts(modeladmin: admin.ModelAdmin, request: HttpRequest, querys
 
 
 @admin.register(AffectedArtifact)
-class AffectedArtifactAdmin(admin.ModelAdmin):
+class AffectedArtifactAdmin(AuditRecordAdmin):
     list_display = ["__str__", "withdrawal", "reason", "rebuilt_at", "rebuilt_as", "target"]
     list_filter = ["app_label", "model_name", ("rebuilt_at", admin.EmptyFieldListFilter)]
     readonly_fields = [f.name for f in AffectedArtifact._meta.fields]
@@ -143,15 +148,6 @@ class AffectedArtifactAdmin(admin.ModelAdmin):
     def has_rebuild_permission(self, request: HttpRequest) -> bool:
         # the services a rebuild calls check their own permissions too (reward runs, datasets, jobs)
         return request.user.has_perm(PERMISSION)
-
-    def has_add_permission(self, request: HttpRequest) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
-    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
 
     @admin.display(description=_("open"))
     def target(self, obj: AffectedArtifact) -> str:
