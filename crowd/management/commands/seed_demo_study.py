@@ -19,7 +19,7 @@ from django.core.management.base import BaseCommand
 from django.db import transaction
 from django.utils import timezone
 
-from collection.models import CalibrationAttempt, Platform, Task, Topic, Turn, Worker
+from collection.models import CalibrationAttempt, DataSelection, Platform, Task, Topic, Turn, Worker
 from collection.services.trajectory import trajectory_batch_ingest
 from crowd import services
 from crowd.models import Assignment, Payment, Study
@@ -118,9 +118,18 @@ class Command(BaseCommand):
     help = "Create a demo Prolific study with participants at every stage, QC and a data selection."
 
     def handle(self, *args: Any, **options: Any) -> None:
-        if Study.objects.filter(name=NAME).exists():
-            self.stdout.write(f"{NAME} is there already.")
-            return
+        study = Study.objects.filter(name=NAME).first()
+        if study is None:
+            study = self._create()
+        # The same lines on every run (seed_demo's output is compared between runs): what is there.
+        done = Task.objects.filter(hit_id=STUDY_ID, status=Task.Status.COMPLETED).count()
+        selection = DataSelection.objects.filter(name="Demo selection").order_by("-version").first()
+        queue = f", review queue /crowd/review/{selection.pk}/" if selection is not None else ""
+        self.stdout.write(self.style.SUCCESS(
+            f"{NAME}: {len(PEOPLE)} participants, {done} completed; live monitor /crowd/study/{study.pk}/monitor/"
+            f"{queue}"))
+
+    def _create(self) -> Study:
         with transaction.atomic():
             study = Study.objects.create(
                 name=NAME, platform=Study.Platform.PROLIFIC, prolific_study_id=STUDY_ID, prolific_status="ACTIVE",
@@ -146,9 +155,7 @@ class Command(BaseCommand):
                                            status="paid", paid_at=now, platform_batch_id="65b0demo0000000000000001")
             for task in done:  # after the assignments: QC finds the study through them
                 services.task_qc_compute(task=task)
-            selection = services.data_selection_create(
+            services.data_selection_create(
                 name="Demo selection", thresholds=dict.fromkeys(THRESHOLD_NAMES), study=study, require_qc=False,
                 validation=False, note="Every completed task of the demo study (no thresholds).")
-        self.stdout.write(self.style.SUCCESS(
-            f"{NAME}: {len(PEOPLE)} participants, {len(done)} completed; live monitor /crowd/study/{study.pk}/monitor/,"
-            f" review queue /crowd/review/{selection.pk}/"))
+        return study
