@@ -47,8 +47,9 @@ def usable_pairs(*, tasks=None) -> pd.DataFrame:
 
 
 def sft_records(*, exclude_prompts: set[str] = frozenset()) -> list[dict[str, str]]:
-    """Every collected answer (both sides, pointwise too) as an SFT record (paper 6.1)."""
-    rows = Turn.objects.filter(task__excluded=False).values_list(
+    """Every collected answer (both sides, pointwise too) as an SFT record (paper 6.1); staff
+    previews are not data."""
+    rows = Turn.objects.filter(task__excluded=False, task__worker__is_preview=False).values_list(
         "query", "response_1", "response_2", "error_1", "error_2"
     )
     out = []
@@ -63,15 +64,18 @@ def sft_records(*, exclude_prompts: set[str] = frozenset()) -> list[dict[str, st
 
 def test_queries(*, n: int = N_TEST_QUERIES, seed: int = 0) -> list[str]:
     """The fixed, distinct evaluation queries: pointwise queries of usable tasks, seeded."""
-    from .training.generate import select_test_queries
+    from .training.generate import normalise_query, select_test_queries
 
     queries = list(
-        Turn.objects.filter(task__excluded=False, model_2="", error_1="")
+        Turn.objects.filter(task__excluded=False, task__worker__is_preview=False, model_2="", error_1="")
         .exclude(response_1="")
         .order_by("pk")
         .values_list("query", flat=True)
     )
-    return select_test_queries(queries, n=min(n, len(queries)), seed=seed)
+    # As many as there are *distinct* queries: two workers asking the same question is one query
+    # (counting rows asked select_test_queries for more than exist: a 500 in the admin's form).
+    distinct = {normalise_query(q) for q in queries} - {""}
+    return select_test_queries(queries, n=min(n, len(distinct)), seed=seed)
 
 
 #: Which out-of-fold predictions label a dataset when staff do not say: the paper's RF + IF
