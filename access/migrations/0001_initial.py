@@ -13,9 +13,15 @@ def forwards(apps, schema_editor):
     from django.contrib.auth.management import create_permissions
 
     app_config = apps.get_app_config("access")
+    # A state app has no models module, and create_permissions skips apps without one. Put back
+    # what was there: run with the global registry (tests/crowd/test_access_migration.py), setting
+    # None would make every later flush skip the access permissions.
+    previous = getattr(app_config, "models_module", None)
     app_config.models_module = True
-    create_permissions(app_config, apps=apps, verbosity=0)
-    app_config.models_module = None
+    try:
+        create_permissions(app_config, apps=apps, verbosity=0)
+    finally:
+        app_config.models_module = previous
     permission = apps.get_model("auth", "Permission")
     for codename in MOVED:
         new = permission.objects.get(content_type__app_label="access", codename=codename)

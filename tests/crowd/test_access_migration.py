@@ -27,3 +27,6 @@ def test_holders_of_the_old_crowd_permissions_get_the_access_ones() -> None:
     assert user.has_perm("access.export_dataset") and not user.has_perm("access.view_private")
     assert not User.objects.get(pk=outsider.pk).has_perm("access.export_dataset")
     assert not Permission.objects.filter(content_type=study, codename__in=migration.MOVED).exists()
+    # The global registry is left as it was: with no models module, every later flush (transactional
+    # tests) skipped creating the access permissions and the role groups lost them.
+    assert apps.get_app_config("access").models_module is importlib.import_module("access.models")
